@@ -1,0 +1,1 @@
+//! Links that move packets between stacks.

@@ -1,0 +1,1 @@
+//! The sans-IO stack: sockets by handle, demux, listeners, TIME-WAIT.

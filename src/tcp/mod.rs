@@ -1,0 +1,1 @@
+//! One TCP connection as a sans-IO state machine.

@@ -1,0 +1,4 @@
+//! Wire formats: IPv4, IPv6, TCP, checksums.
+
+pub mod seq;
+pub use seq::SeqNum;
