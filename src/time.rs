@@ -16,7 +16,9 @@ impl Instant {
     /// The epoch.
     pub const ZERO: Instant = Instant { micros: 0 };
     /// A time later than any the stack will see; handy as "never".
-    pub const FAR_FUTURE: Instant = Instant { micros: u64::MAX / 2 };
+    pub const FAR_FUTURE: Instant = Instant {
+        micros: u64::MAX / 2,
+    };
 
     /// An instant `micros` microseconds after the epoch.
     pub const fn from_micros(micros: u64) -> Self {
@@ -24,11 +26,15 @@ impl Instant {
     }
     /// An instant `millis` milliseconds after the epoch.
     pub const fn from_millis(millis: u64) -> Self {
-        Instant { micros: millis * 1000 }
+        Instant {
+            micros: millis * 1000,
+        }
     }
     /// An instant `secs` seconds after the epoch.
     pub const fn from_secs(secs: u64) -> Self {
-        Instant { micros: secs * 1_000_000 }
+        Instant {
+            micros: secs * 1_000_000,
+        }
     }
     /// Microseconds since the epoch.
     pub const fn total_micros(self) -> u64 {
@@ -51,7 +57,9 @@ fn dur_micros(d: Duration) -> u64 {
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, rhs: Duration) -> Instant {
-        Instant { micros: self.micros.saturating_add(dur_micros(rhs)) }
+        Instant {
+            micros: self.micros.saturating_add(dur_micros(rhs)),
+        }
     }
 }
 impl AddAssign<Duration> for Instant {
@@ -62,7 +70,9 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, rhs: Duration) -> Instant {
-        Instant { micros: self.micros.saturating_sub(dur_micros(rhs)) }
+        Instant {
+            micros: self.micros.saturating_sub(dur_micros(rhs)),
+        }
     }
 }
 impl Sub<Instant> for Instant {
@@ -74,7 +84,12 @@ impl Sub<Instant> for Instant {
 
 impl core::fmt::Debug for Instant {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
+        write!(
+            f,
+            "{}.{:06}s",
+            self.micros / 1_000_000,
+            self.micros % 1_000_000
+        )
     }
 }
 impl core::fmt::Display for Instant {

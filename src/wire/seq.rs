@@ -19,12 +19,20 @@ impl SeqNum {
     /// The larger of two sequence numbers in circular order.
     #[inline]
     pub fn max(self, other: SeqNum) -> SeqNum {
-        if self.diff(other) >= 0 { self } else { other }
+        if self.diff(other) >= 0 {
+            self
+        } else {
+            other
+        }
     }
     /// The smaller of two sequence numbers in circular order.
     #[inline]
     pub fn min(self, other: SeqNum) -> SeqNum {
-        if self.diff(other) <= 0 { self } else { other }
+        if self.diff(other) <= 0 {
+            self
+        } else {
+            other
+        }
     }
     /// `lo <= self < hi` in circular order.
     #[inline]
@@ -61,7 +69,12 @@ impl Sub<SeqNum> for SeqNum {
     #[inline]
     fn sub(self, rhs: SeqNum) -> usize {
         let d = self.diff(rhs);
-        debug_assert!(d >= 0, "sequence subtraction went negative: {} - {}", self.0, rhs.0);
+        debug_assert!(
+            d >= 0,
+            "sequence subtraction went negative: {} - {}",
+            self.0,
+            rhs.0
+        );
         d.max(0) as usize
     }
 }
