@@ -1,1 +1,35 @@
 //! Links that move packets between stacks.
+//!
+//! Today that is [`Network`], a deterministic discrete-event simulation:
+//! hosts exchange raw IP packets over [`LinkModel`] links with delay, rate
+//! limits and seeded random faults, under a virtual clock.
+
+pub mod model;
+pub mod pcap;
+pub mod sim;
+
+pub use model::{Fault, LinkModel};
+pub use sim::{HostId, NetStats, Network, PacketFate, TraceRecord};
+
+use crate::time::Instant;
+
+/// What the network needs from a host (implemented by the sans-IO stack).
+///
+/// The network calls these with its virtual clock; a host must not read any
+/// other clock.
+pub trait Host {
+    /// Deliver one IP packet to the host at `now`.
+    fn receive(&mut self, now: Instant, packet: &[u8]);
+    /// The host's next outgoing IP packet, written into `buf`; returns its
+    /// length, or `None` when it has nothing to send now.
+    ///
+    /// `buf.len()` is the largest MTU among the host's outgoing links (65535
+    /// when it has none), capped at 65535. A returned length larger than
+    /// `buf.len()`, or zero, is counted as a dropped packet.
+    fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
+    /// When the host next wants [`handle_timeout`](Self::handle_timeout)
+    /// (`None` = no timer).
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Timers due at `now` fire.
+    fn handle_timeout(&mut self, now: Instant);
+}
