@@ -1,0 +1,290 @@
+//! A bounded set of out-of-order byte ranges for reassembly.
+//!
+//! RFC 9293 §3.10.7.4 lets a receiver keep segments that arrive ahead of
+//! RCV.NXT ("segments with higher beginning sequence numbers ... may be held
+//! for later processing"). The [`Assembler`] records which ranges of the
+//! receive window are filled; the bytes themselves live in the receive queue.
+//! Offsets are relative to the receive queue's contiguous end (RCV.NXT).
+//!
+//! Storage is inline and bounded by [`MAX_HOLES`] so that a peer cannot make
+//! us allocate by sending a pathological pattern of tiny segments; a segment
+//! that would need another block is simply not recorded (the peer will
+//! retransmit it). The sorted blocks double as the source for SACK blocks
+//! (RFC 2018).
+
+/// Maximum number of separate out-of-order blocks kept (bounded memory).
+pub const MAX_HOLES: usize = 16;
+
+/// A sorted set of disjoint, non-adjacent half-open ranges `[start, end)`.
+///
+/// Invariants: `blocks[..count]` is sorted ascending, every block is
+/// non-empty, and consecutive blocks are separated by a gap of at least one
+/// byte (adjacent blocks are always merged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Assembler {
+    /// `(start, end)` offsets; u32 is ample since a TCP window is at most
+    /// 2^30 bytes (RFC 7323 §2.3) and it halves the struct size.
+    blocks: [(u32, u32); MAX_HOLES],
+    count: u8,
+}
+
+impl Default for Assembler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Assembler {
+    /// An empty set.
+    pub const fn new() -> Self {
+        Assembler {
+            blocks: [(0, 0); MAX_HOLES],
+            count: 0,
+        }
+    }
+
+    /// Whether no range is recorded.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Forget all ranges.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.count = 0;
+    }
+
+    #[inline]
+    fn live(&self) -> &[(u32, u32)] {
+        &self.blocks[..self.count as usize]
+    }
+
+    /// Record that `[offset, offset + len)` is present. Merges overlapping
+    /// and adjacent blocks. Returns `false` (and changes nothing) if it would
+    /// need more than [`MAX_HOLES`] blocks, or if the range does not fit in
+    /// 32-bit offsets (beyond any possible TCP window). An empty range is a
+    /// successful no-op.
+    pub fn add(&mut self, offset: usize, len: usize) -> bool {
+        if len == 0 {
+            return true;
+        }
+        let (start, end) = match offset.checked_add(len) {
+            Some(end) if end <= u32::MAX as usize => (offset as u32, end as u32),
+            _ => return false,
+        };
+        let n = self.count as usize;
+        // First block that touches or follows the new range: its end reaches
+        // `start` (adjacency counts, so `>=`).
+        let i = self.live().partition_point(|&(_, e)| e < start);
+        // First block entirely after the new range, leaving a gap.
+        let j = i + self.blocks[i..n].partition_point(|&(s, _)| s <= end);
+        if i == j {
+            // Touches nothing: insert a new block at i.
+            if n == MAX_HOLES {
+                return false;
+            }
+            self.blocks.copy_within(i..n, i + 1);
+            self.blocks[i] = (start, end);
+            self.count += 1;
+        } else {
+            // Blocks i..j all overlap or abut the new range: fuse them into i.
+            let merged = (start.min(self.blocks[i].0), end.max(self.blocks[j - 1].1));
+            self.blocks[i] = merged;
+            self.blocks.copy_within(j..n, i + 1);
+            self.count -= (j - i - 1) as u8;
+        }
+        true
+    }
+
+    /// If a block starts at offset 0, remove it and return its length (the
+    /// bytes that are now contiguous with the in-order data); otherwise 0.
+    /// Offsets of the remaining blocks are unchanged; follow with
+    /// [`shift`](Self::shift) to rebase them.
+    pub fn remove_front(&mut self) -> usize {
+        match self.live().first() {
+            Some(&(0, end)) => {
+                let n = self.count as usize;
+                self.blocks.copy_within(1..n, 0);
+                self.count -= 1;
+                end as usize
+            }
+            _ => 0,
+        }
+    }
+
+    /// Shift all offsets down by `n` (after `n` bytes became contiguous).
+    /// Parts of blocks that fall below 0 are clipped; blocks entirely below
+    /// 0 are removed.
+    pub fn shift(&mut self, n: usize) {
+        if n == 0 || self.count == 0 {
+            return;
+        }
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        // Blocks are sorted, so the fully-consumed ones form a prefix.
+        let dead = self.live().partition_point(|&(_, e)| e <= n);
+        let count = self.count as usize;
+        self.blocks.copy_within(dead..count, 0);
+        self.count = (count - dead) as u8;
+        for b in &mut self.blocks[..count - dead] {
+            *b = (b.0.saturating_sub(n), b.1 - n);
+        }
+    }
+
+    /// The blocks as `(start, end)` pairs, sorted ascending.
+    pub fn blocks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.live().iter().map(|&(s, e)| (s as usize, e as usize))
+    }
+
+    /// The highest recorded end offset, 0 if empty.
+    #[inline]
+    pub fn end(&self) -> usize {
+        self.live().last().map_or(0, |&(_, e)| e as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn blocks(a: &Assembler) -> Vec<(usize, usize)> {
+        a.blocks().collect()
+    }
+
+    #[test]
+    fn empty() {
+        let mut a = Assembler::new();
+        assert!(a.is_empty());
+        assert_eq!(a.end(), 0);
+        assert_eq!(a.remove_front(), 0);
+        assert!(a.add(5, 0));
+        assert!(a.is_empty());
+        a.shift(10);
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn disjoint_sorted() {
+        let mut a = Assembler::new();
+        assert!(a.add(20, 5));
+        assert!(a.add(0, 3));
+        assert!(a.add(10, 2));
+        assert_eq!(blocks(&a), [(0, 3), (10, 12), (20, 25)]);
+        assert_eq!(a.end(), 25);
+    }
+
+    #[test]
+    fn merges() {
+        let mut a = Assembler::new();
+        a.add(10, 10); // [10,20)
+        a.add(20, 5); // adjacent right
+        assert_eq!(blocks(&a), [(10, 25)]);
+        a.add(5, 5); // adjacent left
+        assert_eq!(blocks(&a), [(5, 25)]);
+        a.add(7, 3); // contained
+        assert_eq!(blocks(&a), [(5, 25)]);
+        a.add(0, 40); // covers
+        assert_eq!(blocks(&a), [(0, 40)]);
+        a.add(50, 5);
+        a.add(60, 5);
+        a.add(70, 5);
+        assert_eq!(blocks(&a), [(0, 40), (50, 55), (60, 65), (70, 75)]);
+        a.add(53, 10); // overlaps two blocks' edges
+        assert_eq!(blocks(&a), [(0, 40), (50, 65), (70, 75)]);
+        a.add(40, 10); // bridges exactly
+        assert_eq!(blocks(&a), [(0, 65), (70, 75)]);
+        a.add(66, 2); // inside gap, no touch
+        assert_eq!(blocks(&a), [(0, 65), (66, 68), (70, 75)]);
+        a.add(65, 1); // fills a one-byte gap
+        assert_eq!(blocks(&a), [(0, 68), (70, 75)]);
+        a.add(60, 100); // overlap and swallow the tail
+        assert_eq!(blocks(&a), [(0, 160)]);
+    }
+
+    #[test]
+    fn full() {
+        let mut a = Assembler::new();
+        for k in 0..MAX_HOLES {
+            assert!(a.add(k * 10 + 2, 2));
+        }
+        let before = a;
+        assert!(!a.add(500, 1), "17th separate block refused");
+        assert!(!a.add(0, 1), "new front block refused too");
+        assert_eq!(a, before);
+        // Merging never needs a new slot, so it still works when full.
+        assert!(a.add(4, 8)); // joins [2,4) and [12,14)
+        assert_eq!(a.blocks().count(), MAX_HOLES - 1);
+        assert!(a.add(500, 1));
+        assert!(a.add(3, 200)); // swallow everything but the first start
+        assert_eq!(blocks(&a), [(2, 203), (500, 501)]);
+    }
+
+    #[test]
+    fn huge_offsets_refused() {
+        let mut a = Assembler::new();
+        assert!(!a.add(usize::MAX, 2));
+        assert!(!a.add(u32::MAX as usize, 1));
+        assert!(a.add(u32::MAX as usize - 1, 1));
+        assert!(a.add(0, u32::MAX as usize));
+        assert_eq!(blocks(&a), [(0, u32::MAX as usize)]);
+    }
+
+    #[test]
+    fn remove_front_and_shift() {
+        let mut a = Assembler::new();
+        a.add(0, 4);
+        a.add(6, 4);
+        a.add(12, 3);
+        assert_eq!(a.remove_front(), 4);
+        assert_eq!(a.remove_front(), 0);
+        a.shift(4);
+        assert_eq!(blocks(&a), [(2, 6), (8, 11)]);
+        a.shift(3); // clips the first block
+        assert_eq!(blocks(&a), [(0, 3), (5, 8)]);
+        a.shift(4); // removes the first, clips nothing else
+        assert_eq!(blocks(&a), [(1, 4)]);
+        a.shift(usize::MAX);
+        assert!(a.is_empty());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        /// Against a bitmap model: accepted adds set bits, refused adds
+        /// change nothing, and blocks are exactly the runs of set bits.
+        #[test]
+        fn matches_bitmap(ops in prop::collection::vec((0usize..120, 0usize..12, 0usize..4), 0..80)) {
+            let mut a = Assembler::new();
+            let mut bits = vec![false; 256];
+            for (off, len, shift) in ops {
+                let before = a;
+                if a.add(off, len) {
+                    bits[off..off + len].iter_mut().for_each(|b| *b = true);
+                } else {
+                    prop_assert_eq!(a, before);
+                }
+                if shift == 0 {
+                    let n = a.remove_front();
+                    prop_assert!(bits[..n].iter().all(|&b| b));
+                    prop_assert!(!bits[n]);
+                    a.shift(n);
+                    bits.drain(..n);
+                    bits.resize(256, false);
+                }
+                let mut runs = vec![];
+                let mut i = 0;
+                while i < bits.len() {
+                    if bits[i] {
+                        let s = i;
+                        while i < bits.len() && bits[i] { i += 1; }
+                        runs.push((s, i));
+                    } else {
+                        i += 1;
+                    }
+                }
+                prop_assert!(runs.len() <= MAX_HOLES);
+                prop_assert_eq!(blocks(&a), runs);
+            }
+        }
+    }
+}

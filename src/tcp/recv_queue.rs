@@ -1,0 +1,516 @@
+//! The receive queue (RecvQ): in-order bytes waiting for the application,
+//! followed by the rest of the receive window, where out-of-order segments are
+//! placed directly at their final position.
+//!
+//! RFC 9293 §3.10.7.4 allows holding segments beyond RCV.NXT for later
+//! processing. Storing them in place means that when the gap is filled the
+//! bytes are already where the application will read them: no second copy
+//! and no per-segment allocation. An [`Assembler`] records which parts of the
+//! window are filled.
+//!
+//! Layout of the ring (logical offsets from `head`):
+//!
+//! ```text
+//! [0, len)            readable in-order bytes (up to RCV.NXT)
+//! [len, cap)          the window (RCV.WND before scaling); out-of-order
+//!                     bytes at `len + offset` for each assembler block
+//! ```
+
+use super::assembler::Assembler;
+
+/// A ring buffer of received bytes with in-place reassembly.
+///
+/// Invariants: `buf` is either empty (not allocated) or exactly `cap` bytes;
+/// `head < buf.len()` when allocated, 0 otherwise; `len + ooo.end() <= cap`;
+/// the assembler never holds a block starting at offset 0 (such a block is
+/// immediately made readable).
+#[derive(Debug, Default)]
+pub struct RecvQueue {
+    /// Ring storage, empty until the first byte is stored.
+    buf: Box<[u8]>,
+    /// Physical index of the first readable byte.
+    head: usize,
+    /// Number of readable in-order bytes.
+    len: usize,
+    /// Logical capacity; the allocation is made at this size.
+    cap: usize,
+    /// Out-of-order ranges, offsets relative to the in-order end (RCV.NXT).
+    ooo: Assembler,
+}
+
+impl RecvQueue {
+    /// A queue of `capacity` bytes. Does not allocate; storage is created
+    /// when the first byte arrives.
+    pub fn new(capacity: usize) -> Self {
+        RecvQueue {
+            buf: Box::default(),
+            head: 0,
+            len: 0,
+            cap: capacity,
+            ooo: Assembler::new(),
+        }
+    }
+
+    /// Total capacity: readable bytes plus the window.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Change the capacity, growing or shrinking. Never drops data: the
+    /// capacity is raised to cover all readable bytes and all out-of-order
+    /// bytes already stored, if `cap` is smaller. Note that shrinking the
+    /// capacity shrinks the advertised window, which RFC 9293 §3.8.6.2.1
+    /// discourages once advertised; that policy is the caller's. If storage
+    /// is allocated it is reallocated at the new size (not a hot-path call).
+    pub fn set_capacity(&mut self, cap: usize) {
+        let keep = self.len + self.ooo.end();
+        let cap = cap.max(keep);
+        if cap == self.cap {
+            return;
+        }
+        self.cap = cap;
+        if self.buf.is_empty() {
+            return;
+        }
+        if cap == 0 {
+            // Only reachable when nothing is held.
+            self.buf = Box::default();
+            self.head = 0;
+            return;
+        }
+        let mut new = vec![0u8; cap].into_boxed_slice();
+        // Copy readable bytes and the out-of-order region (holes included;
+        // their contents are never read) to the start of the new ring.
+        let start = self.head;
+        let first = keep.min(self.buf.len() - start);
+        new[..first].copy_from_slice(&self.buf[start..start + first]);
+        new[first..keep].copy_from_slice(&self.buf[..keep - first]);
+        self.buf = new;
+        self.head = 0;
+    }
+
+    /// Number of readable in-order bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no in-order bytes are readable (out-of-order bytes may still
+    /// be held; see [`has_out_of_order`](Self::has_out_of_order)).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `capacity - len`: the space the peer may fill, i.e. RCV.WND before
+    /// window scaling (RFC 9293 §3.3.2, RFC 7323 §2.3).
+    #[inline]
+    pub fn window(&self) -> usize {
+        self.cap - self.len
+    }
+
+    /// Physical index `offset` bytes after `head`; `offset <= 2 * cap - 1`
+    /// is guaranteed by callers, so one conditional subtraction suffices.
+    #[inline]
+    fn wrap(&self, offset: usize) -> usize {
+        let i = self.head + offset;
+        if i >= self.buf.len() {
+            i - self.buf.len()
+        } else {
+            i
+        }
+    }
+
+    /// Place `data` whose first byte is `offset` bytes after the in-order end
+    /// (offset 0 = RCV.NXT). Bytes beyond [`window`](Self::window) are cut
+    /// off (RFC 9293 §3.10.7.4 trims segments to the window). Already-present
+    /// bytes may be overwritten with identical data, so duplicates and
+    /// overlaps are harmless.
+    ///
+    /// Returns `(accepted, advanced)`. `accepted` is false only when
+    /// out-of-order data could not be recorded because the assembler is full
+    /// (nothing is stored then; the peer will retransmit). Data at offset 0
+    /// is always accepted: it needs no assembler slot, so a full assembler
+    /// can never block progress. Data lying wholly outside the window is
+    /// reported as `(true, 0)`: nothing needed recording. `advanced` is how
+    /// many bytes became newly readable in order (RCV.NXT moves by this).
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> (bool, usize) {
+        let window = self.window();
+        if data.is_empty() || offset >= window {
+            return (true, 0);
+        }
+        let n = data.len().min(window - offset);
+        if offset > 0 && !self.ooo.add(offset, n) {
+            return (false, 0);
+        }
+        if self.buf.is_empty() {
+            // Lazy allocation: a connection that never receives costs nothing.
+            self.buf = vec![0u8; self.cap].into_boxed_slice();
+            self.head = 0;
+        }
+        // len + offset < cap, so the position wraps at most once.
+        let pos = self.wrap(self.len + offset);
+        let first = n.min(self.buf.len() - pos);
+        self.buf[pos..pos + first].copy_from_slice(&data[..first]);
+        self.buf[..n - first].copy_from_slice(&data[first..n]);
+
+        let mut advanced = 0;
+        if offset == 0 {
+            // In-order data: rebase the assembler past it; a block it reached
+            // or overlapped then starts at 0 and joins the readable bytes.
+            advanced = n;
+            self.ooo.shift(n);
+        }
+        let joined = self.ooo.remove_front();
+        self.ooo.shift(joined);
+        advanced += joined;
+        self.len += advanced;
+        (true, advanced)
+    }
+
+    /// Copy the readable bytes `[0, n)` into `buf` without removing them.
+    fn copy_out(&self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.len);
+        if n == 0 {
+            return 0;
+        }
+        let first = n.min(self.buf.len() - self.head);
+        buf[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
+        buf[first..n].copy_from_slice(&self.buf[..n - first]);
+        n
+    }
+
+    /// Copy out up to `buf.len()` readable bytes and remove them.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let n = self.copy_out(buf);
+        self.discard(n)
+    }
+
+    /// Copy out up to `buf.len()` readable bytes without removing them.
+    pub fn peek(&self, buf: &mut [u8]) -> usize {
+        self.copy_out(buf)
+    }
+
+    /// Drop up to `n` readable bytes; returns how many were dropped.
+    pub fn discard(&mut self, n: usize) -> usize {
+        let n = n.min(self.len);
+        if n == 0 {
+            return 0;
+        }
+        self.len -= n;
+        if self.len == 0 && self.ooo.is_empty() {
+            // Nothing is positioned relative to head, so rewind it: the next
+            // segment then lands contiguously (one copy instead of two).
+            self.head = 0;
+        } else {
+            self.head = self.wrap(n);
+        }
+        n
+    }
+
+    /// Drop everything, including out-of-order data. Keeps the allocation.
+    pub fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+        self.ooo.clear();
+    }
+
+    /// Whether out-of-order bytes are held beyond RCV.NXT.
+    #[inline]
+    pub fn has_out_of_order(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
+    /// The out-of-order blocks as `(start, end)` offsets relative to RCV.NXT,
+    /// sorted ascending (for SACK, RFC 2018).
+    pub fn out_of_order_blocks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.ooo.blocks()
+    }
+
+    /// Bytes of heap currently allocated for storage.
+    #[inline]
+    pub fn heap_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Free the storage when nothing (in-order or out-of-order) is held, so
+    /// idle connections cost no buffer memory.
+    pub fn release_if_empty(&mut self) {
+        if self.len == 0 && self.ooo.is_empty() {
+            self.buf = Box::default();
+            self.head = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pattern(n: usize, seed: u8) -> Vec<u8> {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed))
+            .collect()
+    }
+
+    fn read_all(q: &mut RecvQueue) -> Vec<u8> {
+        let mut v = vec![0u8; q.len()];
+        let n = q.read(&mut v);
+        assert_eq!(n, v.len());
+        assert!(q.is_empty());
+        v
+    }
+
+    #[test]
+    fn lazy_allocation_and_release() {
+        let mut q = RecvQueue::new(64);
+        assert_eq!(q.heap_bytes(), 0);
+        assert_eq!(q.write_at(0, &[]), (true, 0));
+        assert_eq!(q.write_at(64, b"x"), (true, 0));
+        assert_eq!(q.heap_bytes(), 0);
+        assert_eq!(q.write_at(5, b"x"), (true, 0));
+        assert_eq!(q.heap_bytes(), 64);
+        q.release_if_empty();
+        assert_eq!(q.heap_bytes(), 64, "out-of-order data must be kept");
+        assert_eq!(q.write_at(0, b"abcde"), (true, 6));
+        q.release_if_empty();
+        assert_eq!(q.heap_bytes(), 64);
+        assert_eq!(read_all(&mut q), b"abcdex");
+        q.release_if_empty();
+        assert_eq!(q.heap_bytes(), 0);
+        assert_eq!(q.write_at(0, b"hi"), (true, 2));
+        assert_eq!(read_all(&mut q), b"hi");
+    }
+
+    #[test]
+    fn zero_capacity() {
+        let mut q = RecvQueue::new(0);
+        assert_eq!(q.window(), 0);
+        assert_eq!(q.write_at(0, b"abc"), (true, 0));
+        assert_eq!(q.heap_bytes(), 0);
+        assert_eq!(q.read(&mut [0u8; 4]), 0);
+        assert_eq!(q.discard(3), 0);
+    }
+
+    #[test]
+    fn in_order_peek_discard() {
+        let mut q = RecvQueue::new(10);
+        assert_eq!(q.write_at(0, b"hello"), (true, 5));
+        assert_eq!(q.window(), 5);
+        let mut b = [0u8; 3];
+        assert_eq!(q.peek(&mut b), 3);
+        assert_eq!(&b, b"hel");
+        assert_eq!(q.len(), 5);
+        assert_eq!(q.discard(2), 2);
+        assert_eq!(q.read(&mut b), 3);
+        assert_eq!(&b, b"llo");
+        assert_eq!(q.discard(10), 0);
+    }
+
+    #[test]
+    fn beyond_window_truncated() {
+        let mut q = RecvQueue::new(8);
+        assert_eq!(q.write_at(0, b"0123456789"), (true, 8));
+        assert_eq!(q.window(), 0);
+        assert_eq!(q.write_at(0, b"zz"), (true, 0));
+        assert_eq!(read_all(&mut q), b"01234567");
+        // Out-of-order segment straddling the window edge.
+        assert_eq!(q.write_at(5, b"abcdef"), (true, 0));
+        assert_eq!(q.out_of_order_blocks().collect::<Vec<_>>(), [(5, 8)]);
+        assert_eq!(q.write_at(0, b"01234"), (true, 8));
+        assert_eq!(read_all(&mut q), b"01234abc");
+        assert!(!q.has_out_of_order());
+    }
+
+    #[test]
+    fn out_of_order_then_fill_gap() {
+        let src = pattern(30, 1);
+        let mut q = RecvQueue::new(32);
+        assert_eq!(q.write_at(20, &src[20..30]), (true, 0));
+        assert_eq!(q.write_at(5, &src[5..10]), (true, 0));
+        assert_eq!(q.write_at(12, &src[12..20]), (true, 0));
+        assert_eq!(
+            q.out_of_order_blocks().collect::<Vec<_>>(),
+            [(5, 10), (12, 30)]
+        );
+        assert_eq!(q.len(), 0);
+        assert_eq!(q.window(), 32);
+        assert_eq!(q.write_at(0, &src[0..5]), (true, 10));
+        assert_eq!(q.out_of_order_blocks().collect::<Vec<_>>(), [(2, 20)]);
+        // Duplicate of already-readable data is cut at the window start by
+        // the caller; here an overlapping retransmission covering the gap.
+        assert_eq!(q.write_at(0, &src[10..14]), (true, 20));
+        assert!(!q.has_out_of_order());
+        assert_eq!(read_all(&mut q), src);
+    }
+
+    #[test]
+    fn duplicates_and_overlaps() {
+        let src = pattern(40, 9);
+        let mut q = RecvQueue::new(40);
+        assert_eq!(q.write_at(10, &src[10..20]), (true, 0));
+        assert_eq!(q.write_at(10, &src[10..20]), (true, 0)); // exact dup
+        assert_eq!(q.write_at(15, &src[15..25]), (true, 0)); // overlap right
+        assert_eq!(q.write_at(8, &src[8..12]), (true, 0)); // overlap left
+        assert_eq!(q.write_at(30, &src[30..31]), (true, 0));
+        assert_eq!(
+            q.out_of_order_blocks().collect::<Vec<_>>(),
+            [(8, 25), (30, 31)]
+        );
+        assert_eq!(q.write_at(0, &src[0..30]), (true, 31)); // covers all
+        assert_eq!(q.write_at(0, &src[31..40]), (true, 9));
+        assert_eq!(read_all(&mut q), src);
+    }
+
+    #[test]
+    fn assembler_full_rejects_but_in_order_progresses() {
+        let cap = 200;
+        let src = pattern(cap, 3);
+        let mut q = RecvQueue::new(cap);
+        for k in 0..crate::tcp::assembler::MAX_HOLES {
+            let o = 2 + k * 3;
+            assert_eq!(q.write_at(o, &src[o..o + 1]), (true, 0));
+        }
+        let o = 150;
+        assert_eq!(q.write_at(o, &src[o..o + 1]), (false, 0));
+        // Merging with an existing block still works.
+        assert_eq!(q.write_at(3, &src[3..4]), (true, 0));
+        // In-order data never needs a block.
+        assert_eq!(q.write_at(0, &src[0..1]), (true, 1));
+        assert_eq!(q.write_at(0, &src[1..cap]), (true, cap - 1));
+        assert_eq!(read_all(&mut q), src);
+    }
+
+    #[test]
+    fn wrap_around_at_every_position() {
+        let cap = 11;
+        for start in 0..cap {
+            for n in 1..=cap {
+                let mut q = RecvQueue::new(cap);
+                // Put head at `start`: keep one byte so discard does not rewind.
+                q.write_at(0, &vec![0xee; start + 1]);
+                q.discard(start);
+                assert_eq!(q.len(), 1);
+                let data = pattern(n, start as u8);
+                let room = cap - 1; // the window
+                                    // Out-of-order second half first, then the first half; both
+                                    // may wrap physically and be cut at the window edge.
+                let half = n / 2;
+                let (acc1, adv1) = q.write_at(half, &data[half..]);
+                let (acc2, adv2) = q.write_at(0, &data[..half]);
+                assert!(acc1 && acc2);
+                let stored = n.min(room);
+                assert_eq!(adv1 + adv2, stored, "start {start} n {n}");
+                assert!(!q.has_out_of_order());
+                let mut want = vec![0xee];
+                want.extend_from_slice(&data[..stored]);
+                let mut b = vec![0u8; cap];
+                let got = q.peek(&mut b);
+                assert_eq!(&b[..got], &want[..], "start {start} n {n}");
+                assert_eq!(read_all(&mut q), want);
+            }
+        }
+    }
+
+    #[test]
+    fn set_capacity_keeps_everything() {
+        let src = pattern(40, 5);
+        let mut q = RecvQueue::new(16);
+        q.write_at(0, &src[..12]);
+        assert_eq!(q.discard(10), 10); // head at 10
+        assert_eq!(q.write_at(4, &src[16..20]), (true, 0)); // wraps physically
+        q.set_capacity(4);
+        assert_eq!(q.capacity(), 2 + 8, "kept readable + out-of-order extent");
+        assert_eq!(q.window(), 8);
+        q.set_capacity(32);
+        assert_eq!(q.capacity(), 32);
+        assert_eq!(q.heap_bytes(), 32);
+        assert_eq!(q.out_of_order_blocks().collect::<Vec<_>>(), [(4, 8)]);
+        assert_eq!(q.write_at(0, &src[12..16]), (true, 8));
+        assert_eq!(q.write_at(0, &src[20..40]), (true, 20));
+        assert_eq!(read_all(&mut q), &src[10..40]);
+        q.set_capacity(0);
+        assert_eq!(q.capacity(), 0);
+        assert_eq!(q.heap_bytes(), 0);
+    }
+
+    #[test]
+    fn clear_drops_out_of_order() {
+        let mut q = RecvQueue::new(16);
+        q.write_at(0, b"ab");
+        q.write_at(4, b"cd");
+        q.clear();
+        assert!(q.is_empty());
+        assert!(!q.has_out_of_order());
+        assert_eq!(q.window(), 16);
+        assert_eq!(q.write_at(0, b"xy"), (true, 2));
+        assert_eq!(read_all(&mut q), b"xy");
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Segment starting `ahead` bytes after RCV.NXT, of length `len`.
+        Seg {
+            ahead: usize,
+            len: usize,
+        },
+        Read(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0usize..80, 0usize..40).prop_map(|(ahead, len)| Op::Seg { ahead, len }),
+            1 => (0usize..64).prop_map(Op::Read),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        /// Random out-of-order, overlapping, duplicate and beyond-window
+        /// segments from a source stream, interleaved with reads, then the
+        /// rest in order: the application sees exactly the source bytes.
+        #[test]
+        fn reassembles_stream(
+            src in prop::collection::vec(any::<u8>(), 0..600),
+            cap in 1usize..96,
+            ops in prop::collection::vec(op(), 0..120),
+        ) {
+            let mut q = RecvQueue::new(cap);
+            let mut nxt = 0usize; // absolute RCV.NXT
+            let mut out = Vec::with_capacity(src.len());
+            for op in ops {
+                match op {
+                    Op::Seg { ahead, len } => {
+                        let start = (nxt + ahead).min(src.len());
+                        let end = (start + len).min(src.len());
+                        let before = q.len();
+                        let (ok, adv) = q.write_at(start - nxt, &src[start..end]);
+                        if !ok { prop_assert_eq!(adv, 0); }
+                        prop_assert_eq!(q.len(), before + adv);
+                        nxt += adv;
+                        prop_assert!(nxt <= src.len());
+                    }
+                    Op::Read(n) => {
+                        let mut b = vec![0u8; n];
+                        let got = q.read(&mut b);
+                        out.extend_from_slice(&b[..got]);
+                    }
+                }
+                prop_assert!(q.len() <= q.capacity());
+                for (s, e) in q.out_of_order_blocks() {
+                    prop_assert!(0 < s && s < e && e <= q.window());
+                }
+            }
+            while out.len() < src.len() {
+                let (ok, adv) = q.write_at(0, &src[nxt..]);
+                prop_assert!(ok);
+                nxt += adv;
+                out.extend_from_slice(&read_all(&mut q));
+            }
+            prop_assert_eq!(nxt, src.len());
+            prop_assert_eq!(out, src);
+        }
+    }
+}
