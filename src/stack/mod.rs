@@ -1,4 +1,580 @@
-//! The sans-IO stack: sockets by handle, demux, listeners, TIME-WAIT.
+//! The sans-IO stack: sockets by handle, demultiplexing by 4-tuple then
+//! listener, ephemeral ports, the TIME-WAIT table, one timer heap and one
+//! transmit queue for all connections.
+//!
+//! Like the connection below it, the stack does no I/O: feed it packets with
+//! [`Stack::handle_packet`], take packets from [`Stack::poll_transmit`], and
+//! call [`Stack::handle_timeout`] at [`Stack::poll_timeout`].
+//!
+//! ```
+//! use synfin::stack::{Stack, StackConfig};
+//! use synfin::time::Instant;
+//! let mut server = Stack::new(StackConfig::default(), 1);
+//! server.add_address("198.18.0.2".parse().unwrap());
+//! let l = server.listen("198.18.0.2:80".parse().unwrap(), 16).unwrap();
+//! assert!(server.accept(l).is_err()); // nothing yet: WouldBlock
+//! # let _ = Instant::ZERO;
+//! ```
 
+mod error;
+mod isn;
+mod listener;
+mod ops;
+mod socket;
+pub mod time_wait;
+mod time_wait_ops;
 pub mod tuple;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+use rand::{RngCore, SeedableRng};
+
+pub use error::Error;
+pub use ops::Shutdown;
+pub use socket::SocketHandle;
 pub use tuple::FourTuple;
+
+use isn::Secret;
+use socket::{SocketKind, SocketTable};
+use time_wait::TimeWaitTable;
+
+use crate::tcp::{Events, State, TcpConfig};
+use crate::time::Instant;
+use crate::wire::{self, checksum, SeqNum, TcpFlags, TcpOptions, TcpRepr};
+
+/// Stack-wide configuration.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    /// Defaults for every connection.
+    pub tcp: TcpConfig,
+    /// Ephemeral port range (RFC 6056 recommends the IANA range).
+    pub ephemeral_ports: (u16, u16),
+    /// Most TIME-WAIT records kept; at the cap the oldest is dropped early.
+    pub max_time_wait: usize,
+    /// Most stack-generated segments (RSTs, SYN-ACKs, TIME-WAIT ACKs) waiting
+    /// to be sent; more are dropped and counted.
+    pub max_control_queue: usize,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        StackConfig {
+            tcp: TcpConfig::default(),
+            ephemeral_ports: (49152, 65535),
+            max_time_wait: 262_144,
+            max_control_queue: 4096,
+        }
+    }
+}
+
+/// An application-visible event on a socket.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Event {
+    /// A connect completed.
+    Connected,
+    /// A listener has a connection to accept.
+    Acceptable,
+    /// Data, end-of-stream or an error can be read.
+    Readable,
+    /// Space opened in the send queue.
+    Writable,
+    /// The connection closed (reached CLOSED or TIME-WAIT).
+    Closed,
+}
+
+/// A state transition, for ladder diagrams and tests.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Transition {
+    /// When it happened.
+    #[serde(skip)]
+    pub at: Instant,
+    /// Local endpoint.
+    pub local: SocketAddr,
+    /// Remote endpoint (none for a listener).
+    pub remote: Option<SocketAddr>,
+    /// State before.
+    pub from: State,
+    /// State after.
+    pub to: State,
+}
+
+/// Counters of what the stack did with odd input.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StackStats {
+    /// Packets that failed to parse (truncated, malformed, bad checksum).
+    pub malformed: u64,
+    /// Packets for addresses that are not ours.
+    pub not_for_us: u64,
+    /// RSTs sent for segments that matched no socket.
+    pub resets_sent: u64,
+    /// SYNs or final ACKs dropped because a listener's queue was full.
+    pub listen_overflows: u64,
+    /// Control segments dropped because the control queue was full.
+    pub control_dropped: u64,
+}
+
+/// A segment the stack sends on its own behalf (RST, SYN-ACK, TIME-WAIT ACK).
+#[derive(Clone, Debug)]
+pub(crate) struct Control {
+    local: SocketAddr,
+    remote: SocketAddr,
+    seq: SeqNum,
+    ack: SeqNum,
+    flags: TcpFlags,
+    window: u16,
+    options: TcpOptions,
+}
+
+/// A userspace TCP/IP stack, sans-IO.
+pub struct Stack {
+    config: StackConfig,
+    addrs: Vec<IpAddr>,
+    sockets: SocketTable,
+    conns: HashMap<FourTuple, SocketHandle>,
+    listeners: HashMap<(IpAddr, u16), SocketHandle>,
+    time_wait: TimeWaitTable,
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    tx_ready: VecDeque<SocketHandle>,
+    control: VecDeque<Control>,
+    events: VecDeque<(SocketHandle, Event)>,
+    secret: Secret,
+    rng: rand_chacha::ChaCha8Rng,
+    port_counter: u32,
+    stats: StackStats,
+    transitions: Option<Vec<Transition>>,
+}
+
+impl Stack {
+    /// A stack with no addresses yet; every random choice (ISN secret,
+    /// ephemeral ports) derives from `seed`.
+    pub fn new(config: StackConfig, seed: u64) -> Stack {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let secret = Secret::new([rng.next_u64(), rng.next_u64()]);
+        let port_counter = rng.next_u32();
+        Stack {
+            time_wait: TimeWaitTable::new(config.max_time_wait),
+            config,
+            addrs: Vec::new(),
+            sockets: SocketTable::default(),
+            conns: HashMap::new(),
+            listeners: HashMap::new(),
+            timers: BinaryHeap::new(),
+            tx_ready: VecDeque::new(),
+            control: VecDeque::new(),
+            events: VecDeque::new(),
+            secret,
+            rng,
+            port_counter,
+            stats: StackStats::default(),
+            transitions: None,
+        }
+    }
+
+    /// Adds a local address (IPv4 or IPv6).
+    pub fn add_address(&mut self, addr: IpAddr) {
+        if !self.addrs.contains(&addr) {
+            self.addrs.push(addr);
+        }
+    }
+
+    /// The stack's local addresses.
+    pub fn addresses(&self) -> &[IpAddr] {
+        &self.addrs
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &StackConfig {
+        &self.config
+    }
+
+    /// Mutable configuration; affects connections created afterwards.
+    pub fn config_mut(&mut self) -> &mut StackConfig {
+        &mut self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> StackStats {
+        self.stats
+    }
+
+    /// Starts (or stops) recording state transitions.
+    pub fn record_transitions(&mut self, on: bool) {
+        self.transitions = on.then(Vec::new);
+    }
+
+    /// Takes the transitions recorded so far.
+    pub fn take_transitions(&mut self) -> Vec<Transition> {
+        self.transitions.as_mut().map(core::mem::take).unwrap_or_default()
+    }
+
+    /// Live sockets (listeners, connections, including orphans still
+    /// closing), not counting TIME-WAIT records.
+    pub fn socket_count(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// Connections in the demultiplexing table.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// TIME-WAIT records.
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait.len()
+    }
+
+    /// The TIME-WAIT table.
+    pub fn time_wait_table(&self) -> &TimeWaitTable {
+        &self.time_wait
+    }
+
+    /// Next application event, if any.
+    pub fn poll_event(&mut self) -> Option<(SocketHandle, Event)> {
+        self.events.pop_front()
+    }
+
+    // ---- packets in ----
+
+    /// Processes one IP packet from the link.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        let pkt = match wire::parse_tcp_packet(packet) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stats.malformed += 1;
+                tracing::trace!(error = %e, "dropped packet");
+                return;
+            }
+        };
+        if !self.addrs.contains(&pkt.ip.dst) {
+            self.stats.not_for_us += 1;
+            return;
+        }
+        let seg = pkt.tcp;
+        let local = SocketAddr::new(pkt.ip.dst, seg.dst_port);
+        let remote = SocketAddr::new(pkt.ip.src, seg.src_port);
+        let key = FourTuple::new(local, remote);
+        if let Some(&h) = self.conns.get(&key) {
+            if let Some(socket::Socket { kind: SocketKind::Conn(c), .. }) = self.sockets.get_mut(h) {
+                c.conn.on_segment(now, &self.config.tcp, &seg);
+                self.touch(now, h);
+                return;
+            }
+        }
+        if self.time_wait.contains(&key) && !self.time_wait_segment(now, key, &seg) {
+            return;
+        }
+        let listener = self
+            .listeners
+            .get(&(local.ip(), local.port()))
+            .or_else(|| self.listeners.get(&(unspecified(local.ip()), local.port())))
+            .copied();
+        match listener {
+            Some(lh) => self.listener_segment(now, lh, key, &seg),
+            None => self.reply_rst(key, &seg),
+        }
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST, unless it
+    /// is one.
+    pub(crate) fn reply_rst(&mut self, key: FourTuple, seg: &TcpRepr<'_>) {
+        if seg.flags.contains(TcpFlags::RST) {
+            return;
+        }
+        let (seq, ack, flags) = if seg.flags.contains(TcpFlags::ACK) {
+            (seg.ack, SeqNum(0), TcpFlags::RST)
+        } else {
+            (SeqNum(0), seg.seq + seg.segment_len(), TcpFlags::RST | TcpFlags::ACK)
+        };
+        self.stats.resets_sent += 1;
+        self.push_control(Control {
+            local: key.local(),
+            remote: key.remote(),
+            seq,
+            ack,
+            flags,
+            window: 0,
+            options: TcpOptions::default(),
+        });
+    }
+
+    pub(crate) fn push_control(&mut self, c: Control) {
+        if self.control.len() >= self.config.max_control_queue {
+            self.stats.control_dropped += 1;
+            return;
+        }
+        self.control.push_back(c);
+    }
+
+    // ---- packets out ----
+
+    /// Writes the next packet to send into `buf` and returns its length, or
+    /// `None` when nothing is ready. `buf` should hold the link MTU.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        while let Some(c) = self.control.pop_front() {
+            let repr = TcpRepr {
+                src_port: c.local.port(),
+                dst_port: c.remote.port(),
+                seq: c.seq,
+                ack: c.ack,
+                flags: c.flags,
+                window: c.window,
+                urgent: 0,
+                options: c.options,
+                payload: &[],
+            };
+            match wire::emit_tcp_packet(c.local.ip(), c.remote.ip(), self.config.tcp.hop_limit, &repr, buf) {
+                Ok(n) => return Some(n),
+                Err(e) => tracing::warn!(error = %e, "could not emit control segment"),
+            }
+        }
+        while let Some(h) = self.tx_ready.pop_front() {
+            let hop = self.config.tcp.hop_limit;
+            let Some(socket::Socket { kind: SocketKind::Conn(c), .. }) = self.sockets.get_mut(h) else {
+                continue;
+            };
+            match c.conn.poll_transmit(now) {
+                Some(seg) => {
+                    let n = emit_segment(&c.conn, &seg, hop, buf);
+                    // Keep it queued while it has more to send; round-robin
+                    // between connections.
+                    self.tx_ready.push_back(h);
+                    if n.is_none() {
+                        tracing::warn!("packet buffer too small for a segment");
+                    }
+                    self.touch_after_transmit(now, h);
+                    if let Some(n) = n {
+                        return Some(n);
+                    }
+                }
+                None => {
+                    c.tx_queued = false;
+                    self.touch(now, h);
+                }
+            }
+        }
+        None
+    }
+
+    // ---- timers ----
+
+    /// The earliest instant at which [`Stack::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let t = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        match (t, self.time_wait.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let h = SocketHandle { index, generation };
+            let Some(s) = self.sockets.get_mut(h) else { continue };
+            if s.timer_at == Some(t) {
+                s.timer_at = None;
+            }
+            match &mut s.kind {
+                SocketKind::Conn(c) => {
+                    c.conn.handle_timeout(now, &self.config.tcp);
+                    self.touch(now, h);
+                }
+                SocketKind::Listener(_) => self.listener_timeout(now, h),
+                SocketKind::Unbound(_) => {}
+            }
+        }
+        self.expire_time_wait(now);
+    }
+
+    /// Puts `h` on the timer heap for `at`, unless an earlier entry is there.
+    pub(crate) fn schedule(&mut self, h: SocketHandle, at: Instant) {
+        if let Some(s) = self.sockets.get_mut(h) {
+            if s.timer_at.is_some_and(|t| t <= at) {
+                return;
+            }
+            s.timer_at = Some(at);
+            self.timers.push(Reverse((at, h.index, h.generation)));
+        }
+    }
+
+    /// After anything happened to a connection: report its events and state
+    /// changes, queue it for transmit, reschedule its timer, and retire it
+    /// once it is done.
+    pub(crate) fn touch(&mut self, now: Instant, h: SocketHandle) {
+        self.touch_inner(now, h, false);
+    }
+
+    fn touch_after_transmit(&mut self, now: Instant, h: SocketHandle) {
+        self.touch_inner(now, h, true);
+    }
+
+    fn touch_inner(&mut self, now: Instant, h: SocketHandle, transmitting: bool) {
+        let Some(s) = self.sockets.get_mut(h) else { return };
+        let orphaned = s.orphaned;
+        let SocketKind::Conn(c) = &mut s.kind else { return };
+        let events = c.conn.take_events();
+        let state = c.conn.state();
+        let from = c.last_state;
+        c.last_state = state;
+        let wants_tx = c.conn.wants_transmit();
+        if wants_tx && !c.tx_queued && !transmitting {
+            c.tx_queued = true;
+            self.tx_ready.push_back(h);
+        }
+        let deadline = c.conn.poll_timeout();
+        let done = c.conn.is_done() && !wants_tx;
+        let (local, remote) = (c.conn.local(), c.conn.remote());
+        let tw_info = (state == State::TimeWait).then(|| c.conn.time_wait_info());
+        let in_accept_queue = c.listener.is_some();
+        if from != state {
+            self.record(now, local, Some(remote), from, state);
+        }
+        if !orphaned {
+            for (bit, ev) in [
+                (Events::CONNECTED, Event::Connected),
+                (Events::READABLE, Event::Readable),
+                (Events::WRITABLE, Event::Writable),
+                (Events::CLOSED, Event::Closed),
+            ] {
+                if events.contains(bit) && !(in_accept_queue && bit == Events::CONNECTED) {
+                    self.raise(h, ev);
+                }
+            }
+        }
+        if let Some(t) = deadline {
+            self.schedule(h, t);
+        }
+        if done && (transmitting || !wants_tx) {
+            self.retire(now, h, FourTuple::new(local, remote), tw_info);
+        }
+    }
+
+    /// A connection reached CLOSED or TIME-WAIT: its 4-tuple leaves the
+    /// demultiplexing table (TIME-WAIT moves to a compact record), and an
+    /// orphan's slot is freed.
+    fn retire(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        key: FourTuple,
+        tw: Option<(SeqNum, SeqNum, Option<(u32, u32)>, u16)>,
+    ) {
+        if self.conns.get(&key) == Some(&h) {
+            self.conns.remove(&key);
+        }
+        if let Some((snd_nxt, rcv_nxt, ts, window)) = tw {
+            if !self.time_wait.contains(&key) {
+                self.enter_time_wait(now, key, snd_nxt, rcv_nxt, ts.map(|t| t.0), window);
+            }
+        }
+        if self.sockets.get(h).is_some_and(|s| s.orphaned) {
+            self.sockets.remove(h);
+        }
+    }
+
+    pub(crate) fn raise(&mut self, h: SocketHandle, ev: Event) {
+        // Bounded: an event already pending for this socket is not repeated.
+        if !self.events.iter().rev().take(64).any(|&(eh, e)| eh == h && e == ev) {
+            self.events.push_back((h, ev));
+        }
+    }
+
+    pub(crate) fn record(&mut self, now: Instant, local: SocketAddr, remote: Option<SocketAddr>, from: State, to: State) {
+        if let Some(t) = &mut self.transitions {
+            t.push(Transition { at: now, local, remote, from, to });
+        }
+    }
+
+    /// Picks an ephemeral port for a connection from `local_ip` to `remote`
+    /// (RFC 6056 §3.3.3, Algorithm 3), skipping 4-tuples in use or in
+    /// TIME-WAIT and ports with a listener.
+    pub(crate) fn ephemeral_port(&mut self, local_ip: IpAddr, remote: SocketAddr) -> Option<u16> {
+        let (lo, hi) = self.config.ephemeral_ports;
+        let n = u32::from(hi.saturating_sub(lo)) + 1;
+        let lip = FourTuple::new(SocketAddr::new(local_ip, 0), remote).to_bytes();
+        let offset = self.secret.port_offset(&lip[..16], &lip[16..]);
+        for _ in 0..n {
+            let port = lo + ((offset.wrapping_add(self.port_counter)) % n) as u16;
+            self.port_counter = self.port_counter.wrapping_add(1 + (self.rng.next_u32() % 4));
+            let key = FourTuple::new(SocketAddr::new(local_ip, port), remote);
+            if self.conns.contains_key(&key)
+                || self.time_wait.contains(&key)
+                || self.listeners.contains_key(&(local_ip, port))
+                || self.listeners.contains_key(&(unspecified(local_ip), port))
+            {
+                continue;
+            }
+            return Some(port);
+        }
+        None
+    }
+}
+
+fn unspecified(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// Writes a connection's segment as an IP packet: the payload is copied from
+/// the send queue straight into place (one copy), then the headers are
+/// written and the checksum computed over the result.
+fn emit_segment(conn: &crate::tcp::Connection, seg: &crate::tcp::Segment, hop: u8, buf: &mut [u8]) -> Option<usize> {
+    let (src, dst) = (conn.local().ip(), conn.remote().ip());
+    let mut repr = TcpRepr {
+        src_port: conn.local().port(),
+        dst_port: conn.remote().port(),
+        seq: seg.seq,
+        ack: seg.ack,
+        flags: seg.flags,
+        window: seg.window,
+        urgent: 0,
+        options: seg.options,
+        payload: &[],
+    };
+    let ip_len = if src.is_ipv4() { wire::ip::IPV4_HEADER_LEN } else { wire::ip::IPV6_HEADER_LEN };
+    let tcp_hdr = repr.header_len();
+    let total = ip_len + tcp_hdr + seg.payload_len;
+    if buf.len() < total {
+        return None;
+    }
+    let (a, b) = conn.payload(seg);
+    let start = ip_len + tcp_hdr;
+    buf[start..start + a.len()].copy_from_slice(a);
+    buf[start + a.len()..start + a.len() + b.len()].copy_from_slice(b);
+    let tcp_len = tcp_hdr + seg.payload_len;
+    let ip = wire::IpRepr { src, dst, protocol: wire::PROTO_TCP, hop_limit: hop, payload_len: tcp_len };
+    ip.emit(&mut buf[..ip_len]).ok()?;
+    repr.payload = &[];
+    repr.emit(&mut buf[ip_len..ip_len + tcp_hdr], &src, &dst).ok()?;
+    // The header was checksummed without its payload; redo it over both.
+    let tcp = &mut buf[ip_len..total];
+    tcp[16] = 0;
+    tcp[17] = 0;
+    let sum = checksum::sum(tcp, checksum::pseudo_header(&src, &dst, wire::PROTO_TCP, tcp_len as u32));
+    let c = !checksum::fold(sum);
+    tcp[16..18].copy_from_slice(&c.to_be_bytes());
+    Some(total)
+}
+
+impl crate::links::Host for Stack {
+    fn receive(&mut self, now: Instant, packet: &[u8]) {
+        self.handle_packet(now, packet);
+    }
+    fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.poll_transmit(now, buf)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Stack::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Stack::handle_timeout(self, now)
+    }
+}

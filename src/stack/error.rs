@@ -1,0 +1,139 @@
+//! Errors of socket operations, with their `std::io::ErrorKind`, POSIX errno
+//! and Winsock code (DESIGN.md: "Errors map to std::io::ErrorKind").
+
+use core::fmt;
+use std::io;
+
+use crate::tcp::ConnError;
+
+/// The error of a stack operation.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Error {
+    /// The operation would block (`EAGAIN` / `WSAEWOULDBLOCK`).
+    WouldBlock,
+    /// The socket is not connected (`ENOTCONN`).
+    NotConnected,
+    /// The socket is already connected or listening (`EISCONN`).
+    AlreadyConnected,
+    /// The peer refused the connection (`ECONNREFUSED`).
+    ConnectionRefused,
+    /// The peer reset the connection (`ECONNRESET`).
+    ConnectionReset,
+    /// The connection was aborted locally (`ECONNABORTED` /
+    /// `WSAECONNABORTED`): retransmissions exhausted, for example.
+    ConnectionAborted,
+    /// A connect attempt timed out (`ETIMEDOUT`).
+    TimedOut,
+    /// Writing after the write side was shut down (`EPIPE` /
+    /// `WSAESHUTDOWN`).
+    BrokenPipe,
+    /// The local address is in use (`EADDRINUSE`).
+    AddrInUse,
+    /// The local address is not one of the stack's (`EADDRNOTAVAIL`).
+    AddrNotAvailable,
+    /// The handle does not name a live socket (`EBADF`).
+    InvalidHandle,
+    /// The call does not fit the socket's state or its arguments are wrong
+    /// (`EINVAL`).
+    InvalidInput,
+    /// The operation is not supported (`EOPNOTSUPP`).
+    Unsupported,
+}
+
+impl Error {
+    /// The Linux errno for this error (used by the packetdrill runner).
+    pub fn errno(self) -> i32 {
+        match self {
+            Error::WouldBlock => 11,
+            Error::NotConnected => 107,
+            Error::AlreadyConnected => 106,
+            Error::ConnectionRefused => 111,
+            Error::ConnectionReset => 104,
+            Error::ConnectionAborted => 103,
+            Error::TimedOut => 110,
+            Error::BrokenPipe => 32,
+            Error::AddrInUse => 98,
+            Error::AddrNotAvailable => 99,
+            Error::InvalidHandle => 9,
+            Error::InvalidInput => 22,
+            Error::Unsupported => 95,
+        }
+    }
+
+    /// The Winsock error code.
+    pub fn winsock(self) -> i32 {
+        match self {
+            Error::WouldBlock => 10035,
+            Error::NotConnected => 10057,
+            Error::AlreadyConnected => 10056,
+            Error::ConnectionRefused => 10061,
+            Error::ConnectionReset => 10054,
+            Error::ConnectionAborted => 10053,
+            Error::TimedOut => 10060,
+            Error::BrokenPipe => 10058,
+            Error::AddrInUse => 10048,
+            Error::AddrNotAvailable => 10049,
+            Error::InvalidHandle => 10038,
+            Error::InvalidInput => 10022,
+            Error::Unsupported => 10045,
+        }
+    }
+
+    /// The matching `std::io::ErrorKind`.
+    pub fn kind(self) -> io::ErrorKind {
+        use io::ErrorKind as K;
+        match self {
+            Error::WouldBlock => K::WouldBlock,
+            Error::NotConnected => K::NotConnected,
+            Error::AlreadyConnected => K::AlreadyExists,
+            Error::ConnectionRefused => K::ConnectionRefused,
+            Error::ConnectionReset => K::ConnectionReset,
+            Error::ConnectionAborted => K::ConnectionAborted,
+            Error::TimedOut => K::TimedOut,
+            Error::BrokenPipe => K::BrokenPipe,
+            Error::AddrInUse => K::AddrInUse,
+            Error::AddrNotAvailable => K::AddrNotAvailable,
+            Error::InvalidHandle | Error::InvalidInput => K::InvalidInput,
+            Error::Unsupported => K::Unsupported,
+        }
+    }
+}
+
+impl From<ConnError> for Error {
+    fn from(e: ConnError) -> Error {
+        match e {
+            ConnError::Refused => Error::ConnectionRefused,
+            ConnError::Reset => Error::ConnectionReset,
+            ConnError::TimedOut => Error::TimedOut,
+            ConnError::Aborted => Error::ConnectionAborted,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Error::WouldBlock => "operation would block",
+            Error::NotConnected => "socket is not connected",
+            Error::AlreadyConnected => "socket is already connected",
+            Error::ConnectionRefused => "connection refused",
+            Error::ConnectionReset => "connection reset by peer",
+            Error::ConnectionAborted => "connection aborted",
+            Error::TimedOut => "connection timed out",
+            Error::BrokenPipe => "write side is shut down",
+            Error::AddrInUse => "address in use",
+            Error::AddrNotAvailable => "address not available",
+            Error::InvalidHandle => "no such socket",
+            Error::InvalidInput => "invalid argument for this socket",
+            Error::Unsupported => "operation not supported",
+        })
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        io::Error::new(e.kind(), e)
+    }
+}

@@ -1,0 +1,370 @@
+//! Socket operations: the BSD calls on the sans-IO stack.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::listener::{apply_options, Listener};
+use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind, SocketOptions, Unbound};
+use super::{unspecified, Error, FourTuple, Stack};
+use crate::tcp::conn::IoError;
+use crate::tcp::{Connection, State};
+use crate::time::Instant;
+
+/// Which halves `shutdown` closes, as in `std::net::Shutdown`.
+pub use std::net::Shutdown;
+
+impl From<IoError> for Error {
+    fn from(e: IoError) -> Error {
+        match e {
+            IoError::WouldBlock => Error::WouldBlock,
+            IoError::WriteShutdown => Error::BrokenPipe,
+            IoError::NotConnected => Error::NotConnected,
+            IoError::Failed(c) => c.into(),
+        }
+    }
+}
+
+impl Stack {
+    /// A new, unbound socket (`socket(AF_INET, SOCK_STREAM, 0)`).
+    pub fn socket(&mut self) -> SocketHandle {
+        self.sockets.insert(Socket {
+            kind: SocketKind::Unbound(Unbound::default()),
+            options: SocketOptions::default(),
+            timer_at: None,
+            orphaned: false,
+        })
+    }
+
+    /// Binds an unbound socket to a local address; port 0 picks one later.
+    pub fn bind(&mut self, h: SocketHandle, local: SocketAddr) -> Result<(), Error> {
+        if !local.ip().is_unspecified() && !self.addrs.contains(&local.ip()) {
+            return Err(Error::AddrNotAvailable);
+        }
+        let reuse = self.sockets.get(h).ok_or(Error::InvalidHandle)?.options.reuse_address;
+        if local.port() != 0 && self.port_in_use(local, reuse, h) {
+            return Err(Error::AddrInUse);
+        }
+        match &mut self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?.kind {
+            SocketKind::Unbound(u) if u.local.is_none() => {
+                u.local = Some(local);
+                Ok(())
+            }
+            _ => Err(Error::InvalidInput),
+        }
+    }
+
+    /// Whether binding `local` would conflict: a listener or bound socket on
+    /// the same address and port, or — without reuse-address — any
+    /// connection (TIME-WAIT included) using that local port.
+    fn port_in_use(&self, local: SocketAddr, reuse: bool, except: SocketHandle) -> bool {
+        let overlaps = |a: IpAddr| a.is_unspecified() || local.ip().is_unspecified() || a == local.ip();
+        for h in self.sockets.handles() {
+            if h == except {
+                continue;
+            }
+            let Some(s) = self.sockets.get(h) else { continue };
+            let bound = match &s.kind {
+                SocketKind::Unbound(u) => u.local,
+                SocketKind::Listener(l) => Some(l.local),
+                SocketKind::Conn(c) if !reuse && !c.conn.is_done() => Some(c.conn.local()),
+                SocketKind::Conn(_) => None,
+            };
+            if bound.is_some_and(|b| b.port() == local.port() && overlaps(b.ip())) {
+                return true;
+            }
+        }
+        !reuse && self.time_wait.iter().any(|(k, _)| k.local_port == local.port() && overlaps(k.local().ip()))
+    }
+
+    /// `bind` + `listen` in one call.
+    pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> Result<SocketHandle, Error> {
+        let h = self.socket();
+        let r = self.bind(h, local).and_then(|_| self.listen_on(h, backlog));
+        if let Err(e) = r {
+            self.sockets.remove(h);
+            return Err(e);
+        }
+        Ok(h)
+    }
+
+    /// `listen(backlog)` on a bound socket. Listening again only changes the
+    /// backlog (as in Linux).
+    pub fn listen_on(&mut self, h: SocketHandle, backlog: usize) -> Result<(), Error> {
+        let s = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
+        let local = match &mut s.kind {
+            SocketKind::Listener(l) => {
+                l.backlog = backlog.max(1);
+                return Ok(());
+            }
+            SocketKind::Unbound(Unbound { local: Some(l) }) if l.port() != 0 => *l,
+            SocketKind::Unbound(_) => return Err(Error::InvalidInput),
+            SocketKind::Conn(_) => return Err(Error::AlreadyConnected),
+        };
+        s.kind = SocketKind::Listener(Listener::new(local, backlog));
+        self.listeners.insert((local.ip(), local.port()), h);
+        Ok(())
+    }
+
+    /// `connect` in one call: a new socket, an ephemeral port, and the SYN.
+    pub fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<SocketHandle, Error> {
+        let h = self.socket();
+        if let Err(e) = self.connect_from(now, h, remote) {
+            self.sockets.remove(h);
+            return Err(e);
+        }
+        Ok(h)
+    }
+
+    /// `connect` on a socket from [`Stack::socket`], bound or not. Returns at
+    /// once; completion is reported by [`super::Event::Connected`] and the
+    /// state.
+    pub fn connect_from(&mut self, now: Instant, h: SocketHandle, remote: SocketAddr) -> Result<(), Error> {
+        let s = self.sockets.get(h).ok_or(Error::InvalidHandle)?;
+        let bound = match &s.kind {
+            SocketKind::Unbound(u) => u.local,
+            SocketKind::Listener(_) => return Err(Error::InvalidInput),
+            SocketKind::Conn(_) => return Err(Error::AlreadyConnected),
+        };
+        if remote.port() == 0 || remote.ip().is_unspecified() {
+            return Err(Error::InvalidInput);
+        }
+        let local_ip = match bound.map(|b| b.ip()) {
+            Some(ip) if !ip.is_unspecified() => ip,
+            _ => *self
+                .addrs
+                .iter()
+                .find(|a| a.is_ipv4() == remote.is_ipv4())
+                .ok_or(Error::AddrNotAvailable)?,
+        };
+        if local_ip.is_ipv4() != remote.is_ipv4() {
+            return Err(Error::InvalidInput);
+        }
+        let port = match bound.map(|b| b.port()) {
+            Some(p) if p != 0 => p,
+            _ => self.ephemeral_port(local_ip, remote).ok_or(Error::AddrNotAvailable)?,
+        };
+        let local = SocketAddr::new(local_ip, port);
+        let key = FourTuple::new(local, remote);
+        if self.conns.contains_key(&key) || self.time_wait.contains(&key) {
+            return Err(Error::AddrInUse);
+        }
+        let iss = self.secret.isn(&key, now);
+        let mut conn = Connection::connect(&self.config.tcp, local, remote, iss, now);
+        conn.set_ts_offset(self.secret.ts_offset(&key));
+        let s = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
+        apply_options(&mut conn, &s.options);
+        s.kind = SocketKind::Conn(ConnSocket { conn: Box::new(conn), listener: None, last_state: State::Closed, tx_queued: false });
+        self.conns.insert(key, h);
+        self.touch(now, h);
+        Ok(())
+    }
+
+    /// Takes the oldest established connection from a listener's accept
+    /// queue (`WouldBlock` when empty).
+    pub fn accept(&mut self, listener: SocketHandle) -> Result<(SocketHandle, SocketAddr), Error> {
+        let s = self.sockets.get_mut(listener).ok_or(Error::InvalidHandle)?;
+        let SocketKind::Listener(l) = &mut s.kind else { return Err(Error::InvalidInput) };
+        let h = l.accept_queue.pop_front().ok_or(Error::WouldBlock)?;
+        let more = !l.accept_queue.is_empty();
+        let Some(Socket { kind: SocketKind::Conn(c), .. }) = self.sockets.get_mut(h) else {
+            return Err(Error::ConnectionAborted);
+        };
+        c.listener = None;
+        let remote = c.conn.remote();
+        if more {
+            self.raise(listener, super::Event::Acceptable);
+        }
+        Ok((h, remote))
+    }
+
+    /// Queues data; returns how much fit (`WouldBlock` if none did).
+    pub fn send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
+        let r = self.conn_mut(h)?.send(data).map_err(Error::from);
+        self.touch(now, h);
+        r
+    }
+
+    /// Reads queued data; `Ok(0)` is end-of-stream (the peer's FIN), and an
+    /// abnormal end is reported after the data received before it.
+    pub fn recv(&mut self, now: Instant, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        let r = self.conn_mut(h)?.recv(buf, false).map_err(Error::from);
+        self.touch(now, h);
+        r
+    }
+
+    /// Like [`Stack::recv`] but leaves the data queued.
+    pub fn peek(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        self.conn_mut(h)?.recv(buf, true).map_err(Error::from)
+    }
+
+    /// `shutdown`: `Write` sends a FIN after the queued data; `Read` makes
+    /// reads return end-of-stream and resets the peer if data is discarded
+    /// now or later (DESIGN.md); `Both` does both.
+    pub fn shutdown(&mut self, now: Instant, h: SocketHandle, how: Shutdown) -> Result<(), Error> {
+        let conn = self.conn_mut(h)?;
+        if conn.state() == State::Closed {
+            return Err(Error::NotConnected);
+        }
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            conn.shutdown_read();
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            conn.shutdown_write();
+        }
+        self.touch(now, h);
+        Ok(())
+    }
+
+    /// `close` with default linger: returns at once; the connection closes
+    /// gracefully in the background (FIN after queued data), or is reset if
+    /// unread data would be lost. A listener resets every connection it has
+    /// not handed out. The handle is dead afterwards.
+    pub fn close(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
+        let s = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
+        match &mut s.kind {
+            SocketKind::Unbound(_) => {
+                self.sockets.remove(h);
+            }
+            SocketKind::Listener(l) => {
+                let key = (l.local.ip(), l.local.port());
+                let pending: Vec<_> = l.accept_queue.drain(..).collect();
+                let local = l.local;
+                self.listeners.remove(&key);
+                self.sockets.remove(h);
+                self.record(now, local, None, State::Listen, State::Closed);
+                for c in pending {
+                    // DESIGN.md: closing a listener resets every unaccepted
+                    // connection.
+                    if let Some(s) = self.sockets.get_mut(c) {
+                        s.orphaned = true;
+                        if let SocketKind::Conn(cs) = &mut s.kind {
+                            cs.conn.abort();
+                        }
+                    }
+                    self.touch(now, c);
+                }
+            }
+            SocketKind::Conn(c) => {
+                s.orphaned = true;
+                c.conn.close(now, &self.config.tcp);
+                if c.conn.state() == State::TimeWait || c.conn.state() == State::Closed {
+                    // Nothing left to do on the wire beyond what is queued.
+                }
+                self.touch(now, h);
+            }
+        }
+        Ok(())
+    }
+
+    /// ABORT: RST where the RFC sends one, queues discarded, no TIME-WAIT.
+    /// The handle stays valid (state CLOSED) until closed.
+    pub fn abort(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
+        self.conn_mut(h)?.abort();
+        self.touch(now, h);
+        Ok(())
+    }
+
+    /// State of a socket: LISTEN, a connection state, or CLOSED.
+    pub fn state(&self, h: SocketHandle) -> Result<State, Error> {
+        let s = self.sockets.get(h).ok_or(Error::InvalidHandle)?;
+        Ok(match &s.kind {
+            SocketKind::Unbound(_) => State::Closed,
+            SocketKind::Listener(_) => State::Listen,
+            SocketKind::Conn(c) => {
+                let st = c.conn.state();
+                if st == State::TimeWait && !self.time_wait.contains(&FourTuple::new(c.conn.local(), c.conn.remote())) {
+                    State::Closed
+                } else {
+                    st
+                }
+            }
+        })
+    }
+
+    /// The error that ended a connection, if it ended abnormally.
+    pub fn socket_error(&self, h: SocketHandle) -> Result<Option<Error>, Error> {
+        Ok(self.conn(h)?.error().map(Error::from))
+    }
+
+    /// Local address.
+    pub fn local_addr(&self, h: SocketHandle) -> Result<SocketAddr, Error> {
+        let s = self.sockets.get(h).ok_or(Error::InvalidHandle)?;
+        match &s.kind {
+            SocketKind::Unbound(u) => u.local.ok_or(Error::InvalidInput),
+            SocketKind::Listener(l) => Ok(l.local),
+            SocketKind::Conn(c) => Ok(c.conn.local()),
+        }
+    }
+
+    /// Peer address.
+    pub fn peer_addr(&self, h: SocketHandle) -> Result<SocketAddr, Error> {
+        Ok(self.conn(h)?.remote())
+    }
+
+    /// Bytes waiting to be read.
+    pub fn recv_queue_len(&self, h: SocketHandle) -> Result<usize, Error> {
+        Ok(self.conn(h)?.recv_queue_len())
+    }
+
+    /// Bytes queued and not yet acknowledged.
+    pub fn send_queue_len(&self, h: SocketHandle) -> Result<usize, Error> {
+        Ok(self.conn(h)?.send_queue_len())
+    }
+
+    /// The connection behind a handle, for inspection.
+    pub fn connection(&self, h: SocketHandle) -> Result<&Connection, Error> {
+        self.conn(h)
+    }
+
+    /// `SO_REUSEADDR`: allow binding a port that connections (TIME-WAIT
+    /// included) still use locally.
+    pub fn set_reuse_address(&mut self, h: SocketHandle, on: bool) -> Result<(), Error> {
+        self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?.options.reuse_address = on;
+        Ok(())
+    }
+
+    /// `TCP_NODELAY`: disable Nagle's algorithm.
+    pub fn set_nodelay(&mut self, now: Instant, h: SocketHandle, on: bool) -> Result<(), Error> {
+        let s = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
+        s.options.nodelay = Some(on);
+        if let SocketKind::Conn(c) = &mut s.kind {
+            c.conn.set_nodelay(on);
+        }
+        self.touch(now, h);
+        Ok(())
+    }
+
+    /// `SO_SNDBUF` / `SO_RCVBUF`: queue sizes; set them before connecting or
+    /// listening for the window scale to follow.
+    pub fn set_buffer_sizes(&mut self, h: SocketHandle, send: Option<usize>, recv: Option<usize>) -> Result<(), Error> {
+        let s = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
+        if send.is_some() {
+            s.options.send_buffer = send;
+        }
+        if recv.is_some() {
+            s.options.recv_buffer = recv;
+        }
+        if let SocketKind::Conn(c) = &mut s.kind {
+            c.conn.set_buffer_sizes(send, recv);
+        }
+        Ok(())
+    }
+
+    fn conn(&self, h: SocketHandle) -> Result<&Connection, Error> {
+        match &self.sockets.get(h).ok_or(Error::InvalidHandle)?.kind {
+            SocketKind::Conn(c) => Ok(&c.conn),
+            _ => Err(Error::NotConnected),
+        }
+    }
+
+    fn conn_mut(&mut self, h: SocketHandle) -> Result<&mut Connection, Error> {
+        match &mut self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?.kind {
+            SocketKind::Conn(c) => Ok(&mut c.conn),
+            _ => Err(Error::NotConnected),
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn is_wildcard(ip: IpAddr) -> bool {
+    ip == unspecified(ip)
+}

@@ -1,0 +1,134 @@
+//! Socket handles and the table that owns every socket.
+
+use std::net::SocketAddr;
+
+use super::listener::Listener;
+use crate::tcp::{Connection, State};
+use crate::time::Instant;
+
+/// Names a socket in a [`super::Stack`]. Carries a generation so a handle
+/// to a closed socket never reaches the socket that reuses its slot.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, serde::Serialize)]
+pub struct SocketHandle {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+impl core::fmt::Display for SocketHandle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "#{}", self.index)
+    }
+}
+
+/// A socket that is neither listening nor connected yet.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Unbound {
+    pub local: Option<SocketAddr>,
+}
+
+/// A connection socket.
+pub(crate) struct ConnSocket {
+    pub conn: Box<Connection>,
+    /// The listener whose accept queue holds this connection, until accepted.
+    pub listener: Option<SocketHandle>,
+    /// Last state reported, to record transitions.
+    pub last_state: State,
+    /// Queued in the stack's transmit list.
+    pub tx_queued: bool,
+}
+
+pub(crate) enum SocketKind {
+    Unbound(Unbound),
+    Listener(Listener),
+    Conn(ConnSocket),
+}
+
+/// Options a socket carries whatever its kind.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SocketOptions {
+    pub reuse_address: bool,
+    pub nodelay: Option<bool>,
+    pub send_buffer: Option<usize>,
+    pub recv_buffer: Option<usize>,
+}
+
+pub(crate) struct Socket {
+    pub kind: SocketKind,
+    pub options: SocketOptions,
+    /// Earliest deadline already pushed on the stack's timer heap.
+    pub timer_at: Option<Instant>,
+    /// The application closed its handle; the stack frees the slot once the
+    /// connection is done.
+    pub orphaned: bool,
+}
+
+struct Slot {
+    generation: u32,
+    socket: Option<Socket>,
+}
+
+/// The socket table: a slab indexed by handle.
+#[derive(Default)]
+pub(crate) struct SocketTable {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl SocketTable {
+    pub fn insert(&mut self, socket: Socket) -> SocketHandle {
+        self.live += 1;
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.socket = Some(socket);
+            SocketHandle { index, generation: slot.generation }
+        } else {
+            let index = self.slots.len() as u32;
+            self.slots.push(Slot { generation: 0, socket: Some(socket) });
+            SocketHandle { index, generation: 0 }
+        }
+    }
+
+    pub fn get(&self, h: SocketHandle) -> Option<&Socket> {
+        let slot = self.slots.get(h.index as usize)?;
+        if slot.generation != h.generation {
+            return None;
+        }
+        slot.socket.as_ref()
+    }
+
+    pub fn get_mut(&mut self, h: SocketHandle) -> Option<&mut Socket> {
+        let slot = self.slots.get_mut(h.index as usize)?;
+        if slot.generation != h.generation {
+            return None;
+        }
+        slot.socket.as_mut()
+    }
+
+    pub fn remove(&mut self, h: SocketHandle) -> Option<Socket> {
+        let slot = self.slots.get_mut(h.index as usize)?;
+        if slot.generation != h.generation || slot.socket.is_none() {
+            return None;
+        }
+        let s = slot.socket.take();
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(h.index);
+        self.live -= 1;
+        s
+    }
+
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn handles(&self) -> impl Iterator<Item = SocketHandle> + '_ {
+        self.slots.iter().enumerate().filter(|(_, s)| s.socket.is_some()).map(|(i, s)| SocketHandle {
+            index: i as u32,
+            generation: s.generation,
+        })
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * core::mem::size_of::<Slot>() + self.free.capacity() * 4
+    }
+}

@@ -1,0 +1,81 @@
+//! Per-connection tunables, with defaults close to Linux where the RFCs leave
+//! a choice.
+
+use core::time::Duration;
+
+/// Configuration of TCP connections created by a stack.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TcpConfig {
+    /// Capacity of the send queue (SendQ), bytes.
+    pub send_buffer: usize,
+    /// Capacity of the receive queue (RecvQ), bytes; bounds the advertised
+    /// window.
+    pub recv_buffer: usize,
+    /// MSS to advertise; `None` derives it from the MTU.
+    pub mss: Option<u16>,
+    /// The link MTU used to derive the MSS.
+    pub mtu: usize,
+    /// Offer window scaling (RFC 7323 §2).
+    pub window_scaling: bool,
+    /// Offer timestamps (RFC 7323 §3).
+    pub timestamps: bool,
+    /// Disable Nagle's algorithm (RFC 9293 §3.7.4) — `TCP_NODELAY`.
+    pub nodelay: bool,
+    /// Delayed-ACK timer (RFC 9293 §3.8.6.3 requires < 0.5 s).
+    pub delayed_ack: Duration,
+    /// Send an ACK at least for every `ack_every` full-sized segments
+    /// (RFC 9293 SHLD-19: every second segment).
+    pub ack_every: u8,
+    /// RTO before any RTT sample (RFC 6298 §2.1).
+    pub initial_rto: Duration,
+    /// Lower bound of the RTO. RFC 6298 says 1 s (SHOULD); like Linux we use
+    /// 200 ms, which the RFC's §2.4 allows as a considered choice.
+    pub min_rto: Duration,
+    /// Upper bound of the RTO (RFC 6298 §2.5: at least 60 s).
+    pub max_rto: Duration,
+    /// SYN retransmissions before a connect fails with `TimedOut`.
+    pub syn_retries: u8,
+    /// SYN-ACK retransmissions before a half-open entry is dropped.
+    pub synack_retries: u8,
+    /// Data/FIN retransmissions before the connection is aborted
+    /// (RFC 9293 §3.8.3 "R2").
+    pub max_retries: u8,
+    /// Maximum segment lifetime; TIME-WAIT lasts 2×MSL (RFC 9293 §3.4.2).
+    pub msl: Duration,
+    /// How long an orphaned connection may sit in FIN-WAIT-2.
+    pub fin_wait2_timeout: Duration,
+    /// Hop limit / TTL of outgoing packets.
+    pub hop_limit: u8,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            send_buffer: 128 * 1024,
+            recv_buffer: 128 * 1024,
+            mss: None,
+            mtu: 1500,
+            window_scaling: true,
+            timestamps: true,
+            nodelay: false,
+            delayed_ack: Duration::from_millis(40),
+            ack_every: 2,
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(60),
+            syn_retries: 6,
+            synack_retries: 5,
+            max_retries: 15,
+            msl: Duration::from_secs(30),
+            fin_wait2_timeout: Duration::from_secs(60),
+            hop_limit: 64,
+        }
+    }
+}
+
+impl TcpConfig {
+    /// 2×MSL, the TIME-WAIT duration.
+    pub fn time_wait(&self) -> Duration {
+        self.msl * 2
+    }
+}

@@ -1,0 +1,450 @@
+//! SEGMENT ARRIVES (RFC 9293 §3.10.7.3 for SYN-SENT, §3.10.7.4 otherwise).
+//!
+//! The checks run in the RFC's order — sequence number, RST, SYN, ACK, text,
+//! FIN — each in its own function, so the RFC 5961 variants of the RST and
+//! SYN checks (hardening) replace one function each.
+
+use super::{negotiate, Connection, Events};
+use crate::tcp::congestion::AckOutcome;
+use crate::tcp::{ConnError, State, TcpConfig};
+use crate::time::Instant;
+use crate::wire::{SeqNum, TcpFlags, TcpRepr};
+
+/// What the RST check decided (RFC 9293 §3.10.7.4 "second", RFC 5961 §3.2).
+enum RstVerdict {
+    /// SEG.SEQ == RCV.NXT: reset the connection.
+    Accept,
+    /// In the window but not exact: answer with a challenge ACK, drop.
+    Challenge,
+}
+
+impl Connection {
+    /// Processes one arriving segment addressed to this connection.
+    pub fn on_segment(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
+        match self.state {
+            State::SynSent => self.on_segment_syn_sent(now, cfg, seg),
+            State::Closed | State::Listen | State::TimeWait => {}
+            _ => self.on_segment_synchronized(now, cfg, seg),
+        }
+    }
+
+    /// RFC 9293 §3.10.7.3, SYN-SENT.
+    fn on_segment_syn_sent(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
+        let f = seg.flags;
+        // First: the ACK must cover our SYN and nothing we have not sent.
+        if f.contains(TcpFlags::ACK)
+            && (seg.ack.diff(self.iss) <= 0 || seg.ack.diff(self.snd_max) > 0)
+        {
+            if !f.contains(TcpFlags::RST) {
+                self.reply_rst(seg.ack);
+            }
+            return;
+        }
+        // Second: RST. Only with an acceptable ACK (a blind RST without one
+        // is dropped).
+        if f.contains(TcpFlags::RST) {
+            if f.contains(TcpFlags::ACK) {
+                self.fail(ConnError::Refused);
+            }
+            return;
+        }
+        // Fourth: SYN.
+        if !f.contains(TcpFlags::SYN) {
+            return;
+        }
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1u32;
+        let our_ws = self.opts.rcv_wscale;
+        self.opts = negotiate(cfg, &self.local, &seg.options, our_ws);
+        self.cc.set_mss(usize::from(self.opts.snd_mss));
+        if let Some((val, _)) = seg.options.timestamps {
+            self.ts_recent = val;
+        }
+        self.rcv_adv = self.rcv_nxt + self.initial_rcv_window();
+        if f.contains(TcpFlags::ACK) {
+            // Our SYN is acknowledged: ESTABLISHED. The window of a SYN
+            // segment is never scaled (RFC 7323 §2.2).
+            self.snd_una = seg.ack;
+            if self.snd_nxt.diff(self.snd_una) < 0 {
+                self.snd_nxt = self.snd_una;
+            }
+            self.take_rtt_sample(now, seg.ack);
+            self.retries = 0;
+            self.rtt.reset_backoff();
+            self.rto_at = None;
+            self.snd_wnd = u32::from(seg.window);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            self.set_state(State::Established);
+            self.events.insert(Events::CONNECTED | Events::WRITABLE);
+            self.ack_now = true;
+            if self.fin_queued {
+                // shutdown(Write) during the handshake: the FIN goes now.
+                self.set_state(State::FinWait1);
+            }
+            // Sixth onwards: data or FIN on the SYN-ACK.
+            let rest = seg.seq + 1u32;
+            self.process_text_and_fin(now, cfg, rest, seg.payload, f.contains(TcpFlags::FIN));
+        } else {
+            // Simultaneous open (RFC 9293 Figure 8): answer with SYN-ACK.
+            self.snd_wnd = u32::from(seg.window);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = self.iss;
+            self.set_state(State::SynReceived);
+            // Re-send our SYN, now with an ACK; the retry budget starts over.
+            self.snd_nxt = self.iss;
+            self.retries = 0;
+            self.rtt_probe = None;
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on.
+    fn on_segment_synchronized(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
+        let mut f = seg.flags;
+        let mut seq = seg.seq;
+        // In a simultaneous open the peer's SYN-ACK repeats the SYN we
+        // already took; treat it as its ACK (the SYN is a duplicate).
+        if self.state == State::SynReceived && f.contains(TcpFlags::SYN) && seq == self.irs {
+            f = TcpFlags(f.0 & !TcpFlags::SYN.0);
+            seq = seq + 1u32;
+        }
+        let syn_len = u32::from(f.contains(TcpFlags::SYN));
+        let fin_flag = f.contains(TcpFlags::FIN);
+        let seg_len = seg.payload.len() + syn_len as usize + usize::from(fin_flag);
+
+        // First: sequence number acceptability (the four cases).
+        if !self.acceptable(seq, seg_len) {
+            if !f.contains(TcpFlags::RST) {
+                self.ack_now = true;
+            }
+            return;
+        }
+        // Second: RST.
+        if f.contains(TcpFlags::RST) {
+            match self.check_rst(seq) {
+                RstVerdict::Challenge => self.ack_now = true,
+                RstVerdict::Accept => self.on_rst(),
+            }
+            return;
+        }
+        // Fourth: SYN in a synchronized state — challenge ACK (RFC 5961 §4,
+        // RFC 9293 §3.10.7.4 "fourth").
+        if f.contains(TcpFlags::SYN) {
+            self.ack_now = true;
+            return;
+        }
+        // Fifth: ACK.
+        if !f.contains(TcpFlags::ACK) {
+            return;
+        }
+        if !self.process_ack(now, cfg, seq, seg) {
+            return;
+        }
+        // Sixth (URG) is not supported: urgent data is delivered inline,
+        // which RFC 6093 recommends for new applications.
+        // Seventh and eighth: text and FIN, trimmed to the window.
+        let data_seq = seq + syn_len;
+        self.process_text_and_fin(now, cfg, data_seq, seg.payload, fin_flag);
+        if let Some((val, _)) = seg.options.timestamps {
+            // RFC 7323 §4.3: TS.Recent follows the segment that covers the
+            // left edge of the window.
+            if self.opts.timestamps && seq.diff(self.rcv_nxt) <= 0 {
+                self.ts_recent = val;
+            }
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 "first": the segment overlaps the receive window.
+    fn acceptable(&self, seq: SeqNum, seg_len: usize) -> bool {
+        let adv = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
+        let wnd = adv.max(self.recv_q.window() as u32);
+        let in_wnd = |s: SeqNum| s.in_range(self.rcv_nxt, self.rcv_nxt + wnd);
+        match (seg_len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => in_wnd(seq),
+            // A zero window still takes the ACK, URG and RST of a segment
+            // at RCV.NXT (RFC 9293 §3.10.7.4); its text is trimmed later.
+            (_, 0) => seq == self.rcv_nxt,
+            (n, _) => {
+                in_wnd(seq)
+                    || in_wnd(seq + (n - 1))
+                    || seq.diff(self.rcv_nxt) < 0 && (seq + n).diff(self.rcv_nxt) > 0
+            }
+        }
+    }
+
+    /// RFC 5961 §3.2 as adopted by RFC 9293 §3.10.7.4: only an exact match
+    /// resets; anything else in the window gets a challenge ACK.
+    fn check_rst(&self, seq: SeqNum) -> RstVerdict {
+        if seq == self.rcv_nxt {
+            RstVerdict::Accept
+        } else {
+            RstVerdict::Challenge
+        }
+    }
+
+    fn on_rst(&mut self) {
+        match self.state {
+            // An actively opened SYN-RECEIVED (simultaneous open) reports the
+            // refusal; a passive one never reaches this type.
+            State::SynReceived => self.fail(ConnError::Refused),
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                // Received data stays readable; the reset is reported after
+                // it (DESIGN.md).
+                self.fail(ConnError::Reset)
+            }
+            // CLOSING, LAST-ACK: the user is not signalled.
+            _ => {
+                self.send_q.clear();
+                self.set_state(State::Closed);
+            }
+        }
+    }
+
+    /// The fifth check. Returns false when the segment must be dropped.
+    fn process_ack(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seq: SeqNum,
+        seg: &TcpRepr<'_>,
+    ) -> bool {
+        let ack = seg.ack;
+        if self.state == State::SynReceived {
+            if ack.diff(self.snd_una) > 0 && ack.diff(self.snd_max) <= 0 {
+                self.set_state(State::Established);
+                self.events.insert(Events::CONNECTED | Events::WRITABLE);
+                self.snd_wnd = u32::from(seg.window) << self.opts.snd_wscale;
+                self.snd_wl1 = seq;
+                self.snd_wl2 = ack;
+                if self.fin_queued {
+                    self.set_state(State::FinWait1);
+                }
+            } else {
+                self.reply_rst(ack);
+                return false;
+            }
+        }
+        if ack.diff(self.snd_max) > 0 {
+            // Acknowledges something not yet sent: ACK and drop.
+            self.ack_now = true;
+            return false;
+        }
+        let wnd = u32::from(seg.window) << self.opts.snd_wscale;
+        if ack.diff(self.snd_una) > 0 {
+            self.on_new_ack(now, ack);
+        } else if ack == self.snd_una
+            && self.snd_max != self.snd_una
+            && seg.payload.is_empty()
+            && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
+            && wnd == self.snd_wnd
+        {
+            // A duplicate ACK by RFC 5681 §2's definition.
+            if self
+                .cc
+                .on_dup_ack(self.snd_una, self.snd_max, self.flight())
+            {
+                self.fast_rexmit = true;
+                self.rtt_probe = None;
+            }
+        }
+        // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
+        if ack.diff(self.snd_una) >= 0
+            && (self.snd_wl1.diff(seq) < 0 || (self.snd_wl1 == seq && self.snd_wl2.diff(ack) <= 0))
+        {
+            let opened = wnd > self.snd_wnd;
+            self.snd_wnd = wnd;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+            if wnd > 0 {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
+            if opened {
+                self.events.insert(Events::WRITABLE);
+            }
+        }
+        // Any answer from the peer proves it alive while we probe a zero
+        // window (RFC 9293 §3.8.6.1: never give up while it keeps ACKing).
+        if self.snd_wnd == 0 {
+            self.retries = 0;
+        }
+        // State-specific ACK processing.
+        match self.state {
+            State::FinWait1 if self.fin_acked() => {
+                self.set_state(State::FinWait2);
+                if self.orphaned {
+                    self.fin_wait2_at = Some(now + cfg.fin_wait2_timeout);
+                }
+            }
+            State::Closing if self.fin_acked() => {
+                self.set_state(State::TimeWait);
+                return false;
+            }
+            State::LastAck if self.fin_acked() => {
+                self.set_state(State::Closed);
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// An ACK that moves SND.UNA forward.
+    fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
+        let flight_before = self
+            .flight()
+            .max(self.snd_max.diff(self.snd_una).max(0) as usize);
+        let acked = ack.diff(self.snd_una) as usize;
+        let syn = usize::from(!self.syn_acked());
+        let data_acked = acked.saturating_sub(syn).min(self.send_q.len());
+        self.send_q.consume(data_acked);
+        self.snd_una = ack;
+        if self.snd_nxt.diff(ack) < 0 {
+            self.snd_nxt = ack;
+        }
+        self.take_rtt_sample(now, ack);
+        self.retries = 0;
+        self.rtt.reset_backoff();
+        if self.cc.on_ack(ack, acked, flight_before) == AckOutcome::PartialAck {
+            // RFC 6582 §3.2 step 5: retransmit the first unacknowledged
+            // segment on a partial ACK.
+            self.fast_rexmit = true;
+        }
+        // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged,
+        // otherwise restart it.
+        if self.snd_una == self.snd_max {
+            self.rto_at = None;
+        } else {
+            self.restart_rto(now);
+        }
+        if data_acked > 0 {
+            self.events.insert(Events::WRITABLE);
+            if self.send_q.is_empty() {
+                self.send_q.release_if_empty();
+            }
+        }
+    }
+
+    fn take_rtt_sample(&mut self, now: Instant, ack: SeqNum) {
+        if let Some((seq, sent)) = self.rtt_probe {
+            if ack.diff(seq) > 0 {
+                self.rtt.sample(now - sent);
+                self.rtt_probe = None;
+            }
+        }
+    }
+
+    /// The seventh and eighth checks: queue the text, then take the FIN once
+    /// everything before it has arrived.
+    fn process_text_and_fin(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seq: SeqNum,
+        payload: &[u8],
+        fin: bool,
+    ) {
+        if fin
+            && self.peer_fin.is_none()
+            && matches!(
+                self.state,
+                State::Established | State::FinWait1 | State::FinWait2 | State::SynReceived
+            )
+        {
+            let at = seq + payload.len();
+            // A FIN beyond the window cannot be taken yet.
+            let wnd = (self.rcv_adv.diff(self.rcv_nxt).max(0) as usize).max(self.recv_q.window());
+            if (at - self.rcv_nxt.min(at)) <= wnd {
+                self.peer_fin = Some(at);
+            }
+        }
+        if !payload.is_empty() {
+            self.process_text(now, cfg, seq, payload);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        match self.peer_fin {
+            Some(at) if at == self.rcv_nxt && !self.state.peer_fin_received() => {
+                self.take_fin(now, cfg)
+            }
+            // A repeated FIN we already took: acknowledge it again.
+            _ if fin && self.state.peer_fin_received() => self.ack_now = true,
+            _ => {}
+        }
+    }
+
+    fn process_text(&mut self, now: Instant, cfg: &TcpConfig, seq: SeqNum, payload: &[u8]) {
+        if !matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) {
+            // CLOSE-WAIT, CLOSING, LAST-ACK: the peer already sent FIN, so
+            // this cannot be new data (RFC 9293 §3.10.7.4 "seventh").
+            return;
+        }
+        // Trim what we already have (RFC 9293 §3.10.7.4 "first", trimming).
+        let skip = self.rcv_nxt.diff(seq).max(0) as usize;
+        if skip >= payload.len() {
+            self.ack_now = true;
+            return;
+        }
+        let data = &payload[skip..];
+        let offset = (seq + skip).diff(self.rcv_nxt).max(0) as usize;
+        if self.rd_closed {
+            // Nobody will read this: tell the sender (RFC 9293 SHLD-3,
+            // RFC 2525 §2.17; DESIGN.md "nothing is lost silently").
+            self.abort_with_rst();
+            self.error.get_or_insert(ConnError::Reset);
+            return;
+        }
+        let had_gap = self.recv_q.has_out_of_order();
+        let (accepted, advanced) = self.recv_q.write_at(offset, data);
+        if advanced > 0 {
+            self.rcv_nxt = self.rcv_nxt + advanced;
+            self.events.insert(Events::READABLE);
+        }
+        // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: out-of-order data, data that
+        // fills a gap, or data we could not take is acknowledged at once;
+        // otherwise every second full segment, or after the delayed-ACK time.
+        if offset > 0 || had_gap || !accepted || advanced < data.len() {
+            self.ack_now = true;
+        } else {
+            self.segs_unacked = self.segs_unacked.saturating_add(1);
+            if self.segs_unacked >= cfg.ack_every.max(1) {
+                self.ack_now = true;
+            } else if self.dack_at.is_none() {
+                self.dack_at = Some(now + cfg.delayed_ack);
+            }
+        }
+    }
+
+    fn take_fin(&mut self, now: Instant, cfg: &TcpConfig) {
+        self.rcv_nxt = self.rcv_nxt + 1u32;
+        self.ack_now = true;
+        self.events.insert(Events::READABLE);
+        match self.state {
+            State::SynReceived | State::Established => self.set_state(State::CloseWait),
+            State::FinWait1 => {
+                if self.fin_acked() {
+                    self.set_state(State::TimeWait);
+                } else {
+                    self.set_state(State::Closing);
+                }
+            }
+            State::FinWait2 => self.set_state(State::TimeWait),
+            _ => {}
+        }
+        let _ = (now, cfg);
+    }
+
+    /// Answers an unacceptable segment with `<SEQ=SEG.ACK><CTL=RST>`
+    /// (RFC 9293 §3.10.7.3/§3.10.7.4) without touching our state.
+    fn reply_rst(&mut self, seq: SeqNum) {
+        self.pending_rst_reply = Some(seq);
+    }
+}

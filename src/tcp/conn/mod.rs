@@ -1,0 +1,483 @@
+//! The connection state machine: the transmission control block (TCB) of
+//! RFC 9293 §3.3.1 and the event processing of §3.10.
+//!
+//! The file split follows the RFC's event list: [`input`] is "SEGMENT
+//! ARRIVES" (§3.10.7), [`output`] builds the segments to send, [`user`] holds
+//! the user calls (§3.10.1–§3.10.6) and [`timers`] the timeouts (§3.10.8).
+
+mod input;
+mod output;
+mod timers;
+mod user;
+
+use std::net::SocketAddr;
+
+use super::congestion::NewReno;
+use super::recv_queue::RecvQueue;
+use super::rtt::RttEstimator;
+use super::send_queue::SendQueue;
+use super::{ConnError, State, TcpConfig};
+use crate::time::Instant;
+use crate::wire::{SeqNum, TcpOptions};
+
+pub use output::Segment;
+pub use user::IoError;
+
+/// Things that happened to a connection since the stack last asked, which the
+/// stack turns into application events.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Events(u8);
+
+impl Events {
+    /// The handshake completed.
+    pub const CONNECTED: Events = Events(0x01);
+    /// New in-order data or the peer's FIN became readable.
+    pub const READABLE: Events = Events(0x02);
+    /// Space opened in the send queue.
+    pub const WRITABLE: Events = Events(0x04);
+    /// The connection reached CLOSED (or TIME-WAIT) and is done.
+    pub const CLOSED: Events = Events(0x08);
+
+    /// No events.
+    pub const fn empty() -> Self {
+        Events(0)
+    }
+    /// Whether all of `other` is present.
+    pub fn contains(self, other: Events) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Whether nothing is present.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    fn insert(&mut self, other: Events) {
+        self.0 |= other.0;
+    }
+}
+
+impl core::ops::BitOr for Events {
+    type Output = Events;
+    fn bitor(self, rhs: Events) -> Events {
+        Events(self.0 | rhs.0)
+    }
+}
+
+/// Options agreed in the handshake (RFC 9293 §3.7.1, RFC 7323).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Negotiated {
+    /// Largest payload we put in one segment (peer's MSS less our options).
+    pub snd_mss: u16,
+    /// Shift applied to windows the peer advertises (0 without scaling).
+    pub snd_wscale: u8,
+    /// Shift applied to windows we advertise.
+    pub rcv_wscale: u8,
+    /// Both sides sent the timestamp option.
+    pub timestamps: bool,
+    /// The peer sent SACK-permitted.
+    pub sack_permitted: bool,
+    /// Both sides sent the window-scale option.
+    pub window_scaling: bool,
+}
+
+/// A TCP connection: the TCB and its queues.
+///
+/// Sequence-space layout on the send side: the SYN occupies ISS; the byte at
+/// offset 0 of the send queue has sequence number SND.UNA once the SYN is
+/// acknowledged; a queued FIN follows the last byte of the queue.
+pub struct Connection {
+    local: SocketAddr,
+    remote: SocketAddr,
+    state: State,
+
+    // Send sequence variables (RFC 9293 §3.3.1, Figure 2).
+    iss: SeqNum,
+    snd_una: SeqNum,
+    snd_nxt: SeqNum,
+    /// Highest sequence number sent so far; SND.NXT falls back below it after
+    /// a retransmission timeout (go-back-N).
+    snd_max: SeqNum,
+    /// Peer's window in bytes, already scaled.
+    snd_wnd: u32,
+    max_snd_wnd: u32,
+    snd_wl1: SeqNum,
+    snd_wl2: SeqNum,
+
+    // Receive sequence variables (Figure 3).
+    irs: SeqNum,
+    rcv_nxt: SeqNum,
+    /// Right edge of the window we last advertised; never moves left
+    /// (RFC 9293 §3.8.6.2.2: the window must not shrink).
+    rcv_adv: SeqNum,
+    /// Sequence number of the peer's FIN once seen, possibly ahead of
+    /// RCV.NXT when it arrived out of order.
+    peer_fin: Option<SeqNum>,
+
+    opts: Negotiated,
+    local_mss: u16,
+    offer_ts: bool,
+    offer_wscale: bool,
+    ts_recent: u32,
+    ts_offset: u32,
+
+    send_q: SendQueue,
+    recv_q: RecvQueue,
+
+    /// The local side shut down its sending half: a FIN follows the queue.
+    fin_queued: bool,
+    /// Nothing will ever read again (close, or shutdown of the read half):
+    /// arriving data is answered with RST (RFC 9293 SHLD-3).
+    rd_closed: bool,
+    /// The application let go of the connection (default close); it finishes
+    /// in the background and bounds its FIN-WAIT-2 stay.
+    orphaned: bool,
+    nodelay: bool,
+
+    rtt: RttEstimator,
+    cc: NewReno,
+    /// Karn's algorithm (RFC 6298 §3): one timed segment at a time, never a
+    /// retransmitted one.
+    rtt_probe: Option<(SeqNum, Instant)>,
+    retries: u8,
+
+    rto_at: Option<Instant>,
+    dack_at: Option<Instant>,
+    persist_at: Option<Instant>,
+    persist_backoff: u8,
+    fin_wait2_at: Option<Instant>,
+
+    ack_now: bool,
+    segs_unacked: u8,
+    fast_rexmit: bool,
+    persist_probe: bool,
+    send_rst: bool,
+    /// A reply RST `<SEQ=x><CTL=RST>` owed to an unacceptable segment.
+    pending_rst_reply: Option<SeqNum>,
+
+    error: Option<ConnError>,
+    events: Events,
+}
+
+impl Connection {
+    /// An active open (RFC 9293 §3.10.1, OPEN call): the connection starts in
+    /// SYN-SENT and its SYN is ready to be sent.
+    pub fn connect(
+        cfg: &TcpConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+        now: Instant,
+    ) -> Connection {
+        let mut c = Connection::blank(cfg, local, remote, iss);
+        c.state = State::SynSent;
+        c.rto_at = None;
+        let _ = now;
+        c
+    }
+
+    /// A passively opened connection whose handshake has just completed: the
+    /// listener's half-open entry received its final ACK (RFC 9293 §3.10.7.4,
+    /// SYN-RECEIVED, fifth check). It starts in ESTABLISHED.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accepted(
+        cfg: &TcpConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+        irs: SeqNum,
+        opts: Negotiated,
+        ts_recent: u32,
+        ts_offset: u32,
+        peer_window: u16,
+        now: Instant,
+    ) -> Connection {
+        let mut c = Connection::blank(cfg, local, remote, iss);
+        c.state = State::Established;
+        c.snd_una = iss + 1u32;
+        c.snd_nxt = c.snd_una;
+        c.snd_max = c.snd_una;
+        c.irs = irs;
+        c.rcv_nxt = irs + 1u32;
+        c.opts = opts;
+        c.ts_recent = ts_recent;
+        c.ts_offset = ts_offset;
+        c.snd_wnd = u32::from(peer_window) << opts.snd_wscale;
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = irs + 1u32;
+        c.snd_wl2 = c.snd_una;
+        c.rcv_adv = c.rcv_nxt + c.initial_rcv_window();
+        c.cc.set_mss(usize::from(opts.snd_mss));
+        c.events.insert(Events::CONNECTED);
+        let _ = now;
+        c
+    }
+
+    fn blank(cfg: &TcpConfig, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Connection {
+        let mss = local_mss(cfg, &local);
+        Connection {
+            local,
+            remote,
+            state: State::Closed,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: SeqNum(0),
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
+            peer_fin: None,
+            opts: Negotiated {
+                snd_mss: default_peer_mss(&remote).min(mss),
+                snd_wscale: 0,
+                rcv_wscale: if cfg.window_scaling {
+                    wscale_for(cfg.recv_buffer)
+                } else {
+                    0
+                },
+                timestamps: false,
+                sack_permitted: false,
+                window_scaling: false,
+            },
+            local_mss: mss,
+            offer_ts: cfg.timestamps,
+            offer_wscale: cfg.window_scaling,
+            ts_recent: 0,
+            ts_offset: 0,
+            send_q: SendQueue::new(cfg.send_buffer),
+            recv_q: RecvQueue::new(cfg.recv_buffer),
+            fin_queued: false,
+            rd_closed: false,
+            orphaned: false,
+            nodelay: cfg.nodelay,
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            cc: NewReno::new(usize::from(mss), iss),
+            rtt_probe: None,
+            retries: 0,
+            rto_at: None,
+            dack_at: None,
+            persist_at: None,
+            persist_backoff: 0,
+            fin_wait2_at: None,
+            ack_now: false,
+            segs_unacked: 0,
+            fast_rexmit: false,
+            persist_probe: false,
+            send_rst: false,
+            pending_rst_reply: None,
+            error: None,
+            events: Events::empty(),
+        }
+    }
+
+    /// Sets the per-connection timestamp clock offset (RFC 7323 §5.4).
+    pub fn set_ts_offset(&mut self, offset: u32) {
+        self.ts_offset = offset;
+    }
+
+    /// Local address and port.
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+    /// Remote address and port.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+    /// Current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+    /// Why the connection ended, if it ended abnormally.
+    pub fn error(&self) -> Option<ConnError> {
+        self.error
+    }
+    /// Options agreed in the handshake.
+    pub fn negotiated(&self) -> Negotiated {
+        self.opts
+    }
+    /// Events since the last call; clears them.
+    pub fn take_events(&mut self) -> Events {
+        core::mem::take(&mut self.events)
+    }
+    /// Bytes readable now.
+    pub fn recv_queue_len(&self) -> usize {
+        self.recv_q.len()
+    }
+    /// Bytes queued and not yet acknowledged (including unsent ones).
+    pub fn send_queue_len(&self) -> usize {
+        self.send_q.len()
+    }
+    /// Free space in the send queue.
+    pub fn send_queue_free(&self) -> usize {
+        self.send_q.free()
+    }
+    /// Whether the peer's FIN has been read past (reads return end-of-stream).
+    pub fn at_eof(&self) -> bool {
+        self.state.peer_fin_received() && self.recv_q.is_empty()
+    }
+    /// Whether everything we sent, FIN included if queued, is acknowledged.
+    pub fn all_acked(&self) -> bool {
+        self.snd_una == self.snd_max
+            && self.unsent_len() == 0
+            && (!self.fin_queued || self.fin_acked())
+    }
+    /// Whether the application let go of this connection.
+    pub fn is_orphaned(&self) -> bool {
+        self.orphaned
+    }
+    /// Whether the connection is finished: CLOSED, or TIME-WAIT (which the
+    /// stack keeps as a compact record).
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Closed | State::TimeWait) && !self.send_rst
+    }
+    /// Current retransmission timeout.
+    pub fn rto(&self) -> core::time::Duration {
+        self.rtt.rto()
+    }
+    /// Congestion window, bytes.
+    pub fn cwnd(&self) -> usize {
+        self.cc.cwnd()
+    }
+    /// Heap bytes held by the queues (0 for an idle connection).
+    pub fn heap_bytes(&self) -> usize {
+        self.send_q.heap_bytes() + self.recv_q.heap_bytes()
+    }
+    /// The values a TIME-WAIT record needs: SND.NXT, RCV.NXT, TS.Recent,
+    /// whether timestamps are on and our timestamp offset.
+    pub fn time_wait_info(&self) -> (SeqNum, SeqNum, Option<(u32, u32)>, u16) {
+        let ts = self
+            .opts
+            .timestamps
+            .then_some((self.ts_recent, self.ts_offset));
+        (
+            self.snd_max,
+            self.rcv_nxt,
+            ts,
+            self.advertised_window_field(),
+        )
+    }
+
+    // ---- helpers shared by the submodules ----
+
+    fn set_state(&mut self, to: State) {
+        if self.state != to {
+            tracing::debug!(local = %self.local, remote = %self.remote, from = %self.state, to = %to, "state");
+            self.state = to;
+            if matches!(to, State::Closed | State::TimeWait) {
+                self.events.insert(Events::CLOSED);
+                self.rto_at = None;
+                self.dack_at = None;
+                self.persist_at = None;
+                self.fin_wait2_at = None;
+            }
+        }
+    }
+
+    /// Ends the connection with `err` reported to the application.
+    fn fail(&mut self, err: ConnError) {
+        if self.error.is_none() {
+            self.error = Some(err);
+        }
+        self.send_q.clear();
+        self.set_state(State::Closed);
+        // Readable: a blocked reader must wake to see the error.
+        self.events.insert(Events::READABLE | Events::WRITABLE);
+    }
+
+    /// Sequence number of our FIN (valid once `fin_queued`).
+    fn fin_seq(&self) -> SeqNum {
+        self.data_start() + self.send_q.len()
+    }
+    /// Sequence number of the first byte in the send queue.
+    fn data_start(&self) -> SeqNum {
+        if self.syn_acked() {
+            self.snd_una
+        } else {
+            self.iss + 1u32
+        }
+    }
+    fn syn_acked(&self) -> bool {
+        self.snd_una != self.iss
+    }
+    fn fin_sent(&self) -> bool {
+        self.fin_queued && self.snd_max.diff(self.fin_seq()) > 0
+    }
+    fn fin_acked(&self) -> bool {
+        self.fin_queued && self.snd_una.diff(self.fin_seq()) > 0
+    }
+    /// Queued bytes not yet sent at SND.NXT.
+    fn unsent_len(&self) -> usize {
+        let off = self.snd_nxt.diff(self.data_start()).max(0) as usize;
+        self.send_q.len().saturating_sub(off)
+    }
+    /// Sequence space in flight: sent and not acknowledged.
+    fn flight(&self) -> usize {
+        self.snd_nxt.diff(self.snd_una).max(0) as usize
+    }
+    fn initial_rcv_window(&self) -> u32 {
+        let max = 65535u32 << self.opts.rcv_wscale;
+        (self.recv_q.window() as u64).min(u64::from(max)) as u32
+    }
+    fn now_ts(&self, now: Instant) -> u32 {
+        (now.total_millis() as u32).wrapping_add(self.ts_offset)
+    }
+    fn restart_rto(&mut self, now: Instant) {
+        self.rto_at = Some(now + self.rtt.rto());
+    }
+}
+
+/// Our MSS: configured, or the MTU less the IP and TCP headers
+/// (RFC 9293 §3.7.1, RFC 6691).
+pub(crate) fn local_mss(cfg: &TcpConfig, local: &SocketAddr) -> u16 {
+    let ip = if local.is_ipv4() { 20 } else { 40 };
+    let derived = cfg.mtu.saturating_sub(ip + 20).clamp(64, 65495) as u16;
+    cfg.mss.map_or(derived, |m| m.clamp(64, derived.max(64)))
+}
+
+/// MSS assumed when the peer sends none: 536 for IPv4 (RFC 9293 MUST-15),
+/// 1220 for IPv6 (RFC 8200 minimum MTU 1280 less 60).
+pub(crate) fn default_peer_mss(remote: &SocketAddr) -> u16 {
+    if remote.is_ipv4() {
+        536
+    } else {
+        1220
+    }
+}
+
+/// The smallest window-scale shift that lets a 16-bit window cover `buffer`
+/// bytes (RFC 7323 §2.3; at most 14).
+pub(crate) fn wscale_for(buffer: usize) -> u8 {
+    let mut s = 0u8;
+    while s < 14 && (buffer >> s) > 65535 {
+        s += 1;
+    }
+    s
+}
+
+/// Computes the options to agree on from our SYN settings and the peer's SYN
+/// (RFC 7323 §2.2: scaling and timestamps only if both sides offer them).
+pub(crate) fn negotiate(
+    cfg: &TcpConfig,
+    local: &SocketAddr,
+    peer: &TcpOptions,
+    our_wscale: u8,
+) -> Negotiated {
+    let ours = local_mss(cfg, local);
+    let peer_mss = peer.mss.unwrap_or(if local.is_ipv4() { 536 } else { 1220 });
+    let (snd_wscale, rcv_wscale) = match (cfg.window_scaling, peer.window_scale) {
+        (true, Some(s)) => (s.min(14), our_wscale),
+        _ => (0, 0),
+    };
+    let timestamps = cfg.timestamps && peer.timestamps.is_some();
+    let opt_len = if timestamps { 12 } else { 0 };
+    Negotiated {
+        snd_mss: peer_mss.min(ours).saturating_sub(opt_len).max(16),
+        snd_wscale,
+        rcv_wscale,
+        timestamps,
+        sack_permitted: peer.sack_permitted,
+        window_scaling: cfg.window_scaling && peer.window_scale.is_some(),
+    }
+}

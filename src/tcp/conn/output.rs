@@ -1,0 +1,325 @@
+//! Building the segments a connection sends: the SYN, data and FIN subject to
+//! the peer's window, the congestion window and Nagle, retransmissions, window
+//! probes, ACKs and RSTs.
+
+use super::Connection;
+use crate::tcp::State;
+use crate::time::Instant;
+use crate::wire::{SeqNum, TcpFlags, TcpOptions};
+
+/// One segment to send. The payload stays in the send queue:
+/// `payload_offset..payload_offset + payload_len` of it, which the stack
+/// copies straight into the packet buffer ([`Connection::payload`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Sequence number.
+    pub seq: SeqNum,
+    /// Acknowledgment number (meaningful when `flags` has ACK).
+    pub ack: SeqNum,
+    /// Control bits.
+    pub flags: TcpFlags,
+    /// Window field, already scaled down.
+    pub window: u16,
+    /// Options.
+    pub options: TcpOptions,
+    /// Offset of the payload in the send queue.
+    pub payload_offset: usize,
+    /// Payload length.
+    pub payload_len: usize,
+}
+
+impl Connection {
+    /// The next segment to send at `now`, if any. Call until it returns
+    /// `None`; the stack writes each into a packet.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
+        if let Some(seq) = self.pending_rst_reply.take() {
+            return Some(self.bare(seq, SeqNum(0), TcpFlags::RST));
+        }
+        if self.send_rst {
+            // ABORT (RFC 9293 §3.10.5): <SEQ=SND.NXT><CTL=RST>. We add the
+            // ACK bit, as Linux and FreeBSD do, so the peer can validate it
+            // even in states where it checks the ACK.
+            self.send_rst = false;
+            let seq = self.snd_max;
+            return Some(self.bare(seq, self.rcv_nxt, TcpFlags::RST | TcpFlags::ACK));
+        }
+        match self.state {
+            State::Closed => return None,
+            State::SynSent | State::SynReceived => {
+                if self.snd_nxt == self.iss {
+                    return Some(self.syn_segment(now));
+                }
+                return self.ack_if_owed(now);
+            }
+            _ => {}
+        }
+        if let Some(s) = self.data_segment(now) {
+            return Some(s);
+        }
+        self.ack_if_owed(now)
+    }
+
+    /// The part of the send queue a [`Segment`] refers to, as at most two
+    /// slices (the queue is a ring).
+    pub fn payload(&self, seg: &Segment) -> (&[u8], &[u8]) {
+        self.send_q.slices_at(seg.payload_offset, seg.payload_len)
+    }
+
+    /// Whether `poll_transmit` would return something now (ignoring Nagle and
+    /// window limits, so it may say yes and then send nothing).
+    pub fn wants_transmit(&self) -> bool {
+        self.send_rst
+            || self.pending_rst_reply.is_some()
+            || self.ack_now
+            || self.fast_rexmit
+            || self.persist_probe
+            || match self.state {
+                State::SynSent | State::SynReceived => self.snd_nxt == self.iss,
+                State::Closed | State::Listen | State::TimeWait => false,
+                _ => {
+                    self.unsent_len() > 0
+                        || (self.fin_queued && !self.fin_sent())
+                        || self.snd_nxt != self.snd_max
+                }
+            }
+    }
+
+    fn syn_segment(&mut self, now: Instant) -> Segment {
+        let mut options = TcpOptions {
+            mss: Some(self.our_mss()),
+            ..TcpOptions::default()
+        };
+        let active = self.state == State::SynSent;
+        // In SYN-SENT we offer; in a simultaneous open's SYN-ACK we only
+        // repeat what both offered.
+        if (active && self.offer_wscale) || self.opts.window_scaling {
+            options.window_scale = Some(self.opts.rcv_wscale);
+        }
+        if (active && self.offer_ts) || self.opts.timestamps {
+            options.timestamps = Some((self.now_ts(now), if active { 0 } else { self.ts_recent }));
+        }
+        let mut flags = TcpFlags::SYN;
+        let mut ack = SeqNum(0);
+        if self.state == State::SynReceived {
+            flags |= TcpFlags::ACK;
+            ack = self.rcv_nxt;
+        }
+        self.snd_nxt = self.iss + 1u32;
+        if self.snd_max.diff(self.snd_nxt) < 0 || self.snd_max == self.iss {
+            self.snd_max = self.snd_nxt;
+        }
+        if self.retries == 0 && self.rtt_probe.is_none() {
+            self.rtt_probe = Some((self.iss, now));
+        }
+        if self.rto_at.is_none() {
+            self.restart_rto(now);
+        }
+        // The window of a SYN is never scaled (RFC 7323 §2.2).
+        let window = self.recv_q.window().min(65535) as u16;
+        Segment {
+            seq: self.iss,
+            ack,
+            flags,
+            window,
+            options,
+            payload_offset: 0,
+            payload_len: 0,
+        }
+    }
+
+    fn data_segment(&mut self, now: Instant) -> Option<Segment> {
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let data_start = self.data_start();
+        let qlen = self.send_q.len();
+
+        // Fast retransmit / NewReno partial ACK: resend the first
+        // unacknowledged segment without moving SND.NXT.
+        if self.fast_rexmit {
+            self.fast_rexmit = false;
+            let len = qlen.min(mss);
+            let fin = self.fin_queued && len == qlen && self.fin_sent();
+            if len > 0 || fin {
+                return Some(self.build(now, self.snd_una, 0, len, fin, true));
+            }
+        }
+
+        let off = (self.snd_nxt.diff(data_start).max(0) as usize).min(qlen);
+        let unsent = qlen - off;
+        let flight = self.flight();
+        let wnd = (self.snd_wnd as usize).min(self.cc.cwnd());
+        let usable = wnd.saturating_sub(flight);
+        let retransmitting = self.snd_nxt.diff(self.snd_max) < 0;
+        let fin_unsent = self.fin_queued && self.snd_nxt.diff(self.fin_seq()) <= 0;
+
+        if self.persist_probe {
+            // RFC 9293 §3.8.6.1: a zero-window probe carries one byte beyond
+            // the window (or the FIN if no byte is left).
+            self.persist_probe = false;
+            if unsent > 0 {
+                let s = self.build(now, self.snd_nxt, off, 1, false, retransmitting);
+                self.snd_nxt = self.snd_nxt + 1u32;
+                if self.snd_max.diff(self.snd_nxt) < 0 {
+                    self.snd_max = self.snd_nxt;
+                }
+                return Some(s);
+            }
+        }
+
+        let len = unsent.min(mss).min(usable);
+        let fin = fin_unsent && off + len == qlen && (len > 0 || unsent == 0);
+        let send = if len == 0 {
+            // A FIN alone goes once all data has been sent.
+            fin
+        } else if len == mss || retransmitting {
+            true
+        } else if len == unsent {
+            // The whole rest of the queue: Nagle (RFC 9293 §3.7.4) holds a
+            // small segment while data is unacknowledged, unless disabled
+            // or a FIN follows.
+            self.nodelay || flight == 0 || fin
+        } else {
+            // Limited by the window: sender SWS avoidance
+            // (RFC 9293 §3.8.6.2.1) sends at least half the largest window.
+            self.max_snd_wnd > 0 && len >= (self.max_snd_wnd as usize) / 2
+        };
+        if !send {
+            self.arm_persist(now, unsent);
+            return None;
+        }
+        let seq = self.snd_nxt;
+        let seg = self.build(now, seq, off, len, fin, retransmitting);
+        self.snd_nxt = seq + len + usize::from(fin);
+        if self.snd_max.diff(self.snd_nxt) < 0 {
+            self.snd_max = self.snd_nxt;
+        }
+        if !retransmitting && self.rtt_probe.is_none() && self.retries == 0 {
+            self.rtt_probe = Some((seq, now));
+        }
+        if self.rto_at.is_none() {
+            self.restart_rto(now);
+        }
+        Some(seg)
+    }
+
+    /// Starts the persist timer when a zero window holds back queued data and
+    /// nothing is in flight to bring a window update (RFC 9293 §3.8.6.1).
+    fn arm_persist(&mut self, now: Instant, unsent: usize) {
+        if unsent > 0
+            && self.snd_wnd == 0
+            && self.snd_una == self.snd_max
+            && self.persist_at.is_none()
+        {
+            let backoff = 1u32 << self.persist_backoff.min(10);
+            let d = (self.rtt.rto() * backoff).min(self.max_persist());
+            self.persist_at = Some(now + d);
+        }
+    }
+
+    fn max_persist(&self) -> core::time::Duration {
+        core::time::Duration::from_secs(60)
+    }
+
+    fn build(
+        &mut self,
+        now: Instant,
+        seq: SeqNum,
+        off: usize,
+        len: usize,
+        fin: bool,
+        retransmit: bool,
+    ) -> Segment {
+        if retransmit {
+            // Karn: never time a retransmitted segment.
+            if let Some((p, _)) = self.rtt_probe {
+                if p.diff(seq) >= 0 {
+                    self.rtt_probe = None;
+                }
+            }
+        }
+        let mut flags = TcpFlags::ACK;
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        if len > 0 && off + len == self.send_q.len() {
+            flags |= TcpFlags::PSH;
+        }
+        let mut seg = self.bare(seq, self.rcv_nxt, flags);
+        seg.window = self.advertise();
+        seg.options = self.segment_options(now);
+        seg.payload_offset = off;
+        seg.payload_len = len;
+        self.ack_sent();
+        seg
+    }
+
+    fn ack_if_owed(&mut self, now: Instant) -> Option<Segment> {
+        if !self.ack_now || !self.state.is_synchronized() && self.state != State::SynReceived {
+            self.ack_now = false;
+            return None;
+        }
+        let mut seg = self.bare(self.snd_nxt, self.rcv_nxt, TcpFlags::ACK);
+        seg.window = self.advertise();
+        seg.options = self.segment_options(now);
+        self.ack_sent();
+        Some(seg)
+    }
+
+    fn ack_sent(&mut self) {
+        self.ack_now = false;
+        self.segs_unacked = 0;
+        self.dack_at = None;
+    }
+
+    fn bare(&self, seq: SeqNum, ack: SeqNum, flags: TcpFlags) -> Segment {
+        Segment {
+            seq,
+            ack,
+            flags,
+            window: 0,
+            options: TcpOptions::default(),
+            payload_offset: 0,
+            payload_len: 0,
+        }
+    }
+
+    fn segment_options(&self, now: Instant) -> TcpOptions {
+        let mut o = TcpOptions::default();
+        if self.opts.timestamps {
+            o.timestamps = Some((self.now_ts(now), self.ts_recent));
+        }
+        o
+    }
+
+    /// The window to advertise, with receiver-side silly-window avoidance
+    /// (RFC 9293 §3.8.6.2.2) and without ever moving the right edge left.
+    fn advertise(&mut self) -> u16 {
+        let ws = self.opts.rcv_wscale;
+        let avail = self.recv_q.window() as u32;
+        let cap = self.recv_q.capacity() as u32;
+        let current = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
+        let mss = u32::from(self.our_mss());
+        let step = (cap / 2).min(mss).max(1);
+        let wnd = if avail >= current + step || current == 0 && avail >= step {
+            avail
+        } else {
+            current.min(avail.max(current))
+        };
+        let wnd = wnd.max(current).min(65535u32 << ws);
+        let field = wnd.div_ceil(1 << ws).min(65535);
+        let edge = self.rcv_nxt + (field << ws);
+        if edge.diff(self.rcv_adv) > 0 {
+            self.rcv_adv = edge;
+        }
+        field as u16
+    }
+
+    /// The window field as it would be advertised now, without side effects.
+    pub(crate) fn advertised_window_field(&self) -> u16 {
+        let ws = self.opts.rcv_wscale;
+        ((self.recv_q.window() as u32) >> ws).min(65535) as u16
+    }
+
+    pub(crate) fn our_mss(&self) -> u16 {
+        self.local_mss
+    }
+}

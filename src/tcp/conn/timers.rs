@@ -1,0 +1,85 @@
+//! Timeouts (RFC 9293 §3.10.8): retransmission (RFC 6298), delayed ACK,
+//! persist (zero-window probing) and the orphaned FIN-WAIT-2 limit.
+
+use super::Connection;
+use crate::tcp::{ConnError, State, TcpConfig};
+use crate::time::Instant;
+
+impl Connection {
+    /// The earliest instant at which [`Connection::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.rto_at,
+            self.dack_at,
+            self.persist_at,
+            self.fin_wait2_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant, cfg: &TcpConfig) {
+        if self.dack_at.is_some_and(|t| t <= now) {
+            self.dack_at = None;
+            self.ack_now = true;
+        }
+        if self.fin_wait2_at.is_some_and(|t| t <= now) {
+            self.fin_wait2_at = None;
+            if self.state == State::FinWait2 {
+                // Orphaned FIN-WAIT-2 bounded (DESIGN.md: default close).
+                self.send_q.clear();
+                self.set_state(State::Closed);
+                return;
+            }
+        }
+        if self.persist_at.is_some_and(|t| t <= now) {
+            self.persist_at = None;
+            if self.snd_wnd == 0 && self.unsent_len() > 0 {
+                self.persist_backoff = self.persist_backoff.saturating_add(1);
+                self.persist_probe = true;
+            }
+        }
+        if self.rto_at.is_some_and(|t| t <= now) {
+            self.rto_at = None;
+            self.on_rto(now, cfg);
+        }
+    }
+
+    /// RFC 6298 §5.4–5.7: retransmit the earliest unacknowledged segment,
+    /// back off, and give up after the configured number of tries.
+    fn on_rto(&mut self, now: Instant, cfg: &TcpConfig) {
+        if self.snd_una == self.snd_max {
+            return;
+        }
+        let limit = match self.state {
+            State::SynSent | State::SynReceived => cfg.syn_retries,
+            _ => cfg.max_retries,
+        };
+        if self.retries >= limit {
+            let err = if self.state == State::SynSent {
+                ConnError::TimedOut
+            } else {
+                ConnError::Aborted
+            };
+            tracing::debug!(local = %self.local, remote = %self.remote, ?err, "retransmissions exhausted");
+            // A connection that gives up tells the peer, as Linux does.
+            if self.state.is_synchronized() {
+                self.send_rst = true;
+            }
+            self.fail(err);
+            return;
+        }
+        self.retries += 1;
+        self.rtt.backoff();
+        if self.state.is_synchronized() {
+            self.cc.on_rto(self.flight(), self.snd_max);
+        }
+        // Go back to SND.UNA; output resends from there.
+        self.snd_nxt = self.snd_una;
+        self.rtt_probe = None;
+        self.fast_rexmit = false;
+        self.restart_rto(now);
+    }
+}

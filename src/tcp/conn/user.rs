@@ -1,0 +1,189 @@
+//! User calls on a connection (RFC 9293 §3.10.2–§3.10.5): SEND, RECEIVE,
+//! CLOSE (our `shutdown_write`), the socket `close`, and ABORT.
+
+use super::{Connection, Events};
+use crate::tcp::{ConnError, State, TcpConfig};
+use crate::time::Instant;
+
+/// Why a send or receive could not proceed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum IoError {
+    /// Nothing to read yet, or no room to write.
+    WouldBlock,
+    /// Writing after our own FIN was queued (`EPIPE`).
+    WriteShutdown,
+    /// The connection is not (or no longer) open and no error explains why.
+    NotConnected,
+    /// The connection ended abnormally.
+    Failed(ConnError),
+}
+
+impl Connection {
+    /// SEND (RFC 9293 §3.10.2): queue as much of `data` as fits. Data
+    /// written in SYN-SENT waits for the handshake.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, IoError> {
+        match self.state {
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+                if !self.fin_queued => {}
+            State::Closed => return Err(self.error.map_or(IoError::NotConnected, IoError::Failed)),
+            _ => return Err(IoError::WriteShutdown),
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = self.send_q.write(data);
+        if n == 0 {
+            return Err(IoError::WouldBlock);
+        }
+        Ok(n)
+    }
+
+    /// RECEIVE (RFC 9293 §3.10.3) into `buf`: queued data first, then `0`
+    /// at the FIN, or the error that ended the connection.
+    pub fn recv(&mut self, buf: &mut [u8], peek: bool) -> Result<usize, IoError> {
+        if !self.recv_q.is_empty() {
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            if peek {
+                return Ok(self.recv_q.peek(buf));
+            }
+            let before = self.advertised_window_field();
+            let n = self.recv_q.read(buf);
+            self.window_update_after_read(before);
+            if self.recv_q.is_empty() {
+                self.recv_q.release_if_empty();
+            }
+            return Ok(n);
+        }
+        if self.state.peer_fin_received() || self.rd_closed {
+            return Ok(0);
+        }
+        match self.state {
+            State::Closed => Err(self.error.map_or(IoError::NotConnected, IoError::Failed)),
+            _ => Err(IoError::WouldBlock),
+        }
+    }
+
+    /// After a read: announce a window that opened by at least two segments
+    /// or half the buffer (RFC 9293 §3.8.6.2.2, receiver SWS avoidance).
+    fn window_update_after_read(&mut self, before: u16) {
+        let after = self.advertised_window_field();
+        let ws = self.opts.rcv_wscale;
+        let grown = (u32::from(after) << ws).saturating_sub(u32::from(before) << ws);
+        let mss = u32::from(self.our_mss());
+        let cap = self.recv_q.capacity() as u32;
+        let adv = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
+        if self.state.is_synchronized()
+            && !self.state.peer_fin_received()
+            && (grown >= 2 * mss
+                || grown >= cap / 2
+                || adv < mss && (u32::from(after) << ws) >= mss)
+        {
+            self.ack_now = true;
+        }
+    }
+
+    /// CLOSE (RFC 9293 §3.10.4) — `shutdown(Write)`: a FIN follows
+    /// everything already queued. Never blocks. Returns false when there is
+    /// no connection to shut down.
+    pub fn shutdown_write(&mut self) -> bool {
+        match self.state {
+            State::SynSent | State::SynReceived => {
+                // The FIN waits for the handshake (as in FreeBSD's
+                // TF_NEEDFIN), then goes after the queued data.
+                self.fin_queued = true;
+                true
+            }
+            State::Established => {
+                self.fin_queued = true;
+                self.set_state(State::FinWait1);
+                true
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(State::LastAck);
+                true
+            }
+            State::Closed => false,
+            _ => true,
+        }
+    }
+
+    /// Stops the read side: nothing queued or arriving later will be read.
+    /// Queued unread data is discarded and, like data that arrives later,
+    /// answered with RST (DESIGN.md, `shutdown(Read)`). Returns whether a
+    /// reset was sent.
+    pub fn shutdown_read(&mut self) -> bool {
+        self.rd_closed = true;
+        if !self.recv_q.is_empty() && self.state.is_synchronized() {
+            self.abort_with_rst();
+            return true;
+        }
+        false
+    }
+
+    /// The socket `close` with default linger: graceful in the background,
+    /// unless unread data would be lost, in which case the peer is reset
+    /// (RFC 9293 SHLD-3, RFC 2525 §2.17). Returns whether it reset.
+    pub fn close(&mut self, now: Instant, cfg: &TcpConfig) -> bool {
+        self.orphaned = true;
+        if self.state == State::SynSent {
+            self.set_state(State::Closed);
+            return false;
+        }
+        let unread = !self.recv_q.is_empty();
+        self.rd_closed = true;
+        if unread && !matches!(self.state, State::Closed | State::TimeWait) {
+            self.abort_with_rst();
+            return true;
+        }
+        self.shutdown_write();
+        if self.state == State::FinWait2 {
+            // Shut earlier with shutdown(Write): the orphan limit starts now.
+            self.fin_wait2_at = Some(now + cfg.fin_wait2_timeout);
+        }
+        false
+    }
+
+    /// ABORT (RFC 9293 §3.10.5): RST where the RFC sends one, queues
+    /// discarded, straight to CLOSED without TIME-WAIT.
+    pub fn abort(&mut self) {
+        match self.state {
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => self.abort_with_rst(),
+            _ => {
+                self.send_q.clear();
+                self.recv_q.clear();
+                self.set_state(State::Closed);
+            }
+        }
+    }
+
+    pub(super) fn abort_with_rst(&mut self) {
+        self.send_q.clear();
+        self.recv_q.clear();
+        self.send_rst = true;
+        self.set_state(State::Closed);
+        self.events.insert(Events::READABLE | Events::WRITABLE);
+    }
+
+    /// Sets or clears Nagle's algorithm (`TCP_NODELAY`).
+    pub fn set_nodelay(&mut self, on: bool) {
+        self.nodelay = on;
+    }
+
+    /// Resizes the queues (`SO_SNDBUF`/`SO_RCVBUF`); data already queued is
+    /// never dropped.
+    pub fn set_buffer_sizes(&mut self, send: Option<usize>, recv: Option<usize>) {
+        if let Some(s) = send {
+            self.send_q.set_capacity(s);
+        }
+        if let Some(r) = recv {
+            self.recv_q.set_capacity(r);
+        }
+    }
+}

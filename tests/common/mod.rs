@@ -1,0 +1,112 @@
+//! Shared scaffolding for scenario tests: two stacks on a simulated link.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use synfin::links::{HostId, LinkModel, Network};
+use synfin::stack::{Error, SocketHandle, Stack, StackConfig};
+use synfin::tcp::State;
+use synfin::time::Instant;
+
+pub const CLIENT_IP: &str = "198.18.0.1";
+pub const SERVER_IP: &str = "198.18.0.2";
+pub const PORT: u16 = 8080;
+
+pub struct Pair {
+    pub net: Network<Stack>,
+    pub client: HostId,
+    pub server: HostId,
+}
+
+impl Pair {
+    pub fn new(seed: u64, model: LinkModel) -> Pair {
+        Pair::with_config(seed, model, StackConfig::default())
+    }
+
+    pub fn with_config(seed: u64, model: LinkModel, cfg: StackConfig) -> Pair {
+        let mut net = Network::new(seed);
+        let c_ip: IpAddr = CLIENT_IP.parse().unwrap();
+        let s_ip: IpAddr = SERVER_IP.parse().unwrap();
+        let mut c = Stack::new(cfg.clone(), seed ^ 0x1111);
+        c.add_address(c_ip);
+        c.record_transitions(true);
+        let mut s = Stack::new(cfg, seed ^ 0x2222);
+        s.add_address(s_ip);
+        s.record_transitions(true);
+        let client = net.add_host(&[c_ip], c);
+        let server = net.add_host(&[s_ip], s);
+        net.link(client, server, model);
+        Pair { net, client, server }
+    }
+
+    pub fn server_addr() -> SocketAddr {
+        SocketAddr::new(SERVER_IP.parse().unwrap(), PORT)
+    }
+
+    pub fn now(&self) -> Instant {
+        self.net.now()
+    }
+
+    pub fn c(&mut self) -> &mut Stack {
+        self.net.host_mut(self.client)
+    }
+
+    pub fn s(&mut self) -> &mut Stack {
+        self.net.host_mut(self.server)
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        self.net.run_for(d);
+    }
+
+    /// Runs until `cond` holds, or fails the test after `limit` of virtual time.
+    pub fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&mut Pair) -> bool) {
+        let deadline = self.now() + limit;
+        loop {
+            if cond(self) {
+                return;
+            }
+            if self.now() >= deadline {
+                panic!("condition not reached within {limit:?}");
+            }
+            let step_to = (self.now() + Duration::from_millis(1)).min(deadline);
+            self.net.run_until(step_to);
+        }
+    }
+
+    /// Listener on the server, connect from the client, run the handshake,
+    /// accept. Returns (client socket, server socket, listener).
+    pub fn establish(&mut self) -> (SocketHandle, SocketHandle, SocketHandle) {
+        let l = self.s().listen(Pair::server_addr(), 16).unwrap();
+        let now = self.now();
+        let c = self.c().connect(now, Pair::server_addr()).unwrap();
+        self.run_until(Duration::from_secs(120), |p| p.c().state(c) == Ok(State::Established));
+        let mut accepted = None;
+        self.run_until(Duration::from_secs(120), |p| {
+            accepted = p.s().accept(l).ok();
+            accepted.is_some()
+        });
+        (c, accepted.unwrap().0, l)
+    }
+
+    /// Reads everything available on `h` of `host` into `out`; returns
+    /// Ok(true) at end-of-stream.
+    pub fn drain(&mut self, server_side: bool, h: SocketHandle, out: &mut Vec<u8>) -> Result<bool, Error> {
+        let now = self.now();
+        let st = if server_side { self.s() } else { self.c() };
+        let mut buf = [0u8; 4096];
+        loop {
+            match st.recv(now, h, &mut buf) {
+                Ok(0) => return Ok(true),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(Error::WouldBlock) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
