@@ -24,6 +24,10 @@ fn lifecycle_smoke() {
     assert!(got == data);
     let now = p.now();
     p.s().close(now, s).unwrap();
+    p.run_for(Duration::from_secs(2));
+    eprintln!("c={:?} s={:?}", p.c().state(c), p.s().state(s));
+    eprintln!("{:#?}", p.c().take_transitions());
+    eprintln!("{:#?}", p.s().take_transitions());
     p.run_until(Duration::from_secs(10), |p| p.c().state(c) == Ok(State::TimeWait));
     p.run_for(Duration::from_secs(61));
     assert_eq!(p.c().time_wait_count(), 0);

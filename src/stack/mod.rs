@@ -349,8 +349,11 @@ impl Stack {
                     }
                 }
                 None => {
+                    // `wants_transmit` is an over-estimate (Nagle, windows);
+                    // do not requeue here or we would spin. Input, timers and
+                    // user calls queue it again when something changes.
                     c.tx_queued = false;
-                    self.touch(now, h);
+                    self.touch_after_transmit(now, h);
                 }
             }
         }

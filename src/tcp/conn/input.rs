@@ -299,6 +299,9 @@ impl Connection {
             .flight()
             .max(self.snd_max.diff(self.snd_una).max(0) as usize);
         let acked = ack.diff(self.snd_una) as usize;
+        if self.fin_queued && !self.fin_acked && ack.diff(self.fin_seq()) > 0 {
+            self.fin_acked = true;
+        }
         let syn = usize::from(!self.syn_acked());
         let data_acked = acked.saturating_sub(syn).min(self.send_q.len());
         self.send_q.consume(data_acked);

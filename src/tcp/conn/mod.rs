@@ -124,6 +124,10 @@ pub struct Connection {
 
     /// The local side shut down its sending half: a FIN follows the queue.
     fin_queued: bool,
+    /// The peer acknowledged our FIN. Kept as a flag because once SND.UNA
+    /// passes the FIN, the FIN's number can no longer be derived from
+    /// SND.UNA and the (now empty) send queue.
+    fin_acked: bool,
     /// Nothing will ever read again (close, or shutdown of the read half):
     /// arriving data is answered with RST (RFC 9293 SHLD-3).
     rd_closed: bool,
@@ -249,6 +253,7 @@ impl Connection {
             send_q: SendQueue::new(cfg.send_buffer),
             recv_q: RecvQueue::new(cfg.recv_buffer),
             fin_queued: false,
+            fin_acked: false,
             rd_closed: false,
             orphaned: false,
             nodelay: cfg.nodelay,
@@ -388,7 +393,11 @@ impl Connection {
 
     /// Sequence number of our FIN (valid once `fin_queued`).
     fn fin_seq(&self) -> SeqNum {
-        self.data_start() + self.send_q.len()
+        if self.fin_acked {
+            self.snd_una - 1u32
+        } else {
+            self.data_start() + self.send_q.len()
+        }
     }
     /// Sequence number of the first byte in the send queue.
     fn data_start(&self) -> SeqNum {
@@ -405,7 +414,7 @@ impl Connection {
         self.fin_queued && self.snd_max.diff(self.fin_seq()) > 0
     }
     fn fin_acked(&self) -> bool {
-        self.fin_queued && self.snd_una.diff(self.fin_seq()) > 0
+        self.fin_acked
     }
     /// Queued bytes not yet sent at SND.NXT.
     fn unsent_len(&self) -> usize {
