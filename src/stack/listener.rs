@@ -83,7 +83,10 @@ impl Stack {
         }
         let cfg = &self.config.tcp;
         let local = key.local();
-        let our_ws = if cfg.window_scaling { wscale_for(cfg.recv_buffer) } else { 0 };
+        // The window scale is fixed by the SYN-ACK, so it must already fit
+        // the receive buffer the listener's options ask for.
+        let recv_buffer = self.sockets.get(lh).and_then(|s| s.options.recv_buffer).unwrap_or(cfg.recv_buffer);
+        let our_ws = if cfg.window_scaling { wscale_for(recv_buffer) } else { 0 };
         let opts = negotiate(cfg, &local, &seg.options, our_ws);
         let entry = HalfOpen {
             local,
@@ -146,9 +149,10 @@ impl Stack {
             return;
         }
         l.syn_queue.swap_remove(i);
-        let cfg = &self.config.tcp;
-        let mut conn = Connection::accepted(
-            cfg,
+        let options = self.listener_options(lh);
+        let cfg = options.effective(&self.config.tcp);
+        let conn = Connection::accepted(
+            &cfg,
             h.local,
             h.remote,
             h.iss,
@@ -159,8 +163,6 @@ impl Stack {
             seg.window,
             now,
         );
-        let options = self.listener_options(lh);
-        apply_options(&mut conn, &options);
         let handle = self.sockets.insert(Socket {
             kind: SocketKind::Conn(ConnSocket {
                 conn: Box::new(conn),
@@ -250,11 +252,3 @@ impl Stack {
     }
 }
 
-pub(crate) fn apply_options(conn: &mut Connection, o: &SocketOptions) {
-    if let Some(nd) = o.nodelay {
-        conn.set_nodelay(nd);
-    }
-    if o.send_buffer.is_some() || o.recv_buffer.is_some() {
-        conn.set_buffer_sizes(o.send_buffer, o.recv_buffer);
-    }
-}

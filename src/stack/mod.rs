@@ -19,6 +19,7 @@
 mod error;
 mod isn;
 mod listener;
+mod memory;
 mod ops;
 mod socket;
 pub mod time_wait;
@@ -32,6 +33,7 @@ use std::net::{IpAddr, SocketAddr};
 use rand::{RngCore, SeedableRng};
 
 pub use error::Error;
+pub use memory::MemoryUsage;
 pub use ops::Shutdown;
 pub use socket::SocketHandle;
 pub use tuple::FourTuple;

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::listener::{apply_options, Listener};
+use super::listener::Listener;
 use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind, SocketOptions, Unbound};
 use super::{unspecified, Error, FourTuple, Stack};
 use crate::tcp::conn::IoError;
@@ -148,10 +148,11 @@ impl Stack {
             return Err(Error::AddrInUse);
         }
         let iss = self.secret.isn(&key, now);
-        let mut conn = Connection::connect(&self.config.tcp, local, remote, iss, now);
-        conn.set_ts_offset(self.secret.ts_offset(&key));
         let s = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
-        apply_options(&mut conn, &s.options);
+        // Options set before connect shape the SYN (window scale, MSS).
+        let cfg = s.options.effective(&self.config.tcp);
+        let mut conn = Connection::connect(&cfg, local, remote, iss, now);
+        conn.set_ts_offset(self.secret.ts_offset(&key));
         s.kind = SocketKind::Conn(ConnSocket { conn: Box::new(conn), listener: None, last_state: State::Closed, tx_queued: false });
         self.conns.insert(key, h);
         self.touch(now, h);

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use super::listener::Listener;
-use crate::tcp::{Connection, State};
+use crate::tcp::{Connection, State, TcpConfig};
 use crate::time::Instant;
 
 /// Names a socket in a [`super::Stack`]. Carries a generation so a handle
@@ -50,6 +50,23 @@ pub(crate) struct SocketOptions {
     pub nodelay: Option<bool>,
     pub send_buffer: Option<usize>,
     pub recv_buffer: Option<usize>,
+}
+
+impl SocketOptions {
+    /// The stack-wide connection defaults with this socket's overrides.
+    pub fn effective(&self, base: &TcpConfig) -> TcpConfig {
+        let mut cfg = base.clone();
+        if let Some(nd) = self.nodelay {
+            cfg.nodelay = nd;
+        }
+        if let Some(b) = self.send_buffer {
+            cfg.send_buffer = b;
+        }
+        if let Some(b) = self.recv_buffer {
+            cfg.recv_buffer = b;
+        }
+        cfg
+    }
 }
 
 pub(crate) struct Socket {

@@ -230,10 +230,7 @@ impl<K: Key> Ring<K> {
 
     fn heap_bytes(&self) -> usize {
         self.records.capacity() * std::mem::size_of::<Record<K>>()
-            + self.index.capacity() * std::mem::size_of::<u32>()
-            // hashbrown keeps one control byte per bucket plus a group's
-            // worth of trailing bytes; buckets = capacity * 8 / 7 at most.
-            + (self.index.capacity() * 8 / 7).next_power_of_two()
+            + super::memory::hash_table_bytes(self.index.capacity(), std::mem::size_of::<u32>())
     }
 
     fn iter(&self) -> impl Iterator<Item = (FourTuple, TimeWaitEntry)> + '_ {
