@@ -15,8 +15,12 @@ fn lifecycle_smoke() {
     p.run_until(Duration::from_secs(60), |p| {
         let now = p.now();
         if sent < data.len() {
-            if let Ok(n) = p.c().send(now, c, &data[sent..]) { sent += n; }
-            if sent == data.len() { p.c().shutdown(now, c, Shutdown::Write).unwrap(); }
+            if let Ok(n) = p.c().send(now, c, &data[sent..]) {
+                sent += n;
+            }
+            if sent == data.len() {
+                p.c().shutdown(now, c, Shutdown::Write).unwrap();
+            }
         }
         p.drain(true, s, &mut got).unwrap()
     });
@@ -24,12 +28,9 @@ fn lifecycle_smoke() {
     assert!(got == data);
     let now = p.now();
     p.s().close(now, s).unwrap();
-    p.run_for(Duration::from_secs(2));
-    eprintln!("c={:?} s={:?}", p.c().state(c), p.s().state(s));
-    eprintln!("{:#?}", p.c().take_transitions());
-    eprintln!("{:#?}", p.s().take_transitions());
-    p.run_until(Duration::from_secs(10), |p| p.c().state(c) == Ok(State::TimeWait));
+    p.run_until(Duration::from_secs(10), |p| {
+        p.c().state(c) == Ok(State::TimeWait)
+    });
     p.run_for(Duration::from_secs(61));
     assert_eq!(p.c().time_wait_count(), 0);
-    eprintln!("{:#?}", p.c().take_transitions());
 }

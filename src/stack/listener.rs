@@ -42,7 +42,12 @@ pub(crate) struct HalfOpen {
 
 impl Listener {
     pub fn new(local: SocketAddr, backlog: usize) -> Self {
-        Listener { local, backlog: backlog.max(1), syn_queue: Vec::new(), accept_queue: VecDeque::new() }
+        Listener {
+            local,
+            backlog: backlog.max(1),
+            syn_queue: Vec::new(),
+            accept_queue: VecDeque::new(),
+        }
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -53,11 +58,25 @@ impl Listener {
 impl Stack {
     /// A segment for a listener: either for one of its half-open entries, or
     /// a new SYN.
-    pub(crate) fn listener_segment(&mut self, now: Instant, lh: SocketHandle, key: FourTuple, seg: &TcpRepr<'_>) {
-        let Some(Socket { kind: SocketKind::Listener(l), .. }) = self.sockets.get_mut(lh) else {
+    pub(crate) fn listener_segment(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        key: FourTuple,
+        seg: &TcpRepr<'_>,
+    ) {
+        let Some(Socket {
+            kind: SocketKind::Listener(l),
+            ..
+        }) = self.sockets.get_mut(lh)
+        else {
             return;
         };
-        if let Some(i) = l.syn_queue.iter().position(|h| h.remote == key.remote() && h.local == key.local()) {
+        if let Some(i) = l
+            .syn_queue
+            .iter()
+            .position(|h| h.remote == key.remote() && h.local == key.local())
+        {
             self.half_open_segment(now, lh, i, seg);
             return;
         }
@@ -85,8 +104,16 @@ impl Stack {
         let local = key.local();
         // The window scale is fixed by the SYN-ACK, so it must already fit
         // the receive buffer the listener's options ask for.
-        let recv_buffer = self.sockets.get(lh).and_then(|s| s.options.recv_buffer).unwrap_or(cfg.recv_buffer);
-        let our_ws = if cfg.window_scaling { wscale_for(recv_buffer) } else { 0 };
+        let recv_buffer = self
+            .sockets
+            .get(lh)
+            .and_then(|s| s.options.recv_buffer)
+            .unwrap_or(cfg.recv_buffer);
+        let our_ws = if cfg.window_scaling {
+            wscale_for(recv_buffer)
+        } else {
+            0
+        };
         let opts = negotiate(cfg, &local, &seg.options, our_ws);
         let entry = HalfOpen {
             local,
@@ -99,9 +126,19 @@ impl Stack {
             retries: 0,
             deadline: now + cfg.initial_rto,
         };
-        self.record(now, local, Some(entry.remote), State::Listen, State::SynReceived);
+        self.record(
+            now,
+            local,
+            Some(entry.remote),
+            State::Listen,
+            State::SynReceived,
+        );
         self.send_syn_ack(now, &entry);
-        if let Some(Socket { kind: SocketKind::Listener(l), .. }) = self.sockets.get_mut(lh) {
+        if let Some(Socket {
+            kind: SocketKind::Listener(l),
+            ..
+        }) = self.sockets.get_mut(lh)
+        {
             l.syn_queue.push(entry);
         }
         self.schedule(lh, now + self.config.tcp.initial_rto);
@@ -109,7 +146,11 @@ impl Stack {
 
     /// RFC 9293 §3.10.7.4 for a passive SYN-RECEIVED entry.
     fn half_open_segment(&mut self, now: Instant, lh: SocketHandle, i: usize, seg: &TcpRepr<'_>) {
-        let Some(Socket { kind: SocketKind::Listener(l), .. }) = self.sockets.get_mut(lh) else {
+        let Some(Socket {
+            kind: SocketKind::Listener(l),
+            ..
+        }) = self.sockets.get_mut(lh)
+        else {
             return;
         };
         let h = l.syn_queue[i].clone();
@@ -120,7 +161,13 @@ impl Stack {
             // hit RCV.NXT exactly (RFC 5961 §3.2).
             if seg.seq == rcv_nxt {
                 l.syn_queue.swap_remove(i);
-                self.record(now, h.local, Some(h.remote), State::SynReceived, State::Closed);
+                self.record(
+                    now,
+                    h.local,
+                    Some(h.remote),
+                    State::SynReceived,
+                    State::Closed,
+                );
             }
             return;
         }
@@ -176,14 +223,28 @@ impl Stack {
         });
         let key = FourTuple::new(h.local, h.remote);
         self.conns.insert(key, handle);
-        if let Some(Socket { kind: SocketKind::Listener(l), .. }) = self.sockets.get_mut(lh) {
+        if let Some(Socket {
+            kind: SocketKind::Listener(l),
+            ..
+        }) = self.sockets.get_mut(lh)
+        {
             l.accept_queue.push_back(handle);
         }
-        self.record(now, h.local, Some(h.remote), State::SynReceived, State::Established);
+        self.record(
+            now,
+            h.local,
+            Some(h.remote),
+            State::SynReceived,
+            State::Established,
+        );
         self.raise(lh, super::Event::Acceptable);
         // The final ACK may carry data or a FIN: the new connection takes it.
         if !seg.payload.is_empty() || f.contains(TcpFlags::FIN) {
-            if let Some(Socket { kind: SocketKind::Conn(c), .. }) = self.sockets.get_mut(handle) {
+            if let Some(Socket {
+                kind: SocketKind::Conn(c),
+                ..
+            }) = self.sockets.get_mut(handle)
+            {
                 c.conn.on_segment(now, &self.config.tcp, seg);
             }
         }
@@ -191,17 +252,26 @@ impl Stack {
     }
 
     fn listener_options(&self, lh: SocketHandle) -> SocketOptions {
-        self.sockets.get(lh).map(|s| s.options.clone()).unwrap_or_default()
+        self.sockets
+            .get(lh)
+            .map(|s| s.options.clone())
+            .unwrap_or_default()
     }
 
     fn send_syn_ack(&mut self, now: Instant, h: &HalfOpen) {
         let cfg = &self.config.tcp;
-        let mut options = TcpOptions { mss: Some(local_mss(cfg, &h.local)), ..TcpOptions::default() };
+        let mut options = TcpOptions {
+            mss: Some(local_mss(cfg, &h.local)),
+            ..TcpOptions::default()
+        };
         if h.opts.window_scaling {
             options.window_scale = Some(h.opts.rcv_wscale);
         }
         if h.opts.timestamps {
-            options.timestamps = Some(((now.total_millis() as u32).wrapping_add(h.ts_offset), h.ts_recent));
+            options.timestamps = Some((
+                (now.total_millis() as u32).wrapping_add(h.ts_offset),
+                h.ts_recent,
+            ));
         }
         let window = cfg.recv_buffer.min(65535) as u16;
         self.push_control(Control {
@@ -218,7 +288,11 @@ impl Stack {
     /// Listener timers: retransmit SYN-ACKs with exponential backoff and drop
     /// entries whose retries ran out (RFC 9293 §3.8.1, R2 for SYN).
     pub(crate) fn listener_timeout(&mut self, now: Instant, lh: SocketHandle) {
-        let Some(Socket { kind: SocketKind::Listener(l), .. }) = self.sockets.get_mut(lh) else {
+        let Some(Socket {
+            kind: SocketKind::Listener(l),
+            ..
+        }) = self.sockets.get_mut(lh)
+        else {
             return;
         };
         let cfg = &self.config.tcp;
@@ -251,4 +325,3 @@ impl Stack {
         }
     }
 }
-

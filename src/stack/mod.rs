@@ -208,7 +208,10 @@ impl Stack {
 
     /// Takes the transitions recorded so far.
     pub fn take_transitions(&mut self) -> Vec<Transition> {
-        self.transitions.as_mut().map(core::mem::take).unwrap_or_default()
+        self.transitions
+            .as_mut()
+            .map(core::mem::take)
+            .unwrap_or_default()
     }
 
     /// Live sockets (listeners, connections, including orphans still
@@ -258,7 +261,11 @@ impl Stack {
         let remote = SocketAddr::new(pkt.ip.src, seg.src_port);
         let key = FourTuple::new(local, remote);
         if let Some(&h) = self.conns.get(&key) {
-            if let Some(socket::Socket { kind: SocketKind::Conn(c), .. }) = self.sockets.get_mut(h) {
+            if let Some(socket::Socket {
+                kind: SocketKind::Conn(c),
+                ..
+            }) = self.sockets.get_mut(h)
+            {
                 c.conn.on_segment(now, &self.config.tcp, &seg);
                 self.touch(now, h);
                 return;
@@ -287,7 +294,11 @@ impl Stack {
         let (seq, ack, flags) = if seg.flags.contains(TcpFlags::ACK) {
             (seg.ack, SeqNum(0), TcpFlags::RST)
         } else {
-            (SeqNum(0), seg.seq + seg.segment_len(), TcpFlags::RST | TcpFlags::ACK)
+            (
+                SeqNum(0),
+                seg.seq + seg.segment_len(),
+                TcpFlags::RST | TcpFlags::ACK,
+            )
         };
         self.stats.resets_sent += 1;
         self.push_control(Control {
@@ -326,14 +337,24 @@ impl Stack {
                 options: c.options,
                 payload: &[],
             };
-            match wire::emit_tcp_packet(c.local.ip(), c.remote.ip(), self.config.tcp.hop_limit, &repr, buf) {
+            match wire::emit_tcp_packet(
+                c.local.ip(),
+                c.remote.ip(),
+                self.config.tcp.hop_limit,
+                &repr,
+                buf,
+            ) {
                 Ok(n) => return Some(n),
                 Err(e) => tracing::warn!(error = %e, "could not emit control segment"),
             }
         }
         while let Some(h) = self.tx_ready.pop_front() {
             let hop = self.config.tcp.hop_limit;
-            let Some(socket::Socket { kind: SocketKind::Conn(c), .. }) = self.sockets.get_mut(h) else {
+            let Some(socket::Socket {
+                kind: SocketKind::Conn(c),
+                ..
+            }) = self.sockets.get_mut(h)
+            else {
                 continue;
             };
             match c.conn.poll_transmit(now) {
@@ -381,7 +402,9 @@ impl Stack {
             }
             self.timers.pop();
             let h = SocketHandle { index, generation };
-            let Some(s) = self.sockets.get_mut(h) else { continue };
+            let Some(s) = self.sockets.get_mut(h) else {
+                continue;
+            };
             if s.timer_at == Some(t) {
                 s.timer_at = None;
             }
@@ -420,9 +443,13 @@ impl Stack {
     }
 
     fn touch_inner(&mut self, now: Instant, h: SocketHandle, transmitting: bool) {
-        let Some(s) = self.sockets.get_mut(h) else { return };
+        let Some(s) = self.sockets.get_mut(h) else {
+            return;
+        };
         let orphaned = s.orphaned;
-        let SocketKind::Conn(c) = &mut s.kind else { return };
+        let SocketKind::Conn(c) = &mut s.kind else {
+            return;
+        };
         let events = c.conn.take_events();
         let state = c.conn.state();
         let from = c.last_state;
@@ -485,14 +512,33 @@ impl Stack {
 
     pub(crate) fn raise(&mut self, h: SocketHandle, ev: Event) {
         // Bounded: an event already pending for this socket is not repeated.
-        if !self.events.iter().rev().take(64).any(|&(eh, e)| eh == h && e == ev) {
+        if !self
+            .events
+            .iter()
+            .rev()
+            .take(64)
+            .any(|&(eh, e)| eh == h && e == ev)
+        {
             self.events.push_back((h, ev));
         }
     }
 
-    pub(crate) fn record(&mut self, now: Instant, local: SocketAddr, remote: Option<SocketAddr>, from: State, to: State) {
+    pub(crate) fn record(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: Option<SocketAddr>,
+        from: State,
+        to: State,
+    ) {
         if let Some(t) = &mut self.transitions {
-            t.push(Transition { at: now, local, remote, from, to });
+            t.push(Transition {
+                at: now,
+                local,
+                remote,
+                from,
+                to,
+            });
         }
     }
 
@@ -506,7 +552,9 @@ impl Stack {
         let offset = self.secret.port_offset(&lip[..16], &lip[16..]);
         for _ in 0..n {
             let port = lo + ((offset.wrapping_add(self.port_counter)) % n) as u16;
-            self.port_counter = self.port_counter.wrapping_add(1 + (self.rng.next_u32() % 4));
+            self.port_counter = self
+                .port_counter
+                .wrapping_add(1 + (self.rng.next_u32() % 4));
             let key = FourTuple::new(SocketAddr::new(local_ip, port), remote);
             if self.conns.contains_key(&key)
                 || self.time_wait.contains(&key)
@@ -531,7 +579,12 @@ fn unspecified(ip: IpAddr) -> IpAddr {
 /// Writes a connection's segment as an IP packet: the payload is copied from
 /// the send queue straight into place (one copy), then the headers are
 /// written and the checksum computed over the result.
-fn emit_segment(conn: &crate::tcp::Connection, seg: &crate::tcp::Segment, hop: u8, buf: &mut [u8]) -> Option<usize> {
+fn emit_segment(
+    conn: &crate::tcp::Connection,
+    seg: &crate::tcp::Segment,
+    hop: u8,
+    buf: &mut [u8],
+) -> Option<usize> {
     let (src, dst) = (conn.local().ip(), conn.remote().ip());
     let mut repr = TcpRepr {
         src_port: conn.local().port(),
@@ -544,7 +597,11 @@ fn emit_segment(conn: &crate::tcp::Connection, seg: &crate::tcp::Segment, hop: u
         options: seg.options,
         payload: &[],
     };
-    let ip_len = if src.is_ipv4() { wire::ip::IPV4_HEADER_LEN } else { wire::ip::IPV6_HEADER_LEN };
+    let ip_len = if src.is_ipv4() {
+        wire::ip::IPV4_HEADER_LEN
+    } else {
+        wire::ip::IPV6_HEADER_LEN
+    };
     let tcp_hdr = repr.header_len();
     let total = ip_len + tcp_hdr + seg.payload_len;
     if buf.len() < total {
@@ -555,15 +612,25 @@ fn emit_segment(conn: &crate::tcp::Connection, seg: &crate::tcp::Segment, hop: u
     buf[start..start + a.len()].copy_from_slice(a);
     buf[start + a.len()..start + a.len() + b.len()].copy_from_slice(b);
     let tcp_len = tcp_hdr + seg.payload_len;
-    let ip = wire::IpRepr { src, dst, protocol: wire::PROTO_TCP, hop_limit: hop, payload_len: tcp_len };
+    let ip = wire::IpRepr {
+        src,
+        dst,
+        protocol: wire::PROTO_TCP,
+        hop_limit: hop,
+        payload_len: tcp_len,
+    };
     ip.emit(&mut buf[..ip_len]).ok()?;
     repr.payload = &[];
-    repr.emit(&mut buf[ip_len..ip_len + tcp_hdr], &src, &dst).ok()?;
+    repr.emit(&mut buf[ip_len..ip_len + tcp_hdr], &src, &dst)
+        .ok()?;
     // The header was checksummed without its payload; redo it over both.
     let tcp = &mut buf[ip_len..total];
     tcp[16] = 0;
     tcp[17] = 0;
-    let sum = checksum::sum(tcp, checksum::pseudo_header(&src, &dst, wire::PROTO_TCP, tcp_len as u32));
+    let sum = checksum::sum(
+        tcp,
+        checksum::pseudo_header(&src, &dst, wire::PROTO_TCP, tcp_len as u32),
+    );
     let c = !checksum::fold(sum);
     tcp[16..18].copy_from_slice(&c.to_be_bytes());
     Some(total)

@@ -39,7 +39,12 @@ impl Stack {
         if !local.ip().is_unspecified() && !self.addrs.contains(&local.ip()) {
             return Err(Error::AddrNotAvailable);
         }
-        let reuse = self.sockets.get(h).ok_or(Error::InvalidHandle)?.options.reuse_address;
+        let reuse = self
+            .sockets
+            .get(h)
+            .ok_or(Error::InvalidHandle)?
+            .options
+            .reuse_address;
         if local.port() != 0 && self.port_in_use(local, reuse, h) {
             return Err(Error::AddrInUse);
         }
@@ -56,12 +61,15 @@ impl Stack {
     /// the same address and port, or — without reuse-address — any
     /// connection (TIME-WAIT included) using that local port.
     fn port_in_use(&self, local: SocketAddr, reuse: bool, except: SocketHandle) -> bool {
-        let overlaps = |a: IpAddr| a.is_unspecified() || local.ip().is_unspecified() || a == local.ip();
+        let overlaps =
+            |a: IpAddr| a.is_unspecified() || local.ip().is_unspecified() || a == local.ip();
         for h in self.sockets.handles() {
             if h == except {
                 continue;
             }
-            let Some(s) = self.sockets.get(h) else { continue };
+            let Some(s) = self.sockets.get(h) else {
+                continue;
+            };
             let bound = match &s.kind {
                 SocketKind::Unbound(u) => u.local,
                 SocketKind::Listener(l) => Some(l.local),
@@ -72,7 +80,11 @@ impl Stack {
                 return true;
             }
         }
-        !reuse && self.time_wait.iter().any(|(k, _)| k.local_port == local.port() && overlaps(k.local().ip()))
+        !reuse
+            && self
+                .time_wait
+                .iter()
+                .any(|(k, _)| k.local_port == local.port() && overlaps(k.local().ip()))
     }
 
     /// `bind` + `listen` in one call.
@@ -117,7 +129,12 @@ impl Stack {
     /// `connect` on a socket from [`Stack::socket`], bound or not. Returns at
     /// once; completion is reported by [`super::Event::Connected`] and the
     /// state.
-    pub fn connect_from(&mut self, now: Instant, h: SocketHandle, remote: SocketAddr) -> Result<(), Error> {
+    pub fn connect_from(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        remote: SocketAddr,
+    ) -> Result<(), Error> {
         let s = self.sockets.get(h).ok_or(Error::InvalidHandle)?;
         let bound = match &s.kind {
             SocketKind::Unbound(u) => u.local,
@@ -140,7 +157,9 @@ impl Stack {
         }
         let port = match bound.map(|b| b.port()) {
             Some(p) if p != 0 => p,
-            _ => self.ephemeral_port(local_ip, remote).ok_or(Error::AddrNotAvailable)?,
+            _ => self
+                .ephemeral_port(local_ip, remote)
+                .ok_or(Error::AddrNotAvailable)?,
         };
         let local = SocketAddr::new(local_ip, port);
         let key = FourTuple::new(local, remote);
@@ -153,7 +172,12 @@ impl Stack {
         let cfg = s.options.effective(&self.config.tcp);
         let mut conn = Connection::connect(&cfg, local, remote, iss, now);
         conn.set_ts_offset(self.secret.ts_offset(&key));
-        s.kind = SocketKind::Conn(ConnSocket { conn: Box::new(conn), listener: None, last_state: State::Closed, tx_queued: false });
+        s.kind = SocketKind::Conn(ConnSocket {
+            conn: Box::new(conn),
+            listener: None,
+            last_state: State::Closed,
+            tx_queued: false,
+        });
         self.conns.insert(key, h);
         self.touch(now, h);
         Ok(())
@@ -163,10 +187,16 @@ impl Stack {
     /// queue (`WouldBlock` when empty).
     pub fn accept(&mut self, listener: SocketHandle) -> Result<(SocketHandle, SocketAddr), Error> {
         let s = self.sockets.get_mut(listener).ok_or(Error::InvalidHandle)?;
-        let SocketKind::Listener(l) = &mut s.kind else { return Err(Error::InvalidInput) };
+        let SocketKind::Listener(l) = &mut s.kind else {
+            return Err(Error::InvalidInput);
+        };
         let h = l.accept_queue.pop_front().ok_or(Error::WouldBlock)?;
         let more = !l.accept_queue.is_empty();
-        let Some(Socket { kind: SocketKind::Conn(c), .. }) = self.sockets.get_mut(h) else {
+        let Some(Socket {
+            kind: SocketKind::Conn(c),
+            ..
+        }) = self.sockets.get_mut(h)
+        else {
             return Err(Error::ConnectionAborted);
         };
         c.listener = None;
@@ -272,7 +302,11 @@ impl Stack {
             SocketKind::Listener(_) => State::Listen,
             SocketKind::Conn(c) => {
                 let st = c.conn.state();
-                if st == State::TimeWait && !self.time_wait.contains(&FourTuple::new(c.conn.local(), c.conn.remote())) {
+                if st == State::TimeWait
+                    && !self
+                        .time_wait
+                        .contains(&FourTuple::new(c.conn.local(), c.conn.remote()))
+                {
                     State::Closed
                 } else {
                     st
@@ -319,7 +353,11 @@ impl Stack {
     /// `SO_REUSEADDR`: allow binding a port that connections (TIME-WAIT
     /// included) still use locally.
     pub fn set_reuse_address(&mut self, h: SocketHandle, on: bool) -> Result<(), Error> {
-        self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?.options.reuse_address = on;
+        self.sockets
+            .get_mut(h)
+            .ok_or(Error::InvalidHandle)?
+            .options
+            .reuse_address = on;
         Ok(())
     }
 
@@ -336,7 +374,12 @@ impl Stack {
 
     /// `SO_SNDBUF` / `SO_RCVBUF`: queue sizes; set them before connecting or
     /// listening for the window scale to follow.
-    pub fn set_buffer_sizes(&mut self, h: SocketHandle, send: Option<usize>, recv: Option<usize>) -> Result<(), Error> {
+    pub fn set_buffer_sizes(
+        &mut self,
+        h: SocketHandle,
+        send: Option<usize>,
+        recv: Option<usize>,
+    ) -> Result<(), Error> {
         let s = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
         if send.is_some() {
             s.options.send_buffer = send;

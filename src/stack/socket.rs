@@ -98,11 +98,20 @@ impl SocketTable {
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             slot.socket = Some(socket);
-            SocketHandle { index, generation: slot.generation }
+            SocketHandle {
+                index,
+                generation: slot.generation,
+            }
         } else {
             let index = self.slots.len() as u32;
-            self.slots.push(Slot { generation: 0, socket: Some(socket) });
-            SocketHandle { index, generation: 0 }
+            self.slots.push(Slot {
+                generation: 0,
+                socket: Some(socket),
+            });
+            SocketHandle {
+                index,
+                generation: 0,
+            }
         }
     }
 
@@ -139,10 +148,14 @@ impl SocketTable {
     }
 
     pub fn handles(&self) -> impl Iterator<Item = SocketHandle> + '_ {
-        self.slots.iter().enumerate().filter(|(_, s)| s.socket.is_some()).map(|(i, s)| SocketHandle {
-            index: i as u32,
-            generation: s.generation,
-        })
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.socket.is_some())
+            .map(|(i, s)| SocketHandle {
+                index: i as u32,
+                generation: s.generation,
+            })
     }
 
     pub fn heap_bytes(&self) -> usize {

@@ -151,7 +151,9 @@ impl<K: Key> Ring<K> {
 
     fn find(&self, key: &K) -> Option<u32> {
         let h = self.hasher.hash_one(key);
-        self.index.find(h, |&p| self.records[self.slot(p)].key == *key).copied()
+        self.index
+            .find(h, |&p| self.records[self.slot(p)].key == *key)
+            .copied()
     }
 
     fn get(&self, key: &K) -> Option<TimeWaitEntry> {
@@ -171,8 +173,9 @@ impl<K: Key> Ring<K> {
         });
         let h = self.hasher.hash_one(key);
         let (records, head, hasher) = (&self.records, self.head, &self.hasher);
-        self.index
-            .insert_unique(h, pos, |&p| hasher.hash_one(records[p.wrapping_sub(head) as usize].key));
+        self.index.insert_unique(h, pos, |&p| {
+            hasher.hash_one(records[p.wrapping_sub(head) as usize].key)
+        });
         self.live += 1;
     }
 
@@ -180,7 +183,9 @@ impl<K: Key> Ring<K> {
     fn take(&mut self, key: &K) -> Option<TimeWaitEntry> {
         let h = self.hasher.hash_one(key);
         let (records, head) = (&self.records, self.head);
-        let found = self.index.find_entry(h, |&p| records[p.wrapping_sub(head) as usize].key == *key);
+        let found = self
+            .index
+            .find_entry(h, |&p| records[p.wrapping_sub(head) as usize].key == *key);
         let pos = found.ok()?.remove().0;
         let slot = self.slot(pos);
         let r = &mut self.records[slot];
@@ -234,7 +239,10 @@ impl<K: Key> Ring<K> {
     }
 
     fn iter(&self) -> impl Iterator<Item = (FourTuple, TimeWaitEntry)> + '_ {
-        self.records.iter().filter(|r| r.live()).map(|r| (r.key.to_tuple(), r.entry()))
+        self.records
+            .iter()
+            .filter(|r| r.live())
+            .map(|r| (r.key.to_tuple(), r.entry()))
     }
 }
 
@@ -253,7 +261,12 @@ impl TimeWaitTable {
     /// oldest record is dropped early (Linux's `tcp_max_tw_buckets` does
     /// the same, and logs it).
     pub fn new(max: usize) -> Self {
-        TimeWaitTable { v4: Ring::new(), v6: Ring::new(), max, last_now: Instant::ZERO }
+        TimeWaitTable {
+            v4: Ring::new(),
+            v6: Ring::new(),
+            max,
+            last_now: Instant::ZERO,
+        }
     }
 
     /// Number of live records.
@@ -285,8 +298,14 @@ impl TimeWaitTable {
     }
 
     fn evict_oldest(&mut self) {
-        tracing::warn!(max = self.max, "TIME-WAIT table full; dropping the oldest record early");
-        let pick_v4 = match (self.v4.records.iter().find(|r| r.live()), self.v6.records.iter().find(|r| r.live())) {
+        tracing::warn!(
+            max = self.max,
+            "TIME-WAIT table full; dropping the oldest record early"
+        );
+        let pick_v4 = match (
+            self.v4.records.iter().find(|r| r.live()),
+            self.v6.records.iter().find(|r| r.live()),
+        ) {
             (Some(a), Some(b)) => not_after(a.expires, b.expires),
             (Some(_), None) => true,
             _ => false,
@@ -386,17 +405,41 @@ mod tests {
     use super::*;
 
     fn tuple(i: u32, v6: bool) -> FourTuple {
-        let l: SocketAddr = if v6 { "[2001:db8::1]:80".parse().unwrap() } else { "198.18.0.1:80".parse().unwrap() };
-        let r = if v6 {
-            SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (i >> 16) as u16, i as u16)), 5000)
+        let l: SocketAddr = if v6 {
+            "[2001:db8::1]:80".parse().unwrap()
         } else {
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0xC612_0000 | (i & 0xffff))), 1024 + (i >> 16) as u16)
+            "198.18.0.1:80".parse().unwrap()
+        };
+        let r = if v6 {
+            SocketAddr::new(
+                IpAddr::V6(std::net::Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    (i >> 16) as u16,
+                    i as u16,
+                )),
+                5000,
+            )
+        } else {
+            SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::from(0xC612_0000 | (i & 0xffff))),
+                1024 + (i >> 16) as u16,
+            )
         };
         FourTuple::new(l, r)
     }
 
     fn entry(i: u32) -> TimeWaitEntry {
-        TimeWaitEntry { snd_nxt: SeqNum(i), rcv_nxt: SeqNum(i + 1), ts_recent: Some(i * 3), window: 100 }
+        TimeWaitEntry {
+            snd_nxt: SeqNum(i),
+            rcv_nxt: SeqNum(i + 1),
+            ts_recent: Some(i * 3),
+            window: 100,
+        }
     }
 
     #[test]
@@ -410,13 +453,20 @@ mod tests {
         for v6 in [false, true] {
             let mut t = TimeWaitTable::new(1000);
             for i in 0..10 {
-                t.insert(tuple(i, v6), entry(i), Instant::from_millis(1000 + i as u64));
+                t.insert(
+                    tuple(i, v6),
+                    entry(i),
+                    Instant::from_millis(1000 + i as u64),
+                );
             }
             assert_eq!(t.len(), 10);
             assert_eq!(t.get(&tuple(3, v6)), Some(entry(3)));
             assert_eq!(t.next_expiry(), Some(Instant::from_millis(1000)));
             let mut seen = Vec::new();
-            assert_eq!(t.expire_with(Instant::from_millis(1004), |k| seen.push(k)), 5);
+            assert_eq!(
+                t.expire_with(Instant::from_millis(1004), |k| seen.push(k)),
+                5
+            );
             assert_eq!(seen, (0..5).map(|i| tuple(i, v6)).collect::<Vec<_>>());
             assert!(!t.contains(&tuple(4, v6)));
             assert!(t.contains(&tuple(5, v6)));
@@ -448,7 +498,11 @@ mod tests {
     fn full_table_drops_oldest() {
         let mut t = TimeWaitTable::new(2);
         for i in 0..3 {
-            t.insert(tuple(i, false), entry(i), Instant::from_millis(10 + i as u64));
+            t.insert(
+                tuple(i, false),
+                entry(i),
+                Instant::from_millis(10 + i as u64),
+            );
         }
         assert_eq!(t.len(), 2);
         assert!(!t.contains(&tuple(0, false)));

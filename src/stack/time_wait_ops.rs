@@ -18,14 +18,27 @@ impl Stack {
         ts_recent: Option<u32>,
         window: u16,
     ) {
-        let entry = TimeWaitEntry { snd_nxt, rcv_nxt, ts_recent, window };
-        self.time_wait.insert(key, entry, now + self.config.tcp.time_wait());
+        let entry = TimeWaitEntry {
+            snd_nxt,
+            rcv_nxt,
+            ts_recent,
+            window,
+        };
+        self.time_wait
+            .insert(key, entry, now + self.config.tcp.time_wait());
     }
 
     /// A segment for a 4-tuple in TIME-WAIT. Returns true when the segment
     /// is a SYN that reopens the 4-tuple and should go on to the listener.
-    pub(crate) fn time_wait_segment(&mut self, now: Instant, key: FourTuple, seg: &TcpRepr<'_>) -> bool {
-        let Some(e) = self.time_wait.get(&key) else { return true };
+    pub(crate) fn time_wait_segment(
+        &mut self,
+        now: Instant,
+        key: FourTuple,
+        seg: &TcpRepr<'_>,
+    ) -> bool {
+        let Some(e) = self.time_wait.get(&key) else {
+            return true;
+        };
         let f = seg.flags;
         if f.contains(TcpFlags::RST) {
             // RFC 1337: a RST must not cut TIME-WAIT short (DESIGN.md).
@@ -40,7 +53,13 @@ impl Stack {
             };
             if newer {
                 self.time_wait.reopen(&key);
-                self.record(now, key.local(), Some(key.remote()), State::TimeWait, State::Closed);
+                self.record(
+                    now,
+                    key.local(),
+                    Some(key.remote()),
+                    State::TimeWait,
+                    State::Closed,
+                );
                 return true;
             }
             return false;
@@ -50,7 +69,8 @@ impl Stack {
             // The peer did not get our last ACK and repeats its FIN:
             // acknowledge again and restart the 2×MSL timer
             // (RFC 9293 §3.10.7.4, TIME-WAIT, "eighth").
-            self.time_wait.restart(&key, now + self.config.tcp.time_wait());
+            self.time_wait
+                .restart(&key, now + self.config.tcp.time_wait());
             self.time_wait_ack(now, key, &e);
         } else if seg_len > 0 || seg.seq != e.rcv_nxt {
             // Not acceptable in TIME-WAIT: answer with an ACK.
@@ -81,7 +101,13 @@ impl Stack {
             let mut expired = Vec::new();
             self.time_wait.expire_with(now, |k| expired.push(k));
             for k in expired {
-                self.record(now, k.local(), Some(k.remote()), State::TimeWait, State::Closed);
+                self.record(
+                    now,
+                    k.local(),
+                    Some(k.remote()),
+                    State::TimeWait,
+                    State::Closed,
+                );
             }
         } else {
             self.time_wait.expire(now);

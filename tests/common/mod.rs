@@ -37,7 +37,11 @@ impl Pair {
         let client = net.add_host(&[c_ip], c);
         let server = net.add_host(&[s_ip], s);
         net.link(client, server, model);
-        Pair { net, client, server }
+        Pair {
+            net,
+            client,
+            server,
+        }
     }
 
     pub fn server_addr() -> SocketAddr {
@@ -81,7 +85,9 @@ impl Pair {
         let l = self.s().listen(Pair::server_addr(), 16).unwrap();
         let now = self.now();
         let c = self.c().connect(now, Pair::server_addr()).unwrap();
-        self.run_until(Duration::from_secs(120), |p| p.c().state(c) == Ok(State::Established));
+        self.run_until(Duration::from_secs(120), |p| {
+            p.c().state(c) == Ok(State::Established)
+        });
         let mut accepted = None;
         self.run_until(Duration::from_secs(120), |p| {
             accepted = p.s().accept(l).ok();
@@ -92,7 +98,12 @@ impl Pair {
 
     /// Reads everything available on `h` of `host` into `out`; returns
     /// Ok(true) at end-of-stream.
-    pub fn drain(&mut self, server_side: bool, h: SocketHandle, out: &mut Vec<u8>) -> Result<bool, Error> {
+    pub fn drain(
+        &mut self,
+        server_side: bool,
+        h: SocketHandle,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, Error> {
         let now = self.now();
         let st = if server_side { self.s() } else { self.c() };
         let mut buf = [0u8; 4096];
@@ -108,5 +119,57 @@ impl Pair {
 }
 
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// One TCP segment seen on the wire, decoded from the network trace.
+#[derive(Clone, Debug)]
+pub struct WireSeg {
+    /// Sent by the client (true) or the server (false).
+    pub from_client: bool,
+    pub sent_at: Instant,
+    pub delivered: bool,
+    pub flags: synfin::wire::TcpFlags,
+    pub seq: u32,
+    pub ack: u32,
+    pub len: usize,
+    pub window: u16,
+}
+
+impl WireSeg {
+    pub fn has(&self, f: synfin::wire::TcpFlags) -> bool {
+        self.flags.contains(f)
+    }
+}
+
+impl Pair {
+    /// Starts recording every packet on the link (call before the traffic).
+    pub fn trace(&mut self) {
+        self.net.enable_trace(true);
+    }
+
+    /// Decodes the packets recorded since the last call. Packets that do not
+    /// parse (a corrupted one) are skipped.
+    pub fn segments(&mut self) -> Vec<WireSeg> {
+        let client = self.client;
+        self.net
+            .take_trace()
+            .into_iter()
+            .filter_map(|r| {
+                let p = synfin::wire::parse_tcp_packet(&r.bytes).ok()?;
+                Some(WireSeg {
+                    from_client: r.from == client,
+                    sent_at: r.sent_at,
+                    delivered: r.arrives_at.is_some(),
+                    flags: p.tcp.flags,
+                    seq: p.tcp.seq.0,
+                    ack: p.tcp.ack.0,
+                    len: p.tcp.payload.len(),
+                    window: p.tcp.window,
+                })
+            })
+            .collect()
+    }
 }
