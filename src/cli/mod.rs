@@ -1,0 +1,104 @@
+//! Argument parsing and dispatch for the `synfin` binary.
+
+mod demo;
+mod ladder;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// synfin: a userspace TCP/IP stack, SYN to FIN.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Log level for the stack's tracing output (error, warn, info, debug,
+    /// trace); logs go to stderr.
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Two simulated hosts go through a whole connection lifecycle and the
+    /// segments are drawn as a ladder diagram (the default command).
+    Demo(DemoArgs),
+}
+
+/// Options of `synfin demo`.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Probability that the link loses a packet, in each direction (0 to 0.5).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_loss)]
+    pub loss: f64,
+    /// Seed for everything random (ISNs, ports, link faults).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write every packet to this pcap file (readable by tshark/Wireshark).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Print a machine-readable JSON summary instead of the ladder.
+    #[arg(long)]
+    pub json: bool,
+    /// One-way link delay in milliseconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub delay_ms: u64,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        DemoArgs {
+            loss: 0.0,
+            seed: 1,
+            pcap: None,
+            json: false,
+            delay_ms: 10,
+        }
+    }
+}
+
+/// Loss above one half makes the demo a test of patience, not of TCP: with
+/// the default retry limits a handshake would fail more often than not.
+fn parse_loss(s: &str) -> Result<f64, String> {
+    let p: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if !(0.0..=0.5).contains(&p) {
+        return Err(format!("loss must be between 0 and 0.5, got {p}"));
+    }
+    Ok(p)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let args = match cli.command {
+        Some(Command::Demo(a)) => a,
+        None => DemoArgs::default(),
+    };
+    demo::run(&args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_is_validated() {
+        assert!(parse_loss("0.1").is_ok());
+        assert!(parse_loss("0.9").unwrap_err().contains("between 0 and 0.5"));
+        assert!(parse_loss("x").unwrap_err().contains("not a number"));
+        assert!(parse_loss("-0.1").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
