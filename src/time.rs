@@ -1,52 +1,83 @@
 //! Time as the sans-IO core sees it: an opaque monotonic instant passed in by
 //! the caller. The core never reads a clock (DESIGN.md, "Layers").
 
+use core::cmp::Ordering;
+use core::num::NonZeroU64;
 use core::ops::{Add, AddAssign, Sub};
 use core::time::Duration;
 
 /// A point in time, in microseconds since an arbitrary epoch chosen by the
 /// driver (the simulator starts at zero; a real-time runtime uses process
 /// start).
-#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+///
+/// Stored as the bitwise complement of the microseconds in a `NonZeroU64`,
+/// so that `Option<Instant>` is 8 bytes rather than 16: a connection keeps
+/// several optional deadlines, and issue 2 caps an idle connection at 512
+/// bytes. The largest representable instant is `u64::MAX - 1` µs (arithmetic
+/// saturates there), some 584 000 years.
+#[derive(Copy, Clone, PartialEq, Eq, Hash)]
 pub struct Instant {
-    micros: u64,
+    inverted: NonZeroU64,
 }
+
+const MAX_MICROS: u64 = u64::MAX - 1;
 
 impl Instant {
     /// The epoch.
-    pub const ZERO: Instant = Instant { micros: 0 };
+    pub const ZERO: Instant = Instant::from_micros(0);
     /// A time later than any the stack will see; handy as "never".
-    pub const FAR_FUTURE: Instant = Instant {
-        micros: u64::MAX / 2,
-    };
+    pub const FAR_FUTURE: Instant = Instant::from_micros(u64::MAX / 2);
 
     /// An instant `micros` microseconds after the epoch.
     pub const fn from_micros(micros: u64) -> Self {
-        Instant { micros }
+        let m = if micros > MAX_MICROS {
+            MAX_MICROS
+        } else {
+            micros
+        };
+        match NonZeroU64::new(!m) {
+            Some(inverted) => Instant { inverted },
+            // `m <= u64::MAX - 1`, so `!m >= 1`.
+            None => unreachable!(),
+        }
     }
     /// An instant `millis` milliseconds after the epoch.
     pub const fn from_millis(millis: u64) -> Self {
-        Instant {
-            micros: millis * 1000,
-        }
+        Instant::from_micros(millis.saturating_mul(1000))
     }
     /// An instant `secs` seconds after the epoch.
     pub const fn from_secs(secs: u64) -> Self {
-        Instant {
-            micros: secs * 1_000_000,
-        }
+        Instant::from_micros(secs.saturating_mul(1_000_000))
     }
     /// Microseconds since the epoch.
     pub const fn total_micros(self) -> u64 {
-        self.micros
+        !self.inverted.get()
     }
     /// Milliseconds since the epoch (truncated).
     pub const fn total_millis(self) -> u64 {
-        self.micros / 1000
+        self.total_micros() / 1000
     }
     /// Time since `earlier`, or zero if `earlier` is later.
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
-        Duration::from_micros(self.micros.saturating_sub(earlier.micros))
+        Duration::from_micros(self.total_micros().saturating_sub(earlier.total_micros()))
+    }
+}
+
+impl Default for Instant {
+    fn default() -> Self {
+        Instant::ZERO
+    }
+}
+
+impl PartialOrd for Instant {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Instant {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.total_micros().cmp(&other.total_micros())
     }
 }
 
@@ -57,9 +88,7 @@ fn dur_micros(d: Duration) -> u64 {
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, rhs: Duration) -> Instant {
-        Instant {
-            micros: self.micros.saturating_add(dur_micros(rhs)),
-        }
+        Instant::from_micros(self.total_micros().saturating_add(dur_micros(rhs)))
     }
 }
 impl AddAssign<Duration> for Instant {
@@ -70,9 +99,7 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, rhs: Duration) -> Instant {
-        Instant {
-            micros: self.micros.saturating_sub(dur_micros(rhs)),
-        }
+        Instant::from_micros(self.total_micros().saturating_sub(dur_micros(rhs)))
     }
 }
 impl Sub<Instant> for Instant {
@@ -87,13 +114,37 @@ impl core::fmt::Debug for Instant {
         write!(
             f,
             "{}.{:06}s",
-            self.micros / 1_000_000,
-            self.micros % 1_000_000
+            self.total_micros() / 1_000_000,
+            self.total_micros() % 1_000_000
         )
     }
 }
 impl core::fmt::Display for Instant {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         core::fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optional_instant_is_one_word() {
+        assert_eq!(core::mem::size_of::<Option<Instant>>(), 8);
+    }
+
+    #[test]
+    fn order_and_arithmetic() {
+        let a = Instant::from_millis(5);
+        let b = a + Duration::from_millis(3);
+        assert!(a < b && b > Instant::ZERO && Instant::ZERO < Instant::FAR_FUTURE);
+        assert_eq!(b - a, Duration::from_millis(3));
+        assert_eq!(a - b, Duration::ZERO);
+        assert_eq!((a - Duration::from_secs(9)).total_micros(), 0);
+        assert_eq!(Instant::from_micros(u64::MAX).total_micros(), u64::MAX - 1);
+        assert!(Instant::FAR_FUTURE + Duration::MAX > Instant::FAR_FUTURE);
+        assert_eq!(Instant::from_secs(2).total_millis(), 2000);
+        assert_eq!(format!("{}", Instant::from_micros(1_500_000)), "1.500000s");
     }
 }

@@ -108,7 +108,7 @@ impl Stack {
             .sockets
             .get(lh)
             .and_then(|s| s.options.recv_buffer)
-            .unwrap_or(cfg.recv_buffer);
+            .map_or(cfg.recv_buffer, |b| b as usize);
         let our_ws = if cfg.window_scaling {
             wscale_for(recv_buffer)
         } else {

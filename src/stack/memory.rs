@@ -4,7 +4,7 @@
 //! TIME-WAIT record).
 
 use super::socket::SocketKind;
-use super::{FourTuple, SocketHandle, Stack};
+use super::Stack;
 use crate::tcp::Connection;
 
 /// Bytes the stack holds, by purpose. Capacities are counted, not lengths:
@@ -47,10 +47,7 @@ impl Stack {
     pub fn memory_usage(&self) -> MemoryUsage {
         let mut m = MemoryUsage {
             socket_table: self.sockets.heap_bytes(),
-            demux: hash_table_bytes(
-                self.conns.capacity(),
-                core::mem::size_of::<(FourTuple, SocketHandle)>(),
-            ),
+            demux: self.conns.heap_bytes(),
             time_wait: self.time_wait.heap_bytes(),
             ..MemoryUsage::default()
         };

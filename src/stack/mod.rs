@@ -16,6 +16,7 @@
 //! # let _ = Instant::ZERO;
 //! ```
 
+mod demux;
 mod error;
 mod isn;
 mod listener;
@@ -134,7 +135,7 @@ pub struct Stack {
     config: StackConfig,
     addrs: Vec<IpAddr>,
     sockets: SocketTable,
-    conns: HashMap<FourTuple, SocketHandle>,
+    conns: demux::Demux,
     listeners: HashMap<(IpAddr, u16), SocketHandle>,
     time_wait: TimeWaitTable,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
@@ -160,7 +161,7 @@ impl Stack {
             config,
             addrs: Vec::new(),
             sockets: SocketTable::default(),
-            conns: HashMap::new(),
+            conns: demux::Demux::default(),
             listeners: HashMap::new(),
             timers: BinaryHeap::new(),
             tx_ready: VecDeque::new(),
@@ -495,7 +496,7 @@ impl Stack {
         now: Instant,
         h: SocketHandle,
         key: FourTuple,
-        tw: Option<(SeqNum, SeqNum, Option<(u32, u32)>, u16)>,
+        tw: Option<crate::tcp::conn::TimeWaitInfo>,
     ) {
         if self.conns.get(&key) == Some(&h) {
             self.conns.remove(&key);

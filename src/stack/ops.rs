@@ -111,7 +111,7 @@ impl Stack {
             SocketKind::Unbound(_) => return Err(Error::InvalidInput),
             SocketKind::Conn(_) => return Err(Error::AlreadyConnected),
         };
-        s.kind = SocketKind::Listener(Listener::new(local, backlog));
+        s.kind = SocketKind::Listener(Box::new(Listener::new(local, backlog)));
         self.listeners.insert((local.ip(), local.port()), h);
         Ok(())
     }
@@ -380,12 +380,18 @@ impl Stack {
         send: Option<usize>,
         recv: Option<usize>,
     ) -> Result<(), Error> {
+        let narrow = |v: Option<usize>| {
+            v.map(u32::try_from)
+                .transpose()
+                .map_err(|_| Error::InvalidInput)
+        };
+        let (send32, recv32) = (narrow(send)?, narrow(recv)?);
         let s = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
-        if send.is_some() {
-            s.options.send_buffer = send;
+        if send32.is_some() {
+            s.options.send_buffer = send32;
         }
-        if recv.is_some() {
-            s.options.recv_buffer = recv;
+        if recv32.is_some() {
+            s.options.recv_buffer = recv32;
         }
         if let SocketKind::Conn(c) = &mut s.kind {
             c.conn.set_buffer_sizes(send, recv);

@@ -39,7 +39,8 @@ pub(crate) struct ConnSocket {
 
 pub(crate) enum SocketKind {
     Unbound(Unbound),
-    Listener(Listener),
+    // Boxed: listeners are few, and an inline one would size every slot.
+    Listener(Box<Listener>),
     Conn(ConnSocket),
 }
 
@@ -48,8 +49,9 @@ pub(crate) enum SocketKind {
 pub(crate) struct SocketOptions {
     pub reuse_address: bool,
     pub nodelay: Option<bool>,
-    pub send_buffer: Option<usize>,
-    pub recv_buffer: Option<usize>,
+    // u32, not usize: these ride in every socket slot.
+    pub send_buffer: Option<u32>,
+    pub recv_buffer: Option<u32>,
 }
 
 impl SocketOptions {
@@ -60,10 +62,10 @@ impl SocketOptions {
             cfg.nodelay = nd;
         }
         if let Some(b) = self.send_buffer {
-            cfg.send_buffer = b;
+            cfg.send_buffer = b as usize;
         }
         if let Some(b) = self.recv_buffer {
-            cfg.recv_buffer = b;
+            cfg.recv_buffer = b as usize;
         }
         cfg
     }

@@ -19,10 +19,10 @@
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use hashbrown::HashTable;
 
+use super::tuple::V4Key;
 use super::FourTuple;
 use crate::time::Instant;
 use crate::wire::SeqNum;
@@ -45,34 +45,9 @@ trait Key: Copy + Eq + Hash {
     fn to_tuple(self) -> FourTuple;
 }
 
-/// An IPv4 4-tuple in 12 bytes.
-#[derive(Copy, Clone, PartialEq, Eq, Hash)]
-struct V4Key {
-    local: [u8; 4],
-    remote: [u8; 4],
-    local_port: u16,
-    remote_port: u16,
-}
-
-impl V4Key {
-    fn from_tuple(t: &FourTuple) -> Option<V4Key> {
-        match (t.local(), t.remote()) {
-            (SocketAddr::V4(l), SocketAddr::V4(r)) => Some(V4Key {
-                local: l.ip().octets(),
-                remote: r.ip().octets(),
-                local_port: l.port(),
-                remote_port: r.port(),
-            }),
-            _ => None,
-        }
-    }
-}
-
 impl Key for V4Key {
     fn to_tuple(self) -> FourTuple {
-        let l = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(self.local)), self.local_port);
-        let r = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(self.remote)), self.remote_port);
-        FourTuple::new(l, r)
+        V4Key::to_tuple(self)
     }
 }
 
@@ -403,6 +378,7 @@ impl TimeWaitTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
     fn tuple(i: u32, v6: bool) -> FourTuple {
         let l: SocketAddr = if v6 {

@@ -1,7 +1,7 @@
 //! The connection key: local and remote address and port, stored compactly
 //! (IPv4 as IPv4-mapped IPv6) so that a TIME-WAIT record stays small.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// A connection's 4-tuple. 36 bytes whatever the address family.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Default)]
@@ -55,6 +55,37 @@ impl FourTuple {
         b[32..34].copy_from_slice(&self.local_port.to_be_bytes());
         b[34..36].copy_from_slice(&self.remote_port.to_be_bytes());
         b
+    }
+}
+
+/// An IPv4 4-tuple in 12 bytes, for tables that hold many of them (the
+/// demultiplexing map, TIME-WAIT records): a [`FourTuple`] spends 36.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct V4Key {
+    local: [u8; 4],
+    remote: [u8; 4],
+    local_port: u16,
+    remote_port: u16,
+}
+
+impl V4Key {
+    /// The compact key, or `None` for an IPv6 tuple.
+    pub(crate) fn from_tuple(t: &FourTuple) -> Option<V4Key> {
+        match (t.local(), t.remote()) {
+            (SocketAddr::V4(l), SocketAddr::V4(r)) => Some(V4Key {
+                local: l.ip().octets(),
+                remote: r.ip().octets(),
+                local_port: l.port(),
+                remote_port: r.port(),
+            }),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn to_tuple(self) -> FourTuple {
+        let l = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(self.local)), self.local_port);
+        let r = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(self.remote)), self.remote_port);
+        FourTuple::new(l, r)
     }
 }
 

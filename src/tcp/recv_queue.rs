@@ -35,7 +35,7 @@ pub struct RecvQueue {
     /// Logical capacity; the allocation is made at this size.
     cap: usize,
     /// Out-of-order ranges, offsets relative to the in-order end (RCV.NXT).
-    ooo: Assembler,
+    ooo: LazyAssembler,
 }
 
 impl RecvQueue {
@@ -47,7 +47,7 @@ impl RecvQueue {
             head: 0,
             len: 0,
             cap: capacity,
-            ooo: Assembler::new(),
+            ooo: LazyAssembler(None),
         }
     }
 
@@ -213,7 +213,7 @@ impl RecvQueue {
     pub fn clear(&mut self) {
         self.head = 0;
         self.len = 0;
-        self.ooo.clear();
+        self.ooo.0 = None;
     }
 
     /// Whether out-of-order bytes are held beyond RCV.NXT.
@@ -234,13 +234,57 @@ impl RecvQueue {
         self.buf.len()
     }
 
+    /// Bytes of heap held by the out-of-order bookkeeping (0 unless
+    /// out-of-order data is held).
+    pub fn reassembly_bytes(&self) -> usize {
+        self.ooo
+            .0
+            .as_ref()
+            .map_or(0, |_| core::mem::size_of::<Assembler>())
+    }
+
     /// Free the storage when nothing (in-order or out-of-order) is held, so
     /// idle connections cost no buffer memory.
     pub fn release_if_empty(&mut self) {
         if self.len == 0 && self.ooo.is_empty() {
             self.buf = Box::default();
             self.head = 0;
+            self.ooo.0 = None;
         }
+    }
+}
+
+/// The assembler, allocated only while out-of-order data is held: most
+/// segments arrive in order, and an inline assembler would add its 132 bytes
+/// to every connection (issue 2's per-connection memory target).
+#[derive(Debug, Default)]
+struct LazyAssembler(Option<Box<Assembler>>);
+
+impl LazyAssembler {
+    fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|a| a.is_empty())
+    }
+    fn add(&mut self, offset: usize, len: usize) -> bool {
+        self.0
+            .get_or_insert_with(|| Box::new(Assembler::new()))
+            .add(offset, len)
+    }
+    fn remove_front(&mut self) -> usize {
+        self.0.as_mut().map_or(0, |a| a.remove_front())
+    }
+    fn shift(&mut self, n: usize) {
+        if let Some(a) = &mut self.0 {
+            a.shift(n);
+            if a.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+    fn end(&self) -> usize {
+        self.0.as_ref().map_or(0, |a| a.end())
+    }
+    fn blocks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.0.iter().flat_map(|a| a.blocks())
     }
 }
 

@@ -79,6 +79,11 @@ pub struct Negotiated {
     pub window_scaling: bool,
 }
 
+/// What a TIME-WAIT record keeps of a connection: SND.NXT, RCV.NXT,
+/// (TS.Recent, our timestamp offset) when timestamps are on, and the window
+/// field of the re-sent ACK.
+pub type TimeWaitInfo = (SeqNum, SeqNum, Option<(u32, u32)>, u16);
+
 /// A TCP connection: the TCB and its queues.
 ///
 /// Sequence-space layout on the send side: the SYN occupies ISS; the byte at
@@ -347,11 +352,11 @@ impl Connection {
     }
     /// Heap bytes held by the queues (0 for an idle connection).
     pub fn heap_bytes(&self) -> usize {
-        self.send_q.heap_bytes() + self.recv_q.heap_bytes()
+        self.send_q.heap_bytes() + self.recv_q.heap_bytes() + self.recv_q.reassembly_bytes()
     }
     /// The values a TIME-WAIT record needs: SND.NXT, RCV.NXT, TS.Recent,
     /// whether timestamps are on and our timestamp offset.
-    pub fn time_wait_info(&self) -> (SeqNum, SeqNum, Option<(u32, u32)>, u16) {
+    pub fn time_wait_info(&self) -> TimeWaitInfo {
         let ts = self
             .opts
             .timestamps
