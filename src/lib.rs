@@ -20,3 +20,8 @@ pub mod stack;
 pub mod tcp;
 pub mod time;
 pub mod wire;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
