@@ -57,12 +57,22 @@ impl Stack {
         }
     }
 
-    /// Whether binding `local` would conflict: a listener or bound socket on
-    /// the same address and port, or — without reuse-address — any
-    /// connection (TIME-WAIT included) using that local port.
+    /// Whether binding `local` would conflict. A listener or bound socket on
+    /// exactly the same address and port always conflicts; one on an
+    /// overlapping address (wildcard vs. specific) conflicts unless
+    /// reuse-address is set, as in BSD — which is what lets a specific
+    /// listener coexist with a wildcard one (the specific wins the demux).
+    /// Without reuse-address, any connection (TIME-WAIT included) using that
+    /// local port conflicts too.
     fn port_in_use(&self, local: SocketAddr, reuse: bool, except: SocketHandle) -> bool {
-        let overlaps =
-            |a: IpAddr| a.is_unspecified() || local.ip().is_unspecified() || a == local.ip();
+        // IPv4 and IPv6 are separate port spaces (there is no dual-stack
+        // mapping of IPv4 onto IPv6 sockets).
+        let overlaps = |a: IpAddr| {
+            a == local.ip()
+                || (!reuse
+                    && a.is_ipv4() == local.ip().is_ipv4()
+                    && (a.is_unspecified() || local.ip().is_unspecified()))
+        };
         for h in self.sockets.handles() {
             if h == except {
                 continue;
