@@ -226,8 +226,10 @@ fn ephemeral_ports_are_random_distinct_and_in_range() {
 
 #[test]
 fn ephemeral_ports_run_out_cleanly() {
-    let mut cfg = StackConfig::default();
-    cfg.ephemeral_ports = (40000, 40009);
+    let cfg = StackConfig {
+        ephemeral_ports: (40000, 40009),
+        ..StackConfig::default()
+    };
     let mut p = Pair::with_config(8, LinkModel::default(), cfg);
     let now = p.now();
     for _ in 0..10 {
