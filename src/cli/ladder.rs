@@ -189,21 +189,7 @@ fn describe(s: &Seg, own: u32, peer: u32, ws: u8) -> String {
 /// Flags spelled out (`SYN,ACK`) rather than tcpdump's letters: the
 /// diagram is for people learning the lifecycle.
 fn flag_names(f: TcpFlags) -> String {
-    let names = [
-        (TcpFlags::SYN, "SYN"),
-        (TcpFlags::FIN, "FIN"),
-        (TcpFlags::RST, "RST"),
-        (TcpFlags::PSH, "PSH"),
-        (TcpFlags::URG, "URG"),
-        (TcpFlags::ECE, "ECE"),
-        (TcpFlags::CWR, "CWR"),
-        (TcpFlags::ACK, "ACK"),
-    ];
-    let v: Vec<&str> = names
-        .iter()
-        .filter(|(b, _)| f.contains(*b))
-        .map(|(_, n)| *n)
-        .collect();
+    let v: Vec<&str> = f.names().collect();
     if v.is_empty() {
         "(no flags)".to_string()
     } else {

@@ -105,22 +105,41 @@ impl fmt::Display for TcpFlags {
         if self.0 == 0 {
             return f.write_str("-");
         }
-        let letters = [
-            (TcpFlags::SYN, 'S'),
-            (TcpFlags::FIN, 'F'),
-            (TcpFlags::RST, 'R'),
-            (TcpFlags::PSH, 'P'),
-            (TcpFlags::URG, 'U'),
-            (TcpFlags::ECE, 'E'),
-            (TcpFlags::CWR, 'W'),
-            (TcpFlags::ACK, '.'),
-        ];
-        for (flag, c) in letters {
+        for (flag, c, _) in FLAG_NAMES {
             if self.contains(flag) {
                 fmt::Write::write_char(f, c)?;
             }
         }
         Ok(())
+    }
+}
+
+/// Each flag with its tcpdump letter and its name, in display order.
+const FLAG_NAMES: [(TcpFlags, char, &str); 8] = [
+    (TcpFlags::SYN, 'S', "SYN"),
+    (TcpFlags::FIN, 'F', "FIN"),
+    (TcpFlags::RST, 'R', "RST"),
+    (TcpFlags::PSH, 'P', "PSH"),
+    (TcpFlags::URG, 'U', "URG"),
+    (TcpFlags::ECE, 'E', "ECE"),
+    (TcpFlags::CWR, 'W', "CWR"),
+    (TcpFlags::ACK, '.', "ACK"),
+];
+
+impl TcpFlags {
+    /// The names of the set flags (`SYN`, `ACK`, …) in the order tcpdump
+    /// prints them, ACK last.
+    ///
+    /// ```
+    /// use synfin::wire::TcpFlags;
+    /// let f = TcpFlags::SYN | TcpFlags::ACK;
+    /// assert_eq!(f.names().collect::<Vec<_>>(), ["SYN", "ACK"]);
+    /// ```
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        FLAG_NAMES
+            .into_iter()
+            .filter(move |(f, _, _)| self.contains(*f))
+            .map(|(_, _, n)| n)
     }
 }
 impl fmt::Debug for TcpFlags {
