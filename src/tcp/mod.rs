@@ -10,6 +10,7 @@ pub mod config;
 pub mod congestion;
 pub mod conn;
 pub mod recv_queue;
+mod ring;
 pub mod rtt;
 pub mod send_queue;
 pub mod state;

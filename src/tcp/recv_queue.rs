@@ -17,23 +17,19 @@
 //! ```
 
 use super::assembler::Assembler;
+use super::ring::Ring;
 
 /// A ring buffer of received bytes with in-place reassembly.
 ///
-/// Invariants: `buf` is either empty (not allocated) or exactly `cap` bytes;
-/// `head < buf.len()` when allocated, 0 otherwise; `len + ooo.end() <= cap`;
-/// the assembler never holds a block starting at offset 0 (such a block is
-/// immediately made readable).
+/// Invariants: `len + ooo.end() <= ring.capacity()`; the assembler never
+/// holds a block starting at offset 0 (such a block is immediately made
+/// readable).
 #[derive(Debug, Default)]
 pub struct RecvQueue {
-    /// Ring storage, empty until the first byte is stored.
-    buf: Box<[u8]>,
-    /// Physical index of the first readable byte.
-    head: usize,
+    /// Logical offset 0 is the first readable byte.
+    ring: Ring,
     /// Number of readable in-order bytes.
     len: usize,
-    /// Logical capacity; the allocation is made at this size.
-    cap: usize,
     /// Out-of-order ranges, offsets relative to the in-order end (RCV.NXT).
     ooo: LazyAssembler,
 }
@@ -43,10 +39,8 @@ impl RecvQueue {
     /// when the first byte arrives.
     pub fn new(capacity: usize) -> Self {
         RecvQueue {
-            buf: Box::default(),
-            head: 0,
+            ring: Ring::new(capacity),
             len: 0,
-            cap: capacity,
             ooo: LazyAssembler(None),
         }
     }
@@ -54,40 +48,19 @@ impl RecvQueue {
     /// Total capacity: readable bytes plus the window.
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.cap
+        self.ring.capacity()
     }
 
     /// Change the capacity, growing or shrinking. Never drops data: the
     /// capacity is raised to cover all readable bytes and all out-of-order
     /// bytes already stored, if `cap` is smaller. Note that shrinking the
     /// capacity shrinks the advertised window, which RFC 9293 §3.8.6.2.1
-    /// discourages once advertised; that policy is the caller's. If storage
-    /// is allocated it is reallocated at the new size (not a hot-path call).
+    /// discourages once advertised; that policy is the caller's. Allocated
+    /// storage is reallocated at the new size (not a hot-path call); holes
+    /// between out-of-order blocks are copied too, their contents unread.
     pub fn set_capacity(&mut self, cap: usize) {
         let keep = self.len + self.ooo.end();
-        let cap = cap.max(keep);
-        if cap == self.cap {
-            return;
-        }
-        self.cap = cap;
-        if self.buf.is_empty() {
-            return;
-        }
-        if cap == 0 {
-            // Only reachable when nothing is held.
-            self.buf = Box::default();
-            self.head = 0;
-            return;
-        }
-        let mut new = vec![0u8; cap].into_boxed_slice();
-        // Copy readable bytes and the out-of-order region (holes included;
-        // their contents are never read) to the start of the new ring.
-        let start = self.head;
-        let first = keep.min(self.buf.len() - start);
-        new[..first].copy_from_slice(&self.buf[start..start + first]);
-        new[first..keep].copy_from_slice(&self.buf[..keep - first]);
-        self.buf = new;
-        self.head = 0;
+        self.ring.set_capacity(cap.max(keep), keep);
     }
 
     /// Number of readable in-order bytes.
@@ -107,19 +80,7 @@ impl RecvQueue {
     /// window scaling (RFC 9293 §3.3.2, RFC 7323 §2.3).
     #[inline]
     pub fn window(&self) -> usize {
-        self.cap - self.len
-    }
-
-    /// Physical index `offset` bytes after `head`; `offset <= 2 * cap - 1`
-    /// is guaranteed by callers, so one conditional subtraction suffices.
-    #[inline]
-    fn wrap(&self, offset: usize) -> usize {
-        let i = self.head + offset;
-        if i >= self.buf.len() {
-            i - self.buf.len()
-        } else {
-            i
-        }
+        self.capacity() - self.len
     }
 
     /// Place `data` whose first byte is `offset` bytes after the in-order end
@@ -144,16 +105,9 @@ impl RecvQueue {
         if offset > 0 && !self.ooo.add(offset, n) {
             return (false, 0);
         }
-        if self.buf.is_empty() {
-            // Lazy allocation: a connection that never receives costs nothing.
-            self.buf = vec![0u8; self.cap].into_boxed_slice();
-            self.head = 0;
-        }
-        // len + offset < cap, so the position wraps at most once.
-        let pos = self.wrap(self.len + offset);
-        let first = n.min(self.buf.len() - pos);
-        self.buf[pos..pos + first].copy_from_slice(&data[..first]);
-        self.buf[..n - first].copy_from_slice(&data[first..n]);
+        // Allocates on first use: a connection that never receives costs
+        // nothing.
+        self.ring.write_at(self.len + offset, &data[..n]);
 
         let mut advanced = 0;
         if offset == 0 {
@@ -172,12 +126,7 @@ impl RecvQueue {
     /// Copy the readable bytes `[0, n)` into `buf` without removing them.
     fn copy_out(&self, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.len);
-        if n == 0 {
-            return 0;
-        }
-        let first = n.min(self.buf.len() - self.head);
-        buf[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
-        buf[first..n].copy_from_slice(&self.buf[..n - first]);
+        self.ring.copy_out(&mut buf[..n]);
         n
     }
 
@@ -202,16 +151,16 @@ impl RecvQueue {
         if self.len == 0 && self.ooo.is_empty() {
             // Nothing is positioned relative to head, so rewind it: the next
             // segment then lands contiguously (one copy instead of two).
-            self.head = 0;
+            self.ring.rewind();
         } else {
-            self.head = self.wrap(n);
+            self.ring.advance(n);
         }
         n
     }
 
     /// Drop everything, including out-of-order data. Keeps the allocation.
     pub fn clear(&mut self) {
-        self.head = 0;
+        self.ring.rewind();
         self.len = 0;
         self.ooo.0 = None;
     }
@@ -231,7 +180,7 @@ impl RecvQueue {
     /// Bytes of heap currently allocated for storage.
     #[inline]
     pub fn heap_bytes(&self) -> usize {
-        self.buf.len()
+        self.ring.heap_bytes()
     }
 
     /// Bytes of heap held by the out-of-order bookkeeping (0 unless
@@ -247,8 +196,7 @@ impl RecvQueue {
     /// idle connections cost no buffer memory.
     pub fn release_if_empty(&mut self) {
         if self.len == 0 && self.ooo.is_empty() {
-            self.buf = Box::default();
-            self.head = 0;
+            self.ring.release();
             self.ooo.0 = None;
         }
     }

@@ -7,21 +7,17 @@
 //! write and reused afterwards, so the hot path never allocates, and an idle
 //! connection can hand its memory back with [`SendQueue::release_if_empty`].
 
+use super::ring::Ring;
+
 /// A ring buffer of unacknowledged outgoing bytes.
 ///
-/// Invariants: `buf` is either empty (not yet allocated, or released) or
-/// exactly `cap` bytes long; `head < buf.len()` whenever `buf` is allocated
-/// (and 0 otherwise); `len <= cap`.
+/// Invariant: `len <= ring.capacity()`; logical offset 0 of the ring is
+/// SND.UNA's byte.
 #[derive(Debug, Default)]
 pub struct SendQueue {
-    /// Ring storage, empty until the first write.
-    buf: Box<[u8]>,
-    /// Physical index of the first queued byte.
-    head: usize,
+    ring: Ring,
     /// Number of queued bytes.
     len: usize,
-    /// Logical capacity; the allocation is made at this size.
-    cap: usize,
 }
 
 impl SendQueue {
@@ -29,46 +25,24 @@ impl SendQueue {
     /// storage is created on the first [`write`](Self::write).
     pub fn new(capacity: usize) -> Self {
         SendQueue {
-            buf: Box::default(),
-            head: 0,
+            ring: Ring::new(capacity),
             len: 0,
-            cap: capacity,
         }
     }
 
     /// The maximum number of bytes the queue can hold.
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.cap
+        self.ring.capacity()
     }
 
     /// Change the capacity, growing or shrinking. Queued bytes are never
     /// dropped: if `cap` is smaller than [`len`](Self::len), the capacity
-    /// becomes `len` instead (so [`free`](Self::free) is then 0). If storage
-    /// is already allocated it is reallocated at the new size and the queued
-    /// bytes are moved to its start; this is a configuration-time operation,
-    /// not a hot-path one.
+    /// becomes `len` instead (so [`free`](Self::free) is then 0). Allocated
+    /// storage is reallocated at the new size; this is a configuration-time
+    /// operation, not a hot-path one.
     pub fn set_capacity(&mut self, cap: usize) {
-        let cap = cap.max(self.len);
-        if cap == self.cap {
-            return;
-        }
-        self.cap = cap;
-        if self.buf.is_empty() {
-            return;
-        }
-        if cap == 0 {
-            // Only reachable with len == 0: nothing to keep.
-            self.buf = Box::default();
-            self.head = 0;
-            return;
-        }
-        let mut new = vec![0u8; cap].into_boxed_slice();
-        let (a, b) = self.slices_at(0, self.len);
-        new[..a.len()].copy_from_slice(a);
-        new[a.len()..a.len() + b.len()].copy_from_slice(b);
-        self.buf = new;
-        self.head = 0;
+        self.ring.set_capacity(cap.max(self.len), self.len);
     }
 
     /// Number of queued (written, unacknowledged) bytes.
@@ -86,38 +60,15 @@ impl SendQueue {
     /// Space left for the application to write.
     #[inline]
     pub fn free(&self) -> usize {
-        self.cap - self.len
-    }
-
-    /// Physical index `offset` bytes after `head`. Callers guarantee the
-    /// buffer is allocated and `offset <= buf.len()`, so a single conditional
-    /// subtraction replaces a modulo.
-    #[inline]
-    fn wrap(&self, offset: usize) -> usize {
-        let i = self.head + offset;
-        if i >= self.buf.len() {
-            i - self.buf.len()
-        } else {
-            i
-        }
+        self.capacity() - self.len
     }
 
     /// Append as much of `data` as fits and return how many bytes were taken.
-    /// Allocates the storage on first use; at most two copies (ring wrap).
+    /// Allocates the storage on first use (connections that never send cost
+    /// nothing); at most two copies (ring wrap).
     pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
-        if n == 0 {
-            return 0;
-        }
-        if self.buf.is_empty() {
-            // Lazy allocation: connections that never send cost nothing.
-            self.buf = vec![0u8; self.cap].into_boxed_slice();
-            self.head = 0;
-        }
-        let tail = self.wrap(self.len);
-        let first = n.min(self.buf.len() - tail);
-        self.buf[tail..tail + first].copy_from_slice(&data[..first]);
-        self.buf[..n - first].copy_from_slice(&data[first..n]);
+        self.ring.write_at(self.len, &data[..n]);
         self.len += n;
         n
     }
@@ -140,10 +91,7 @@ impl SendQueue {
         if offset >= self.len {
             return (&[], &[]);
         }
-        let len = len.min(self.len - offset);
-        let start = self.wrap(offset);
-        let first = len.min(self.buf.len() - start);
-        (&self.buf[start..start + first], &self.buf[..len - first])
+        self.ring.slices(offset, len.min(self.len - offset))
     }
 
     /// Drop `n` bytes from the front because the peer acknowledged them
@@ -151,19 +99,16 @@ impl SendQueue {
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.len);
         if n == self.len {
-            // Rewinding to the start keeps later writes and reads contiguous
-            // (one copy instead of two) as often as possible.
-            self.head = 0;
-            self.len = 0;
+            self.clear();
             return;
         }
-        self.head = self.wrap(n);
+        self.ring.advance(n);
         self.len -= n;
     }
 
     /// Drop everything queued (e.g. on abort). Keeps the allocation.
     pub fn clear(&mut self) {
-        self.head = 0;
+        self.ring.rewind();
         self.len = 0;
     }
 
@@ -171,15 +116,14 @@ impl SendQueue {
     /// write, and after [`release_if_empty`](Self::release_if_empty)).
     #[inline]
     pub fn heap_bytes(&self) -> usize {
-        self.buf.len()
+        self.ring.heap_bytes()
     }
 
     /// Free the storage if nothing is queued, so idle connections cost no
     /// buffer memory. The next write allocates again.
     pub fn release_if_empty(&mut self) {
         if self.len == 0 {
-            self.buf = Box::default();
-            self.head = 0;
+            self.ring.release();
         }
     }
 }
