@@ -6,7 +6,7 @@
 
 use core::time::Duration;
 
-use rand::Rng;
+use rand::{Rng, RngExt};
 
 use crate::time::Instant;
 
@@ -301,7 +301,7 @@ fn micros(d: Duration) -> u64 {
 mod tests {
     use super::*;
     use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
+    use rand::rngs::ChaCha8Rng;
 
     #[test]
     fn serialization_time_and_drop_tail() {

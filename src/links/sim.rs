@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use rand::rngs::ChaCha8Rng;
 
 use super::model::{DropReason, Fault, LinkModel, Plan, QueueState};
 use super::pcap::PcapCapture;

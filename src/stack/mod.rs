@@ -31,7 +31,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 
 pub use error::Error;
 pub use memory::MemoryUsage;
@@ -143,7 +143,7 @@ pub struct Stack {
     control: VecDeque<Control>,
     events: VecDeque<(SocketHandle, Event)>,
     secret: Secret,
-    rng: rand_chacha::ChaCha8Rng,
+    rng: rand::rngs::ChaCha8Rng,
     port_counter: u32,
     stats: StackStats,
     transitions: Option<Vec<Transition>>,
@@ -153,7 +153,7 @@ impl Stack {
     /// A stack with no addresses yet; every random choice (ISN secret,
     /// ephemeral ports) derives from `seed`.
     pub fn new(config: StackConfig, seed: u64) -> Stack {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
         let secret = Secret::new([rng.next_u64(), rng.next_u64()]);
         let port_counter = rng.next_u32();
         Stack {
