@@ -300,8 +300,8 @@ fn micros(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
     use rand::rngs::ChaCha8Rng;
+    use rand::SeedableRng;
 
     #[test]
     fn serialization_time_and_drop_tail() {

@@ -14,8 +14,8 @@ use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 
-use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
+use rand::SeedableRng;
 
 use super::model::{DropReason, Fault, LinkModel, Plan, QueueState};
 use super::pcap::PcapCapture;

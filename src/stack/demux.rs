@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 
 use super::memory::hash_table_bytes;
-use super::tuple::V4Key;
 use super::{FourTuple, SocketHandle};
+use crate::wire::V4Key;
 
 #[derive(Default)]
 pub(crate) struct Demux {

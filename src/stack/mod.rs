@@ -25,7 +25,6 @@ mod ops;
 mod socket;
 pub mod time_wait;
 mod time_wait_ops;
-pub mod tuple;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -33,11 +32,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use rand::{Rng, SeedableRng};
 
+pub use crate::wire::FourTuple;
 pub use error::Error;
 pub use memory::MemoryUsage;
 pub use ops::Shutdown;
 pub use socket::SocketHandle;
-pub use tuple::FourTuple;
 
 use isn::Secret;
 use socket::{SocketKind, SocketTable};

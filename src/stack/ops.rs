@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::listener::Listener;
-use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind, SocketOptions, Unbound};
+use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind, SocketOptions};
 use super::{unspecified, Error, FourTuple, Stack};
 use crate::tcp::conn::IoError;
 use crate::tcp::{Connection, State};
@@ -27,7 +27,7 @@ impl Stack {
     /// A new, unbound socket (`socket(AF_INET, SOCK_STREAM, 0)`).
     pub fn socket(&mut self) -> SocketHandle {
         self.sockets.insert(Socket {
-            kind: SocketKind::Unbound(Unbound::default()),
+            kind: SocketKind::Unbound(Box::default()),
             options: SocketOptions::default(),
             timer_at: None,
             orphaned: false,
@@ -117,8 +117,10 @@ impl Stack {
                 l.backlog = backlog.max(1);
                 return Ok(());
             }
-            SocketKind::Unbound(Unbound { local: Some(l) }) if l.port() != 0 => *l,
-            SocketKind::Unbound(_) => return Err(Error::InvalidInput),
+            SocketKind::Unbound(u) => match u.local {
+                Some(l) if l.port() != 0 => l,
+                _ => return Err(Error::InvalidInput),
+            },
             SocketKind::Conn(_) => return Err(Error::AlreadyConnected),
         };
         s.kind = SocketKind::Listener(Box::new(Listener::new(local, backlog)));

@@ -38,7 +38,8 @@ pub(crate) struct ConnSocket {
 }
 
 pub(crate) enum SocketKind {
-    Unbound(Unbound),
+    // Boxed, like listeners: only connections should size a slot.
+    Unbound(Box<Unbound>),
     // Boxed: listeners are few, and an inline one would size every slot.
     Listener(Box<Listener>),
     Conn(ConnSocket),

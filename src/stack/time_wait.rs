@@ -22,10 +22,10 @@ use std::hash::{BuildHasher, Hash};
 
 use hashbrown::HashTable;
 
-use super::tuple::V4Key;
 use super::FourTuple;
 use crate::time::Instant;
 use crate::wire::SeqNum;
+use crate::wire::V4Key;
 
 /// What TIME-WAIT remembers of a connection.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

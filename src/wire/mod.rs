@@ -11,12 +11,15 @@ pub mod checksum;
 pub mod ip;
 pub mod seq;
 pub mod tcp;
+mod tuple;
 
 use std::net::IpAddr;
 
 pub use ip::{parse_ip, IpRepr, Ipv4Packet, Ipv6Packet, PROTO_TCP};
 pub use seq::SeqNum;
 pub use tcp::{SackBlocks, TcpFlags, TcpOptions, TcpRepr, TcpSegment};
+pub use tuple::FourTuple;
+pub(crate) use tuple::V4Key;
 
 /// Why a packet could not be parsed or emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -55,7 +55,7 @@ impl Connection {
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1u32;
         let our_ws = self.opts.rcv_wscale;
-        self.opts = negotiate(cfg, &self.local, &seg.options, our_ws);
+        self.opts = negotiate(cfg, &self.local(), &seg.options, our_ws);
         self.cc.set_mss(usize::from(self.opts.snd_mss));
         if let Some((val, _)) = seg.options.timestamps {
             self.ts_recent = val;

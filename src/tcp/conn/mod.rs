@@ -18,7 +18,7 @@ use super::rtt::RttEstimator;
 use super::send_queue::SendQueue;
 use super::{ConnError, State, TcpConfig};
 use crate::time::Instant;
-use crate::wire::{SeqNum, TcpOptions};
+use crate::wire::{FourTuple, SeqNum, TcpOptions};
 
 pub use output::Segment;
 pub use user::IoError;
@@ -90,8 +90,9 @@ pub type TimeWaitInfo = (SeqNum, SeqNum, Option<(u32, u32)>, u16);
 /// offset 0 of the send queue has sequence number SND.UNA once the SYN is
 /// acknowledged; a queued FIN follows the last byte of the queue.
 pub struct Connection {
-    local: SocketAddr,
-    remote: SocketAddr,
+    /// Both endpoints, compactly (36 bytes instead of two 32-byte
+    /// `SocketAddr`s: this block is on every connection).
+    tuple: FourTuple,
     state: State,
 
     // Send sequence variables (RFC 9293 §3.3.1, Figure 2).
@@ -223,8 +224,7 @@ impl Connection {
     fn blank(cfg: &TcpConfig, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Connection {
         let mss = local_mss(cfg, &local);
         Connection {
-            local,
-            remote,
+            tuple: FourTuple::new(local, remote),
             state: State::Closed,
             iss,
             snd_una: iss,
@@ -289,11 +289,11 @@ impl Connection {
 
     /// Local address and port.
     pub fn local(&self) -> SocketAddr {
-        self.local
+        self.tuple.local()
     }
     /// Remote address and port.
     pub fn remote(&self) -> SocketAddr {
-        self.remote
+        self.tuple.remote()
     }
     /// Current state.
     pub fn state(&self) -> State {
@@ -373,7 +373,7 @@ impl Connection {
 
     fn set_state(&mut self, to: State) {
         if self.state != to {
-            tracing::debug!(local = %self.local, remote = %self.remote, from = %self.state, to = %to, "state");
+            tracing::debug!(local = %self.local(), remote = %self.remote(), from = %self.state, to = %to, "state");
             self.state = to;
             if matches!(to, State::Closed | State::TimeWait) {
                 self.events.insert(Events::CLOSED);

@@ -63,7 +63,7 @@ impl Connection {
             } else {
                 ConnError::Aborted
             };
-            tracing::debug!(local = %self.local, remote = %self.remote, ?err, "retransmissions exhausted");
+            tracing::debug!(local = %self.local(), remote = %self.remote(), ?err, "retransmissions exhausted");
             // A connection that gives up tells the peer, as Linux does.
             if self.state.is_synchronized() {
                 self.send_rst = true;
