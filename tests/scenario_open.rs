@@ -868,3 +868,64 @@ fn closing_listener_resets_unaccepted_connections() {
     p.run_for(ms(20));
     assert_eq!(p.c().socket_error(cd), Ok(Some(Error::ConnectionRefused)));
 }
+
+/// RFC 7323 §2.2: the window of a segment with SYN set is never scaled — in a
+/// simultaneous open that includes the SYN-ACK that completes the handshake.
+/// The sender must then stay within that (unscaled) window until the peer
+/// advertises a scaled one (RFC 9293 §3.8.6).
+#[test]
+fn simultaneous_open_syn_ack_window_is_not_scaled() {
+    let mut cfg = synfin::stack::StackConfig::default();
+    // A huge MSS makes the initial congestion window (2 SMSS) larger than the
+    // receive window, so only the peer's window limits the first flight.
+    cfg.tcp.mtu = 65535;
+    let mut p = Pair::with_config(17, LinkModel::default(), cfg);
+    let ca = client_addr(5000);
+    let sa: SocketAddr = format!("{SERVER_IP}:6000").parse().unwrap();
+    let hc = p.c().socket();
+    p.c().bind(hc, ca).unwrap();
+    let hs = p.s().socket();
+    // 100 000 bytes need a shift of 1; the SYN-ACK can say only 65 535.
+    p.s().set_buffer_sizes(hs, None, Some(100_000)).unwrap();
+    p.s().bind(hs, sa).unwrap();
+    p.trace();
+    let now = p.now();
+    p.c().connect_from(now, hc, sa).unwrap();
+    p.s().connect_from(now, hs, ca).unwrap();
+    p.run_until(secs(1), |p| p.c().state(hc) == Ok(State::Established));
+    assert_eq!(p.c().connection(hc).unwrap().negotiated().snd_wscale, 1);
+    let data = pattern(200_000, 9);
+    let now = p.now();
+    let n = p.c().send(now, hc, &data).unwrap();
+    p.run_for(ms(500));
+
+    let segs = take_segs(&mut p);
+    let lad = ladder(&segs);
+    // Right edge of the server's window as advertised so far.
+    let mut edge: Option<u32> = None;
+    for s in &segs {
+        if !s.from_client && s.has(ACK) {
+            let wnd = if s.has(SYN) {
+                u32::from(s.window)
+            } else {
+                u32::from(s.window) << 1
+            };
+            let e = s.ack.wrapping_add(wnd);
+            edge = Some(edge.map_or(e, |x| if (e.wrapping_sub(x) as i32) > 0 { e } else { x }));
+        }
+        if s.from_client && s.len > 0 {
+            let end = s.seq.wrapping_add(s.len as u32);
+            let e = edge.expect("data only after the SYN-ACK");
+            assert!(
+                (end.wrapping_sub(e) as i32) <= 0,
+                "client sent beyond the advertised window (edge {e}): {lad}"
+            );
+        }
+    }
+    let mut got = Vec::new();
+    p.run_until(secs(5), |p| {
+        p.drain(true, hs, &mut got).unwrap();
+        got.len() == n
+    });
+    assert_eq!(got, data[..n]);
+}

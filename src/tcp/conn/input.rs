@@ -212,11 +212,19 @@ impl Connection {
         seg: &TcpRepr<'_>,
     ) -> bool {
         let ack = seg.ack;
+        // RFC 7323 §2.2: the window of a segment with SYN set is never
+        // scaled. In a simultaneous open the SYN-ACK that completes our
+        // SYN-RECEIVED is such a segment.
+        let wscale = if seg.flags.contains(TcpFlags::SYN) {
+            0
+        } else {
+            self.opts.snd_wscale
+        };
         if self.state == State::SynReceived {
             if ack.diff(self.snd_una) > 0 && ack.diff(self.snd_max) <= 0 {
                 self.set_state(State::Established);
                 self.events.insert(Events::CONNECTED | Events::WRITABLE);
-                self.snd_wnd = u32::from(seg.window) << self.opts.snd_wscale;
+                self.snd_wnd = u32::from(seg.window) << wscale;
                 self.snd_wl1 = seq;
                 self.snd_wl2 = ack;
                 if self.fin_queued {
@@ -232,7 +240,7 @@ impl Connection {
             self.ack_now = true;
             return false;
         }
-        let wnd = u32::from(seg.window) << self.opts.snd_wscale;
+        let wnd = u32::from(seg.window) << wscale;
         if ack.diff(self.snd_una) > 0 {
             self.on_new_ack(now, ack);
         } else if ack == self.snd_una
