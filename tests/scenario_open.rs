@@ -929,3 +929,51 @@ fn simultaneous_open_syn_ack_window_is_not_scaled() {
     });
     assert_eq!(got, data[..n]);
 }
+
+/// RFC 6298 §5.7: when the SYN had to be retransmitted, Karn's algorithm
+/// leaves the handshake without an RTT sample, and the RTO MUST be
+/// re-initialized to 3 s when data transmission begins.
+#[test]
+fn rto_falls_back_to_three_seconds_after_syn_retransmission() {
+    let mut p = Pair::new(18, LinkModel::default());
+    let (client, server) = (p.client, p.server);
+    // The SYN and, later, the first data segment are lost.
+    p.net.script(client, server, [Fault::Drop]);
+    let l = p.s().listen(Pair::server_addr(), 4).unwrap();
+    let now = p.now();
+    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    p.run_until(secs(5), |p| p.c().state(c) == Ok(State::Established));
+    assert_eq!(p.c().connection(c).unwrap().rto(), secs(3));
+    p.trace();
+    p.net.script(client, server, [Fault::Drop]);
+    let now = p.now();
+    p.c().send(now, c, b"first").unwrap();
+    p.run_for(secs(4));
+    let segs = p.segments();
+    let data: Vec<_> = segs.iter().filter(|s| s.from_client && s.len > 0).collect();
+    assert_eq!(data.len(), 2, "{segs:?}");
+    assert_eq!(data[1].sent_at - data[0].sent_at, secs(3));
+    assert!(p.s().accept(l).is_ok());
+}
+
+/// The same on the passive side: a SYN-ACK retransmitted by the timer.
+#[test]
+fn rto_falls_back_to_three_seconds_after_syn_ack_retransmission() {
+    let mut p = Pair::new(19, LinkModel::default());
+    let (client, server) = (p.client, p.server);
+    // The client's SYN reaches the server, its retransmission does not, so
+    // only the server's timer resends the SYN-ACK.
+    p.net.script(server, client, [Fault::Drop]);
+    p.net.script(client, server, [Fault::Pass, Fault::Drop]);
+    let l = p.s().listen(Pair::server_addr(), 4).unwrap();
+    let now = p.now();
+    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let mut s = None;
+    p.run_until(secs(5), |p| {
+        s = p.s().accept(l).ok().map(|x| x.0);
+        s.is_some()
+    });
+    let s = s.unwrap();
+    assert_eq!(p.c().state(c), Ok(State::Established));
+    assert_eq!(p.s().connection(s).unwrap().rto(), secs(3));
+}

@@ -616,7 +616,8 @@ fn segment_for_no_connection_gets_rst() {
     let psh_ack = TcpFlags(TcpFlags::PSH.0 | TcpFlags::ACK.0);
     let fin = TcpFlags::FIN;
     // (flags, seq, ack, payload len) -> (flags, seq, ack) of the reply.
-    let cases: [(TcpFlags, u32, u32, usize, Option<(TcpFlags, u32, u32)>); 9] = [
+    type Reply = Option<(TcpFlags, u32, u32)>;
+    let cases: [(TcpFlags, u32, u32, usize, Reply); 9] = [
         // With ACK: <SEQ=SEG.ACK><CTL=RST>.
         (ACK, 1000, 5000, 0, Some((RST, 5000, 0))),
         (psh_ack, 1000, 5000, 10, Some((RST, 5000, 0))),

@@ -69,6 +69,10 @@ impl Connection {
                 self.snd_nxt = self.snd_una;
             }
             self.take_rtt_sample(now, seg.ack);
+            if self.retries > 0 {
+                // RFC 6298 §5.7: the SYN was retransmitted.
+                self.rtt.syn_timeout_fallback();
+            }
             self.retries = 0;
             self.rtt.reset_backoff();
             self.rto_at = None;
@@ -222,6 +226,10 @@ impl Connection {
         };
         if self.state == State::SynReceived {
             if ack.diff(self.snd_una) > 0 && ack.diff(self.snd_max) <= 0 {
+                if self.retries > 0 {
+                    // RFC 6298 §5.7: our SYN-ACK was retransmitted.
+                    self.rtt.syn_timeout_fallback();
+                }
                 self.set_state(State::Established);
                 self.events.insert(Events::CONNECTED | Events::WRITABLE);
                 self.snd_wnd = u32::from(seg.window) << wscale;
