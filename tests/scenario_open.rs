@@ -977,3 +977,56 @@ fn rto_falls_back_to_three_seconds_after_syn_ack_retransmission() {
     assert_eq!(p.c().state(c), Ok(State::Established));
     assert_eq!(p.s().connection(s).unwrap().rto(), secs(3));
 }
+
+/// Simultaneous open where one SYN is lost: the other side's SYN turns the
+/// first into SYN-RECEIVED, and its SYN-ACK completes an ordinary handshake
+/// for the side still in SYN-SENT.
+#[test]
+fn simultaneous_open_with_one_syn_lost() {
+    let mut p = Pair::new(20, LinkModel::default());
+    p.trace();
+    let (client, server) = (p.client, p.server);
+    p.net.script(client, server, [Fault::Drop]);
+    let ca = client_addr(5001);
+    let sa: SocketAddr = format!("{SERVER_IP}:6001").parse().unwrap();
+    let hc = p.c().socket();
+    p.c().bind(hc, ca).unwrap();
+    let hs = p.s().socket();
+    p.s().bind(hs, sa).unwrap();
+    let now = p.now();
+    p.c().connect_from(now, hc, sa).unwrap();
+    p.s().connect_from(now, hs, ca).unwrap();
+    p.run_for(ms(50));
+    assert_eq!(p.c().state(hc), Ok(State::Established));
+    assert_eq!(p.s().state(hs), Ok(State::Established));
+    assert_eq!(
+        transitions(p.c()),
+        [
+            (State::Closed, State::SynSent),
+            (State::SynSent, State::SynReceived),
+            (State::SynReceived, State::Established)
+        ]
+    );
+    assert_eq!(
+        transitions(p.s()),
+        [
+            (State::Closed, State::SynSent),
+            (State::SynSent, State::Established)
+        ]
+    );
+    let segs = take_segs(&mut p);
+    let lad = ladder(&segs);
+    let c_syn = &segs[0];
+    assert!(
+        c_syn.from_client && c_syn.is(SYN) && !c_syn.delivered,
+        "{lad}"
+    );
+    let c_syn_ack = segs
+        .iter()
+        .find(|s| s.from_client && s.is(SYN_ACK))
+        .unwrap();
+    assert_eq!(c_syn_ack.seq, c_syn.seq, "the SYN-ACK repeats the lost SYN");
+    let s_ack = segs.iter().find(|s| !s.from_client && s.is(ACK)).unwrap();
+    assert_eq!(s_ack.ack, c_syn.seq.wrapping_add(1));
+    assert!(segs.iter().all(|s| !s.has(TcpFlags::RST)), "{lad}");
+}

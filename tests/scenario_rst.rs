@@ -197,6 +197,14 @@ fn inexact_rst_leaves_half_open_entry() {
     // RFC 5961 §3.2: only SEG.SEQ == RCV.NXT resets.
     to_server(&mut p, from, syn.seq.wrapping_add(2), 0, RST);
     to_server(&mut p, from, syn.seq, 0, RST);
+    // An ACK that does not acknowledge our SYN-ACK gets <SEQ=SEG.ACK>
+    // <CTL=RST> (RFC 9293 §3.10.7.4, SYN-RECEIVED) and the entry stays.
+    to_server(&mut p, from, syn.seq.wrapping_add(1), 12345, ACK);
+    p.run_for(ms(10));
+    let segs = take_segs(&mut p);
+    assert_eq!(segs.len(), 1, "{}", ladder(&segs));
+    assert!(!segs[0].from_client && segs[0].is(RST) && segs[0].seq == 12345);
+    assert!(p.c().connection_count() == 1, "the client ignores that RST");
     p.run_until(secs(5), |p| p.c().state(c) == Ok(State::Established));
     p.run_for(ms(10));
     assert!(p.s().accept(l).is_ok(), "the entry survived");
