@@ -1030,3 +1030,43 @@ fn simultaneous_open_with_one_syn_lost() {
     assert_eq!(s_ack.ack, c_syn.seq.wrapping_add(1));
     assert!(segs.iter().all(|s| !s.has(TcpFlags::RST)), "{lad}");
 }
+
+/// DESIGN.md: closing a listener resets every connection it has not handed
+/// out — including half-open ones whose final ACK was lost, whose client
+/// believes it is connected and might otherwise wait forever.
+#[test]
+fn closing_listener_resets_half_open_connections() {
+    let mut p = Pair::new(21, LinkModel::default());
+    p.trace();
+    let (client, server) = (p.client, p.server);
+    p.net.script(client, server, [Fault::Pass, Fault::Drop]);
+    let l = p.s().listen(Pair::server_addr(), 4).unwrap();
+    let now = p.now();
+    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    p.run_for(ms(10));
+    assert_eq!(p.c().state(c), Ok(State::Established));
+    assert_eq!(p.s().accept(l), Err(Error::WouldBlock));
+    let now = p.now();
+    p.s().close(now, l).unwrap();
+    p.run_for(secs(5));
+
+    let segs = take_segs(&mut p);
+    let lad = ladder(&segs);
+    let (syn, syn_ack) = (&segs[0], &segs[1]);
+    let rst = segs.iter().find(|s| s.has(TcpFlags::RST)).expect(&lad);
+    assert!(
+        !rst.from_client && rst.is(RST_ACK) && rst.delivered,
+        "{lad}"
+    );
+    assert_eq!(rst.seq, syn_ack.seq.wrapping_add(1));
+    assert_eq!(rst.ack, syn.seq.wrapping_add(1));
+    assert_eq!(
+        segs.iter().filter(|s| s.is(SYN_ACK)).count(),
+        1,
+        "no SYN-ACK after the close: {lad}"
+    );
+    assert_eq!(p.c().state(c), Ok(State::Closed));
+    assert_eq!(p.c().socket_error(c), Ok(Some(Error::ConnectionReset)));
+    assert_eq!(p.s().socket_count(), 0);
+    assert_eq!(p.s().poll_timeout(), None);
+}
