@@ -198,7 +198,7 @@ impl Stack {
         l.syn_queue.swap_remove(i);
         let options = self.listener_options(lh);
         let cfg = options.effective(&self.config.tcp);
-        let conn = Connection::accepted(
+        let mut conn = Connection::accepted(
             &cfg,
             h.local,
             h.remote,
@@ -210,6 +210,10 @@ impl Stack {
             seg.window,
             now,
         );
+        if h.retries > 0 {
+            // RFC 6298 §5.7: the SYN-ACK timer expired at least once.
+            conn.syn_was_retransmitted();
+        }
         let handle = self.sockets.insert(Socket {
             kind: SocketKind::Conn(ConnSocket {
                 conn: Box::new(conn),

@@ -8,6 +8,7 @@ use super::{unspecified, Error, FourTuple, Stack};
 use crate::tcp::conn::IoError;
 use crate::tcp::{Connection, State};
 use crate::time::Instant;
+use crate::wire::{TcpFlags, TcpOptions};
 
 /// Which halves `shutdown` closes, as in `std::net::Shutdown`.
 pub use std::net::Shutdown;
@@ -270,10 +271,34 @@ impl Stack {
             SocketKind::Listener(l) => {
                 let key = (l.local.ip(), l.local.port());
                 let pending: Vec<_> = l.accept_queue.drain(..).collect();
+                let half_open: Vec<_> = l.syn_queue.drain(..).collect();
                 let local = l.local;
                 self.listeners.remove(&key);
                 self.sockets.remove(h);
                 self.record(now, local, None, State::Listen, State::Closed);
+                for e in half_open {
+                    // Half-open entries are reset too, or a client whose
+                    // final ACK was lost would sit in ESTABLISHED unowned.
+                    // <SEQ=ISS+1><ACK=IRS+1><CTL=RST,ACK> is exact for a
+                    // client in ESTABLISHED (RFC 5961 §3.2) and acceptable
+                    // to one still in SYN-SENT (RFC 9293 §3.10.7.3).
+                    self.record(
+                        now,
+                        e.local,
+                        Some(e.remote),
+                        State::SynReceived,
+                        State::Closed,
+                    );
+                    self.push_control(super::Control {
+                        local: e.local,
+                        remote: e.remote,
+                        seq: e.iss + 1u32,
+                        ack: e.irs + 1u32,
+                        flags: TcpFlags::RST | TcpFlags::ACK,
+                        window: 0,
+                        options: TcpOptions::default(),
+                    });
+                }
                 for c in pending {
                     // DESIGN.md: closing a listener resets every unaccepted
                     // connection.

@@ -109,6 +109,19 @@ impl RttEstimator {
         self.backoff
     }
 
+    /// RFC 6298 §5.7: the SYN (or SYN-ACK) was retransmitted and the
+    /// handshake yielded no RTT sample (Karn), so the RTO is re-initialized
+    /// to 3 s, if lower, when data transmission begins.
+    pub fn syn_timeout_fallback(&mut self) {
+        const FALLBACK_US: u32 = 3_000_000;
+        if !self.has_sample {
+            self.rto_us = self
+                .rto_us
+                .max(FALLBACK_US)
+                .clamp(self.min_rto_us, self.max_rto_us);
+        }
+    }
+
     /// Forget the backoff without a new sample.
     pub fn reset_backoff(&mut self) {
         self.backoff = 0;

@@ -69,6 +69,10 @@ impl Connection {
                 self.snd_nxt = self.snd_una;
             }
             self.take_rtt_sample(now, seg.ack);
+            if self.retries > 0 {
+                // RFC 6298 §5.7: the SYN was retransmitted.
+                self.rtt.syn_timeout_fallback();
+            }
             self.retries = 0;
             self.rtt.reset_backoff();
             self.rto_at = None;
@@ -212,11 +216,23 @@ impl Connection {
         seg: &TcpRepr<'_>,
     ) -> bool {
         let ack = seg.ack;
+        // RFC 7323 §2.2: the window of a segment with SYN set is never
+        // scaled. In a simultaneous open the SYN-ACK that completes our
+        // SYN-RECEIVED is such a segment.
+        let wscale = if seg.flags.contains(TcpFlags::SYN) {
+            0
+        } else {
+            self.opts.snd_wscale
+        };
         if self.state == State::SynReceived {
             if ack.diff(self.snd_una) > 0 && ack.diff(self.snd_max) <= 0 {
+                if self.retries > 0 {
+                    // RFC 6298 §5.7: our SYN-ACK was retransmitted.
+                    self.rtt.syn_timeout_fallback();
+                }
                 self.set_state(State::Established);
                 self.events.insert(Events::CONNECTED | Events::WRITABLE);
-                self.snd_wnd = u32::from(seg.window) << self.opts.snd_wscale;
+                self.snd_wnd = u32::from(seg.window) << wscale;
                 self.snd_wl1 = seq;
                 self.snd_wl2 = ack;
                 if self.fin_queued {
@@ -232,7 +248,7 @@ impl Connection {
             self.ack_now = true;
             return false;
         }
-        let wnd = u32::from(seg.window) << self.opts.snd_wscale;
+        let wnd = u32::from(seg.window) << wscale;
         if ack.diff(self.snd_una) > 0 {
             self.on_new_ack(now, ack);
         } else if ack == self.snd_una

@@ -282,6 +282,12 @@ impl Connection {
         }
     }
 
+    /// The handshake needed a retransmitted SYN-ACK (passive open): the RTO
+    /// starts at 3 s (RFC 6298 §5.7).
+    pub(crate) fn syn_was_retransmitted(&mut self) {
+        self.rtt.syn_timeout_fallback();
+    }
+
     /// Sets the per-connection timestamp clock offset (RFC 7323 §5.4).
     pub fn set_ts_offset(&mut self, offset: u32) {
         self.ts_offset = offset;
