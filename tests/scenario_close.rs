@@ -198,7 +198,11 @@ fn active_close_drains_send_queue_then_fin() {
         .collect();
     assert_eq!(fins.len(), 1, "no loss, so exactly one FIN: {fins:?}");
     let (fi, fin) = fins[0];
-    assert_eq!(fin.seq.wrapping_add(fin.len as u32), end, "FIN follows byte N");
+    assert_eq!(
+        fin.seq.wrapping_add(fin.len as u32),
+        end,
+        "FIN follows byte N"
+    );
     let data_bytes: usize = segs
         .iter()
         .filter(|w| w.from_client && w.len > 0)
@@ -647,7 +651,10 @@ fn lost_last_ack_fin_reacked_from_time_wait() {
     assert!(!acks[0].delivered && acks[1].delivered);
     assert!(acks[1].sent_at >= sfins[1].sent_at);
     let refin_at = sfins[1].sent_at + ms(5);
-    assert!(refin_at > tw_start + ms(500), "the FIN came back well later");
+    assert!(
+        refin_at > tw_start + ms(500),
+        "the FIN came back well later"
+    );
 
     // The timer restarted at the second FIN: TIME-WAIT lasts 2×MSL from
     // there, not from the first entry.
@@ -855,7 +862,10 @@ fn abort_sends_rst_at_snd_nxt() {
         .map(|w| w.seq.wrapping_add(w.len as u32))
         .max_by_key(|&e| e.wrapping_sub(ciss))
         .unwrap();
-    assert!(snd_nxt.wrapping_sub(ciss) < data.len() as u32, "not all sent");
+    assert!(
+        snd_nxt.wrapping_sub(ciss) < data.len() as u32,
+        "not all sent"
+    );
     p.c().abort(now, c).unwrap();
     assert_eq!(p.c().state(c), Ok(State::Closed));
     assert_eq!(p.c().send_queue_len(c), Ok(0), "queue discarded");
@@ -992,4 +1002,39 @@ fn orphaned_fin_wait2_times_out() {
     // LAST-ACK + RST: closed, and the server is not told of an error
     // (RFC 9293 §3.10.7.4, second check, CLOSING/LAST-ACK/TIME-WAIT).
     assert_eq!(p.s().socket_error(s), Ok(None));
+}
+
+/// The window update that reopens a zero window is lost: the sender must
+/// find out by probing (RFC 9293 §3.8.6.1), not wait forever.
+#[test]
+fn zero_window_lost_window_update() {
+    let mut p = pair_with(72, LinkModel::default().delay(ms(5)), |c| {
+        c.tcp.recv_buffer = 16 * 1024;
+    });
+    let (c, s, _l, _, _) = establish_traced(&mut p);
+    let data = pattern(64 * 1024, 3);
+    let mut sent = 0;
+    push(&mut p, true, c, &data, &mut sent);
+    p.run_until(secs(30), |p| p.s().recv_queue_len(s) == Ok(16 * 1024));
+    p.run_for(secs(1));
+    p.segments();
+    // Read everything; drop the window update that follows.
+    let (client, server) = (p.client, p.server);
+    p.net.script(server, client, [Fault::Drop]);
+    let mut got = Vec::new();
+    p.drain(true, s, &mut got).unwrap();
+    p.run_for(ms(50));
+    let segs = p.segments();
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    assert!(!segs[0].from_client && !segs[0].delivered && segs[0].window > 0);
+    p.run_until(secs(120), |p| {
+        push(p, true, c, &data, &mut sent);
+        p.drain(true, s, &mut got).unwrap();
+        got.len() == data.len()
+    });
+    assert!(got == data);
+    // The first client segment after the loss was a probe.
+    let segs = p.segments();
+    let first = segs.iter().find(|w| w.from_client).unwrap();
+    assert!(first.len >= 1);
 }
