@@ -1038,3 +1038,60 @@ fn zero_window_lost_window_update() {
     let first = segs.iter().find(|w| w.from_client).unwrap();
     assert!(first.len >= 1);
 }
+
+// ---- regressions found by tests/prop_lifecycle.rs ----
+
+/// After a retransmission timeout pulls the send pointer back (go-back-N),
+/// an ACK must still carry the highest sequence number sent: a peer drops a
+/// zero-length segment below its RCV.NXT as old (RFC 9293 §3.10.7.4, first
+/// check). Found as a two-sided deadlock: both ends time out at once, each
+/// retransmits data the other already has and answers the other's
+/// retransmission with an ACK from its pulled-back pointer, which the other
+/// drops — until the retries run out.
+#[test]
+fn ack_after_timeout_carries_highest_seq() {
+    let mut p = pair_with(91, LinkModel::default().delay(ms(50)), |c| {
+        c.tcp.nodelay = true;
+        // Both sides time out at the same moment: the RTO is the 1 s floor
+        // whatever RTT samples each has.
+        c.tcp.min_rto = secs(1);
+    });
+    let (c, s, _l, ciss, siss) = establish_traced(&mut p);
+    let (client, server) = (p.client, p.server);
+    // Both send two segments at once; both ACKs of them are lost, so both
+    // sides time out and go back to SND.UNA.
+    p.net
+        .script(server, client, [Fault::Pass, Fault::Pass, Fault::Drop]);
+    p.net
+        .script(client, server, [Fault::Pass, Fault::Pass, Fault::Drop]);
+    let now = p.now();
+    p.c().send(now, c, &pattern(2 * 1448, 1)).unwrap();
+    p.s().send(now, s, &pattern(2 * 1448, 2)).unwrap();
+    let (mut cgot, mut sgot) = (Vec::new(), Vec::new());
+    p.run_until(secs(30), |p| {
+        p.drain(false, c, &mut cgot).unwrap();
+        p.drain(true, s, &mut sgot).unwrap();
+        p.c().send_queue_len(c) == Ok(0) && p.s().send_queue_len(s) == Ok(0)
+    });
+    assert_eq!(cgot, pattern(2 * 1448, 2));
+    assert_eq!(sgot, pattern(2 * 1448, 1));
+    let segs = p.segments();
+    for (from_client, iss) in [(true, ciss), (false, siss)] {
+        let end = iss.wrapping_add(1 + 2 * 1448);
+        let data: Vec<_> = segs
+            .iter()
+            .filter(|w| w.from_client == from_client && w.len > 0)
+            .collect();
+        assert_eq!(data.len(), 3, "two segments and one retransmission");
+        assert_eq!(data[2].seq, data[0].seq, "go-back-N from SND.UNA");
+        let acks: Vec<_> = segs
+            .iter()
+            .filter(|w| w.from_client == from_client && w.len == 0 && w.sent_at > now)
+            .collect();
+        assert!(!acks.is_empty());
+        assert!(
+            acks.iter().all(|w| w.seq == end),
+            "ACKs must carry SND.NXT={end}: {acks:?}"
+        );
+    }
+}

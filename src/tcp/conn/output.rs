@@ -268,7 +268,20 @@ impl Connection {
             self.ack_now = false;
             return None;
         }
-        let mut seg = self.bare(self.snd_nxt, self.rcv_nxt, TcpFlags::ACK);
+        // RFC 9293 §3.10.7.4: the peer accepts a zero-length segment only
+        // at or after its RCV.NXT. After a timeout our `snd_nxt` is pulled
+        // back to SND.UNA (go-back-N), below what the peer may already have;
+        // an ACK sent from there would be dropped as old, and two sides
+        // retransmitting at once would ignore each other's ACKs forever. So
+        // an ACK carries the highest sequence number sent (the RFC's
+        // SND.NXT), but not beyond the peer's window (a window probe past a
+        // zero window), as Linux's tcp_acceptable_seq does.
+        let mut seq = self.snd_max;
+        let wnd_end = self.snd_una + self.snd_wnd;
+        if self.state.is_synchronized() && seq.diff(wnd_end) > 0 {
+            seq = wnd_end;
+        }
+        let mut seg = self.bare(seq, self.rcv_nxt, TcpFlags::ACK);
         seg.window = self.advertise();
         seg.options = self.segment_options(now);
         self.ack_sent();
