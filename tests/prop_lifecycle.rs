@@ -290,7 +290,11 @@ fn regression_simultaneous_go_back_n() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // 64 cases keep the file fast in debug builds; set PROPTEST_CASES for a
+    // longer soak (proptest's own variable, honoured here explicitly).
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+    ))]
 
     #[test]
     fn lifecycle_under_faults(case in arb_case()) {

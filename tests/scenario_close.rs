@@ -52,9 +52,9 @@ fn path(st: &mut Stack) -> Vec<State> {
 fn entered(st: &mut Stack, to: State) -> Option<Instant> {
     st.take_transitions()
         .into_iter()
-        .filter(|t| t.to == to)
+        .rev()
+        .find(|t| t.to == to)
         .map(|t| t.at)
-        .last()
 }
 
 /// Every pending event of `st`.
