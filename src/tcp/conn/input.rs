@@ -256,8 +256,12 @@ impl Connection {
             && seg.payload.is_empty()
             && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
             && wnd == self.snd_wnd
+            && wnd > 0
         {
-            // A duplicate ACK by RFC 5681 §2's definition.
+            // A duplicate ACK by RFC 5681 §2's definition. With a zero
+            // window, what is outstanding is a window probe the peer could
+            // not take (RFC 9293 §3.8.6.1): its answer is not a loss signal,
+            // so it must not trigger a fast retransmit into a closed window.
             if self
                 .cc
                 .on_dup_ack(self.snd_una, self.snd_max, self.flight())

@@ -153,14 +153,21 @@ impl Connection {
 
         if self.persist_probe {
             // RFC 9293 §3.8.6.1: a zero-window probe carries one byte beyond
-            // the window (or the FIN if no byte is left).
+            // the window (or the FIN if no byte is left). When the window is
+            // open but too small for sender SWS avoidance, this is the
+            // override timeout of §3.8.6.2.1: send what the window allows.
             self.persist_probe = false;
             if unsent > 0 {
-                let s = self.build(now, self.snd_nxt, off, 1, false, retransmitting);
-                self.snd_nxt = self.snd_nxt + 1u32;
+                let n = unsent.min(mss).min(usable.max(1));
+                let s = self.build(now, self.snd_nxt, off, n, false, retransmitting);
+                self.snd_nxt = self.snd_nxt + n;
                 if self.snd_max.diff(self.snd_nxt) < 0 {
                     self.snd_max = self.snd_nxt;
                 }
+                // Keep probing, backing off, until the window opens: the
+                // probe is not covered by the retransmission timer, and its
+                // answer (an ACK with a zero window) restarts nothing else.
+                self.persist_at = Some(now + self.persist_interval());
                 return Some(s);
             }
         }
@@ -201,18 +208,22 @@ impl Connection {
         Some(seg)
     }
 
-    /// Starts the persist timer when a zero window holds back queued data and
-    /// nothing is in flight to bring a window update (RFC 9293 §3.8.6.1).
+    /// Starts the persist timer when the peer's window holds back queued data
+    /// and nothing is in flight to bring a window update (RFC 9293
+    /// §3.8.6.1). That includes a window that is open but smaller than
+    /// sender SWS avoidance will fill (§3.8.6.2.1): without a timer the
+    /// sender would wait forever if the peer's window update were lost.
     fn arm_persist(&mut self, now: Instant, unsent: usize) {
-        if unsent > 0
-            && self.snd_wnd == 0
-            && self.snd_una == self.snd_max
-            && self.persist_at.is_none()
-        {
-            let backoff = 1u32 << self.persist_backoff.min(10);
-            let d = (self.rtt.rto() * backoff).min(self.max_persist());
-            self.persist_at = Some(now + d);
+        if unsent > 0 && self.snd_una == self.snd_max && self.persist_at.is_none() {
+            self.persist_at = Some(now + self.persist_interval());
         }
+    }
+
+    /// The persist timer's current interval: the RTO, backed off
+    /// exponentially per probe, capped at a minute.
+    fn persist_interval(&self) -> core::time::Duration {
+        let backoff = 1u32 << self.persist_backoff.min(10);
+        (self.rtt.rto() * backoff).min(self.max_persist())
     }
 
     fn max_persist(&self) -> core::time::Duration {
@@ -257,7 +268,20 @@ impl Connection {
             self.ack_now = false;
             return None;
         }
-        let mut seg = self.bare(self.snd_nxt, self.rcv_nxt, TcpFlags::ACK);
+        // RFC 9293 §3.10.7.4: the peer accepts a zero-length segment only
+        // at or after its RCV.NXT. After a timeout our `snd_nxt` is pulled
+        // back to SND.UNA (go-back-N), below what the peer may already have;
+        // an ACK sent from there would be dropped as old, and two sides
+        // retransmitting at once would ignore each other's ACKs forever. So
+        // an ACK carries the highest sequence number sent (the RFC's
+        // SND.NXT), but not beyond the peer's window (a window probe past a
+        // zero window), as Linux's tcp_acceptable_seq does.
+        let mut seq = self.snd_max;
+        let wnd_end = self.snd_una + self.snd_wnd;
+        if self.state.is_synchronized() && seq.diff(wnd_end) > 0 {
+            seq = wnd_end;
+        }
+        let mut seg = self.bare(seq, self.rcv_nxt, TcpFlags::ACK);
         seg.window = self.advertise();
         seg.options = self.segment_options(now);
         self.ack_sent();

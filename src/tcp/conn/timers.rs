@@ -36,7 +36,13 @@ impl Connection {
         }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
-            if self.snd_wnd == 0 && self.unsent_len() > 0 {
+            // Zero window, or one too small to use (see `arm_persist`). The
+            // timer runs only while nothing but earlier probes is in flight;
+            // a probe still unacknowledged is sent again from SND.UNA (as
+            // BSD does), so probing never stalls on its own byte
+            // (RFC 9293 §3.8.6.1, MUST-36: probe until the window opens).
+            if !self.send_q.is_empty() {
+                self.snd_nxt = self.snd_una;
                 self.persist_backoff = self.persist_backoff.saturating_add(1);
                 self.persist_probe = true;
             }
