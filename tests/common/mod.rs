@@ -131,14 +131,21 @@ pub struct WireSeg {
     pub from_client: bool,
     pub sent_at: Instant,
     pub delivered: bool,
+    pub src: std::net::SocketAddr,
+    pub dst: std::net::SocketAddr,
     pub flags: synfin::wire::TcpFlags,
     pub seq: u32,
     pub ack: u32,
     pub len: usize,
     pub window: u16,
+    pub options: synfin::wire::TcpOptions,
 }
 
 impl WireSeg {
+    /// Exactly these control bits (PSH ignored).
+    pub fn is(&self, f: synfin::wire::TcpFlags) -> bool {
+        synfin::wire::TcpFlags(self.flags.0 & !synfin::wire::TcpFlags::PSH.0) == f
+    }
     pub fn has(&self, f: synfin::wire::TcpFlags) -> bool {
         self.flags.contains(f)
     }
@@ -163,11 +170,14 @@ impl Pair {
                     from_client: r.from == client,
                     sent_at: r.sent_at,
                     delivered: r.arrives_at.is_some(),
+                    src: std::net::SocketAddr::new(p.ip.src, p.tcp.src_port),
+                    dst: std::net::SocketAddr::new(p.ip.dst, p.tcp.dst_port),
                     flags: p.tcp.flags,
                     seq: p.tcp.seq.0,
                     ack: p.tcp.ack.0,
                     len: p.tcp.payload.len(),
                     window: p.tcp.window,
+                    options: p.tcp.options,
                 })
             })
             .collect()

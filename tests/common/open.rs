@@ -1,6 +1,5 @@
 //! Helpers shared by the connection-establishment and RST scenario tests
-//! (`scenario_open.rs`, `scenario_rst.rs`): a full decode of the trace (ports
-//! and options, which `WireSeg` leaves out), crafted segments for injecting
+//! (`scenario_open.rs`, `scenario_rst.rs`): crafted segments for injecting
 //! into a stack, and event collection.
 //!
 //! Included with `#[path = "common/open.rs"] mod open;` beside `mod common;`.
@@ -14,55 +13,12 @@ use synfin::wire::{self, SeqNum, TcpFlags, TcpOptions, TcpRepr};
 
 use super::common::Pair;
 
-/// One traced segment with everything a handshake test looks at.
-#[derive(Clone, Debug)]
-pub struct Seg {
-    pub from_client: bool,
-    pub sent_at: Instant,
-    pub delivered: bool,
-    pub src: SocketAddr,
-    pub dst: SocketAddr,
-    pub flags: TcpFlags,
-    pub seq: u32,
-    pub ack: u32,
-    pub len: usize,
-    pub window: u16,
-    pub options: TcpOptions,
-}
+/// The decoded trace, under the name these tests use.
+pub type Seg = super::common::WireSeg;
 
-impl Seg {
-    /// Exactly these control bits (PSH ignored).
-    pub fn is(&self, f: TcpFlags) -> bool {
-        TcpFlags(self.flags.0 & !TcpFlags::PSH.0) == f
-    }
-    pub fn has(&self, f: TcpFlags) -> bool {
-        self.flags.contains(f)
-    }
-}
-
-/// Decodes every packet recorded since the last call, with ports and options.
+/// Decodes every packet recorded since the last call.
 pub fn take_segs(p: &mut Pair) -> Vec<Seg> {
-    let client = p.client;
-    p.net
-        .take_trace()
-        .into_iter()
-        .filter_map(|r| {
-            let pk = wire::parse_tcp_packet(&r.bytes).ok()?;
-            Some(Seg {
-                from_client: r.from == client,
-                sent_at: r.sent_at,
-                delivered: r.arrives_at.is_some(),
-                src: SocketAddr::new(pk.ip.src, pk.tcp.src_port),
-                dst: SocketAddr::new(pk.ip.dst, pk.tcp.dst_port),
-                flags: pk.tcp.flags,
-                seq: pk.tcp.seq.0,
-                ack: pk.tcp.ack.0,
-                len: pk.tcp.payload.len(),
-                window: pk.tcp.window,
-                options: pk.tcp.options,
-            })
-        })
-        .collect()
+    p.segments()
 }
 
 /// A ladder diagram of decoded segments, for assertion messages.
