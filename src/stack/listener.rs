@@ -224,6 +224,7 @@ impl Stack {
             options,
             timer_at: None,
             orphaned: false,
+            linger_until: None,
         });
         let key = FourTuple::new(h.local, h.remote);
         self.conns.insert(key, handle);

@@ -19,9 +19,11 @@
 mod demux;
 mod error;
 mod isn;
+mod linger;
 mod listener;
 mod memory;
 mod ops;
+mod options;
 mod socket;
 pub mod time_wait;
 mod time_wait_ops;
@@ -411,6 +413,9 @@ impl Stack {
             match &mut s.kind {
                 SocketKind::Conn(c) => {
                     c.conn.handle_timeout(now, &self.config.tcp);
+                    if s.linger_until.is_some_and(|t| t <= now) {
+                        self.linger_expired(h);
+                    }
                     self.touch(now, h);
                 }
                 SocketKind::Listener(_) => self.listener_timeout(now, h),
@@ -447,6 +452,7 @@ impl Stack {
             return;
         };
         let orphaned = s.orphaned;
+        let linger_until = s.linger_until;
         let SocketKind::Conn(c) = &mut s.kind else {
             return;
         };
@@ -459,7 +465,16 @@ impl Stack {
             c.tx_queued = true;
             self.tx_ready.push_back(h);
         }
-        let deadline = c.conn.poll_timeout();
+        // A lingering close can complete (or must report failure): wake the
+        // application so it calls close again. Once it can, the linger
+        // deadline no longer counts (it may already be past).
+        let linger_ready =
+            linger_until.is_some() && (c.conn.all_acked() || c.conn.state() == State::Closed);
+        let linger_deadline = linger_until.filter(|_| !linger_ready);
+        let deadline = match (c.conn.poll_timeout(), linger_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let done = c.conn.is_done() && !wants_tx;
         let (local, remote) = (c.conn.local(), c.conn.remote());
         let tw_info = (state == State::TimeWait).then(|| c.conn.time_wait_info());
@@ -478,6 +493,9 @@ impl Stack {
                     self.raise(h, ev);
                 }
             }
+        }
+        if linger_ready {
+            self.raise(h, Event::Closed);
         }
         if let Some(t) = deadline {
             self.schedule(h, t);

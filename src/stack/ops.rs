@@ -32,6 +32,7 @@ impl Stack {
             options: SocketOptions::default(),
             timer_at: None,
             orphaned: false,
+            linger_until: None,
         })
     }
 
@@ -49,7 +50,7 @@ impl Stack {
         if local.port() != 0 && self.port_in_use(local, reuse, h) {
             return Err(Error::AddrInUse);
         }
-        match &mut self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?.kind {
+        match &mut self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?.kind {
             SocketKind::Unbound(u) if u.local.is_none() => {
                 u.local = Some(local);
                 Ok(())
@@ -112,7 +113,7 @@ impl Stack {
     /// `listen(backlog)` on a bound socket. Listening again only changes the
     /// backlog (as in Linux).
     pub fn listen_on(&mut self, h: SocketHandle, backlog: usize) -> Result<(), Error> {
-        let s = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
         let local = match &mut s.kind {
             SocketKind::Listener(l) => {
                 l.backlog = backlog.max(1);
@@ -148,7 +149,7 @@ impl Stack {
         h: SocketHandle,
         remote: SocketAddr,
     ) -> Result<(), Error> {
-        let s = self.sockets.get(h).ok_or(Error::InvalidHandle)?;
+        let s = self.sockets.app(h).ok_or(Error::InvalidHandle)?;
         let bound = match &s.kind {
             SocketKind::Unbound(u) => u.local,
             SocketKind::Listener(_) => return Err(Error::InvalidInput),
@@ -180,7 +181,7 @@ impl Stack {
             return Err(Error::AddrInUse);
         }
         let iss = self.secret.isn(&key, now);
-        let s = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
         // Options set before connect shape the SYN (window scale, MSS).
         let cfg = s.options.effective(&self.config.tcp);
         let mut conn = Connection::connect(&cfg, local, remote, iss, now);
@@ -199,7 +200,7 @@ impl Stack {
     /// Takes the oldest established connection from a listener's accept
     /// queue (`WouldBlock` when empty).
     pub fn accept(&mut self, listener: SocketHandle) -> Result<(SocketHandle, SocketAddr), Error> {
-        let s = self.sockets.get_mut(listener).ok_or(Error::InvalidHandle)?;
+        let s = self.sockets.app_mut(listener).ok_or(Error::InvalidHandle)?;
         let SocketKind::Listener(l) = &mut s.kind else {
             return Err(Error::InvalidInput);
         };
@@ -263,7 +264,7 @@ impl Stack {
     /// unread data would be lost. A listener resets every connection it has
     /// not handed out. The handle is dead afterwards.
     pub fn close(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
-        let s = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
         match &mut s.kind {
             SocketKind::Unbound(_) => {
                 self.sockets.remove(h);
@@ -311,6 +312,10 @@ impl Stack {
                     self.touch(now, c);
                 }
             }
+            SocketKind::Conn(_) if s.options.linger_ms.is_some() => {
+                let ms = s.options.linger_ms.unwrap_or(0);
+                return self.close_lingering(now, h, ms);
+            }
             SocketKind::Conn(c) => {
                 s.orphaned = true;
                 c.conn.close(now, &self.config.tcp);
@@ -333,7 +338,7 @@ impl Stack {
 
     /// State of a socket: LISTEN, a connection state, or CLOSED.
     pub fn state(&self, h: SocketHandle) -> Result<State, Error> {
-        let s = self.sockets.get(h).ok_or(Error::InvalidHandle)?;
+        let s = self.sockets.app(h).ok_or(Error::InvalidHandle)?;
         Ok(match &s.kind {
             SocketKind::Unbound(_) => State::Closed,
             SocketKind::Listener(_) => State::Listen,
@@ -359,7 +364,7 @@ impl Stack {
 
     /// Local address.
     pub fn local_addr(&self, h: SocketHandle) -> Result<SocketAddr, Error> {
-        let s = self.sockets.get(h).ok_or(Error::InvalidHandle)?;
+        let s = self.sockets.app(h).ok_or(Error::InvalidHandle)?;
         match &s.kind {
             SocketKind::Unbound(u) => u.local.ok_or(Error::InvalidInput),
             SocketKind::Listener(l) => Ok(l.local),
@@ -387,64 +392,15 @@ impl Stack {
         self.conn(h)
     }
 
-    /// `SO_REUSEADDR`: allow binding a port that connections (TIME-WAIT
-    /// included) still use locally.
-    pub fn set_reuse_address(&mut self, h: SocketHandle, on: bool) -> Result<(), Error> {
-        self.sockets
-            .get_mut(h)
-            .ok_or(Error::InvalidHandle)?
-            .options
-            .reuse_address = on;
-        Ok(())
-    }
-
-    /// `TCP_NODELAY`: disable Nagle's algorithm.
-    pub fn set_nodelay(&mut self, now: Instant, h: SocketHandle, on: bool) -> Result<(), Error> {
-        let s = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
-        s.options.nodelay = Some(on);
-        if let SocketKind::Conn(c) = &mut s.kind {
-            c.conn.set_nodelay(on);
-        }
-        self.touch(now, h);
-        Ok(())
-    }
-
-    /// `SO_SNDBUF` / `SO_RCVBUF`: queue sizes; set them before connecting or
-    /// listening for the window scale to follow.
-    pub fn set_buffer_sizes(
-        &mut self,
-        h: SocketHandle,
-        send: Option<usize>,
-        recv: Option<usize>,
-    ) -> Result<(), Error> {
-        let narrow = |v: Option<usize>| {
-            v.map(u32::try_from)
-                .transpose()
-                .map_err(|_| Error::InvalidInput)
-        };
-        let (send32, recv32) = (narrow(send)?, narrow(recv)?);
-        let s = self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?;
-        if send32.is_some() {
-            s.options.send_buffer = send32;
-        }
-        if recv32.is_some() {
-            s.options.recv_buffer = recv32;
-        }
-        if let SocketKind::Conn(c) = &mut s.kind {
-            c.conn.set_buffer_sizes(send, recv);
-        }
-        Ok(())
-    }
-
-    fn conn(&self, h: SocketHandle) -> Result<&Connection, Error> {
-        match &self.sockets.get(h).ok_or(Error::InvalidHandle)?.kind {
+    pub(crate) fn conn(&self, h: SocketHandle) -> Result<&Connection, Error> {
+        match &self.sockets.app(h).ok_or(Error::InvalidHandle)?.kind {
             SocketKind::Conn(c) => Ok(&c.conn),
             _ => Err(Error::NotConnected),
         }
     }
 
-    fn conn_mut(&mut self, h: SocketHandle) -> Result<&mut Connection, Error> {
-        match &mut self.sockets.get_mut(h).ok_or(Error::InvalidHandle)?.kind {
+    pub(crate) fn conn_mut(&mut self, h: SocketHandle) -> Result<&mut Connection, Error> {
+        match &mut self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?.kind {
             SocketKind::Conn(c) => Ok(&mut c.conn),
             _ => Err(Error::NotConnected),
         }

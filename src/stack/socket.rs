@@ -53,6 +53,9 @@ pub(crate) struct SocketOptions {
     // u32, not usize: these ride in every socket slot.
     pub send_buffer: Option<u32>,
     pub recv_buffer: Option<u32>,
+    pub keepalive: Option<bool>,
+    /// `SO_LINGER` in milliseconds.
+    pub linger_ms: Option<u32>,
 }
 
 impl SocketOptions {
@@ -68,6 +71,9 @@ impl SocketOptions {
         if let Some(b) = self.recv_buffer {
             cfg.recv_buffer = b as usize;
         }
+        if let Some(k) = self.keepalive {
+            cfg.keepalive = k;
+        }
         cfg
     }
 }
@@ -80,6 +86,8 @@ pub(crate) struct Socket {
     /// The application closed its handle; the stack frees the slot once the
     /// connection is done.
     pub orphaned: bool,
+    /// A lingering close is under way and must end by then (`SO_LINGER`).
+    pub linger_until: Option<Instant>,
 }
 
 struct Slot {
@@ -132,6 +140,18 @@ impl SocketTable {
             return None;
         }
         slot.socket.as_mut()
+    }
+
+    /// The socket as the application sees it: a closed (orphaned) socket
+    /// is gone from its view even while its connection finishes in the
+    /// background, as a closed file descriptor is.
+    pub fn app(&self, h: SocketHandle) -> Option<&Socket> {
+        self.get(h).filter(|s| !s.orphaned)
+    }
+
+    /// Mutable [`SocketTable::app`].
+    pub fn app_mut(&mut self, h: SocketHandle) -> Option<&mut Socket> {
+        self.get_mut(h).filter(|s| !s.orphaned)
     }
 
     pub fn remove(&mut self, h: SocketHandle) -> Option<Socket> {

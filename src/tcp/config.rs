@@ -46,6 +46,17 @@ pub struct TcpConfig {
     pub fin_wait2_timeout: Duration,
     /// Hop limit / TTL of outgoing packets.
     pub hop_limit: u8,
+    /// Send keep-alive probes on idle connections (`SO_KEEPALIVE`); off by
+    /// default, as RFC 9293 §3.8.4 (MUST-24) requires.
+    pub keepalive: bool,
+    /// Idle time before the first keep-alive probe; RFC 9293 MUST-28 says
+    /// no less than two hours by default.
+    pub keepalive_idle: Duration,
+    /// Time between unanswered probes (Linux: 75 s).
+    pub keepalive_interval: Duration,
+    /// Unanswered probes after which the connection is dropped with
+    /// `TimedOut` (Linux: 9).
+    pub keepalive_probes: u8,
 }
 
 impl Default for TcpConfig {
@@ -69,6 +80,10 @@ impl Default for TcpConfig {
             msl: Duration::from_secs(30),
             fin_wait2_timeout: Duration::from_secs(60),
             hop_limit: 64,
+            keepalive: false,
+            keepalive_idle: Duration::from_secs(2 * 3600),
+            keepalive_interval: Duration::from_secs(75),
+            keepalive_probes: 9,
         }
     }
 }

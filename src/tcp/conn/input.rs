@@ -26,6 +26,9 @@ impl Connection {
             State::Closed | State::Listen | State::TimeWait => {}
             _ => self.on_segment_synchronized(now, cfg, seg),
         }
+        if !seg.flags.contains(TcpFlags::RST) {
+            self.heard_from_peer(now, cfg);
+        }
     }
 
     /// RFC 9293 §3.10.7.3, SYN-SENT.

@@ -154,6 +154,12 @@ pub struct Connection {
     persist_at: Option<Instant>,
     persist_backoff: u8,
     fin_wait2_at: Option<Instant>,
+    /// Next keep-alive check, while keep-alive is on (RFC 9293 §3.8.4).
+    keepalive_at: Option<Instant>,
+    keepalive: bool,
+    /// Probes sent since the peer was last heard from.
+    keepalive_sent: u8,
+    keepalive_probe: bool,
 
     ack_now: bool,
     segs_unacked: u8,
@@ -164,6 +170,9 @@ pub struct Connection {
     pending_rst_reply: Option<SeqNum>,
 
     error: Option<ConnError>,
+    /// The error was handed out by [`Connection::take_error`] (SO_ERROR is
+    /// one-shot; reads and writes keep reporting it).
+    error_taken: bool,
     events: Events,
 }
 
@@ -217,7 +226,7 @@ impl Connection {
         c.rcv_adv = c.rcv_nxt + c.initial_rcv_window();
         c.cc.set_mss(usize::from(opts.snd_mss));
         c.events.insert(Events::CONNECTED);
-        let _ = now;
+        c.heard_from_peer(now, cfg);
         c
     }
 
@@ -271,6 +280,11 @@ impl Connection {
             persist_at: None,
             persist_backoff: 0,
             fin_wait2_at: None,
+            keepalive_at: None,
+            keepalive: cfg.keepalive,
+            keepalive_sent: 0,
+            keepalive_probe: false,
+            error_taken: false,
             ack_now: false,
             segs_unacked: 0,
             fast_rexmit: false,
@@ -307,6 +321,16 @@ impl Connection {
     }
     /// Why the connection ended, if it ended abnormally.
     pub fn error(&self) -> Option<ConnError> {
+        self.error
+    }
+    /// The pending error, once (the `SO_ERROR` model): the first call after
+    /// a failure returns it, later calls `None`. Reads and writes go on
+    /// reporting the failure.
+    pub fn take_error(&mut self) -> Option<ConnError> {
+        if self.error_taken {
+            return None;
+        }
+        self.error_taken = self.error.is_some();
         self.error
     }
     /// Options agreed in the handshake.
@@ -387,6 +411,7 @@ impl Connection {
                 self.dack_at = None;
                 self.persist_at = None;
                 self.fin_wait2_at = None;
+                self.keepalive_at = None;
             }
         }
     }

@@ -56,6 +56,15 @@ impl Connection {
         if let Some(s) = self.data_segment(now) {
             return Some(s);
         }
+        if self.keepalive_probe {
+            // Keep-alive probe (RFC 9293 §3.8.4): an already acknowledged
+            // sequence number, so the peer answers with an ACK.
+            self.keepalive_probe = false;
+            self.ack_now = true;
+            let mut seg = self.ack_if_owed(now)?;
+            seg.seq = self.snd_nxt - 1u32;
+            return Some(seg);
+        }
         self.ack_if_owed(now)
     }
 
@@ -73,6 +82,7 @@ impl Connection {
             || self.ack_now
             || self.fast_rexmit
             || self.persist_probe
+            || self.keepalive_probe
             || match self.state {
                 State::SynSent | State::SynReceived => self.snd_nxt == self.iss,
                 State::Closed | State::Listen | State::TimeWait => false,

@@ -1,5 +1,6 @@
 //! Timeouts (RFC 9293 §3.10.8): retransmission (RFC 6298), delayed ACK,
-//! persist (zero-window probing) and the orphaned FIN-WAIT-2 limit.
+//! persist (zero-window probing), the orphaned FIN-WAIT-2 limit and
+//! keep-alive.
 
 use super::Connection;
 use crate::tcp::{ConnError, State, TcpConfig};
@@ -13,6 +14,7 @@ impl Connection {
             self.dack_at,
             self.persist_at,
             self.fin_wait2_at,
+            self.keepalive_at,
         ]
         .into_iter()
         .flatten()
@@ -51,6 +53,51 @@ impl Connection {
             self.rto_at = None;
             self.on_rto(now, cfg);
         }
+        if self.keepalive_at.is_some_and(|t| t <= now) {
+            self.keepalive_at = None;
+            self.on_keepalive(now, cfg);
+        }
+    }
+
+    /// Turns keep-alive on or off (`SO_KEEPALIVE`); the idle time starts now.
+    pub fn set_keepalive(&mut self, now: Instant, cfg: &TcpConfig, on: bool) {
+        self.keepalive = on;
+        self.keepalive_sent = 0;
+        self.keepalive_at = None;
+        self.heard_from_peer(now, cfg);
+    }
+
+    /// Any segment from the peer proves it alive: the idle time restarts.
+    pub(super) fn heard_from_peer(&mut self, now: Instant, cfg: &TcpConfig) {
+        if self.keepalive && self.state.is_synchronized() && !matches!(self.state, State::TimeWait)
+        {
+            self.keepalive_sent = 0;
+            self.keepalive_at = Some(now + cfg.keepalive_idle);
+        }
+    }
+
+    /// RFC 9293 §3.8.4 / RFC 1122 §4.2.3.6: after the idle time, probe with
+    /// `<SEQ=SND.NXT-1><CTL=ACK>`, which the peer must answer; give up with
+    /// `TimedOut` after the configured number of unanswered probes.
+    fn on_keepalive(&mut self, now: Instant, cfg: &TcpConfig) {
+        if !self.keepalive || !self.state.is_synchronized() || self.state == State::TimeWait {
+            return;
+        }
+        if self.snd_una != self.snd_max || self.unsent_len() > 0 {
+            // Data in flight or queued: retransmission and the persist timer
+            // already watch the peer. Check again after another idle period.
+            self.keepalive_at = Some(now + cfg.keepalive_idle);
+            return;
+        }
+        if self.keepalive_sent >= cfg.keepalive_probes {
+            tracing::debug!(local = %self.local(), remote = %self.remote(), "keep-alive probes unanswered");
+            self.send_rst = true;
+            self.fail(ConnError::TimedOut);
+            return;
+        }
+        self.keepalive_sent += 1;
+        self.keepalive_probe = true;
+        self.keepalive_at = Some(now + cfg.keepalive_interval);
     }
 
     /// RFC 6298 §5.4–5.7: retransmit the earliest unacknowledged segment,

@@ -163,6 +163,15 @@ impl Connection {
         }
     }
 
+    /// ABORT on the stack's behalf, recording why (an expired linger, for
+    /// example), so the application is told.
+    pub fn abort_with(&mut self, err: ConnError) {
+        self.abort();
+        if self.error.is_none() {
+            self.error = Some(err);
+        }
+    }
+
     pub(super) fn abort_with_rst(&mut self) {
         self.send_q.clear();
         self.recv_q.clear();

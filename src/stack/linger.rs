@@ -1,0 +1,84 @@
+//! `close` with `SO_LINGER` set (DESIGN.md, "Semantics decisions"): `{on, 0}`
+//! aborts; `{on, N}` closes gracefully and keeps the handle until everything
+//! sent is acknowledged or N elapses, when the stack resets the connection
+//! and close reports that delivery was not confirmed.
+
+use super::socket::SocketKind;
+use super::{Error, SocketHandle, Stack};
+use crate::tcp::{ConnError, State};
+use crate::time::Instant;
+
+impl Stack {
+    /// `close` on a connection whose linger option is set to `ms`
+    /// milliseconds. Returns `WouldBlock` while a `{on, N}` close waits; the
+    /// application calls close again (on [`super::Event::Closed`]) to learn
+    /// the outcome, which also releases the handle.
+    pub(super) fn close_lingering(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        ms: u32,
+    ) -> Result<(), Error> {
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
+        let SocketKind::Conn(c) = &mut s.kind else {
+            return Err(Error::InvalidInput);
+        };
+        if ms == 0 {
+            // RFC 9293 §3.10.5 ABORT: RST with SEQ=SND.NXT, queues dropped,
+            // no TIME-WAIT.
+            c.conn.abort();
+            s.orphaned = true;
+            s.linger_until = None;
+            self.touch(now, h);
+            return Ok(());
+        }
+        if s.linger_until.is_none() {
+            // First call: the FIN goes after the queued data (or a RST, if
+            // unread data would be lost), and the clock starts.
+            let reset = c.conn.close(now, &self.config.tcp);
+            if reset {
+                s.orphaned = true;
+                self.touch(now, h);
+                return Err(Error::ConnectionAborted);
+            }
+            s.linger_until = Some(now + core::time::Duration::from_millis(u64::from(ms)));
+        }
+        let conn = &c.conn;
+        let outcome = match conn.state() {
+            State::Closed => match conn.error() {
+                Some(e) => Some(Err(Error::from(e))),
+                None if conn.all_acked() => Some(Ok(())),
+                // Closed before our FIN was acknowledged (a reset in
+                // LAST-ACK or CLOSING): delivery is not confirmed.
+                None => Some(Err(Error::ConnectionAborted)),
+            },
+            _ if conn.all_acked() => Some(Ok(())),
+            _ => None,
+        };
+        match outcome {
+            Some(r) => {
+                s.orphaned = true;
+                s.linger_until = None;
+                self.touch(now, h);
+                r
+            }
+            None => {
+                self.touch(now, h);
+                Err(Error::WouldBlock)
+            }
+        }
+    }
+
+    /// The linger time ran out with data or our FIN unacknowledged: reset,
+    /// and let the next close report `TimedOut`.
+    pub(super) fn linger_expired(&mut self, h: SocketHandle) {
+        if let Some(s) = self.sockets.get_mut(h) {
+            if let SocketKind::Conn(c) = &mut s.kind {
+                if !c.conn.all_acked() && c.conn.state() != State::Closed {
+                    tracing::debug!(local = %c.conn.local(), remote = %c.conn.remote(), "linger expired; resetting");
+                    c.conn.abort_with(ConnError::TimedOut);
+                }
+            }
+        }
+    }
+}

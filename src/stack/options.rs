@@ -1,0 +1,117 @@
+//! Socket options: `SO_REUSEADDR`, `TCP_NODELAY`, `SO_SNDBUF`/`SO_RCVBUF`,
+//! `SO_KEEPALIVE`, `SO_LINGER`, and the one-shot pending error (`SO_ERROR`).
+//!
+//! Options set on a listener are inherited by the connections it accepts;
+//! options set before `connect` shape the SYN.
+
+use std::time::Duration;
+
+use super::socket::SocketKind;
+use super::{Error, SocketHandle, Stack};
+use crate::time::Instant;
+
+impl Stack {
+    /// `SO_REUSEADDR`: allow binding a port that connections (TIME-WAIT
+    /// included) still use locally.
+    pub fn set_reuse_address(&mut self, h: SocketHandle, on: bool) -> Result<(), Error> {
+        self.sockets
+            .get_mut(h)
+            .ok_or(Error::InvalidHandle)?
+            .options
+            .reuse_address = on;
+        Ok(())
+    }
+
+    /// `TCP_NODELAY`: disable Nagle's algorithm.
+    pub fn set_nodelay(&mut self, now: Instant, h: SocketHandle, on: bool) -> Result<(), Error> {
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
+        s.options.nodelay = Some(on);
+        if let SocketKind::Conn(c) = &mut s.kind {
+            c.conn.set_nodelay(on);
+        }
+        self.touch(now, h);
+        Ok(())
+    }
+
+    /// `SO_SNDBUF` / `SO_RCVBUF`: queue sizes; set them before connecting or
+    /// listening for the window scale to follow.
+    pub fn set_buffer_sizes(
+        &mut self,
+        h: SocketHandle,
+        send: Option<usize>,
+        recv: Option<usize>,
+    ) -> Result<(), Error> {
+        let narrow = |v: Option<usize>| {
+            v.map(u32::try_from)
+                .transpose()
+                .map_err(|_| Error::InvalidInput)
+        };
+        let (send32, recv32) = (narrow(send)?, narrow(recv)?);
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
+        if send32.is_some() {
+            s.options.send_buffer = send32;
+        }
+        if recv32.is_some() {
+            s.options.recv_buffer = recv32;
+        }
+        if let SocketKind::Conn(c) = &mut s.kind {
+            c.conn.set_buffer_sizes(send, recv);
+        }
+        Ok(())
+    }
+
+    /// `SO_KEEPALIVE`: probe the peer after `TcpConfig::keepalive_idle` of
+    /// silence and drop the connection with `TimedOut` when
+    /// `keepalive_probes` probes go unanswered (RFC 9293 §3.8.4).
+    pub fn set_keepalive(&mut self, now: Instant, h: SocketHandle, on: bool) -> Result<(), Error> {
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
+        s.options.keepalive = Some(on);
+        if let SocketKind::Conn(c) = &mut s.kind {
+            c.conn.set_keepalive(now, &self.config.tcp, on);
+        }
+        self.touch(now, h);
+        Ok(())
+    }
+
+    /// `SO_LINGER`, deciding what [`Stack::close`] does (DESIGN.md):
+    ///
+    /// * `None` (the default): close returns at once and the connection
+    ///   closes gracefully in the background.
+    /// * `Some(Duration::ZERO)`: close aborts — RST, queued data discarded,
+    ///   no TIME-WAIT.
+    /// * `Some(n)`: close sends the FIN after the queued data and the handle
+    ///   stays until the peer has acknowledged everything (close then
+    ///   returns `Ok`) or `n` elapses (the stack resets the connection and
+    ///   close returns `TimedOut`: delivery was not confirmed). Until then
+    ///   close returns `WouldBlock`, as Winsock's non-blocking `closesocket`
+    ///   does; call it again on [`super::Event::Closed`].
+    ///
+    /// The time is kept in milliseconds, at most about 49 days.
+    pub fn set_linger(&mut self, h: SocketHandle, linger: Option<Duration>) -> Result<(), Error> {
+        let ms = match linger {
+            None => None,
+            Some(d) => Some(u32::try_from(d.as_millis()).map_err(|_| Error::InvalidInput)?),
+        };
+        self.sockets
+            .app_mut(h)
+            .ok_or(Error::InvalidHandle)?
+            .options
+            .linger_ms = ms;
+        Ok(())
+    }
+
+    /// The linger setting.
+    pub fn linger(&self, h: SocketHandle) -> Result<Option<Duration>, Error> {
+        let s = self.sockets.app(h).ok_or(Error::InvalidHandle)?;
+        Ok(s.options
+            .linger_ms
+            .map(|ms| Duration::from_millis(u64::from(ms))))
+    }
+
+    /// The pending error, once (`SO_ERROR`): the first call after a
+    /// connection failed returns why; later calls return `None`. Reads and
+    /// writes keep reporting the failure.
+    pub fn take_error(&mut self, h: SocketHandle) -> Result<Option<Error>, Error> {
+        Ok(self.conn_mut(h)?.take_error().map(Error::from))
+    }
+}
