@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod links;
 pub mod stack;
 pub mod tcp;

@@ -446,6 +446,19 @@ impl<H: Host> Network<H> {
         self.now = self.now.max(deadline);
     }
 
+    /// [`run_until`](Self::run_until) that says whether any event (a
+    /// packet arrival or a host timer) ran, for a driver that wakes
+    /// waiters only when something happened.
+    pub fn advance_to(&mut self, deadline: Instant) -> bool {
+        self.sync_all();
+        let mut any = false;
+        while self.step_inner(Some(deadline)) {
+            any = true;
+        }
+        self.now = self.now.max(deadline);
+        any
+    }
+
     /// [`run_until`](Self::run_until)`(now + d)`.
     pub fn run_for(&mut self, d: Duration) {
         self.run_until(self.now + d);
