@@ -219,12 +219,23 @@ impl Runtime {
         model: crate::links::LinkModel,
         addrs: &[std::net::IpAddr],
     ) -> (Runtime, Vec<Node>) {
+        Runtime::simulated_with(seed, model, addrs, &crate::stack::StackConfig::default())
+    }
+
+    /// [`Runtime::simulated`] with every stack built from `config` (shorter
+    /// timers for tests, other buffer sizes…).
+    pub fn simulated_with(
+        seed: u64,
+        model: crate::links::LinkModel,
+        addrs: &[std::net::IpAddr],
+        config: &crate::stack::StackConfig,
+    ) -> (Runtime, Vec<Node>) {
         let mut net = Network::new(seed);
         let ids: Vec<HostId> = addrs
             .iter()
             .enumerate()
             .map(|(i, &ip)| {
-                let mut s = Stack::new(crate::stack::StackConfig::default(), seed ^ (i as u64 + 1));
+                let mut s = Stack::new(config.clone(), seed ^ (i as u64 + 1));
                 s.add_address(ip);
                 net.add_host(&[ip], s)
             })
