@@ -35,6 +35,8 @@ pub trait Driver: Send + 'static {
     fn next_deadline(&mut self) -> Option<Instant>;
     /// The stack of one host, if there is such a host.
     fn stack(&mut self, host: HostId) -> Option<&mut Stack>;
+    /// The driver itself, for [`Runtime::with_network`] and the like.
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 }
 
 impl Driver for Network<Stack> {
@@ -49,6 +51,9 @@ impl Driver for Network<Stack> {
     }
     fn stack(&mut self, host: HostId) -> Option<&mut Stack> {
         (host.0 < self.host_count()).then(|| self.host_mut(host))
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 }
 
@@ -271,6 +276,15 @@ impl Runtime {
         self.shared.changed.notify_all();
         self.shared.kick.notify_all();
         r
+    }
+}
+
+impl Runtime {
+    /// Runs `f` on the simulated network (to take a link down, script a
+    /// fault, read the trace…), then wakes every waiter; `None` when the
+    /// driver is not a simulated network.
+    pub fn with_network<R>(&self, f: impl FnOnce(&mut Network<Stack>) -> R) -> Option<R> {
+        self.with_driver(|d| d.as_any_mut().downcast_mut::<Network<Stack>>().map(f))
     }
 }
 
