@@ -107,7 +107,7 @@ impl Stack {
         let recv_buffer = self
             .sockets
             .get(lh)
-            .and_then(|s| s.options.recv_buffer)
+            .and_then(|s| s.options.recv_buffer.get())
             .map_or(cfg.recv_buffer, |b| b as usize);
         let our_ws = if cfg.window_scaling {
             wscale_for(recv_buffer)
@@ -214,6 +214,12 @@ impl Stack {
             // RFC 6298 §5.7: the SYN-ACK timer expired at least once.
             conn.syn_was_retransmitted();
         }
+        // WSAEventSelect: an accepted socket inherits the listener's selection.
+        let net = self
+            .sockets
+            .get(lh)
+            .map(|s| super::events::NetState::inherit(&s.net))
+            .unwrap_or_default();
         let handle = self.sockets.insert(Socket {
             kind: SocketKind::Conn(ConnSocket {
                 conn: Box::new(conn),
@@ -225,6 +231,7 @@ impl Stack {
             timer_at: None,
             orphaned: false,
             linger_until: None,
+            net,
         });
         let key = FourTuple::new(h.local, h.remote);
         self.conns.insert(key, handle);
@@ -243,6 +250,9 @@ impl Stack {
             State::Established,
         );
         self.raise(lh, super::Event::Acceptable);
+        if let Some(s) = self.sockets.get_mut(lh) {
+            super::events::update(s);
+        }
         // The final ACK may carry data or a FIN: the new connection takes it.
         if !seg.payload.is_empty() || f.contains(TcpFlags::FIN) {
             if let Some(Socket {

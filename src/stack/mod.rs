@@ -18,6 +18,7 @@
 
 mod demux;
 mod error;
+mod events;
 mod isn;
 mod linger;
 mod listener;
@@ -36,6 +37,7 @@ use rand::{Rng, SeedableRng};
 
 pub use crate::wire::FourTuple;
 pub use error::Error;
+pub use events::{NetEvents, NetworkEvents};
 pub use memory::MemoryUsage;
 pub use ops::Shutdown;
 pub use socket::SocketHandle;
@@ -499,6 +501,9 @@ impl Stack {
         }
         if let Some(t) = deadline {
             self.schedule(h, t);
+        }
+        if let Some(s) = self.sockets.get_mut(h) {
+            events::update(s);
         }
         if done && (transmitting || !wants_tx) {
             self.retire(now, h, FourTuple::new(local, remote), tw_info);

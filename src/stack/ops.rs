@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::events::{NetEvents, NetState};
 use super::listener::Listener;
 use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind, SocketOptions};
 use super::{unspecified, Error, FourTuple, Stack};
@@ -33,6 +34,7 @@ impl Stack {
             timer_at: None,
             orphaned: false,
             linger_until: None,
+            net: Default::default(),
         })
     }
 
@@ -192,6 +194,8 @@ impl Stack {
             last_state: State::Closed,
             tx_queued: false,
         });
+        let mask_before = core::mem::replace(&mut s.net, NetState::connecting());
+        s.net.inherit_mask(&mask_before);
         self.conns.insert(key, h);
         self.touch(now, h);
         Ok(())
@@ -204,6 +208,8 @@ impl Stack {
         let SocketKind::Listener(l) = &mut s.kind else {
             return Err(Error::InvalidInput);
         };
+        // Winsock re-enables ACCEPT on every accept call, even a failed one.
+        s.net.reenable(NetEvents::ACCEPT);
         let h = l.accept_queue.pop_front().ok_or(Error::WouldBlock)?;
         let more = !l.accept_queue.is_empty();
         let Some(Socket {
@@ -218,12 +224,21 @@ impl Stack {
         if more {
             self.raise(listener, super::Event::Acceptable);
         }
+        // The new socket may already hold data or a FIN, or be writable.
+        if let Some(s) = self.sockets.get_mut(h) {
+            super::events::update(s);
+        }
+        self.reenable_event(listener, NetEvents::ACCEPT);
         Ok((h, remote))
     }
 
     /// Queues data; returns how much fit (`WouldBlock` if none did).
     pub fn send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
         let r = self.conn_mut(h)?.send(data).map_err(Error::from);
+        if r == Err(Error::WouldBlock) {
+            // WRITE is recorded again once space opens.
+            self.reenable_event(h, NetEvents::WRITE);
+        }
         self.touch(now, h);
         r
     }
@@ -232,6 +247,7 @@ impl Stack {
     /// abnormal end is reported after the data received before it.
     pub fn recv(&mut self, now: Instant, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
         let r = self.conn_mut(h)?.recv(buf, false).map_err(Error::from);
+        self.reenable_event(h, NetEvents::READ);
         self.touch(now, h);
         r
     }
@@ -313,7 +329,7 @@ impl Stack {
                 }
             }
             SocketKind::Conn(_) if s.options.linger_ms.is_some() => {
-                let ms = s.options.linger_ms.unwrap_or(0);
+                let ms = s.options.linger_ms.get().unwrap_or(0);
                 return self.close_lingering(now, h, ms);
             }
             SocketKind::Conn(c) => {

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::socket::SocketKind;
+use super::socket::{OptU32, SocketKind};
 use super::{Error, SocketHandle, Stack};
 use crate::time::Instant;
 
@@ -42,9 +42,11 @@ impl Stack {
         recv: Option<usize>,
     ) -> Result<(), Error> {
         let narrow = |v: Option<usize>| {
-            v.map(u32::try_from)
+            let v = v
+                .map(u32::try_from)
                 .transpose()
-                .map_err(|_| Error::InvalidInput)
+                .map_err(|_| Error::InvalidInput)?;
+            OptU32::new(v).ok_or(Error::InvalidInput)
         };
         let (send32, recv32) = (narrow(send)?, narrow(recv)?);
         let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
@@ -92,6 +94,7 @@ impl Stack {
             None => None,
             Some(d) => Some(u32::try_from(d.as_millis()).map_err(|_| Error::InvalidInput)?),
         };
+        let ms = OptU32::new(ms).ok_or(Error::InvalidInput)?;
         self.sockets
             .app_mut(h)
             .ok_or(Error::InvalidHandle)?
@@ -105,6 +108,7 @@ impl Stack {
         let s = self.sockets.app(h).ok_or(Error::InvalidHandle)?;
         Ok(s.options
             .linger_ms
+            .get()
             .map(|ms| Duration::from_millis(u64::from(ms))))
     }
 

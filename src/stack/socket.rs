@@ -45,17 +45,38 @@ pub(crate) enum SocketKind {
     Conn(ConnSocket),
 }
 
+/// An `Option<u32>` in four bytes (values up to `u32::MAX - 1`): these ride
+/// in every socket slot, and an `Option<u32>` takes eight.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct OptU32(Option<core::num::NonZeroU32>);
+
+impl OptU32 {
+    /// `None` for `None`; a value of `u32::MAX` is an error.
+    pub fn new(v: Option<u32>) -> Option<OptU32> {
+        match v {
+            None => Some(OptU32(None)),
+            Some(v) => core::num::NonZeroU32::new(v.checked_add(1)?).map(|n| OptU32(Some(n))),
+        }
+    }
+    pub fn get(self) -> Option<u32> {
+        self.0.map(|n| n.get() - 1)
+    }
+    pub fn is_some(self) -> bool {
+        self.0.is_some()
+    }
+}
+
 /// Options a socket carries whatever its kind.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SocketOptions {
     pub reuse_address: bool,
     pub nodelay: Option<bool>,
     // u32, not usize: these ride in every socket slot.
-    pub send_buffer: Option<u32>,
-    pub recv_buffer: Option<u32>,
+    pub send_buffer: OptU32,
+    pub recv_buffer: OptU32,
     pub keepalive: Option<bool>,
     /// `SO_LINGER` in milliseconds.
-    pub linger_ms: Option<u32>,
+    pub linger_ms: OptU32,
 }
 
 impl SocketOptions {
@@ -65,10 +86,10 @@ impl SocketOptions {
         if let Some(nd) = self.nodelay {
             cfg.nodelay = nd;
         }
-        if let Some(b) = self.send_buffer {
+        if let Some(b) = self.send_buffer.get() {
             cfg.send_buffer = b as usize;
         }
-        if let Some(b) = self.recv_buffer {
+        if let Some(b) = self.recv_buffer.get() {
             cfg.recv_buffer = b as usize;
         }
         if let Some(k) = self.keepalive {
@@ -88,6 +109,8 @@ pub(crate) struct Socket {
     pub orphaned: bool,
     /// A lingering close is under way and must end by then (`SO_LINGER`).
     pub linger_until: Option<Instant>,
+    /// Network events selected and recorded (Winsock's `FD_*`).
+    pub net: super::events::NetState,
 }
 
 struct Slot {
@@ -183,5 +206,24 @@ impl SocketTable {
 
     pub fn heap_bytes(&self) -> usize {
         self.slots.capacity() * core::mem::size_of::<Slot>() + self.free.capacity() * 4
+    }
+}
+#[cfg(test)]
+mod tests {
+    /// Every socket slot is paid for by every idle connection (the issue's
+    /// ≤ 512 B budget); growing it should be a decision, not an accident.
+    #[test]
+    fn slot_stays_small() {
+        assert!(core::mem::size_of::<super::Slot>() <= 72);
+        assert!(core::mem::size_of::<super::SocketOptions>() <= 16);
+    }
+
+    #[test]
+    fn opt_u32_round_trips() {
+        use super::OptU32;
+        for v in [None, Some(0), Some(1), Some(u32::MAX - 1)] {
+            assert_eq!(OptU32::new(v).unwrap().get(), v);
+        }
+        assert_eq!(OptU32::new(Some(u32::MAX)), None);
     }
 }

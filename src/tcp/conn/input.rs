@@ -300,7 +300,7 @@ impl Connection {
             State::FinWait1 if self.fin_acked() => {
                 self.set_state(State::FinWait2);
                 if self.orphaned {
-                    self.fin_wait2_at = Some(now + cfg.fin_wait2_timeout);
+                    self.idle_at = Some(now + cfg.fin_wait2_timeout);
                 }
             }
             State::Closing if self.fin_acked() => {

@@ -153,9 +153,11 @@ pub struct Connection {
     dack_at: Option<Instant>,
     persist_at: Option<Instant>,
     persist_backoff: u8,
-    fin_wait2_at: Option<Instant>,
-    /// Next keep-alive check, while keep-alive is on (RFC 9293 §3.8.4).
-    keepalive_at: Option<Instant>,
+    /// The idle timer, as Linux has one for both uses: the bound on an
+    /// orphaned FIN-WAIT-2, or else the next keep-alive check while
+    /// keep-alive is on (RFC 9293 §3.8.4). One field, as the two never run
+    /// at once: every idle connection pays for it.
+    idle_at: Option<Instant>,
     keepalive: bool,
     /// Probes sent since the peer was last heard from.
     keepalive_sent: u8,
@@ -279,8 +281,7 @@ impl Connection {
             dack_at: None,
             persist_at: None,
             persist_backoff: 0,
-            fin_wait2_at: None,
-            keepalive_at: None,
+            idle_at: None,
             keepalive: cfg.keepalive,
             keepalive_sent: 0,
             keepalive_probe: false,
@@ -410,8 +411,7 @@ impl Connection {
                 self.rto_at = None;
                 self.dack_at = None;
                 self.persist_at = None;
-                self.fin_wait2_at = None;
-                self.keepalive_at = None;
+                self.idle_at = None;
             }
         }
     }

@@ -9,16 +9,10 @@ use crate::time::Instant;
 impl Connection {
     /// The earliest instant at which [`Connection::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.rto_at,
-            self.dack_at,
-            self.persist_at,
-            self.fin_wait2_at,
-            self.keepalive_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [self.rto_at, self.dack_at, self.persist_at, self.idle_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs every timer due at `now`.
@@ -27,14 +21,15 @@ impl Connection {
             self.dack_at = None;
             self.ack_now = true;
         }
-        if self.fin_wait2_at.is_some_and(|t| t <= now) {
-            self.fin_wait2_at = None;
-            if self.state == State::FinWait2 {
+        if self.idle_at.is_some_and(|t| t <= now) {
+            self.idle_at = None;
+            if self.fin_wait2_bounded() {
                 // Orphaned FIN-WAIT-2 bounded (DESIGN.md: default close).
                 self.send_q.clear();
                 self.set_state(State::Closed);
                 return;
             }
+            self.on_keepalive(now, cfg);
         }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
@@ -53,26 +48,32 @@ impl Connection {
             self.rto_at = None;
             self.on_rto(now, cfg);
         }
-        if self.keepalive_at.is_some_and(|t| t <= now) {
-            self.keepalive_at = None;
-            self.on_keepalive(now, cfg);
-        }
     }
 
     /// Turns keep-alive on or off (`SO_KEEPALIVE`); the idle time starts now.
     pub fn set_keepalive(&mut self, now: Instant, cfg: &TcpConfig, on: bool) {
         self.keepalive = on;
         self.keepalive_sent = 0;
-        self.keepalive_at = None;
+        if !self.fin_wait2_bounded() {
+            self.idle_at = None;
+        }
         self.heard_from_peer(now, cfg);
+    }
+
+    /// An orphan in FIN-WAIT-2, whose stay the idle timer bounds.
+    fn fin_wait2_bounded(&self) -> bool {
+        self.orphaned && self.state == State::FinWait2
     }
 
     /// Any segment from the peer proves it alive: the idle time restarts.
     pub(super) fn heard_from_peer(&mut self, now: Instant, cfg: &TcpConfig) {
-        if self.keepalive && self.state.is_synchronized() && !matches!(self.state, State::TimeWait)
+        if self.keepalive
+            && self.state.is_synchronized()
+            && !matches!(self.state, State::TimeWait)
+            && !self.fin_wait2_bounded()
         {
             self.keepalive_sent = 0;
-            self.keepalive_at = Some(now + cfg.keepalive_idle);
+            self.idle_at = Some(now + cfg.keepalive_idle);
         }
     }
 
@@ -86,7 +87,7 @@ impl Connection {
         if self.snd_una != self.snd_max || self.unsent_len() > 0 {
             // Data in flight or queued: retransmission and the persist timer
             // already watch the peer. Check again after another idle period.
-            self.keepalive_at = Some(now + cfg.keepalive_idle);
+            self.idle_at = Some(now + cfg.keepalive_idle);
             return;
         }
         if self.keepalive_sent >= cfg.keepalive_probes {
@@ -97,7 +98,7 @@ impl Connection {
         }
         self.keepalive_sent += 1;
         self.keepalive_probe = true;
-        self.keepalive_at = Some(now + cfg.keepalive_interval);
+        self.idle_at = Some(now + cfg.keepalive_interval);
     }
 
     /// RFC 6298 §5.4–5.7: retransmit the earliest unacknowledged segment,

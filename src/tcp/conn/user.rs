@@ -141,7 +141,7 @@ impl Connection {
         self.shutdown_write();
         if self.state == State::FinWait2 {
             // Shut earlier with shutdown(Write): the orphan limit starts now.
-            self.fin_wait2_at = Some(now + cfg.fin_wait2_timeout);
+            self.idle_at = Some(now + cfg.fin_wait2_timeout);
         }
         false
     }

@@ -1,0 +1,343 @@
+//! Network events in Winsock's `FD_*` model (DESIGN.md, "Network events";
+//! SEMANTICS.md §2 and §3's "Winsock event re-enabling").
+//!
+//! An application selects the events it wants for a socket
+//! ([`Stack::select_events`], Winsock's `WSAEventSelect`) and collects what
+//! was recorded ([`Stack::take_network_events`], `WSAEnumNetworkEvents`).
+//! The recording follows Winsock's re-enabling rules, so an event-driven
+//! server sees each condition once per call that consumes it:
+//!
+//! * `READ` is recorded when data is readable, then not again until the
+//!   next `recv` (even a failed one); if data is still there then, it is
+//!   recorded again at once. End-of-stream is not `READ`: it is `CLOSE`.
+//! * `ACCEPT` likewise, with `accept`.
+//! * `WRITE` is recorded once the connection can send (connect or accept),
+//!   then only after a `send` that returned `WouldBlock`, when space opens.
+//! * `CONNECT` and `CLOSE` are recorded once and never re-enabled.
+//!   `CONNECT` carries the connect's error (`ConnectionRefused`,
+//!   `TimedOut`…). `CLOSE` carries none for a graceful close — recorded
+//!   once the data before the peer's FIN has been read —,
+//!   `ConnectionReset` for a reset, `ConnectionAborted` when this side gave
+//!   up (retransmissions, keepalive, linger expiry).
+//!
+//! A closed handle records nothing more (Winsock never posts `FD_CLOSE`
+//! after `closesocket`). Accepted sockets inherit the listener's selection.
+
+use core::fmt;
+
+use super::socket::{Socket, SocketKind};
+use super::{Error, SocketHandle, Stack};
+use crate::tcp::{ConnError, State};
+
+/// A set of network events (`FD_READ`, `FD_WRITE`, …).
+#[derive(Copy, Clone, Default, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct NetEvents(u8);
+
+impl NetEvents {
+    /// No events.
+    pub const NONE: NetEvents = NetEvents(0);
+    /// Data can be read (`FD_READ`).
+    pub const READ: NetEvents = NetEvents(0x01);
+    /// Data can be written (`FD_WRITE`).
+    pub const WRITE: NetEvents = NetEvents(0x02);
+    /// A connection can be accepted (`FD_ACCEPT`).
+    pub const ACCEPT: NetEvents = NetEvents(0x04);
+    /// A connect finished, successfully or not (`FD_CONNECT`).
+    pub const CONNECT: NetEvents = NetEvents(0x08);
+    /// The connection was closed by the peer or ended (`FD_CLOSE`).
+    pub const CLOSE: NetEvents = NetEvents(0x10);
+    /// Every event.
+    pub const ALL: NetEvents = NetEvents(0x1f);
+
+    const EACH: [(NetEvents, &'static str); 5] = [
+        (NetEvents::READ, "READ"),
+        (NetEvents::WRITE, "WRITE"),
+        (NetEvents::ACCEPT, "ACCEPT"),
+        (NetEvents::CONNECT, "CONNECT"),
+        (NetEvents::CLOSE, "CLOSE"),
+    ];
+
+    /// Whether every event of `other` is in `self`.
+    pub const fn contains(self, other: NetEvents) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Whether any event of `other` is in `self`.
+    pub const fn intersects(self, other: NetEvents) -> bool {
+        self.0 & other.0 != 0
+    }
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// The events one by one, in the order READ, WRITE, ACCEPT, CONNECT,
+    /// CLOSE.
+    pub fn iter(self) -> impl Iterator<Item = NetEvents> {
+        NetEvents::EACH
+            .into_iter()
+            .map(|(e, _)| e)
+            .filter(move |&e| self.contains(e))
+    }
+    fn name(self) -> &'static str {
+        NetEvents::EACH
+            .iter()
+            .find(|(e, _)| *e == self)
+            .map_or("?", |(_, n)| n)
+    }
+}
+
+impl core::ops::BitOr for NetEvents {
+    type Output = NetEvents;
+    fn bitor(self, rhs: NetEvents) -> NetEvents {
+        NetEvents(self.0 | rhs.0)
+    }
+}
+
+impl core::ops::BitOrAssign for NetEvents {
+    fn bitor_assign(&mut self, rhs: NetEvents) {
+        self.0 |= rhs.0;
+    }
+}
+
+impl core::ops::BitAnd for NetEvents {
+    type Output = NetEvents;
+    fn bitand(self, rhs: NetEvents) -> NetEvents {
+        NetEvents(self.0 & rhs.0)
+    }
+}
+
+impl core::ops::Not for NetEvents {
+    type Output = NetEvents;
+    fn not(self) -> NetEvents {
+        NetEvents(!self.0 & NetEvents::ALL.0)
+    }
+}
+
+impl fmt::Display for NetEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("NONE");
+        }
+        for (i, e) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str("|")?;
+            }
+            f.write_str(e.name())?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for NetEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// What [`Stack::take_network_events`] returns: the events recorded since
+/// the last call and their error codes (`WSANETWORKEVENTS`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NetworkEvents {
+    /// The events recorded.
+    pub events: NetEvents,
+    connect_error: Option<Error>,
+    close_error: Option<Error>,
+}
+
+impl NetworkEvents {
+    /// The error code of one recorded event (`iErrorCode[FD_x_BIT]`): only
+    /// `CONNECT` and `CLOSE` carry one; `None` for success or for an event
+    /// that was not recorded.
+    pub fn error(&self, ev: NetEvents) -> Option<Error> {
+        if ev == NetEvents::CONNECT {
+            self.connect_error
+        } else if ev == NetEvents::CLOSE {
+            self.close_error
+        } else {
+            None
+        }
+    }
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+/// Per-socket recording state, six bytes in every socket slot.
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct NetState {
+    /// Selected (`WSAEventSelect`'s mask).
+    mask: NetEvents,
+    /// Recorded, not yet taken.
+    recorded: NetEvents,
+    /// READ, WRITE and ACCEPT may not be recorded again until re-enabled;
+    /// CONNECT and CLOSE once recorded never again.
+    disabled: NetEvents,
+    /// `connect` was called and its outcome is not yet recorded.
+    connecting: bool,
+    connect_error: Option<Error>,
+    close_error: Option<Error>,
+}
+
+impl NetState {
+    /// A socket created by `connect`.
+    pub(crate) fn connecting() -> NetState {
+        NetState {
+            connecting: true,
+            ..NetState::default()
+        }
+    }
+
+    /// An accepted socket: the listener's selection, and no CONNECT.
+    pub(crate) fn inherit(listener: &NetState) -> NetState {
+        NetState {
+            mask: listener.mask,
+            ..NetState::default()
+        }
+    }
+
+    /// Keeps the selection of the socket this one replaces (a socket
+    /// selected before `connect`).
+    pub(crate) fn inherit_mask(&mut self, before: &NetState) {
+        self.mask = before.mask;
+    }
+
+    /// A call that re-enables `ev` (recv → READ, accept → ACCEPT, a send
+    /// that would block → WRITE).
+    pub(crate) fn reenable(&mut self, ev: NetEvents) {
+        self.disabled = self.disabled & !ev;
+    }
+
+    fn record(&mut self, ev: NetEvents) {
+        if self.mask.contains(ev) && !self.disabled.contains(ev) {
+            self.recorded |= ev;
+            self.disabled |= ev;
+        }
+    }
+
+    /// Records what the socket's current condition warrants.
+    pub(crate) fn update(&mut self, kind: &SocketKind) {
+        if self.mask.is_empty() {
+            return;
+        }
+        match kind {
+            SocketKind::Unbound(_) => {}
+            SocketKind::Listener(l) => {
+                if !l.accept_queue.is_empty() {
+                    self.record(NetEvents::ACCEPT);
+                }
+            }
+            SocketKind::Conn(c) => {
+                let conn = &c.conn;
+                let state = conn.state();
+                let synchronized = !matches!(state, State::SynSent | State::SynReceived);
+                let error = conn.error();
+                let connect_done = state == State::Closed || synchronized;
+                if self.connecting && self.mask.contains(NetEvents::CONNECT) && connect_done {
+                    self.connecting = false;
+                    self.connect_error = match error {
+                        Some(e) => Some(Error::from(e)),
+                        None if state == State::Closed => Some(Error::ConnectionAborted),
+                        None => None,
+                    };
+                    self.record(NetEvents::CONNECT);
+                    if self.connect_error.is_some() {
+                        // A failed connect is reported by CONNECT alone, as
+                        // Winsock does.
+                        self.disabled |= NetEvents::CLOSE | NetEvents::WRITE;
+                    }
+                }
+                if c.listener.is_some() {
+                    // Still in the accept queue: the application has no
+                    // handle for it yet.
+                    return;
+                }
+                if conn.recv_queue_len() > 0 {
+                    self.record(NetEvents::READ);
+                }
+                if matches!(state, State::Established | State::CloseWait)
+                    && conn.send_queue_free() > 0
+                {
+                    self.record(NetEvents::WRITE);
+                }
+                if !self.disabled.contains(NetEvents::CLOSE) && self.mask.contains(NetEvents::CLOSE)
+                {
+                    let close = match error {
+                        Some(ConnError::Reset) => Some(Some(Error::ConnectionReset)),
+                        Some(ConnError::TimedOut | ConnError::Aborted) if synchronized => {
+                            Some(Some(Error::ConnectionAborted))
+                        }
+                        Some(_) => None,
+                        None if conn.at_eof() => Some(None),
+                        None => None,
+                    };
+                    if let Some(e) = close {
+                        self.close_error = e;
+                        self.record(NetEvents::CLOSE);
+                    }
+                }
+            }
+        }
+    }
+
+    fn take(&mut self) -> NetworkEvents {
+        let out = NetworkEvents {
+            events: self.recorded,
+            connect_error: self
+                .connect_error
+                .filter(|_| self.recorded.contains(NetEvents::CONNECT)),
+            close_error: self
+                .close_error
+                .filter(|_| self.recorded.contains(NetEvents::CLOSE)),
+        };
+        self.recorded = NetEvents::NONE;
+        out
+    }
+}
+
+impl Stack {
+    /// `WSAEventSelect`: records `mask`'s events for `h` from now on
+    /// (replacing an earlier selection; `NetEvents::NONE` stops recording).
+    /// Conditions that already hold are recorded at once.
+    ///
+    /// ```
+    /// use synfin::stack::{NetEvents, Stack, StackConfig};
+    ///
+    /// let mut stack = Stack::new(StackConfig::default(), 1);
+    /// stack.add_address("198.18.0.1".parse().unwrap());
+    /// let l = stack.listen("198.18.0.1:80".parse().unwrap(), 16).unwrap();
+    /// stack.select_events(l, NetEvents::ACCEPT).unwrap();
+    /// assert!(stack.take_network_events(l).unwrap().is_empty());
+    /// ```
+    pub fn select_events(&mut self, h: SocketHandle, mask: NetEvents) -> Result<(), Error> {
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
+        s.net.mask = mask;
+        s.net.recorded = s.net.recorded & mask;
+        s.net.update(&s.kind);
+        Ok(())
+    }
+
+    /// `WSAEnumNetworkEvents`: the events recorded for `h` since the last
+    /// call, with their error codes; clears them.
+    pub fn take_network_events(&mut self, h: SocketHandle) -> Result<NetworkEvents, Error> {
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
+        s.net.update(&s.kind);
+        Ok(s.net.take())
+    }
+
+    /// Re-enables `ev` on `h` after the call that consumes it, and records
+    /// it again at once if its condition still holds.
+    pub(crate) fn reenable_event(&mut self, h: SocketHandle, ev: NetEvents) {
+        if let Some(s) = self.sockets.app_mut(h) {
+            s.net.reenable(ev);
+            s.net.update(&s.kind);
+        }
+    }
+}
+
+/// Records what a socket's condition warrants after a change (called from
+/// the stack's one place that looks at a socket after every change).
+pub(crate) fn update(s: &mut Socket) {
+    if !s.orphaned {
+        s.net.update(&s.kind);
+    }
+}
