@@ -157,3 +157,20 @@ fn s2_2_fin_after_our_shutdown_then_writes_are_broken_pipe() {
     assert_eq!(p.c().recv(now, c, &mut buf), Ok(0));
     assert_eq!(p.c().send(now, c, b"x"), Err(Error::BrokenPipe));
 }
+
+#[test]
+fn s1d_close_in_syn_sent_sends_nothing_more() {
+    let mut p = Pair::new(47, LinkModel::default());
+    let (client, server) = (p.client, p.server);
+    p.net.model_mut(client, server).unwrap().up = false;
+    let now = p.now();
+    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    p.run_for(ms(10));
+    p.trace();
+    let now = p.now();
+    assert_eq!(p.c().close(now, c), Ok(()));
+    assert_eq!(p.c().state(c), Err(Error::InvalidHandle));
+    p.run_for(Duration::from_secs(10));
+    assert!(p.segments().is_empty(), "no RST, no SYN retransmission");
+    assert_eq!(p.c().socket_count(), 0);
+}

@@ -137,3 +137,48 @@ impl From<Error> for io::Error {
         io::Error::new(e.kind(), e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+    use std::io::ErrorKind;
+
+    #[test]
+    fn io_error_keeps_the_kind_and_the_typed_error() {
+        let all = [
+            (Error::WouldBlock, ErrorKind::WouldBlock, 11, 10035),
+            (Error::NotConnected, ErrorKind::NotConnected, 107, 10057),
+            (
+                Error::ConnectionRefused,
+                ErrorKind::ConnectionRefused,
+                111,
+                10061,
+            ),
+            (
+                Error::ConnectionReset,
+                ErrorKind::ConnectionReset,
+                104,
+                10054,
+            ),
+            (
+                Error::ConnectionAborted,
+                ErrorKind::ConnectionAborted,
+                103,
+                10053,
+            ),
+            (Error::TimedOut, ErrorKind::TimedOut, 110, 10060),
+            (Error::BrokenPipe, ErrorKind::BrokenPipe, 32, 10058),
+            (Error::AddrInUse, ErrorKind::AddrInUse, 98, 10048),
+        ];
+        for (e, kind, errno, wsa) in all {
+            let io: std::io::Error = e.into();
+            assert_eq!(io.kind(), kind);
+            assert_eq!(
+                io.get_ref().and_then(|r| r.downcast_ref::<Error>()),
+                Some(&e)
+            );
+            assert_eq!((e.errno(), e.winsock()), (errno, wsa));
+            assert!(!e.to_string().is_empty());
+        }
+    }
+}
