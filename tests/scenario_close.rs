@@ -124,6 +124,22 @@ fn ms(m: u64) -> Duration {
 /// TIME-WAIT on the client, CLOSE-WAIT → LAST-ACK → CLOSED on the server;
 /// the FIN follows every queued byte (§3.10.4: "queue this until all
 /// preceding SENDs have been segmentized").
+/// The states an active closer passes through (RFC 9293 Figure 5, left).
+const ACTIVE_CLOSE: [State; 4] = [
+    State::Established,
+    State::FinWait1,
+    State::FinWait2,
+    State::TimeWait,
+];
+
+/// The states a passive closer passes through.
+const PASSIVE_CLOSE: [State; 4] = [
+    State::Established,
+    State::CloseWait,
+    State::LastAck,
+    State::Closed,
+];
+
 #[test]
 fn active_close_drains_send_queue_then_fin() {
     let mut p = Pair::new(11, LinkModel::default());
@@ -168,24 +184,8 @@ fn active_close_drains_send_queue_then_fin() {
     assert!(has_event(&events(p.c()), c, Event::Closed));
     assert!(has_event(&events(p.s()), s, Event::Closed));
 
-    assert_eq!(
-        path(p.c()),
-        [
-            State::Established,
-            State::FinWait1,
-            State::FinWait2,
-            State::TimeWait
-        ]
-    );
-    assert_eq!(
-        path(p.s()),
-        [
-            State::Established,
-            State::CloseWait,
-            State::LastAck,
-            State::Closed
-        ]
-    );
+    assert_eq!(path(p.c()), ACTIVE_CLOSE);
+    assert_eq!(path(p.s()), PASSIVE_CLOSE);
 
     // The wire: one client FIN, right after the last data byte, and no
     // client data after it.
@@ -261,15 +261,7 @@ fn orphaned_close_still_delivers_everything() {
     p.run_until(secs(10), |p| p.c().time_wait_count() == 1);
     assert_eq!(p.c().socket_count(), 0, "TIME-WAIT is a compact record");
     assert_eq!(p.c().connection_count(), 0);
-    assert_eq!(
-        path(p.c()),
-        [
-            State::Established,
-            State::FinWait1,
-            State::FinWait2,
-            State::TimeWait
-        ]
-    );
+    assert_eq!(path(p.c()), ACTIVE_CLOSE);
     assert!(
         events(p.c()).iter().all(|&(h, _)| h != c),
         "no events for a released handle"
@@ -396,24 +388,8 @@ fn half_close_client_writes_first() {
     p.run_until(secs(5), |p| {
         p.c().state(c) == Ok(State::TimeWait) && p.s().state(s) == Ok(State::Closed)
     });
-    assert_eq!(
-        path(p.c()),
-        [
-            State::Established,
-            State::FinWait1,
-            State::FinWait2,
-            State::TimeWait
-        ]
-    );
-    assert_eq!(
-        path(p.s()),
-        [
-            State::Established,
-            State::CloseWait,
-            State::LastAck,
-            State::Closed
-        ]
-    );
+    assert_eq!(path(p.c()), ACTIVE_CLOSE);
+    assert_eq!(path(p.s()), PASSIVE_CLOSE);
     // Wire: the client sent nothing but ACKs after its FIN, and the server's
     // data went out while the client sat in FIN-WAIT-2.
     let segs = p.segments();

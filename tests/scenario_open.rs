@@ -51,9 +51,7 @@ fn transitions(st: &mut synfin::stack::Stack) -> Vec<(State, State)> {
 fn three_way_handshake_negotiates_options() {
     let mut p = Pair::new(1, LinkModel::default());
     p.trace();
-    let l = p.s().listen(Pair::server_addr(), 16).unwrap();
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let (l, c) = p.listen_connect(16);
     assert_eq!(p.c().state(c), Ok(State::SynSent));
     assert_eq!(p.s().accept(l), Err(Error::WouldBlock));
     p.run_for(ms(20));
@@ -266,9 +264,7 @@ fn lost_syn_is_retransmitted() {
     p.trace();
     let (client, server) = (p.client, p.server);
     p.net.script(client, server, [Fault::Drop]);
-    let l = p.s().listen(Pair::server_addr(), 16).unwrap();
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let (l, c) = p.listen_connect(16);
     p.run_for(ms(900));
     assert_eq!(p.c().state(c), Ok(State::SynSent));
     assert_eq!(p.s().accept(l), Err(Error::WouldBlock));
@@ -299,9 +295,7 @@ fn lost_syn_ack_is_recovered() {
     p.trace();
     let (client, server) = (p.client, p.server);
     p.net.script(server, client, [Fault::Drop]);
-    let l = p.s().listen(Pair::server_addr(), 16).unwrap();
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let (l, c) = p.listen_connect(16);
     p.run_for(ms(900));
     assert_eq!(p.c().state(c), Ok(State::SynSent));
     p.run_until(secs(5), |p| p.c().state(c) == Ok(State::Established));
@@ -343,9 +337,7 @@ fn lost_final_ack_is_recovered_by_syn_ack_retransmission() {
     let (client, server) = (p.client, p.server);
     // SYN passes, the handshake's ACK is lost.
     p.net.script(client, server, [Fault::Pass, Fault::Drop]);
-    let l = p.s().listen(Pair::server_addr(), 16).unwrap();
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let (l, c) = p.listen_connect(16);
     p.run_for(ms(20));
     assert_eq!(p.c().state(c), Ok(State::Established), "client is done");
     assert_eq!(p.s().accept(l), Err(Error::WouldBlock), "server is not");
@@ -377,9 +369,7 @@ fn lost_final_ack_then_client_data_completes_handshake() {
     p.trace();
     let (client, server) = (p.client, p.server);
     p.net.script(client, server, [Fault::Pass, Fault::Drop]);
-    let l = p.s().listen(Pair::server_addr(), 16).unwrap();
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let (l, c) = p.listen_connect(16);
     p.run_until(secs(1), |p| p.c().state(c) == Ok(State::Established));
     // The client speaks first, before the server's SYN-ACK timer fires.
     let now = p.now();
@@ -653,9 +643,7 @@ fn lost_final_ack_then_data_and_fin_before_accept() {
     let mut p = Pair::new(13, LinkModel::default());
     let (client, server) = (p.client, p.server);
     p.net.script(client, server, [Fault::Pass, Fault::Drop]);
-    let l = p.s().listen(Pair::server_addr(), 4).unwrap();
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let (l, c) = p.listen_connect(4);
     p.run_until(secs(1), |p| p.c().state(c) == Ok(State::Established));
     let now = p.now();
     p.c().send(now, c, b"all at once").unwrap();
@@ -939,9 +927,7 @@ fn rto_falls_back_to_three_seconds_after_syn_retransmission() {
     let (client, server) = (p.client, p.server);
     // The SYN and, later, the first data segment are lost.
     p.net.script(client, server, [Fault::Drop]);
-    let l = p.s().listen(Pair::server_addr(), 4).unwrap();
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let (l, c) = p.listen_connect(4);
     p.run_until(secs(5), |p| p.c().state(c) == Ok(State::Established));
     assert_eq!(p.c().connection(c).unwrap().rto(), secs(3));
     p.trace();
@@ -965,9 +951,7 @@ fn rto_falls_back_to_three_seconds_after_syn_ack_retransmission() {
     // only the server's timer resends the SYN-ACK.
     p.net.script(server, client, [Fault::Drop]);
     p.net.script(client, server, [Fault::Pass, Fault::Drop]);
-    let l = p.s().listen(Pair::server_addr(), 4).unwrap();
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let (l, c) = p.listen_connect(4);
     let mut s = None;
     p.run_until(secs(5), |p| {
         s = p.s().accept(l).ok().map(|x| x.0);
@@ -1040,9 +1024,7 @@ fn closing_listener_resets_half_open_connections() {
     p.trace();
     let (client, server) = (p.client, p.server);
     p.net.script(client, server, [Fault::Pass, Fault::Drop]);
-    let l = p.s().listen(Pair::server_addr(), 4).unwrap();
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let (l, c) = p.listen_connect(4);
     p.run_for(ms(10));
     assert_eq!(p.c().state(c), Ok(State::Established));
     assert_eq!(p.s().accept(l), Err(Error::WouldBlock));

@@ -79,9 +79,7 @@ fn rst_in_syn_sent() {
     let (client, server) = (p.client, p.server);
     // The SYN is lost, so only crafted segments reach the client.
     p.net.script(client, server, [Fault::Drop]);
-    let _l = p.s().listen(Pair::server_addr(), 4).unwrap();
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let (_l, c) = p.listen_connect(4);
     p.run_for(ms(10));
     let syn = take_segs(&mut p).remove(0);
     assert!(syn.is(SYN));
@@ -130,9 +128,7 @@ fn rst_in_syn_sent() {
 fn rst_in_passive_syn_received_returns_to_listen_silently() {
     let mut p = Pair::new(22, LinkModel::default());
     p.trace();
-    let l = p.s().listen(Pair::server_addr(), 4).unwrap();
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let (l, c) = p.listen_connect(4);
     // The SYN reaches the server at 1 ms; the client gives up before the
     // SYN-ACK arrives (abort in SYN-SENT sends nothing), so its stack
     // answers the SYN-ACK with a RST.
@@ -187,9 +183,7 @@ fn inexact_rst_leaves_half_open_entry() {
     let (client, server) = (p.client, p.server);
     // The first SYN-ACK is lost; the client's SYN is retransmitted at 1 s.
     p.net.script(server, client, [Fault::Drop]);
-    let l = p.s().listen(Pair::server_addr(), 4).unwrap();
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let (l, c) = p.listen_connect(4);
     p.run_for(ms(10));
     let segs = take_segs(&mut p);
     let syn = &segs[0];
@@ -409,9 +403,7 @@ fn rst_in_close_wait() {
 #[test]
 fn rst_on_connection_waiting_in_accept_queue() {
     let mut p = Pair::new(29, LinkModel::default());
-    let l = p.s().listen(Pair::server_addr(), 4).unwrap();
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let (l, c) = p.listen_connect(4);
     p.run_for(ms(10));
     let now = p.now();
     p.c().send(now, c, b"early").unwrap();

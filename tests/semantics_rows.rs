@@ -23,9 +23,8 @@ fn s1a_shutdown_write_in_syn_sent_defers_the_fin() {
     let (client, server) = (p.client, p.server);
     // The first SYN is lost, so the shutdown lands in SYN-SENT.
     p.net.script(client, server, [Fault::Drop]);
-    let l = p.s().listen(Pair::server_addr(), 4).unwrap();
+    let (l, c) = p.listen_connect(4);
     let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
     p.c().send(now, c, b"request").unwrap();
     p.c().shutdown(now, c, Shutdown::Write).unwrap();
     assert_eq!(p.c().state(c), Ok(State::SynSent));

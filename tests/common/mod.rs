@@ -152,6 +152,15 @@ impl WireSeg {
 }
 
 impl Pair {
+    /// The server listens on [`Pair::server_addr`] with `backlog`, and the
+    /// client connects to it (nothing is run yet). Returns (listener, client).
+    pub fn listen_connect(&mut self, backlog: usize) -> (SocketHandle, SocketHandle) {
+        let l = self.s().listen(Pair::server_addr(), backlog).unwrap();
+        let now = self.now();
+        let c = self.c().connect(now, Pair::server_addr()).unwrap();
+        (l, c)
+    }
+
     /// Starts recording every packet on the link (call before the traffic).
     pub fn trace(&mut self) {
         self.net.enable_trace(true);
