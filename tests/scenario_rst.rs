@@ -714,3 +714,46 @@ fn peer_without_state_resets_a_stale_connection() {
     assert_eq!(p.c().state(c), Ok(State::Closed));
     assert_eq!(p.c().socket_error(c), Ok(Some(Error::ConnectionReset)));
 }
+
+#[test]
+fn challenge_acks_are_rate_limited_per_stack() {
+    let cfg = StackConfig {
+        challenge_ack_limit: 10,
+        ..StackConfig::default()
+    };
+    let mut p = Pair::with_config(34, LinkModel::default(), cfg);
+    let (c, _s) = established_with_data(&mut p, b"x");
+    let mut buf = [0u8; 1];
+    let now = p.now();
+    assert_eq!(p.c().recv(now, c, &mut buf), Ok(1));
+    p.run_for(ms(100));
+    p.trace();
+    to_client(&mut p, c, 1, 0, ACK, b"old");
+    p.run_for(ms(10));
+    let probe = last_from(&take_segs(&mut p), true).clone();
+    let (snd_nxt, rcv_nxt) = (probe.seq, probe.ack);
+    // A blind attacker's burst: 100 in-window RSTs within a second.
+    let burst = |p: &mut Pair| {
+        for i in 0..100u32 {
+            to_client(p, c, rcv_nxt.wrapping_add(1 + i), snd_nxt, RST, &[]);
+            p.run_for(ms(1));
+        }
+        take_segs(p)
+            .iter()
+            .filter(|s| s.from_client && s.is(ACK))
+            .count()
+    };
+    // RFC 5961 §7: at most the limit per second, drawn between half and
+    // all of it.
+    let first = burst(&mut p);
+    assert!((5..=10).contains(&first), "{first} challenge ACKs");
+    let stats = p.c().stats();
+    assert_eq!(stats.challenge_acks as usize, first);
+    assert_eq!(stats.challenge_acks_limited as usize, 100 - first);
+    // The next second has a new budget; the connection never broke.
+    p.run_for(Duration::from_secs(1));
+    let second = burst(&mut p);
+    assert!((5..=10).contains(&second), "{second} challenge ACKs");
+    assert_eq!(p.c().state(c), Ok(State::Established));
+    assert_eq!(p.c().socket_error(c), Ok(None));
+}

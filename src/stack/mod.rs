@@ -62,6 +62,12 @@ pub struct StackConfig {
     /// Most stack-generated segments (RSTs, SYN-ACKs, TIME-WAIT ACKs) waiting
     /// to be sent; more are dropped and counted.
     pub max_control_queue: usize,
+    /// Most challenge ACKs per second across the stack (RFC 5961 §7;
+    /// Linux's `tcp_challenge_ack_limit`). Each second's budget is drawn at
+    /// random between half and all of it, so an off-path attacker cannot
+    /// count the ACKs to learn that a guess hit a window (CVE-2016-5696). 0
+    /// sends none.
+    pub challenge_ack_limit: u32,
 }
 
 impl Default for StackConfig {
@@ -71,6 +77,7 @@ impl Default for StackConfig {
             ephemeral_ports: (49152, 65535),
             max_time_wait: 262_144,
             max_control_queue: 4096,
+            challenge_ack_limit: 1000,
         }
     }
 }
@@ -119,6 +126,10 @@ pub struct StackStats {
     pub listen_overflows: u64,
     /// Control segments dropped because the control queue was full.
     pub control_dropped: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Challenge ACKs not sent because the stack-wide limit was reached.
+    pub challenge_acks_limited: u64,
 }
 
 /// A segment the stack sends on its own behalf (RST, SYN-ACK, TIME-WAIT ACK).
@@ -150,6 +161,34 @@ pub struct Stack {
     port_counter: u32,
     stats: StackStats,
     transitions: Option<Vec<Transition>>,
+    challenges: ChallengeBudget,
+}
+
+/// The stack-wide challenge-ACK budget of the current second (RFC 5961 §7).
+#[derive(Default)]
+struct ChallengeBudget {
+    /// Start of the current one-second window.
+    window: Option<Instant>,
+    left: u32,
+}
+
+impl ChallengeBudget {
+    /// Whether one more challenge ACK may go out at `now`.
+    fn allow(&mut self, now: Instant, limit: u32, rng: &mut rand::rngs::ChaCha8Rng) -> bool {
+        let expired = self
+            .window
+            .is_none_or(|w| now.saturating_duration_since(w) >= core::time::Duration::from_secs(1));
+        if expired {
+            self.window = Some(now);
+            let half = limit / 2;
+            self.left = half + rng.next_u32() % (limit - half + 1);
+        }
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
 }
 
 impl Stack {
@@ -175,6 +214,7 @@ impl Stack {
             port_counter,
             stats: StackStats::default(),
             transitions: None,
+            challenges: ChallengeBudget::default(),
         }
     }
 
@@ -271,6 +311,17 @@ impl Stack {
             }) = self.sockets.get_mut(h)
             {
                 c.conn.on_segment(now, &self.config.tcp, &seg);
+                if c.conn.take_challenge() {
+                    if self
+                        .challenges
+                        .allow(now, self.config.challenge_ack_limit, &mut self.rng)
+                    {
+                        c.conn.send_challenge_ack();
+                        self.stats.challenge_acks += 1;
+                    } else {
+                        self.stats.challenge_acks_limited += 1;
+                    }
+                }
                 self.touch(now, h);
                 return;
             }

@@ -131,7 +131,7 @@ impl Connection {
         // Second: RST.
         if f.contains(TcpFlags::RST) {
             match self.check_rst(seq) {
-                RstVerdict::Challenge => self.ack_now = true,
+                RstVerdict::Challenge => self.challenge = true,
                 RstVerdict::Accept => self.on_rst(),
             }
             return;
@@ -139,7 +139,7 @@ impl Connection {
         // Fourth: SYN in a synchronized state — challenge ACK (RFC 5961 §4,
         // RFC 9293 §3.10.7.4 "fourth").
         if f.contains(TcpFlags::SYN) {
-            self.ack_now = true;
+            self.challenge = true;
             return;
         }
         // Fifth: ACK.

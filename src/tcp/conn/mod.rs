@@ -164,6 +164,9 @@ pub struct Connection {
     keepalive_probe: bool,
 
     ack_now: bool,
+    /// A challenge ACK is owed (RFC 5961 §3.2, §4.2); the stack decides
+    /// whether its stack-wide budget allows it (§7).
+    challenge: bool,
     segs_unacked: u8,
     fast_rexmit: bool,
     persist_probe: bool,
@@ -287,6 +290,7 @@ impl Connection {
             keepalive_probe: false,
             error_taken: false,
             ack_now: false,
+            challenge: false,
             segs_unacked: 0,
             fast_rexmit: false,
             persist_probe: false,
@@ -341,6 +345,17 @@ impl Connection {
     /// Events since the last call; clears them.
     pub fn take_events(&mut self) -> Events {
         core::mem::take(&mut self.events)
+    }
+    /// Whether the last segments asked for a challenge ACK (RFC 5961);
+    /// clears the request. The stack answers with
+    /// [`send_challenge_ack`](Self::send_challenge_ack) if its rate limit
+    /// allows.
+    pub fn take_challenge(&mut self) -> bool {
+        core::mem::take(&mut self.challenge)
+    }
+    /// Sends the challenge ACK `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>`.
+    pub fn send_challenge_ack(&mut self) {
+        self.ack_now = true;
     }
     /// Bytes readable now.
     pub fn recv_queue_len(&self) -> usize {
