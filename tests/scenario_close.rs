@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use synfin::links::{Fault, LinkModel};
 use synfin::stack::{Error, Event, Shutdown, SocketHandle, Stack, StackConfig};
-use synfin::tcp::State;
+use synfin::tcp::{State, TcpConfig};
 use synfin::time::Instant;
 use synfin::wire::TcpFlags;
 
@@ -1070,4 +1070,37 @@ fn ack_after_timeout_carries_highest_seq() {
             "ACKs must carry SND.NXT={end}: {acks:?}"
         );
     }
+}
+
+#[test]
+fn zero_window_probing_gives_up_when_the_peer_vanishes() {
+    let tcp = TcpConfig {
+        recv_buffer: 4096,
+        max_retries: 6,
+        ..TcpConfig::default()
+    };
+    let cfg = StackConfig {
+        tcp,
+        ..StackConfig::default()
+    };
+    let mut p = Pair::with_config(51, LinkModel::default(), cfg);
+    let (c, _s, _l) = p.establish();
+    let now = p.now();
+    // The server never reads: its window closes and the client probes.
+    p.c().send(now, c, &pattern(20_000, 5)).unwrap();
+    p.run_for(secs(5));
+    assert!(p.c().send_queue_len(c).unwrap() > 0);
+    // A peer that keeps answering probes is probed for as long as it likes
+    // (RFC 9293 §3.8.6.1, MUST-36)…
+    p.run_for(secs(600));
+    assert_eq!(p.c().state(c), Ok(State::Established));
+    // …but one that vanishes is given up on like any unanswered
+    // retransmission (Linux: tcp_retries2 applies to probes too).
+    let (client, server) = (p.client, p.server);
+    p.net.model_mut(server, client).unwrap().up = false;
+    p.run_until(secs(3600), |p| p.c().state(c) == Ok(State::Closed));
+    assert_eq!(p.c().state(c), Ok(State::Closed));
+    let mut buf = [0u8; 4];
+    let now = p.now();
+    assert_eq!(p.c().recv(now, c, &mut buf), Err(Error::ConnectionAborted));
 }

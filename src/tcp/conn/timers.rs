@@ -39,6 +39,18 @@ impl Connection {
             // BSD does), so probing never stalls on its own byte
             // (RFC 9293 §3.8.6.1, MUST-36: probe until the window opens).
             if !self.send_q.is_empty() {
+                // A peer that answers probes resets `retries` (input.rs);
+                // one that stays silent is given up on like any unanswered
+                // retransmission, as Linux does (tcp_probe_timer against
+                // tcp_retries2) — else a vanished peer would hold the
+                // connection forever.
+                if self.retries >= cfg.max_retries {
+                    tracing::debug!(local = %self.local(), remote = %self.remote(), "window probes unanswered");
+                    self.send_rst = true;
+                    self.fail(ConnError::Aborted);
+                    return;
+                }
+                self.retries += 1;
                 self.snd_nxt = self.snd_una;
                 self.persist_backoff = self.persist_backoff.saturating_add(1);
                 self.persist_probe = true;
