@@ -10,6 +10,10 @@ use crate::tcp::{ConnError, State, TcpConfig};
 use crate::time::Instant;
 use crate::wire::{SeqNum, TcpFlags, TcpRepr};
 
+/// RFC 7323 §5.5: TS.Recent is valid for 24 days of idleness (a 1 ms
+/// timestamp clock wraps its sign bit after 24.8 days).
+const TS_RECENT_LIFETIME_SECS: u32 = 24 * 86_400;
+
 /// What the RST check decided (RFC 9293 §3.10.7.4 "second", RFC 5961 §3.2).
 enum RstVerdict {
     /// SEG.SEQ == RCV.NXT: reset the connection.
@@ -62,6 +66,7 @@ impl Connection {
         self.cc.set_mss(usize::from(self.opts.snd_mss));
         if let Some((val, _)) = seg.options.timestamps {
             self.ts_recent = val;
+            self.ts_recent_at = super::secs(now);
         }
         self.rcv_adv = self.rcv_nxt + self.initial_rcv_window();
         if f.contains(TcpFlags::ACK) {
@@ -121,6 +126,11 @@ impl Connection {
         let fin_flag = f.contains(TcpFlags::FIN);
         let seg_len = seg.payload.len() + syn_len as usize + usize::from(fin_flag);
 
+        // RFC 7323 §5.3 R1 (PAWS) comes before the sequence number check.
+        if self.paws_rejects(now, seg) {
+            self.ack_now = true;
+            return;
+        }
         // First: sequence number acceptability (the four cases).
         if !self.acceptable(seq, seg_len) {
             if !f.contains(TcpFlags::RST) {
@@ -154,12 +164,41 @@ impl Connection {
         // Seventh and eighth: text and FIN, trimmed to the window.
         let data_seq = seq + syn_len;
         self.process_text_and_fin(now, cfg, data_seq, seg.payload, fin_flag);
-        if let Some((val, _)) = seg.options.timestamps {
-            // RFC 7323 §4.3: TS.Recent follows the segment that covers the
-            // left edge of the window.
-            if self.opts.timestamps && seq.diff(self.rcv_nxt) <= 0 {
-                self.ts_recent = val;
-            }
+        self.update_ts_recent(now, seq, seg);
+    }
+
+    /// RFC 7323 §5.3 R1, PAWS: a non-RST segment whose timestamp is older
+    /// than TS.Recent is an old duplicate (or a blind forgery) — drop it and
+    /// ACK. TS.Recent idle for over 24 days is no longer valid (§5.5): the
+    /// peer's clock may have wrapped. A segment without a timestamp is let
+    /// through (RFC 7323 §3.2 says SHOULD drop it; Linux accepts it, and so
+    /// do we, so a peer that omits it on some segments still works).
+    fn paws_rejects(&self, now: Instant, seg: &TcpRepr<'_>) -> bool {
+        if !self.opts.timestamps || seg.flags.contains(TcpFlags::RST) {
+            return false;
+        }
+        let Some((val, _)) = seg.options.timestamps else {
+            return false;
+        };
+        if super::secs(now).wrapping_sub(self.ts_recent_at) > TS_RECENT_LIFETIME_SECS {
+            return false;
+        }
+        (val.wrapping_sub(self.ts_recent) as i32) < 0
+    }
+
+    /// RFC 7323 §4.3 / §5.3 R3: TS.Recent follows the segment that covers the
+    /// left edge of the window, and never moves back (unless it was stale).
+    fn update_ts_recent(&mut self, now: Instant, seq: SeqNum, seg: &TcpRepr<'_>) {
+        let Some((val, _)) = seg.options.timestamps else {
+            return;
+        };
+        if !self.opts.timestamps || seq.diff(self.rcv_nxt) > 0 {
+            return;
+        }
+        let stale = super::secs(now).wrapping_sub(self.ts_recent_at) > TS_RECENT_LIFETIME_SECS;
+        if stale || val.wrapping_sub(self.ts_recent) as i32 >= 0 {
+            self.ts_recent = val;
+            self.ts_recent_at = super::secs(now);
         }
     }
 
@@ -246,6 +285,12 @@ impl Connection {
                 return false;
             }
         }
+        if self.ack_too_old(ack) {
+            // RFC 5961 §5.2: outside [SND.UNA - MAX.SND.WND, SND.NXT] — drop,
+            // and answer with a (rate-limited) challenge ACK.
+            self.challenge = true;
+            return false;
+        }
         if ack.diff(self.snd_max) > 0 {
             // Acknowledges something not yet sent: ACK and drop.
             self.ack_now = true;
@@ -314,6 +359,15 @@ impl Connection {
             _ => {}
         }
         true
+    }
+
+    /// RFC 5961 §5.2, the lower half of the ACK acceptability check: an ACK
+    /// below SND.UNA - MAX.SND.WND can only be a very old duplicate or a
+    /// blind injection, so its segment (data included) is not taken.
+    /// (RFC 9293 would merely ignore the ACK field and take the data.)
+    fn ack_too_old(&self, ack: SeqNum) -> bool {
+        let floor = self.snd_una - self.max_snd_wnd.max(1);
+        ack.diff(floor) < 0
     }
 
     /// An ACK that moves SND.UNA forward.

@@ -123,6 +123,9 @@ pub struct Connection {
     offer_ts: bool,
     offer_wscale: bool,
     ts_recent: u32,
+    /// When TS.Recent was last set, in whole seconds of [`Instant`]
+    /// (RFC 7323 §5.5: it goes stale after 24 days idle).
+    ts_recent_at: u32,
     ts_offset: u32,
 
     send_q: SendQueue,
@@ -223,6 +226,7 @@ impl Connection {
         c.rcv_nxt = irs + 1u32;
         c.opts = opts;
         c.ts_recent = ts_recent;
+        c.ts_recent_at = secs(now);
         c.ts_offset = ts_offset;
         c.snd_wnd = u32::from(peer_window) << opts.snd_wscale;
         c.max_snd_wnd = c.snd_wnd;
@@ -268,6 +272,7 @@ impl Connection {
             offer_ts: cfg.timestamps,
             offer_wscale: cfg.window_scaling,
             ts_recent: 0,
+            ts_recent_at: 0,
             ts_offset: 0,
             send_q: SendQueue::new(cfg.send_buffer),
             recv_q: RecvQueue::new(cfg.recv_buffer),
@@ -486,6 +491,11 @@ impl Connection {
     fn restart_rto(&mut self, now: Instant) {
         self.rto_at = Some(now + self.rtt.rto());
     }
+}
+
+/// `t` in whole seconds, truncated to 32 bits (136 years).
+pub(crate) fn secs(t: Instant) -> u32 {
+    (t.total_micros() / 1_000_000) as u32
 }
 
 /// Our MSS: configured, or the MTU less the IP and TCP headers
