@@ -2,8 +2,32 @@
 //! in real time, and the socket APIs on top of it.
 //!
 //! * [`Runtime`] and [`Node`] — one thread driving a [`Driver`] (the
-//!   simulated network today), shared safely by threads and tasks.
+//!   simulated network, or a device link), shared safely by threads and
+//!   tasks.
+//! * The blocking API, in `std::net`'s vocabulary: [`TcpListener`],
+//!   [`TcpStream`] (`std::io::Read`/`Write`), [`TcpSocket`] for options
+//!   that must be set before connect or listen, and network events —
+//!   per socket (`select_events`, `wait_network_events`) or for many at
+//!   once ([`Poller`]).
+//! * [`tokio`] (feature `tokio`, on by default): the same over tokio's
+//!   `AsyncRead`/`AsyncWrite`.
+//!
+//! All three read the same socket state in the stack, so they never
+//! disagree. Errors are `std::io::Error`s whose `get_ref()` downcasts to
+//! [`crate::stack::Error`] (docs/SEMANTICS.md has the errno and Winsock
+//! code of each).
 
+mod call;
+mod events;
+mod listener;
 mod runtime;
+mod socket;
+mod stream;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
+pub use events::{AsSocket, Poller};
+pub use listener::{Incoming, TcpListener, DEFAULT_BACKLOG};
 pub use runtime::{Driver, Node, Runtime};
+pub use socket::TcpSocket;
+pub use stream::TcpStream;

@@ -347,6 +347,11 @@ impl Node {
         self.host
     }
 
+    /// Whether `other` is the same stack of the same runtime.
+    pub fn same_stack(&self, other: &Node) -> bool {
+        self.host == other.host && Arc::ptr_eq(&self.rt.shared, &other.rt.shared)
+    }
+
     /// Runs one call on the stack at the current time, lets the driver
     /// move what it produced, and wakes every waiter.
     pub fn with<R>(&self, f: impl FnOnce(&mut Stack, Instant) -> R) -> R {

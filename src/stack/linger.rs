@@ -3,7 +3,7 @@
 //! sent is acknowledged or N elapses, when the stack resets the connection
 //! and close reports that delivery was not confirmed.
 
-use super::socket::SocketKind;
+use super::socket::{OptU32, SocketKind};
 use super::{Error, SocketHandle, Stack};
 use crate::tcp::{ConnError, State};
 use crate::time::Instant;
@@ -67,6 +67,36 @@ impl Stack {
                 Err(Error::WouldBlock)
             }
         }
+    }
+
+    /// Closes `h` without ever waiting — what dropping a socket object of
+    /// the blocking and async APIs does: linger `{on, 0}` still aborts
+    /// (RST), as BSD's `close` does; any other setting, including a
+    /// `{on, N}` close already in progress, becomes a default close, graceful
+    /// in the background. The handle is gone afterwards.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use synfin::stack::{Stack, StackConfig};
+    /// use synfin::time::Instant;
+    ///
+    /// let mut stack = Stack::new(StackConfig::default(), 1);
+    /// stack.add_address("198.18.0.1".parse().unwrap());
+    /// let now = Instant::ZERO;
+    /// let c = stack.connect(now, "198.18.0.2:80".parse().unwrap()).unwrap();
+    /// stack.set_linger(c, Some(Duration::from_secs(5))).unwrap();
+    /// assert_eq!(stack.release(now, c), Ok(()));
+    /// assert_eq!(stack.state(c), Err(synfin::stack::Error::InvalidHandle));
+    /// ```
+    pub fn release(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
+        if matches!(s.kind, SocketKind::Conn(_))
+            && s.options.linger_ms.get().is_some_and(|ms| ms > 0)
+        {
+            s.options.linger_ms = OptU32::default();
+            s.linger_until = None;
+        }
+        self.close(now, h)
     }
 
     /// The linger time ran out with data or our FIN unacknowledged: reset,

@@ -118,4 +118,33 @@ impl Stack {
     pub fn take_error(&mut self, h: SocketHandle) -> Result<Option<Error>, Error> {
         Ok(self.conn_mut(h)?.take_error().map(Error::from))
     }
+
+    /// Whether Nagle's algorithm is off (`TCP_NODELAY`), as set on this
+    /// socket, inherited from its listener, or the stack's default.
+    pub fn nodelay(&self, h: SocketHandle) -> Result<bool, Error> {
+        Ok(self.effective_options(h)?.nodelay)
+    }
+
+    /// Whether keep-alive probing is on (`SO_KEEPALIVE`).
+    pub fn keepalive(&self, h: SocketHandle) -> Result<bool, Error> {
+        Ok(self.effective_options(h)?.keepalive)
+    }
+
+    /// Whether reuse-address is set (`SO_REUSEADDR`).
+    pub fn reuse_address(&self, h: SocketHandle) -> Result<bool, Error> {
+        let s = self.sockets.app(h).ok_or(Error::InvalidHandle)?;
+        Ok(s.options.reuse_address)
+    }
+
+    /// The send and receive buffer sizes (`SO_SNDBUF`, `SO_RCVBUF`) in
+    /// bytes: this socket's, or the stack's defaults.
+    pub fn buffer_sizes(&self, h: SocketHandle) -> Result<(usize, usize), Error> {
+        let cfg = self.effective_options(h)?;
+        Ok((cfg.send_buffer, cfg.recv_buffer))
+    }
+
+    fn effective_options(&self, h: SocketHandle) -> Result<crate::tcp::TcpConfig, Error> {
+        let s = self.sockets.app(h).ok_or(Error::InvalidHandle)?;
+        Ok(s.options.effective(&self.config.tcp))
+    }
 }
