@@ -663,7 +663,13 @@ fn lost_final_ack_then_data_and_fin_before_accept() {
 
 #[test]
 fn listen_queue_overflow_drops_syns_until_accept() {
-    let mut p = Pair::new(14, LinkModel::default());
+    // SYN cookies off: with them, the SYNs that find the SYN queue full are
+    // answered statelessly instead (tests/hardening_syn_cookies.rs).
+    let cfg = synfin::stack::StackConfig {
+        syn_cookies: false,
+        ..Default::default()
+    };
+    let mut p = Pair::with_config(14, LinkModel::default(), cfg);
     p.trace();
     let l = p.s().listen(Pair::server_addr(), 2).unwrap();
     let now = p.now();

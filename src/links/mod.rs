@@ -4,6 +4,7 @@
 //! hosts exchange raw IP packets over [`LinkModel`] links with delay, rate
 //! limits and seeded random faults, under a virtual clock.
 
+pub mod attack;
 pub mod model;
 pub mod pcap;
 pub mod sim;

@@ -19,9 +19,11 @@ impl Secret {
         Secret { key }
     }
 
-    /// F(key, data): SipHash over the key followed by the data. (The hardening
-    /// work may swap in a dedicated keyed PRF; the call sites stay.)
-    fn hash(&self, domain: u8, data: &[u8]) -> u64 {
+    /// F(key, data): SipHash-2-4 keyed with the stack's 128-bit secret over
+    /// a domain byte and the data. SipHash is a keyed PRF designed for short
+    /// inputs, which is what RFC 6528 §3 asks of F; the domain byte keeps the
+    /// uses (ISNs, timestamps, ports, SYN cookies) independent.
+    pub(crate) fn hash(&self, domain: u8, data: &[u8]) -> u64 {
         #[allow(deprecated)]
         let mut h = std::hash::SipHasher::new_with_keys(self.key[0], self.key[1]);
         domain.hash(&mut h);

@@ -24,6 +24,11 @@ pub(crate) struct Listener {
     pub backlog: usize,
     pub syn_queue: Vec<HalfOpen>,
     pub accept_queue: VecDeque<SocketHandle>,
+    /// Until when ACKs that match no half-open entry are checked against
+    /// SYN cookies: set whenever a cookie goes out, so a listener that has
+    /// not overflowed lately never accepts one (as Linux's
+    /// `tcp_synq_no_recent_overflow`).
+    pub cookies_until: Option<Instant>,
 }
 
 /// A passive SYN-RECEIVED entry.
@@ -47,6 +52,26 @@ impl Listener {
             backlog: backlog.max(1),
             syn_queue: Vec::new(),
             accept_queue: VecDeque::new(),
+            cookies_until: None,
+        }
+    }
+
+    /// Heap bytes of the two queues (and the listener's own box).
+    pub fn heap_bytes(&self) -> usize {
+        core::mem::size_of::<Listener>()
+            + self.syn_queue.capacity() * core::mem::size_of::<HalfOpen>()
+            + self.accept_queue.capacity() * core::mem::size_of::<SocketHandle>()
+    }
+
+    /// A queue that emptied after a burst gives its memory back, so an idle
+    /// listener costs the same after a flood as before it.
+    pub fn shrink_if_idle(&mut self) {
+        const KEEP: usize = 16;
+        if self.syn_queue.is_empty() && self.syn_queue.capacity() > KEEP {
+            self.syn_queue = Vec::new();
+        }
+        if self.accept_queue.is_empty() && self.accept_queue.capacity() > KEEP {
+            self.accept_queue = VecDeque::new();
         }
     }
 
@@ -86,18 +111,32 @@ impl Stack {
             return;
         }
         if f.contains(TcpFlags::ACK) {
-            self.reply_rst(key, seg);
+            let cookies = l.cookies_until.is_some_and(|t| now < t);
+            if !(cookies && !f.contains(TcpFlags::SYN) && self.cookie_ack(now, lh, key, seg)) {
+                self.reply_rst(key, seg);
+            }
             return;
         }
         if !f.contains(TcpFlags::SYN) {
             return;
         }
         let backlog = l.backlog;
-        if l.accept_queue.len() >= backlog || l.syn_queue.len() >= backlog {
+        if l.accept_queue.len() >= backlog {
             // DESIGN.md: accept queue full — drop the SYN, the client retries.
-            // (SYN-queue overflow gets SYN cookies in the hardening work.)
             self.stats.listen_overflows += 1;
-            tracing::debug!(listener = %l.local, "listen queue full, SYN dropped");
+            tracing::debug!(listener = %l.local, "accept queue full, SYN dropped");
+            return;
+        }
+        if l.syn_queue.len() >= backlog {
+            // DESIGN.md: SYN queue full — answer with a SYN cookie
+            // (RFC 4987 §3.6) and keep no state.
+            if self.config.syn_cookies {
+                l.cookies_until = Some(now + super::syn_cookie::COOKIE_WINDOW);
+                self.send_cookie_syn_ack(now, lh, key, seg);
+            } else {
+                self.stats.listen_overflows += 1;
+                tracing::debug!(listener = %l.local, "SYN queue full, SYN dropped");
+            }
             return;
         }
         let cfg = &self.config.tcp;
@@ -196,6 +235,20 @@ impl Stack {
             return;
         }
         l.syn_queue.swap_remove(i);
+        l.shrink_if_idle();
+        self.complete_handshake(now, lh, h, seg);
+    }
+
+    /// The handshake of `h` completed with `seg` (its final ACK): a new
+    /// ESTABLISHED connection goes to the listener's accept queue.
+    fn complete_handshake(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        h: HalfOpen,
+        seg: &TcpRepr<'_>,
+    ) {
+        let f = seg.flags;
         let options = self.listener_options(lh);
         let cfg = options.effective(&self.config.tcp);
         let mut conn = Connection::accepted(
@@ -266,6 +319,131 @@ impl Stack {
         self.touch(now, handle);
     }
 
+    /// The listener's receive buffer, which fixes the window scale its
+    /// SYN-ACKs announce.
+    fn listener_recv_buffer(&self, lh: SocketHandle) -> usize {
+        self.sockets
+            .get(lh)
+            .and_then(|s| s.options.recv_buffer.get())
+            .map_or(self.config.tcp.recv_buffer, |b| b as usize)
+    }
+
+    /// Answers a SYN with a SYN-ACK whose ISS is a SYN cookie; nothing is
+    /// stored (see [`super::syn_cookie`]).
+    fn send_cookie_syn_ack(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        key: FourTuple,
+        seg: &TcpRepr<'_>,
+    ) {
+        let cfg = &self.config.tcp;
+        let local = key.local();
+        let our_ws = if cfg.window_scaling {
+            wscale_for(self.listener_recv_buffer(lh))
+        } else {
+            0
+        };
+        let mut opts = negotiate(cfg, &local, &seg.options, our_ws);
+        if !opts.timestamps {
+            // No timestamp to carry them: offer neither option.
+            opts.window_scaling = false;
+            opts.snd_wscale = 0;
+            opts.rcv_wscale = 0;
+            opts.sack_permitted = false;
+        }
+        let peer_mss = seg
+            .options
+            .mss
+            .unwrap_or(crate::tcp::conn::default_peer_mss(&key.remote()));
+        let iss = super::syn_cookie::make(&self.secret, &key, seg.seq, peer_mss, now);
+        let ts_offset = self.secret.ts_offset(&key);
+        let mut options = TcpOptions {
+            mss: Some(local_mss(cfg, &local)),
+            ..TcpOptions::default()
+        };
+        if opts.window_scaling {
+            options.window_scale = Some(opts.rcv_wscale);
+        }
+        if opts.timestamps {
+            let now_ts = (now.total_millis() as u32).wrapping_add(ts_offset);
+            let ws = opts.window_scaling.then_some(opts.snd_wscale);
+            let val = super::syn_cookie::ts_encode(now_ts, ws, opts.sack_permitted);
+            options.timestamps = Some((val, seg.options.timestamps.map_or(0, |t| t.0)));
+        }
+        let window = cfg.recv_buffer.min(65535) as u16;
+        self.stats.syn_cookies_sent += 1;
+        self.push_control(Control {
+            local,
+            remote: key.remote(),
+            seq: iss,
+            ack: seg.seq + 1u32,
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            window,
+            options,
+        });
+    }
+
+    /// An ACK that matches no half-open entry while cookies are in use:
+    /// if it carries a valid cookie, the connection is created directly in
+    /// the accept queue. Returns false if it does not (the caller resets).
+    fn cookie_ack(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        key: FourTuple,
+        seg: &TcpRepr<'_>,
+    ) -> bool {
+        use super::syn_cookie;
+        let irs = seg.seq - 1u32;
+        let iss = seg.ack - 1u32;
+        let Some(mss) = syn_cookie::check(&self.secret, &key, irs, iss, now) else {
+            self.stats.syn_cookies_rejected += 1;
+            return false;
+        };
+        let cfg = &self.config.tcp;
+        let ts_offset = self.secret.ts_offset(&key);
+        let now_ts = (now.total_millis() as u32).wrapping_add(ts_offset);
+        let ack_ts = seg.options.timestamps.filter(|_| cfg.timestamps);
+        let Some(peer) = syn_cookie::peer_options(mss, ack_ts, now_ts) else {
+            self.stats.syn_cookies_rejected += 1;
+            return false;
+        };
+        let Some(Socket {
+            kind: SocketKind::Listener(l),
+            ..
+        }) = self.sockets.get(lh)
+        else {
+            return true;
+        };
+        if l.accept_queue.len() >= l.backlog {
+            // As for a half-open entry: ignore the ACK; the client's
+            // retransmission will carry the cookie again.
+            self.stats.listen_overflows += 1;
+            return true;
+        }
+        let our_ws = if cfg.window_scaling && peer.window_scale.is_some() {
+            wscale_for(self.listener_recv_buffer(lh))
+        } else {
+            0
+        };
+        let opts = negotiate(cfg, &key.local(), &peer, our_ws);
+        self.stats.syn_cookies_accepted += 1;
+        let entry = HalfOpen {
+            local: key.local(),
+            remote: key.remote(),
+            iss,
+            irs,
+            opts,
+            ts_recent: peer.timestamps.map_or(0, |t| t.0),
+            ts_offset,
+            retries: 0,
+            deadline: now,
+        };
+        self.complete_handshake(now, lh, entry, seg);
+        true
+    }
+
     fn listener_options(&self, lh: SocketHandle) -> SocketOptions {
         self.sockets
             .get(lh)
@@ -327,6 +505,7 @@ impl Stack {
             resend.push(h.clone());
             true
         });
+        l.shrink_if_idle();
         let next = l.next_deadline();
         for h in &resend {
             self.send_syn_ack(now, h);

@@ -22,12 +22,26 @@ pub struct MemoryUsage {
     pub demux: usize,
     /// The TIME-WAIT table.
     pub time_wait: usize,
+    /// Listeners: their SYN queues (half-open entries) and accept queues.
+    pub listeners: usize,
+    /// Stack-generated segments waiting to be sent (RSTs, SYN-ACKs, ACKs).
+    pub control: usize,
 }
 
 impl MemoryUsage {
     /// Everything except the data buffers.
     pub fn without_buffers(&self) -> usize {
-        self.socket_table + self.connections + self.demux + self.time_wait
+        self.socket_table
+            + self.connections
+            + self.demux
+            + self.time_wait
+            + self.listeners
+            + self.control
+    }
+
+    /// Everything, buffers included.
+    pub fn total(&self) -> usize {
+        self.without_buffers() + self.buffers
     }
 }
 
@@ -49,13 +63,18 @@ impl Stack {
             socket_table: self.sockets.heap_bytes(),
             demux: self.conns.heap_bytes(),
             time_wait: self.time_wait.heap_bytes(),
+            control: self.control.capacity() * core::mem::size_of::<super::Control>(),
             ..MemoryUsage::default()
         };
         for h in self.sockets.handles() {
             if let Some(s) = self.sockets.get(h) {
-                if let SocketKind::Conn(c) = &s.kind {
-                    m.connections += core::mem::size_of::<Connection>();
-                    m.buffers += c.conn.heap_bytes();
+                match &s.kind {
+                    SocketKind::Conn(c) => {
+                        m.connections += core::mem::size_of::<Connection>();
+                        m.buffers += c.conn.heap_bytes();
+                    }
+                    SocketKind::Listener(l) => m.listeners += l.heap_bytes(),
+                    SocketKind::Unbound(_) => {}
                 }
             }
         }

@@ -26,6 +26,7 @@ mod memory;
 mod ops;
 mod options;
 mod socket;
+mod syn_cookie;
 pub mod time_wait;
 mod time_wait_ops;
 
@@ -68,6 +69,12 @@ pub struct StackConfig {
     /// count the ACKs to learn that a guess hit a window (CVE-2016-5696). 0
     /// sends none.
     pub challenge_ack_limit: u32,
+    /// Answer SYNs with SYN cookies when a listener's SYN queue is full
+    /// (RFC 4987 §3.6); off, such SYNs are dropped.
+    pub syn_cookies: bool,
+    /// Largest backlog `listen` accepts (Linux's `somaxconn`); it bounds
+    /// both queues of every listener.
+    pub max_backlog: usize,
 }
 
 impl Default for StackConfig {
@@ -78,6 +85,8 @@ impl Default for StackConfig {
             max_time_wait: 262_144,
             max_control_queue: 4096,
             challenge_ack_limit: 1000,
+            syn_cookies: true,
+            max_backlog: 4096,
         }
     }
 }
@@ -130,6 +139,12 @@ pub struct StackStats {
     pub challenge_acks: u64,
     /// Challenge ACKs not sent because the stack-wide limit was reached.
     pub challenge_acks_limited: u64,
+    /// SYN-ACKs sent with a SYN cookie (the SYN queue was full).
+    pub syn_cookies_sent: u64,
+    /// Connections created from a valid cookie in a final ACK.
+    pub syn_cookies_accepted: u64,
+    /// ACKs checked against cookies that did not hold one (answered by RST).
+    pub syn_cookies_rejected: u64,
 }
 
 /// A segment the stack sends on its own behalf (RST, SYN-ACK, TIME-WAIT ACK).

@@ -115,10 +115,11 @@ impl Stack {
     /// `listen(backlog)` on a bound socket. Listening again only changes the
     /// backlog (as in Linux).
     pub fn listen_on(&mut self, h: SocketHandle, backlog: usize) -> Result<(), Error> {
+        let backlog = backlog.clamp(1, self.config.max_backlog.max(1));
         let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
         let local = match &mut s.kind {
             SocketKind::Listener(l) => {
-                l.backlog = backlog.max(1);
+                l.backlog = backlog;
                 return Ok(());
             }
             SocketKind::Unbound(u) => match u.local {
@@ -212,6 +213,7 @@ impl Stack {
         s.net.reenable(NetEvents::ACCEPT);
         let h = l.accept_queue.pop_front().ok_or(Error::WouldBlock)?;
         let more = !l.accept_queue.is_empty();
+        l.shrink_if_idle();
         let Some(Socket {
             kind: SocketKind::Conn(c),
             ..
