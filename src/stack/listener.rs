@@ -409,26 +409,13 @@ impl Stack {
             self.stats.syn_cookies_rejected += 1;
             return false;
         };
-        let Some(Socket {
-            kind: SocketKind::Listener(l),
-            ..
-        }) = self.sockets.get(lh)
-        else {
-            return true;
-        };
-        if l.accept_queue.len() >= l.backlog {
-            // As for a half-open entry: ignore the ACK; the client's
-            // retransmission will carry the cookie again.
-            self.stats.listen_overflows += 1;
-            return true;
-        }
         let our_ws = if cfg.window_scaling && peer.window_scale.is_some() {
             wscale_for(self.listener_recv_buffer(lh))
         } else {
             0
         };
         let opts = negotiate(cfg, &key.local(), &peer, our_ws);
-        self.stats.syn_cookies_accepted += 1;
+        let rto = cfg.initial_rto;
         let entry = HalfOpen {
             local: key.local(),
             remote: key.remote(),
@@ -438,8 +425,30 @@ impl Stack {
             ts_recent: peer.timestamps.map_or(0, |t| t.0),
             ts_offset,
             retries: 0,
-            deadline: now,
+            deadline: now + rto,
         };
+        let Some(Socket {
+            kind: SocketKind::Listener(l),
+            ..
+        }) = self.sockets.get_mut(lh)
+        else {
+            return true;
+        };
+        if l.accept_queue.len() >= l.backlog {
+            // The accept queue is full. A client that has nothing to send
+            // would wait forever for a server that dropped its ACK (Linux
+            // does drop it), so the cookie becomes a half-open entry if the
+            // SYN queue has room again: its SYN-ACK is retransmitted, the
+            // client answers, and the handshake completes once the
+            // application accepts — as for any half-open entry.
+            self.stats.listen_overflows += 1;
+            if l.syn_queue.len() < l.backlog {
+                l.syn_queue.push(entry);
+                self.schedule(lh, now + rto);
+            }
+            return true;
+        }
+        self.stats.syn_cookies_accepted += 1;
         self.complete_handshake(now, lh, entry, seg);
         true
     }
