@@ -227,14 +227,18 @@ fn non_blocking_linger_close_would_block_then_completes() {
     with_watchdog(|| {
         let h = hosts(10);
         let (mut c, s, _l) = connected(&h, 16);
+        // With the link down nothing can be acknowledged, so the close
+        // certainly has to wait.
+        h.link_up(false);
         c.write_all(&pattern(20_000, 6)).unwrap();
         c.set_linger(Some(Duration::from_secs(5))).unwrap();
         c.set_nonblocking(true).unwrap();
-        // Nothing can be acknowledged yet: the close is under way.
         let e = c.close().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::WouldBlock);
         // The handle stays valid and the FIN is queued.
         assert_eq!(c.state().unwrap(), State::FinWait1);
+        assert_eq!(c.close().unwrap_err().kind(), ErrorKind::WouldBlock);
+        h.link_up(true);
         let reader = std::thread::spawn(move || read_all(&s));
         let mut tries = 0;
         loop {

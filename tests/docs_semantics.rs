@@ -53,7 +53,9 @@ fn every_test_the_semantics_doc_names_exists() {
             }
         };
         checked += 1;
-        if !source.contains(&format!("fn {test}(")) {
+        // A test function, or a row of `api_rows.rs`'s `rows!` macro (run
+        // there through both APIs).
+        if !source.contains(&format!("fn {test}(")) && !source.contains(&format!("\n    {test}(")) {
             missing.push(name.clone());
         }
     }

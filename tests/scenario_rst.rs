@@ -518,6 +518,9 @@ fn rst_in_last_ack_closes_without_error() {
     assert_eq!(p.c().socket_error(c), Ok(None));
     assert!(events_of(&events(p.c()), c).contains(&Event::Closed));
     assert_eq!(p.c().connection_count(), 0);
+    // The peer's FIN had ended the stream: reads stay at end-of-stream.
+    let now = p.now();
+    assert_eq!(p.c().recv(now, c, &mut [0u8; 8]), Ok(0));
 }
 
 // ---- TIME-WAIT: RFC 1337 ----

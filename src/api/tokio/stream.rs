@@ -85,6 +85,31 @@ impl TcpStream {
             .map_err(io::Error::from)
     }
 
+    /// Reads what is there without waiting (`WouldBlock` when nothing is),
+    /// as tokio's `TcpStream::try_read`.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(self.with(|s, now, h| s.recv(now, h, buf))?)
+    }
+
+    /// Queues what fits without waiting (`WouldBlock` when nothing does),
+    /// as tokio's `TcpStream::try_write`.
+    pub fn try_write(&self, data: &[u8]) -> io::Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.with(|s, now, h| s.send(now, h, data))?)
+    }
+
+    /// The node this stream lives on.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Its handle in the node's stack (for sans-IO queries).
+    pub fn socket_handle(&self) -> SocketHandle {
+        self.handle
+    }
+
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.with(|s, _, h| s.peer_addr(h))?)

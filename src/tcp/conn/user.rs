@@ -59,13 +59,15 @@ impl Connection {
         if self.state.peer_fin_received() || self.rd_closed {
             return Ok(0);
         }
-        // A reset after the peer's FIN (in CLOSE-WAIT, LAST-ACK or CLOSING):
-        // the stream had already ended, and end-of-stream takes precedence
-        // over the error (SEMANTICS.md §2 row 5, as Linux does); writes and
-        // SO_ERROR still report the reset.
+        // The connection ended after the peer's FIN: normally (LAST-ACK or
+        // CLOSING → CLOSED), by a reset (in CLOSE-WAIT, LAST-ACK or
+        // CLOSING), or by giving up on our own FIN. The stream had already
+        // ended, and end-of-stream takes precedence over any error
+        // (SEMANTICS.md §2 rows 5 and 6; Linux's SOCK_DONE); writes and
+        // SO_ERROR still report it.
         let fin_consumed = self.peer_fin.is_some_and(|f| self.rcv_nxt.diff(f) > 0);
         match self.state {
-            State::Closed if fin_consumed && self.error == Some(ConnError::Reset) => Ok(0),
+            State::Closed if fin_consumed => Ok(0),
             State::Closed => Err(self.error.map_or(IoError::NotConnected, IoError::Failed)),
             _ => Err(IoError::WouldBlock),
         }
