@@ -1,5 +1,6 @@
 //! Argument parsing and dispatch for the `synfin` binary.
 
+mod bench;
 mod demo;
 mod ladder;
 
@@ -25,6 +26,9 @@ enum Command {
     /// Two simulated hosts go through a whole connection lifecycle and the
     /// segments are drawn as a ladder diagram (the default command).
     Demo(DemoArgs),
+    /// Benchmarks synfin beside smoltcp (with `--features bench-smoltcp`)
+    /// and the kernel: bulk throughput, connection lifecycles, memory.
+    Bench(bench::BenchArgs),
 }
 
 /// Options of `synfin demo`.
@@ -79,6 +83,7 @@ pub fn main() -> ExitCode {
         .init();
     let args = match cli.command {
         Some(Command::Demo(a)) => a,
+        Some(Command::Bench(a)) => return bench::run(&a),
         None => DemoArgs::default(),
     };
     demo::run(&args)

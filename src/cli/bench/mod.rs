@@ -1,0 +1,327 @@
+//! `synfin bench`: the same workloads, in one process and one run, on
+//! synfin, on smoltcp (behind the `bench-smoltcp` cargo feature) and on the
+//! kernel through `std::net` on loopback. Each figure is repeated and the
+//! median reported; see `docs/PERFORMANCE.md` for what is measured and how.
+//!
+//! This is a benchmark, not a test: nothing here asserts a speed.
+
+mod clock;
+mod kernel;
+mod report;
+mod rss;
+#[cfg(feature = "bench-smoltcp")]
+mod smol;
+mod synfin;
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+pub use report::Metric;
+
+/// Options of `synfin bench`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Bytes moved over one connection in each bulk run (suffixes K, M, G
+    /// are powers of 1024).
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    pub bytes: u64,
+    /// Connection lifecycles (connect, one byte each way, close) per run.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub lifecycles: u64,
+    /// How many times each figure is measured; the median is reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=101))]
+    pub repeat: u32,
+    /// Idle connection counts whose resident memory is measured, each in a
+    /// fresh child process (comma-separated; empty for none).
+    #[arg(long, default_value = "100000,1000000", value_delimiter = ',', num_args = 0..)]
+    pub rss_conns: Vec<u64>,
+    /// Connections held open for the bytes-per-connection figures.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub idle_conns: u64,
+    /// Workloads to run (bulk, lifecycles, memory, rss); all by default.
+    #[arg(long, value_delimiter = ',', value_parser = ["bulk", "lifecycles", "memory", "rss"])]
+    pub only: Vec<String>,
+    /// Stacks to run (synfin, smoltcp, kernel); all by default.
+    #[arg(long, value_delimiter = ',', value_parser = ["synfin", "smoltcp", "kernel"])]
+    pub stack: Vec<String>,
+    /// IP MTUs of the bulk runs.
+    #[arg(long, default_values_t = [1500, 65535], value_delimiter = ',',
+          value_parser = clap::value_parser!(u32).range(576..=65535))]
+    pub mtu: Vec<u32>,
+    /// Send and receive buffer of each bulk connection (both stacks).
+    #[arg(long, default_value = "1M", value_parser = parse_size)]
+    pub bulk_buffer: u64,
+    /// Time stands still while the stacks work and jumps only to the next
+    /// timer when both are idle, so runs are exactly repeatable (for
+    /// callgrind). By default the stacks see the real monotonic clock.
+    #[arg(long)]
+    pub virtual_clock: bool,
+    /// Print one JSON object per metric (an array) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Internal: measure resident memory with this many idle connections of
+    /// the given stack and print it as JSON (run in a child process).
+    #[arg(long, hide = true, value_name = "N")]
+    pub rss_child: Option<u64>,
+}
+
+/// Sizes like `1G`, `64M`, `1500`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mul) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let mul = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(format!("unknown size suffix `{c}` (use K, M or G)")),
+            };
+            (&s[..i], mul)
+        }
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 1G, 64M, 1500)"))?;
+    match n.checked_mul(mul) {
+        Some(0) => Err("size must be positive".into()),
+        Some(v) => Ok(v),
+        None => Err(format!("`{s}` is too large")),
+    }
+}
+
+impl BenchArgs {
+    fn wants(&self, workload: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|w| w == workload)
+    }
+    fn runs(&self, stack: &str) -> bool {
+        self.stack.is_empty() || self.stack.iter().any(|s| s == stack)
+    }
+}
+
+/// The median of some samples (the mean of the middle two for an even count).
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// Runs `f` `repeat` times and returns the median, or the first error.
+fn repeated(
+    repeat: u32,
+    what: &str,
+    mut f: impl FnMut() -> Result<f64, String>,
+) -> Result<f64, String> {
+    let mut v = Vec::new();
+    for i in 0..repeat {
+        let x = f().map_err(|e| format!("{what}: {e}"))?;
+        eprintln!("bench: {what} [{}/{repeat}] {x:.3}", i + 1);
+        v.push(x);
+    }
+    Ok(median(v).unwrap_or(f64::NAN))
+}
+
+/// Keeps a figure, or reports why it is missing (and leaves it null).
+fn keep(r: Result<f64, String>, errors: &mut Vec<String>) -> Option<f64> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!("bench: error: {e}");
+            errors.push(e);
+            None
+        }
+    }
+}
+
+/// Entry point of `synfin bench`.
+pub fn run(args: &BenchArgs) -> ExitCode {
+    if let Some(n) = args.rss_child {
+        return rss::child(n);
+    }
+    let mut metrics = Vec::new();
+    let mut errors = Vec::new();
+    let smol = args.runs("smoltcp") && cfg!(feature = "bench-smoltcp");
+    if args.runs("smoltcp") && !smol && args.stack.iter().any(|s| s == "smoltcp") {
+        eprintln!("bench: smoltcp was asked for but this build lacks it; rebuild with `--features bench-smoltcp`");
+    }
+    let clock = if args.virtual_clock {
+        clock::Mode::Virtual
+    } else {
+        clock::Mode::Real
+    };
+
+    if args.wants("bulk") {
+        for &mtu in &args.mtu {
+            let mtu = mtu as usize;
+            let buf = args.bulk_buffer as usize;
+            let gbit = |secs: f64| args.bytes as f64 * 8.0 / secs / 1e9;
+            let s = args.runs("synfin").then(|| {
+                repeated(
+                    args.repeat,
+                    &format!("synfin bulk mtu {mtu} Gbit/s"),
+                    || synfin::bulk(mtu, args.bytes, buf, clock).map(|r| gbit(r.secs)),
+                )
+            });
+            let m = smol
+                .then(|| {
+                    #[cfg(feature = "bench-smoltcp")]
+                    return Some(repeated(
+                        args.repeat,
+                        &format!("smoltcp bulk mtu {mtu} Gbit/s"),
+                        || smol::bulk(mtu, args.bytes, buf, clock).map(|r| gbit(r.secs)),
+                    ));
+                    #[allow(unreachable_code)]
+                    None
+                })
+                .flatten();
+            // Loopback's MTU is 64 KiB and is shared with every other user
+            // of this machine, so the kernel runs only in the large-MTU row.
+            let k = (args.runs("kernel") && mtu >= 65535).then(|| {
+                repeated(args.repeat, "kernel bulk loopback Gbit/s", || {
+                    kernel::bulk(args.bytes, buf).map(gbit)
+                })
+            });
+            metrics.push(Metric::new(
+                format!("bulk_mtu{mtu}"),
+                "Gbit/s",
+                s.and_then(|r| keep(r, &mut errors)),
+                m.and_then(|r| keep(r, &mut errors)),
+                k.and_then(|r| keep(r, &mut errors)),
+                true,
+            ));
+        }
+    }
+
+    if args.wants("lifecycles") {
+        let n = args.lifecycles;
+        let rate = |secs: f64| n as f64 / secs;
+        let s = args.runs("synfin").then(|| {
+            repeated(args.repeat, "synfin lifecycles/s", || {
+                synfin::lifecycles(n, clock).map(|r| rate(r.secs))
+            })
+        });
+        let m = smol
+            .then(|| {
+                #[cfg(feature = "bench-smoltcp")]
+                return Some(repeated(args.repeat, "smoltcp lifecycles/s", || {
+                    smol::lifecycles(n, clock).map(|r| rate(r.secs))
+                }));
+                #[allow(unreachable_code)]
+                None
+            })
+            .flatten();
+        let k = args.runs("kernel").then(|| {
+            repeated(args.repeat, "kernel lifecycles/s", || {
+                kernel::lifecycles(n).map(rate)
+            })
+        });
+        metrics.push(Metric::new(
+            "lifecycles".into(),
+            "1/s",
+            s.and_then(|r| keep(r, &mut errors)),
+            m.and_then(|r| keep(r, &mut errors)),
+            k.and_then(|r| keep(r, &mut errors)),
+            true,
+        ));
+    }
+
+    if args.wants("memory") {
+        let s = args
+            .runs("synfin")
+            .then(|| synfin::memory(args.idle_conns, args.lifecycles.min(100_000)));
+        let s = s.and_then(|r| match r {
+            Ok(m) => Some(m),
+            Err(e) => {
+                keep(Err(format!("synfin memory: {e}")), &mut errors);
+                None
+            }
+        });
+        #[cfg(feature = "bench-smoltcp")]
+        let m = smol.then(smol::memory);
+        #[cfg(not(feature = "bench-smoltcp"))]
+        let m: Option<report::Memory> = None;
+        for (name, pick) in [
+            (
+                "idle_conn_bytes_without_buffers",
+                (|m: &report::Memory| m.idle_without_buffers) as fn(&report::Memory) -> f64,
+            ),
+            ("idle_conn_bytes_default_buffers", |m| m.idle_with_buffers),
+            ("time_wait_record_bytes", |m| m.time_wait_record),
+        ] {
+            metrics.push(Metric::new(
+                name.into(),
+                "B",
+                s.as_ref().map(pick),
+                m.as_ref().map(pick),
+                None,
+                false,
+            ));
+        }
+    }
+
+    if args.wants("rss") && args.runs("synfin") {
+        for &n in &args.rss_conns {
+            let r = repeated(
+                args.repeat.min(3),
+                &format!("synfin RSS MiB, {n} idle"),
+                || rss::measure(n).map(|b| b as f64 / (1 << 20) as f64),
+            );
+            metrics.push(Metric::new(
+                format!("rss_{}_idle_conns", report::count_label(n)),
+                "MiB",
+                keep(r, &mut errors),
+                None,
+                None,
+                false,
+            ));
+        }
+    }
+
+    if args.json {
+        match serde_json::to_string_pretty(&metrics) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("bench: cannot encode JSON: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", report::table(&metrics));
+    }
+    if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("64m"), Ok(64 << 20));
+        assert_eq!(parse_size("1500"), Ok(1500));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("1X").unwrap_err().contains("suffix"));
+        assert!(parse_size("abc").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+}

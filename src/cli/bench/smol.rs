@@ -1,0 +1,349 @@
+//! The same workloads on smoltcp 0.14 (feature `bench-smoltcp`), configured
+//! as fairly as we know how: the same buffer sizes, checksums computed and
+//! verified on both paths (`ChecksumCapabilities::default()`), Nagle and
+//! the delayed ACK as shipped, and its congestion control as shipped (with
+//! the crate's default features that is none: `AnyController::new()` picks
+//! Cubic or Reno only when their cargo features are on).
+//!
+//! The link: each interface has a device whose transmit queue is moved,
+//! buffer by buffer (no byte copied), into the other's receive queue after
+//! it polls; packet buffers come from one shared pool, so the steady state
+//! allocates nothing.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
+use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+
+use super::clock::{Clock, Mode};
+use super::report::Memory;
+use super::synfin::Run;
+
+const CLIENT: IpAddress = IpAddress::v4(198, 18, 0, 1);
+const SERVER: IpAddress = IpAddress::v4(198, 18, 0, 2);
+const STUCK: u32 = 10_000;
+
+type Pool = Rc<RefCell<Vec<Vec<u8>>>>;
+
+/// One end of the in-memory link.
+struct Port {
+    rx: VecDeque<Vec<u8>>,
+    tx: VecDeque<Vec<u8>>,
+    pool: Pool,
+    mtu: usize,
+}
+
+struct Rx<'a> {
+    buf: Vec<u8>,
+    pool: &'a Pool,
+}
+
+struct Tx<'a> {
+    tx: &'a mut VecDeque<Vec<u8>>,
+    pool: &'a Pool,
+}
+
+impl phy::RxToken for Rx<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        let r = f(&self.buf);
+        self.pool.borrow_mut().push(self.buf);
+        r
+    }
+}
+
+impl phy::TxToken for Tx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut buf = self.pool.borrow_mut().pop().unwrap_or_default();
+        buf.resize(len, 0);
+        let r = f(&mut buf);
+        self.tx.push_back(buf);
+        r
+    }
+}
+
+impl Device for Port {
+    type RxToken<'a> = Rx<'a>;
+    type TxToken<'a> = Tx<'a>;
+
+    fn receive(&mut self, _: Instant) -> Option<(Rx<'_>, Tx<'_>)> {
+        let buf = self.rx.pop_front()?;
+        let Port { tx, pool, .. } = self;
+        Some((Rx { buf, pool }, Tx { tx, pool }))
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<Tx<'_>> {
+        Some(Tx {
+            tx: &mut self.tx,
+            pool: &self.pool,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut c = DeviceCapabilities::default();
+        c.medium = Medium::Ip;
+        c.max_transmission_unit = self.mtu;
+        c.checksum = ChecksumCapabilities::default();
+        c
+    }
+}
+
+/// One smoltcp host: interface, device, sockets.
+struct Host {
+    iface: Interface,
+    dev: Port,
+    sockets: SocketSet<'static>,
+}
+
+impl Host {
+    fn new(addr: IpAddress, mtu: usize, pool: &Pool, seed: u64, now: Instant) -> Host {
+        let mut dev = Port {
+            rx: VecDeque::new(),
+            tx: VecDeque::new(),
+            pool: pool.clone(),
+            mtu,
+        };
+        let mut config = Config::new(HardwareAddress::Ip);
+        config.random_seed = seed;
+        let mut iface = Interface::new(config, &mut dev, now);
+        iface.update_ip_addrs(|a| {
+            // Capacity is a compile-time constant well above one.
+            let _ = a.push(IpCidr::new(addr, 24));
+        });
+        Host {
+            iface,
+            dev,
+            sockets: SocketSet::new(Vec::new()),
+        }
+    }
+
+    fn tcp(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(h)
+    }
+}
+
+fn socket(rx: usize, tx: usize) -> tcp::Socket<'static> {
+    tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; rx]),
+        tcp::SocketBuffer::new(vec![0; tx]),
+    )
+}
+
+struct Pair {
+    client: Host,
+    server: Host,
+    clock: Clock,
+    c2s: u64,
+}
+
+impl Pair {
+    fn new(mtu: usize, mode: Mode) -> Pair {
+        let clock = Clock::new(mode);
+        let pool = Pool::default();
+        let now = Instant::from_micros(clock.now() as i64);
+        Pair {
+            client: Host::new(CLIENT, mtu, &pool, 1, now),
+            server: Host::new(SERVER, mtu, &pool, 2, now),
+            clock,
+            c2s: 0,
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.clock.now() as i64)
+    }
+
+    /// Polls both interfaces, handing packets across, until nothing moves.
+    fn pump(&mut self) -> bool {
+        let now = self.now();
+        let mut moved = false;
+        loop {
+            let c = &mut self.client;
+            c.iface.poll(now, &mut c.dev, &mut c.sockets);
+            let n = c.dev.tx.len();
+            self.c2s += n as u64;
+            self.server.dev.rx.extend(c.dev.tx.drain(..));
+            let s = &mut self.server;
+            s.iface.poll(now, &mut s.dev, &mut s.sockets);
+            let m = s.dev.tx.len();
+            self.client.dev.rx.extend(s.dev.tx.drain(..));
+            if n + m == 0 {
+                break;
+            }
+            moved = true;
+        }
+        moved
+    }
+
+    fn wait(&mut self) -> Result<(), String> {
+        let now = self.now();
+        let a = self.client.iface.poll_at(now, &self.client.sockets);
+        let b = self.server.iface.poll_at(now, &self.server.sockets);
+        let t = match (a, b) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return Err("both interfaces idle with nothing pending".into()),
+        };
+        self.clock.jump_to(t.total_micros().max(0) as u64);
+        Ok(())
+    }
+
+    fn until(&mut self, what: &str, mut done: impl FnMut(&mut Pair) -> bool) -> Result<(), String> {
+        for _ in 0..STUCK {
+            if done(self) {
+                return Ok(());
+            }
+            if !self.pump() && !done(self) {
+                self.wait().map_err(|e| format!("smoltcp {what}: {e}"))?;
+            }
+        }
+        Err(format!("smoltcp {what}: no progress"))
+    }
+}
+
+/// Bulk on smoltcp, as [`super::synfin::bulk`].
+pub fn bulk(mtu: usize, bytes: u64, buffer: usize, mode: Mode) -> Result<Run, String> {
+    let mut p = Pair::new(mtu, mode);
+    let s = p.server.sockets.add(socket(buffer, buffer));
+    let c = p.client.sockets.add(socket(buffer, buffer));
+    p.server
+        .tcp(s)
+        .listen(80)
+        .map_err(|e| format!("smoltcp listen: {e}"))?;
+    let cx = p.client.iface.context();
+    p.client
+        .sockets
+        .get_mut::<tcp::Socket>(c)
+        .connect(cx, (SERVER, 80), 49152)
+        .map_err(|e| format!("smoltcp connect: {e}"))?;
+    p.until("handshake", |p| {
+        p.client.tcp(c).state() == tcp::State::Established
+            && p.server.tcp(s).state() == tcp::State::Established
+    })?;
+    let app_tx: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 + 3) as u8).collect();
+    let mut app_rx = vec![0u8; 64 * 1024];
+    let (mut sent, mut got) = (0u64, 0u64);
+    let c2s_before = p.c2s;
+    let start = std::time::Instant::now();
+    let mut idle = 0;
+    while got < bytes {
+        let mut progress = false;
+        while sent < bytes {
+            // The stream is `app_tx` over and over, so a read can be checked.
+            let off = (sent % app_tx.len() as u64) as usize;
+            let n = (bytes - sent).min((app_tx.len() - off) as u64) as usize;
+            match p.client.tcp(c).send_slice(&app_tx[off..off + n]) {
+                Ok(0) => break,
+                Ok(k) => {
+                    sent += k as u64;
+                    progress = true;
+                }
+                Err(e) => return Err(format!("smoltcp send: {e}")),
+            }
+        }
+        progress |= p.pump();
+        loop {
+            match p.server.tcp(s).recv_slice(&mut app_rx) {
+                Ok(0) => break,
+                Ok(n) => {
+                    got += n as u64;
+                    progress = true;
+                    super::synfin::check_tail(&app_rx[..n], &app_tx, got)?;
+                }
+                Err(e) => return Err(format!("smoltcp recv: {e}")),
+            }
+        }
+        if progress {
+            idle = 0;
+        } else {
+            idle += 1;
+            if idle > STUCK {
+                return Err(format!("smoltcp bulk stuck after {got} bytes"));
+            }
+            p.wait()?;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if got != bytes {
+        return Err(format!("smoltcp: received {got} of {bytes} bytes"));
+    }
+    let segments = p.c2s - c2s_before;
+    eprintln!(
+        "bench-detail: stack=smoltcp workload=bulk mtu={mtu} bytes={bytes} segments={segments} timer_jumps={}",
+        p.clock.jumps
+    );
+    Ok(Run { secs })
+}
+
+/// Lifecycles on smoltcp, as [`super::synfin::lifecycles`]. smoltcp has no
+/// listen backlog and keeps TIME-WAIT inside the socket, so the idiomatic
+/// loop reuses one listening socket and one client socket: the server
+/// listens again once its side is closed, and the client's `connect` from
+/// TIME-WAIT starts the next connection (from the next local port).
+pub fn lifecycles(n: u64, mode: Mode) -> Result<Run, String> {
+    let buf = synfin::tcp::TcpConfig::default().send_buffer;
+    let mut p = Pair::new(1500, mode);
+    let s = p.server.sockets.add(socket(buf, buf));
+    let c = p.client.sockets.add(socket(buf, buf));
+    let mut b = [0u8; 16];
+    let c2s_before = p.c2s;
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        p.server
+            .tcp(s)
+            .listen(80)
+            .map_err(|e| format!("smoltcp listen: {e}"))?;
+        let cx = p.client.iface.context();
+        p.client
+            .sockets
+            .get_mut::<tcp::Socket>(c)
+            .connect(cx, (SERVER, 80), 1024 + (i % 64_000) as u16)
+            .map_err(|e| format!("smoltcp connect: {e}"))?;
+        p.until("handshake", |p| {
+            p.client.tcp(c).state() == tcp::State::Established
+                && p.server.tcp(s).state() == tcp::State::Established
+        })?;
+        p.client
+            .tcp(c)
+            .send_slice(b"q")
+            .map_err(|e| format!("smoltcp send: {e}"))?;
+        p.until("request", |p| p.server.tcp(s).recv_slice(&mut b) == Ok(1))?;
+        p.server
+            .tcp(s)
+            .send_slice(b"r")
+            .map_err(|e| format!("smoltcp send: {e}"))?;
+        p.until("response", |p| p.client.tcp(c).recv_slice(&mut b) == Ok(1))?;
+        p.client.tcp(c).close();
+        p.until("end of stream", |p| {
+            p.server.tcp(s).recv_slice(&mut b) == Err(tcp::RecvError::Finished)
+        })?;
+        p.server.tcp(s).close();
+        p.until("TIME-WAIT", |p| {
+            p.client.tcp(c).state() == tcp::State::TimeWait
+                && p.server.tcp(s).state() == tcp::State::Closed
+        })?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let segments = p.c2s - c2s_before;
+    eprintln!(
+        "bench-detail: stack=smoltcp workload=lifecycles n={n} segments={segments} timer_jumps={}",
+        p.clock.jumps
+    );
+    Ok(Run { secs })
+}
+
+/// smoltcp's memory: a socket is a `SocketStorage` slot plus the buffers the
+/// application hands it, allocated up front; TIME-WAIT is the whole socket.
+pub fn memory() -> Memory {
+    let slot = std::mem::size_of::<SocketStorage<'static>>() as f64;
+    let cfg = synfin::tcp::TcpConfig::default();
+    Memory {
+        idle_without_buffers: slot,
+        idle_with_buffers: slot + (cfg.send_buffer + cfg.recv_buffer) as f64,
+        time_wait_record: slot,
+    }
+}

@@ -1,0 +1,415 @@
+//! The workloads on synfin: two `Stack`s in one thread, joined by a direct
+//! hand-off — one stack writes a packet into a buffer with `poll_transmit`,
+//! the other reads it from the same buffer with `handle_packet`. No queue,
+//! no copy, no simulator: what a synfin user driving a device would pay.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use synfin::stack::{Error, SocketHandle, Stack, StackConfig};
+use synfin::tcp::{State, TcpConfig};
+use synfin::time::Instant;
+
+use super::clock::{Clock, Mode};
+use super::report::Memory;
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+/// Steps a workload may take without progress (each one a timer jump)
+/// before it is declared stuck.
+const STUCK: u32 = 10_000;
+
+/// What one bulk or lifecycle run measured.
+pub struct Run {
+    /// Wall-clock seconds of the measured part.
+    pub secs: f64,
+}
+
+/// Two stacks and the buffer a packet crosses in.
+pub struct Pair {
+    pub client: Stack,
+    pub server: Stack,
+    pub clock: Clock,
+    pkt: Vec<u8>,
+    /// Packets client → server.
+    pub c2s: u64,
+}
+
+impl Pair {
+    /// A client at 198.18.0.1 and a server at 198.18.0.2 with `cfg`.
+    pub fn new(cfg: StackConfig, mtu: usize, mode: Mode) -> Pair {
+        let mut client = Stack::new(cfg.clone(), 1);
+        client.add_address(IpAddr::V4(CLIENT));
+        let mut server = Stack::new(cfg, 2);
+        server.add_address(IpAddr::V4(SERVER));
+        Pair {
+            client,
+            server,
+            clock: Clock::new(mode),
+            pkt: vec![0; mtu],
+            c2s: 0,
+        }
+    }
+
+    /// Now, as the stacks see it.
+    #[inline]
+    pub fn now(&self) -> Instant {
+        Instant::from_micros(self.clock.now())
+    }
+
+    /// Moves every packet both stacks have to send, runs due timers, and
+    /// returns whether anything moved.
+    pub fn pump(&mut self) -> bool {
+        let now = self.now();
+        let mut moved = false;
+        loop {
+            let mut any = false;
+            while let Some(n) = self.client.poll_transmit(now, &mut self.pkt) {
+                self.server.handle_packet(now, &self.pkt[..n]);
+                self.c2s += 1;
+                any = true;
+            }
+            while let Some(n) = self.server.poll_transmit(now, &mut self.pkt) {
+                self.client.handle_packet(now, &self.pkt[..n]);
+                any = true;
+            }
+            if !any {
+                break;
+            }
+            moved = true;
+        }
+        for st in [&mut self.client, &mut self.server] {
+            if st.poll_timeout().is_some_and(|t| t <= now) {
+                st.handle_timeout(now);
+            }
+            // An application drains its events; so does the benchmark.
+            while st.poll_event().is_some() {}
+        }
+        moved
+    }
+
+    /// Both stacks are idle: jump to the earlier timer.
+    pub fn wait(&mut self) -> Result<(), String> {
+        let t = match (self.client.poll_timeout(), self.server.poll_timeout()) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return Err("both stacks idle with no timer pending".into()),
+        };
+        self.clock.jump_to(t.total_micros());
+        Ok(())
+    }
+
+    /// Pumps until `done` holds, jumping to timers when idle.
+    pub fn until(
+        &mut self,
+        what: &str,
+        mut done: impl FnMut(&mut Pair) -> bool,
+    ) -> Result<(), String> {
+        for _ in 0..STUCK {
+            if done(self) {
+                return Ok(());
+            }
+            if !self.pump() && !done(self) {
+                self.wait().map_err(|e| format!("{what}: {e}"))?;
+            }
+        }
+        Err(format!("{what}: no progress"))
+    }
+}
+
+fn server_addr() -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(SERVER), 80)
+}
+
+fn stuck(what: &str, e: Error) -> String {
+    format!("{what}: {e}")
+}
+
+/// One connection, established: (pair, client handle, server handle).
+fn establish(
+    cfg: StackConfig,
+    mtu: usize,
+    mode: Mode,
+) -> Result<(Pair, SocketHandle, SocketHandle), String> {
+    let mut p = Pair::new(cfg, mtu, mode);
+    let l = p
+        .server
+        .listen(server_addr(), 16)
+        .map_err(|e| stuck("listen", e))?;
+    let now = p.now();
+    let c = p
+        .client
+        .connect(now, server_addr())
+        .map_err(|e| stuck("connect", e))?;
+    let mut s = None;
+    p.until("handshake", |p| {
+        if s.is_none() {
+            s = p.server.accept(l).ok().map(|(h, _)| h);
+        }
+        s.is_some() && p.client.state(c) == Ok(State::Established)
+    })?;
+    let s = s.ok_or("no connection accepted")?;
+    Ok((p, c, s))
+}
+
+/// Bulk: `bytes` from client to server over one connection at IP MTU `mtu`,
+/// with `buffer`-byte send and receive queues; the receiver reads into an
+/// application buffer.
+pub fn bulk(mtu: usize, bytes: u64, buffer: usize, mode: Mode) -> Result<Run, String> {
+    let cfg = StackConfig {
+        tcp: TcpConfig {
+            send_buffer: buffer,
+            recv_buffer: buffer,
+            mtu,
+            ..TcpConfig::default()
+        },
+        ..StackConfig::default()
+    };
+    let (mut p, c, s) = establish(cfg, mtu, mode)?;
+    let app_tx: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 + 3) as u8).collect();
+    let mut app_rx = vec![0u8; 64 * 1024];
+    let (mut sent, mut got) = (0u64, 0u64);
+    let c2s_before = p.c2s;
+    let start = std::time::Instant::now();
+    let mut idle = 0;
+    while got < bytes {
+        let now = p.now();
+        let mut progress = false;
+        while sent < bytes {
+            // The stream is `app_tx` over and over, so a read can be checked.
+            let off = (sent % app_tx.len() as u64) as usize;
+            let n = (bytes - sent).min((app_tx.len() - off) as u64) as usize;
+            match p.client.send(now, c, &app_tx[off..off + n]) {
+                Ok(k) => {
+                    sent += k as u64;
+                    progress = true;
+                }
+                Err(Error::WouldBlock) => break,
+                Err(e) => return Err(stuck("send", e)),
+            }
+        }
+        progress |= p.pump();
+        loop {
+            match p.server.recv(now, s, &mut app_rx) {
+                Ok(0) => return Err("unexpected end of stream".into()),
+                Ok(n) => {
+                    got += n as u64;
+                    progress = true;
+                    check_tail(&app_rx[..n], &app_tx, got)?;
+                }
+                Err(Error::WouldBlock) => break,
+                Err(e) => return Err(stuck("recv", e)),
+            }
+        }
+        if progress {
+            idle = 0;
+        } else {
+            idle += 1;
+            if idle > STUCK {
+                return Err(format!("bulk stuck after {got} bytes"));
+            }
+            p.wait()?;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if got != bytes {
+        return Err(format!("received {got} bytes, sent {bytes}"));
+    }
+    let segments = p.c2s - c2s_before;
+    eprintln!(
+        "bench-detail: stack=synfin workload=bulk mtu={mtu} bytes={bytes} segments={segments} timer_jumps={}",
+        p.clock.jumps
+    );
+    Ok(Run { secs })
+}
+
+/// A spot check that the bytes are the bytes (the tests check them all):
+/// the last byte of each read is the one the sender wrote at that offset
+/// (the sender writes `pattern` over and over).
+pub fn check_tail(read: &[u8], pattern: &[u8], total: u64) -> Result<(), String> {
+    let want = pattern[((total - 1) % pattern.len() as u64) as usize];
+    if read.last() != Some(&want) {
+        return Err(format!(
+            "received data differs from sent data before offset {total}"
+        ));
+    }
+    Ok(())
+}
+
+/// The stack configuration of the lifecycle and memory runs: defaults,
+/// with the whole unprivileged port range for ephemeral ports.
+fn lifecycle_config() -> StackConfig {
+    StackConfig {
+        ephemeral_ports: (1024, 65535),
+        ..StackConfig::default()
+    }
+}
+
+/// Client addresses enough for `n` connections to one server port.
+fn client_addrs(p: &mut Pair, n: u64) -> Vec<IpAddr> {
+    let k = n.div_ceil(60_000).max(1);
+    let mut v = vec![IpAddr::V4(CLIENT)];
+    for i in 1..k {
+        let ip = IpAddr::V4(Ipv4Addr::new(
+            198,
+            18,
+            1 + (i / 250) as u8,
+            (i % 250) as u8 + 1,
+        ));
+        p.client.add_address(ip);
+        v.push(ip);
+    }
+    v
+}
+
+/// Opens a connection from `ip`, an ephemeral port.
+fn connect_from(p: &mut Pair, ip: IpAddr) -> Result<SocketHandle, String> {
+    let now = p.now();
+    if ip == IpAddr::V4(CLIENT) {
+        return p
+            .client
+            .connect(now, server_addr())
+            .map_err(|e| stuck("connect", e));
+    }
+    let h = p.client.socket();
+    p.client
+        .bind(h, SocketAddr::new(ip, 0))
+        .map_err(|e| stuck("bind", e))?;
+    p.client
+        .connect_from(now, h, server_addr())
+        .map_err(|e| stuck("connect", e))?;
+    Ok(h)
+}
+
+/// Lifecycles: `n` × (connect, one byte each way, client closes, server
+/// closes), each counted when the client enters TIME-WAIT.
+pub fn lifecycles(n: u64, mode: Mode) -> Result<Run, String> {
+    let mut p = Pair::new(lifecycle_config(), 1500, mode);
+    let c2s_before = p.c2s;
+    let secs = lifecycles_on(&mut p, n)?;
+    let segments = p.c2s - c2s_before;
+    eprintln!(
+        "bench-detail: stack=synfin workload=lifecycles n={n} segments={segments} timer_jumps={}",
+        p.clock.jumps
+    );
+    Ok(Run { secs })
+}
+
+/// The lifecycle loop on a fresh pair; returns the seconds it took.
+fn lifecycles_on(p: &mut Pair, n: u64) -> Result<f64, String> {
+    let ips = client_addrs(p, n);
+    let l = p
+        .server
+        .listen(server_addr(), 128)
+        .map_err(|e| stuck("listen", e))?;
+    let cap = p.client.config().max_time_wait;
+    let mut b = [0u8; 16];
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        let c = connect_from(p, ips[(i / 60_000) as usize])?;
+        let mut s = None;
+        p.until("accept", |p| {
+            s = p.server.accept(l).ok().map(|(h, _)| h);
+            s.is_some()
+        })?;
+        let s = s.ok_or("no connection")?;
+        let now = p.now();
+        p.client.send(now, c, b"q").map_err(|e| stuck("send", e))?;
+        p.until("request", |p| {
+            let now = p.now();
+            p.server.recv(now, s, &mut b) == Ok(1)
+        })?;
+        let now = p.now();
+        p.server.send(now, s, b"r").map_err(|e| stuck("send", e))?;
+        p.until("response", |p| {
+            let now = p.now();
+            p.client.recv(now, c, &mut b) == Ok(1)
+        })?;
+        let now = p.now();
+        p.client.close(now, c).map_err(|e| stuck("close", e))?;
+        p.until("end of stream", |p| {
+            let now = p.now();
+            p.server.recv(now, s, &mut b) == Ok(0)
+        })?;
+        let now = p.now();
+        p.server.close(now, s).map_err(|e| stuck("close", e))?;
+        let tw = p.client.time_wait_count();
+        // At the table's cap the oldest record makes room, so the count
+        // stops growing.
+        p.until("TIME-WAIT", |p| {
+            let k = p.client.time_wait_count();
+            k > tw || (k == cap && p.client.socket_count() == 0)
+        })?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    // Let the server's last connection finish.
+    p.until("last close", |p| p.server.socket_count() == 1)?;
+    if p.client.socket_count() != 0 {
+        return Err(format!(
+            "{} client sockets left after {n} lifecycles",
+            p.client.socket_count()
+        ));
+    }
+    Ok(secs)
+}
+
+/// Establishes `n` idle connections on `p` (listener backlog `n`, in
+/// batches) and returns the server's handles.
+pub fn open_idle(p: &mut Pair, n: u64) -> Result<Vec<SocketHandle>, String> {
+    let ips = client_addrs(p, n);
+    let l = p
+        .server
+        .listen(server_addr(), n as usize)
+        .map_err(|e| stuck("listen", e))?;
+    let mut accepted = Vec::with_capacity(n as usize);
+    let mut opened = 0u64;
+    while opened < n {
+        let batch = (n - opened).min(1024);
+        for _ in 0..batch {
+            connect_from(p, ips[(opened / 60_000) as usize])?;
+            opened += 1;
+        }
+        p.until("handshakes", |p| {
+            while let Ok((h, _)) = p.server.accept(l) {
+                accepted.push(h);
+            }
+            accepted.len() as u64 == opened
+        })?;
+        if opened % (64 * 1024) < 1024 && n >= 100_000 {
+            eprintln!("bench: {opened}/{n} connections open");
+        }
+    }
+    // Let delayed ACKs and the like fire: the connections are idle.
+    let t = p.clock.now() + 2_000_000;
+    p.clock.jump_to(t);
+    p.pump();
+    Ok(accepted)
+}
+
+/// Bytes per idle established connection (server side, from the stack's
+/// accounting of allocated capacity), and per TIME-WAIT record (client side
+/// after `lifecycles` lifecycles).
+pub fn memory(idle: u64, lifecycles: u64) -> Result<Memory, String> {
+    let mut p = Pair::new(lifecycle_config(), 1500, Mode::Virtual);
+    let base = p.server.memory_usage();
+    let handles = open_idle(&mut p, idle)?;
+    for &h in &handles {
+        if p.server.state(h) != Ok(State::Established) {
+            return Err("an idle connection is not established".into());
+        }
+    }
+    let m = p.server.memory_usage();
+    let per = |a: usize, b: usize| (a - b) as f64 / idle as f64;
+    let total = |m: &synfin::stack::MemoryUsage| m.without_buffers() + m.buffers;
+    let idle_without_buffers = per(m.without_buffers(), base.without_buffers());
+    let idle_with_buffers = per(total(&m), total(&base));
+
+    let mut q = Pair::new(lifecycle_config(), 1500, Mode::Virtual);
+    lifecycles_on(&mut q, lifecycles)?;
+    let tw = q.client.time_wait_table();
+    let time_wait_record = tw.heap_bytes() as f64 / tw.len().max(1) as f64;
+    Ok(Memory {
+        idle_without_buffers,
+        idle_with_buffers,
+        time_wait_record,
+    })
+}
