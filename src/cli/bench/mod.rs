@@ -141,6 +141,39 @@ fn keep(r: Result<f64, String>, errors: &mut Vec<String>) -> Option<f64> {
     }
 }
 
+#[cfg(feature = "bench-smoltcp")]
+fn smol_bulk(
+    args: &BenchArgs,
+    mtu: usize,
+    buf: usize,
+    clock: clock::Mode,
+) -> Option<Result<f64, String>> {
+    let gbit = |secs: f64| args.bytes as f64 * 8.0 / secs / 1e9;
+    Some(repeated(
+        args.repeat,
+        &format!("smoltcp bulk mtu {mtu} Gbit/s"),
+        || smol::bulk(mtu, args.bytes, buf, clock).map(|r| gbit(r.secs)),
+    ))
+}
+
+#[cfg(not(feature = "bench-smoltcp"))]
+fn smol_bulk(_: &BenchArgs, _: usize, _: usize, _: clock::Mode) -> Option<Result<f64, String>> {
+    None
+}
+
+#[cfg(feature = "bench-smoltcp")]
+fn smol_lifecycles(args: &BenchArgs, clock: clock::Mode) -> Option<Result<f64, String>> {
+    let n = args.lifecycles;
+    Some(repeated(args.repeat, "smoltcp lifecycles/s", || {
+        smol::lifecycles(n, clock).map(|r| n as f64 / r.secs)
+    }))
+}
+
+#[cfg(not(feature = "bench-smoltcp"))]
+fn smol_lifecycles(_: &BenchArgs, _: clock::Mode) -> Option<Result<f64, String>> {
+    None
+}
+
 /// Entry point of `synfin bench`.
 pub fn run(args: &BenchArgs) -> ExitCode {
     if let Some(n) = args.rss_child {
@@ -170,18 +203,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
                     || synfin::bulk(mtu, args.bytes, buf, clock).map(|r| gbit(r.secs)),
                 )
             });
-            let m = smol
-                .then(|| {
-                    #[cfg(feature = "bench-smoltcp")]
-                    return Some(repeated(
-                        args.repeat,
-                        &format!("smoltcp bulk mtu {mtu} Gbit/s"),
-                        || smol::bulk(mtu, args.bytes, buf, clock).map(|r| gbit(r.secs)),
-                    ));
-                    #[allow(unreachable_code)]
-                    None
-                })
-                .flatten();
+            let m = smol.then(|| smol_bulk(args, mtu, buf, clock)).flatten();
             // Loopback's MTU is 64 KiB and is shared with every other user
             // of this machine, so the kernel runs only in the large-MTU row.
             let k = (args.runs("kernel") && mtu >= 65535).then(|| {
@@ -208,16 +230,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
                 synfin::lifecycles(n, clock).map(|r| rate(r.secs))
             })
         });
-        let m = smol
-            .then(|| {
-                #[cfg(feature = "bench-smoltcp")]
-                return Some(repeated(args.repeat, "smoltcp lifecycles/s", || {
-                    smol::lifecycles(n, clock).map(|r| rate(r.secs))
-                }));
-                #[allow(unreachable_code)]
-                None
-            })
-            .flatten();
+        let m = smol.then(|| smol_lifecycles(args, clock)).flatten();
         let k = args.runs("kernel").then(|| {
             repeated(args.repeat, "kernel lifecycles/s", || {
                 kernel::lifecycles(n).map(rate)
