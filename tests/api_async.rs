@@ -322,8 +322,13 @@ fn a_blocking_stream_becomes_an_async_one() {
         let (s, _) = tokio::task::spawn_blocking(move || l.accept().unwrap())
             .await
             .unwrap();
-        let mut c = TcpStream::from_std(c);
-        let mut s = TcpStream::from_std(s);
+        let clone = c.try_clone().unwrap();
+        assert_eq!(
+            TcpStream::from_std(clone).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        let mut c = TcpStream::from_std(c).unwrap();
+        let mut s = TcpStream::from_std(s).unwrap();
         c.write_all(b"converted").await.unwrap();
         c.shutdown().await.unwrap();
         let mut got = Vec::new();

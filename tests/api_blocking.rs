@@ -534,3 +534,51 @@ fn options_set_before_connect_shape_the_connection() {
 fn c_handle(c: &TcpStream) -> synfin::stack::SocketHandle {
     synfin::api::AsSocket::socket_handle(c)
 }
+
+#[test]
+fn try_clone_shares_the_connection_between_threads() {
+    with_watchdog(|| {
+        let h = hosts(25);
+        let (c, mut s, _l) = connected(&h, 31);
+        let mut writer = c.try_clone().unwrap();
+        // The clones share settings: non-blocking on one is on the other.
+        writer.set_nonblocking(true).unwrap();
+        assert_eq!(
+            (&c).read(&mut [0u8; 4]).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
+        writer.set_nonblocking(false).unwrap();
+        let t = std::thread::spawn(move || {
+            writer.write_all(b"from a clone").unwrap();
+            writer.shutdown(Shutdown::Write).unwrap();
+            writer
+        });
+        let (got, end) = read_all(&s);
+        end.unwrap();
+        assert_eq!(got, b"from a clone");
+        let mut writer = t.join().unwrap();
+        s.write_all(b"reply").unwrap();
+        s.close().unwrap();
+        let (got, end) = read_all(&c);
+        end.unwrap();
+        assert_eq!(got, b"reply");
+        // Closing one clone closes the connection for all of them.
+        writer.close().unwrap();
+        assert!(c.state().is_err());
+        assert!(c.try_clone().is_err());
+    });
+}
+
+#[test]
+fn dropping_one_clone_keeps_the_connection() {
+    with_watchdog(|| {
+        let h = hosts(26);
+        let (c, s, _l) = connected(&h, 32);
+        drop(c.try_clone().unwrap());
+        (&c).write_all(b"still open").unwrap();
+        drop(c);
+        let (got, end) = read_all(&s);
+        end.unwrap();
+        assert_eq!(got, b"still open");
+    });
+}

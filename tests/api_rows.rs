@@ -233,7 +233,7 @@ mod tokio_api {
                 .unwrap();
             Box::new(Stream {
                 rt: Arc::clone(&self.0),
-                s: TcpStream::from_std(s),
+                s: TcpStream::from_std(s).unwrap(),
             })
         }
     }

@@ -95,7 +95,9 @@ impl TcpSocket {
     /// [`TcpStream::state`].
     pub fn connect_nonblocking(self, addr: SocketAddr) -> io::Result<TcpStream> {
         self.sock.with(|s, now, h| s.connect_from(now, h, addr))?;
-        let stream = TcpStream { sock: self.sock };
+        let stream = TcpStream {
+            sock: std::sync::Arc::new(self.sock),
+        };
         stream.set_nonblocking(true)?;
         Ok(stream)
     }

@@ -3,6 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::call::{self, Sock};
@@ -46,7 +47,9 @@ use crate::tcp::State;
 /// ```
 #[derive(Debug)]
 pub struct TcpStream {
-    pub(crate) sock: Sock,
+    /// Shared by [`TcpStream::try_clone`]'s clones; the socket is released
+    /// when the last one goes.
+    pub(crate) sock: Arc<Sock>,
 }
 
 impl TcpStream {
@@ -75,8 +78,22 @@ impl TcpStream {
     /// connected through the sans-IO API); the stream owns it from now on.
     pub fn from_handle(node: &Node, handle: SocketHandle) -> TcpStream {
         TcpStream {
-            sock: Sock::new(node.clone(), handle),
+            sock: Arc::new(Sock::new(node.clone(), handle)),
         }
+    }
+
+    /// Another handle on the same connection, as std's `try_clone`: the
+    /// clones share the socket and its settings (non-blocking mode,
+    /// timeouts), so one thread can read while another writes. The
+    /// connection is released when the last clone is dropped; `close` on
+    /// any clone closes it for all of them.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        if self.sock.is_closed() {
+            return Err(Error::InvalidHandle.into());
+        }
+        Ok(TcpStream {
+            sock: Arc::clone(&self.sock),
+        })
     }
 
     /// The peer's address.

@@ -59,10 +59,18 @@ impl TcpStream {
         }
     }
 
-    /// The async form of a blocking [`crate::api::TcpStream`].
-    pub fn from_std(stream: crate::api::TcpStream) -> TcpStream {
-        let (node, handle) = stream.sock.into_parts();
-        TcpStream::from_handle(&node, handle)
+    /// The async form of a blocking [`crate::api::TcpStream`]. Fails with
+    /// `InvalidInput` while other clones of it (`try_clone`) are alive: they
+    /// would share a socket the async stream now owns.
+    pub fn from_std(stream: crate::api::TcpStream) -> io::Result<TcpStream> {
+        let sock = std::sync::Arc::try_unwrap(stream.sock).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the stream has live clones (try_clone)",
+            )
+        })?;
+        let (node, handle) = sock.into_parts();
+        Ok(TcpStream::from_handle(&node, handle))
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Stack, Instant, SocketHandle) -> R) -> R {
