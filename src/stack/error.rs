@@ -36,8 +36,32 @@ pub enum Error {
     /// The call does not fit the socket's state or its arguments are wrong
     /// (`EINVAL`).
     InvalidInput,
-    /// The operation is not supported (`EOPNOTSUPP`).
+    /// The operation is not supported on this socket's protocol
+    /// (`ENOPROTOOPT` / `WSAENOPROTOOPT`): disconnect data or messages on a
+    /// byte-stream connection (DESIGN.md: TCP has no field for them).
     Unsupported,
+    /// A message-mode connect reached a peer that does not speak message
+    /// mode: its SYN-ACK lacked the option (`EPROTONOSUPPORT` /
+    /// `WSAEPROTONOSUPPORT`). The connection was reset.
+    MessageModeRefused,
+    /// The peer broke message mode's record format — an oversize record, a
+    /// record after DISCONNECT, an unknown type, a broken or truncated
+    /// header (`EPROTO`; Winsock has no protocol-error code, so
+    /// `WSAECONNABORTED`). The connection was reset.
+    ProtocolViolation,
+    /// Message mode: the peer's DISCONNECT has been reached — every message
+    /// was read and [`super::Stack::recv_disconnect`] returns its
+    /// disconnect data (`WSAEDISCON`; Linux has no such code, synfin uses
+    /// `ESHUTDOWN`). The message-mode end-of-stream.
+    Disconnected,
+    /// A message larger than allowed (`EMSGSIZE` / `WSAEMSGSIZE`). On
+    /// receive, the buffer is too small: nothing was consumed and `len` is
+    /// the size needed. On send, `len` is the message's size, above the
+    /// maximum message size.
+    MessageTooLarge {
+        /// The message's length in bytes.
+        len: usize,
+    },
 }
 
 impl Error {
@@ -56,7 +80,11 @@ impl Error {
             Error::AddrNotAvailable => 99,
             Error::InvalidHandle => 9,
             Error::InvalidInput => 22,
-            Error::Unsupported => 95,
+            Error::Unsupported => 92,
+            Error::MessageModeRefused => 93,
+            Error::ProtocolViolation => 71,
+            Error::Disconnected => 108,
+            Error::MessageTooLarge { .. } => 90,
         }
     }
 
@@ -75,7 +103,11 @@ impl Error {
             Error::AddrNotAvailable => 10049,
             Error::InvalidHandle => 10038,
             Error::InvalidInput => 10022,
-            Error::Unsupported => 10045,
+            Error::Unsupported => 10042,
+            Error::MessageModeRefused => 10043,
+            Error::ProtocolViolation => 10053,
+            Error::Disconnected => 10101,
+            Error::MessageTooLarge { .. } => 10040,
         }
     }
 
@@ -95,6 +127,10 @@ impl Error {
             Error::AddrNotAvailable => K::AddrNotAvailable,
             Error::InvalidHandle | Error::InvalidInput => K::InvalidInput,
             Error::Unsupported => K::Unsupported,
+            Error::MessageModeRefused => K::ConnectionRefused,
+            Error::ProtocolViolation => K::InvalidData,
+            Error::Disconnected => K::UnexpectedEof,
+            Error::MessageTooLarge { .. } => K::InvalidInput,
         }
     }
 }
@@ -106,12 +142,17 @@ impl From<ConnError> for Error {
             ConnError::Reset => Error::ConnectionReset,
             ConnError::TimedOut => Error::TimedOut,
             ConnError::Aborted => Error::ConnectionAborted,
+            ConnError::MessageModeRefused => Error::MessageModeRefused,
+            ConnError::ProtocolViolation => Error::ProtocolViolation,
         }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Error::MessageTooLarge { len } = self {
+            return write!(f, "message too large ({len} bytes)");
+        }
         f.write_str(match self {
             Error::WouldBlock => "operation would block",
             Error::NotConnected => "socket is not connected",
@@ -125,7 +166,11 @@ impl fmt::Display for Error {
             Error::AddrNotAvailable => "address not available",
             Error::InvalidHandle => "no such socket",
             Error::InvalidInput => "invalid argument for this socket",
-            Error::Unsupported => "operation not supported",
+            Error::Unsupported => "operation not supported by this socket's protocol",
+            Error::MessageModeRefused => "peer does not support message mode",
+            Error::ProtocolViolation => "peer violated the message-mode record format",
+            Error::Disconnected => "peer disconnected: no more messages",
+            Error::MessageTooLarge { .. } => "message too large",
         })
     }
 }
@@ -169,6 +214,21 @@ mod tests {
             (Error::TimedOut, ErrorKind::TimedOut, 110, 10060),
             (Error::BrokenPipe, ErrorKind::BrokenPipe, 32, 10058),
             (Error::AddrInUse, ErrorKind::AddrInUse, 98, 10048),
+            (Error::Unsupported, ErrorKind::Unsupported, 92, 10042),
+            (
+                Error::MessageModeRefused,
+                ErrorKind::ConnectionRefused,
+                93,
+                10043,
+            ),
+            (Error::ProtocolViolation, ErrorKind::InvalidData, 71, 10053),
+            (Error::Disconnected, ErrorKind::UnexpectedEof, 108, 10101),
+            (
+                Error::MessageTooLarge { len: 70_000 },
+                ErrorKind::InvalidInput,
+                90,
+                10040,
+            ),
         ];
         for (e, kind, errno, wsa) in all {
             let io: std::io::Error = e.into();

@@ -174,8 +174,10 @@ pub(crate) struct NetState {
     disabled: NetEvents,
     /// `connect` was called and its outcome is not yet recorded.
     connecting: bool,
-    connect_error: Option<Error>,
-    close_error: Option<Error>,
+    // Kept as the one-byte `ConnError` (converted on take): these ride in
+    // every socket slot, and `Error` is larger.
+    connect_error: Option<ConnError>,
+    close_error: Option<ConnError>,
 }
 
 impl NetState {
@@ -235,8 +237,8 @@ impl NetState {
                 if self.connecting && self.mask.contains(NetEvents::CONNECT) && connect_done {
                     self.connecting = false;
                     self.connect_error = match error {
-                        Some(e) => Some(Error::from(e)),
-                        None if state == State::Closed => Some(Error::ConnectionAborted),
+                        Some(e) => Some(e),
+                        None if state == State::Closed => Some(ConnError::Aborted),
                         None => None,
                     };
                     self.record(NetEvents::CONNECT);
@@ -251,7 +253,12 @@ impl NetState {
                     // handle for it yet.
                     return;
                 }
-                if conn.recv_queue_len() > 0 {
+                // Message mode: READ means a whole message is waiting.
+                let readable = match &c.message {
+                    Some(f) => f.message_ready(conn),
+                    None => conn.recv_queue_len() > 0,
+                };
+                if readable {
                     self.record(NetEvents::READ);
                 }
                 if matches!(state, State::Established | State::CloseWait)
@@ -262,11 +269,21 @@ impl NetState {
                 if !self.disabled.contains(NetEvents::CLOSE) && self.mask.contains(NetEvents::CLOSE)
                 {
                     let close = match error {
-                        Some(ConnError::Reset) => Some(Some(Error::ConnectionReset)),
+                        Some(ConnError::Reset) => Some(Some(ConnError::Reset)),
                         Some(ConnError::TimedOut | ConnError::Aborted) if synchronized => {
-                            Some(Some(Error::ConnectionAborted))
+                            Some(Some(ConnError::Aborted))
+                        }
+                        Some(ConnError::ProtocolViolation) if synchronized => {
+                            Some(Some(ConnError::ProtocolViolation))
                         }
                         Some(_) => None,
+                        // Message mode: graceful once the peer's DISCONNECT
+                        // record has been reached.
+                        None if c.message.is_some() => c
+                            .message
+                            .as_ref()
+                            .is_some_and(|f| f.disconnected())
+                            .then_some(None),
                         None if conn.at_eof() => Some(None),
                         None => None,
                     };
@@ -284,10 +301,12 @@ impl NetState {
             events: self.recorded,
             connect_error: self
                 .connect_error
-                .filter(|_| self.recorded.contains(NetEvents::CONNECT)),
+                .filter(|_| self.recorded.contains(NetEvents::CONNECT))
+                .map(Error::from),
             close_error: self
                 .close_error
-                .filter(|_| self.recorded.contains(NetEvents::CLOSE)),
+                .filter(|_| self.recorded.contains(NetEvents::CLOSE))
+                .map(Error::from),
         };
         self.recorded = NetEvents::NONE;
         out

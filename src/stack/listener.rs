@@ -120,6 +120,23 @@ impl Stack {
         if !f.contains(TcpFlags::SYN) {
             return;
         }
+        // Message mode (docs/message-mode.md): a message-mode listener
+        // resets a SYN that does not offer it; a byte-stream listener
+        // ignores the option, and its SYN-ACK's silence fails the client.
+        // (Before the queues' checks: SYN cookies obey it too.)
+        let message_mode = self.listener_message_mode(lh);
+        if message_mode && seg.options.experimental != Some(crate::tcp::message::MESSAGE_EXID) {
+            tracing::debug!(local = %key.local(), remote = %key.remote(), "SYN without message mode reset");
+            self.reply_rst(key, seg);
+            return;
+        }
+        let Some(Socket {
+            kind: SocketKind::Listener(l),
+            ..
+        }) = self.sockets.get_mut(lh)
+        else {
+            return;
+        };
         let backlog = l.backlog;
         if l.accept_queue.len() >= backlog {
             // DESIGN.md: accept queue full — drop the SYN, the client retries.
@@ -153,7 +170,8 @@ impl Stack {
         } else {
             0
         };
-        let opts = negotiate(cfg, &local, &seg.options, our_ws);
+        let mut opts = negotiate(cfg, &local, &seg.options, our_ws);
+        opts.message_mode = message_mode;
         let entry = HalfOpen {
             local,
             remote: key.remote(),
@@ -279,6 +297,7 @@ impl Stack {
                 listener: Some(lh),
                 last_state: State::Established,
                 tx_queued: false,
+                message: None,
             }),
             options,
             timer_at: None,
@@ -362,6 +381,10 @@ impl Stack {
             mss: Some(local_mss(cfg, &local)),
             ..TcpOptions::default()
         };
+        if self.listener_message_mode(lh) {
+            // Only SYNs that offered message mode get this far.
+            options.experimental = Some(crate::tcp::message::MESSAGE_EXID);
+        }
         if opts.window_scaling {
             options.window_scale = Some(opts.rcv_wscale);
         }
@@ -414,7 +437,10 @@ impl Stack {
         } else {
             0
         };
-        let opts = negotiate(cfg, &key.local(), &peer, our_ws);
+        let mut opts = negotiate(cfg, &key.local(), &peer, our_ws);
+        // A message-mode listener answered only SYNs that offered message
+        // mode, so a valid cookie implies it.
+        opts.message_mode = self.listener_message_mode(lh);
         let rto = cfg.initial_rto;
         let entry = HalfOpen {
             local: key.local(),
@@ -453,6 +479,10 @@ impl Stack {
         true
     }
 
+    fn listener_message_mode(&self, lh: SocketHandle) -> bool {
+        self.sockets.get(lh).is_some_and(|s| s.options.message_mode)
+    }
+
     fn listener_options(&self, lh: SocketHandle) -> SocketOptions {
         self.sockets
             .get(lh)
@@ -468,6 +498,9 @@ impl Stack {
         };
         if h.opts.window_scaling {
             options.window_scale = Some(h.opts.rcv_wscale);
+        }
+        if h.opts.message_mode {
+            options.experimental = Some(crate::tcp::message::MESSAGE_EXID);
         }
         if h.opts.timestamps {
             options.timestamps = Some((

@@ -23,6 +23,7 @@ mod isn;
 mod linger;
 mod listener;
 mod memory;
+mod message;
 mod ops;
 mod options;
 mod socket;
@@ -75,6 +76,10 @@ pub struct StackConfig {
     /// Largest backlog `listen` accepts (Linux's `somaxconn`); it bounds
     /// both queues of every listener.
     pub max_backlog: usize,
+    /// Largest message and disconnect data of message-mode connections
+    /// (docs/message-mode.md), at most 16 MiB; a peer's larger record resets
+    /// the connection.
+    pub max_message_size: usize,
 }
 
 impl Default for StackConfig {
@@ -87,6 +92,7 @@ impl Default for StackConfig {
             challenge_ack_limit: 1000,
             syn_cookies: true,
             max_backlog: 4096,
+            max_message_size: crate::tcp::message::DEFAULT_MAX_MESSAGE_SIZE,
         }
     }
 }
@@ -524,6 +530,7 @@ impl Stack {
         let SocketKind::Conn(c) = &mut s.kind else {
             return;
         };
+        message::pump(c, self.config.max_message_size);
         let events = c.conn.take_events();
         let state = c.conn.state();
         let from = c.last_state;

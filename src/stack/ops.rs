@@ -189,11 +189,15 @@ impl Stack {
         let cfg = s.options.effective(&self.config.tcp);
         let mut conn = Connection::connect(&cfg, local, remote, iss, now);
         conn.set_ts_offset(self.secret.ts_offset(&key));
+        if s.options.message_mode {
+            conn.request_message_mode();
+        }
         s.kind = SocketKind::Conn(ConnSocket {
             conn: Box::new(conn),
             listener: None,
             last_state: State::Closed,
             tx_queued: false,
+            message: None,
         });
         let mask_before = core::mem::replace(&mut s.net, NetState::connecting());
         s.net.inherit_mask(&mask_before);
@@ -236,6 +240,10 @@ impl Stack {
 
     /// Queues data; returns how much fit (`WouldBlock` if none did).
     pub fn send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
+        if self.conn(h)?.negotiated().message_mode {
+            // Message mode: each send is one whole message.
+            return self.send_message(now, h, data).map(|()| data.len());
+        }
         let r = self.conn_mut(h)?.send(data).map_err(Error::from);
         if r == Err(Error::WouldBlock) {
             // WRITE is recorded again once space opens.
@@ -248,6 +256,10 @@ impl Stack {
     /// Reads queued data; `Ok(0)` is end-of-stream (the peer's FIN), and an
     /// abnormal end is reported after the data received before it.
     pub fn recv(&mut self, now: Instant, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        if self.conn(h)?.negotiated().message_mode {
+            // Message mode: each receive is one whole message.
+            return self.recv_message(now, h, buf);
+        }
         let r = self.conn_mut(h)?.recv(buf, false).map_err(Error::from);
         self.reenable_event(h, NetEvents::READ);
         self.touch(now, h);
@@ -256,6 +268,10 @@ impl Stack {
 
     /// Like [`Stack::recv`] but leaves the data queued.
     pub fn peek(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        if self.conn(h)?.negotiated().message_mode {
+            // Peeking would expose record headers.
+            return Err(Error::Unsupported);
+        }
         self.conn_mut(h)?.recv(buf, true).map_err(Error::from)
     }
 
@@ -270,8 +286,18 @@ impl Stack {
         if matches!(how, Shutdown::Read | Shutdown::Both) {
             conn.shutdown_read();
         }
+        let message_mode = conn.negotiated().message_mode;
         if matches!(how, Shutdown::Write | Shutdown::Both) {
-            conn.shutdown_write();
+            if message_mode {
+                // Message mode: the write side ends with an (empty)
+                // DISCONNECT record; a second shutdown changes nothing.
+                match self.send_disconnect(now, h, &[]) {
+                    Ok(()) | Err(Error::BrokenPipe) => {}
+                    Err(e) => return Err(e),
+                }
+            } else {
+                conn.shutdown_write();
+            }
         }
         self.touch(now, h);
         Ok(())
@@ -283,6 +309,9 @@ impl Stack {
     /// not handed out. The handle is dead afterwards.
     pub fn close(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
         let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
+        if let SocketKind::Conn(c) = &mut s.kind {
+            super::message::before_close(c);
+        }
         match &mut s.kind {
             SocketKind::Unbound(_) => {
                 self.sockets.remove(h);

@@ -35,6 +35,10 @@ pub(crate) struct ConnSocket {
     pub last_state: State,
     /// Queued in the stack's transmit list.
     pub tx_queued: bool,
+    /// Message-mode framing state, allocated on the first touch of a
+    /// connection that negotiated message mode (`None` for byte streams, so
+    /// they pay one pointer).
+    pub message: Option<Box<super::message::Framing>>,
 }
 
 pub(crate) enum SocketKind {
@@ -77,6 +81,8 @@ pub(crate) struct SocketOptions {
     pub keepalive: Option<bool>,
     /// `SO_LINGER` in milliseconds.
     pub linger_ms: OptU32,
+    /// Listen or connect in message mode (docs/message-mode.md).
+    pub message_mode: bool,
 }
 
 impl SocketOptions {
@@ -212,9 +218,12 @@ impl SocketTable {
 mod tests {
     /// Every socket slot is paid for by every idle connection (the issue's
     /// ≤ 512 B budget); growing it should be a decision, not an accident.
+    /// 72 → 80: the message-mode framing pointer (issue 4), one `None` for
+    /// a byte stream, chosen over a field in the connection block so the
+    /// TCP state machine stays unaware of framing.
     #[test]
     fn slot_stays_small() {
-        assert!(core::mem::size_of::<super::Slot>() <= 72);
+        assert!(core::mem::size_of::<super::Slot>() <= 80);
         assert!(core::mem::size_of::<super::SocketOptions>() <= 16);
     }
 

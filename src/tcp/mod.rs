@@ -9,6 +9,7 @@ pub mod assembler;
 pub mod config;
 pub mod congestion;
 pub mod conn;
+pub mod message;
 pub mod recv_queue;
 mod ring;
 pub mod rtt;
@@ -31,6 +32,12 @@ pub enum ConnError {
     /// The connection gave up locally: retransmissions exhausted
     /// (RFC 9293 §3.8.3 R2), or an orphan's timer expired.
     Aborted,
+    /// A message-mode connect got a SYN-ACK without the message-mode option
+    /// (docs/message-mode.md): the peer speaks the plain byte stream.
+    MessageModeRefused,
+    /// The peer broke message mode's record format (docs/message-mode.md):
+    /// the connection was reset.
+    ProtocolViolation,
 }
 
 impl core::fmt::Display for ConnError {
@@ -40,6 +47,8 @@ impl core::fmt::Display for ConnError {
             ConnError::Reset => "connection reset by peer",
             ConnError::TimedOut => "connection timed out",
             ConnError::Aborted => "connection aborted",
+            ConnError::MessageModeRefused => "peer does not support message mode",
+            ConnError::ProtocolViolation => "peer violated the message-mode record format",
         })
     }
 }

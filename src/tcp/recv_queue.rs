@@ -141,6 +141,18 @@ impl RecvQueue {
         self.copy_out(buf)
     }
 
+    /// Copy readable bytes starting `offset` bytes after the first one into
+    /// `buf` without removing them; returns the count (0 past the end).
+    pub fn peek_at(&self, offset: usize, buf: &mut [u8]) -> usize {
+        if offset >= self.len {
+            return 0;
+        }
+        let (a, b) = self.ring.slices(offset, buf.len().min(self.len - offset));
+        buf[..a.len()].copy_from_slice(a);
+        buf[a.len()..a.len() + b.len()].copy_from_slice(b);
+        a.len() + b.len()
+    }
+
     /// Drop up to `n` readable bytes; returns how many were dropped.
     pub fn discard(&mut self, n: usize) -> usize {
         let n = n.min(self.len);

@@ -62,7 +62,24 @@ impl Connection {
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1u32;
         let our_ws = self.opts.rcv_wscale;
+        let wanted_messages = self.opts.message_mode;
         self.opts = negotiate(cfg, &self.local(), &seg.options, our_ws);
+        if wanted_messages {
+            // Message mode (docs/message-mode.md): the peer's SYN must echo
+            // the option, or it speaks the plain byte stream and the connect
+            // fails — with a RST, so the peer does not keep a connection the
+            // application will never use.
+            if seg.options.experimental != Some(crate::tcp::message::MESSAGE_EXID) {
+                self.irs = seg.seq;
+                self.rcv_nxt = seg.seq + 1u32;
+                self.send_rst = true;
+                // Still a (failed) message-mode socket: its calls report why.
+                self.opts.message_mode = true;
+                self.fail(ConnError::MessageModeRefused);
+                return;
+            }
+            self.opts.message_mode = true;
+        }
         self.cc.set_mss(usize::from(self.opts.snd_mss));
         if let Some((val, _)) = seg.options.timestamps {
             self.ts_recent = val;

@@ -77,6 +77,10 @@ pub struct Negotiated {
     pub sack_permitted: bool,
     /// Both sides sent the window-scale option.
     pub window_scaling: bool,
+    /// Message mode (docs/message-mode.md): both SYNs carried option 253
+    /// with [`MESSAGE_EXID`](crate::tcp::message::MESSAGE_EXID). Before the
+    /// handshake completes on an active open, whether our SYN offers it.
+    pub message_mode: bool,
 }
 
 /// What a TIME-WAIT record keeps of a connection: SND.NXT, RCV.NXT,
@@ -267,6 +271,7 @@ impl Connection {
                 timestamps: false,
                 sack_permitted: false,
                 window_scaling: false,
+                message_mode: false,
             },
             local_mss: mss,
             offer_ts: cfg.timestamps,
@@ -310,6 +315,15 @@ impl Connection {
     /// starts at 3 s (RFC 6298 §5.7).
     pub(crate) fn syn_was_retransmitted(&mut self) {
         self.rtt.syn_timeout_fallback();
+    }
+
+    /// Offers message mode in the SYN of an active open (before it is sent);
+    /// a SYN-ACK that does not echo the option then fails the connect with
+    /// [`ConnError::MessageModeRefused`] and is answered with RST.
+    pub fn request_message_mode(&mut self) {
+        if self.state == State::SynSent {
+            self.opts.message_mode = true;
+        }
     }
 
     /// Sets the per-connection timestamp clock offset (RFC 7323 §5.4).
@@ -549,5 +563,7 @@ pub(crate) fn negotiate(
         timestamps,
         sack_permitted: peer.sack_permitted,
         window_scaling: cfg.window_scaling && peer.window_scale.is_some(),
+        // Decided by the caller, which knows whether this side asked for it.
+        message_mode: false,
     }
 }

@@ -108,6 +108,11 @@ impl Connection {
         if (active && self.offer_ts) || self.opts.timestamps {
             options.timestamps = Some((self.now_ts(now), if active { 0 } else { self.ts_recent }));
         }
+        if self.opts.message_mode {
+            // Offered in SYN-SENT; in a simultaneous open's SYN-ACK, echoed
+            // only when both sides asked for it (docs/message-mode.md).
+            options.experimental = Some(crate::tcp::message::MESSAGE_EXID);
+        }
         let mut flags = TcpFlags::SYN;
         let mut ack = SeqNum(0);
         if self.state == State::SynReceived {

@@ -171,6 +171,37 @@ impl Connection {
         }
     }
 
+    /// Copies received in-order bytes starting `offset` bytes after the
+    /// first unread one into `buf`, without consuming them; returns the
+    /// count. The message layer reads record headers with it.
+    pub fn peek_received(&self, offset: usize, buf: &mut [u8]) -> usize {
+        self.recv_q.peek_at(offset, buf)
+    }
+
+    /// Whether the peer's FIN has been taken in order (RCV.NXT is past it),
+    /// whatever happened to the connection afterwards.
+    pub fn fin_received(&self) -> bool {
+        self.peer_fin.is_some_and(|f| self.rcv_nxt.diff(f) > 0)
+    }
+
+    /// Capacities of the send and receive queues.
+    pub fn buffer_capacities(&self) -> (usize, usize) {
+        (self.send_q.capacity(), self.recv_q.capacity())
+    }
+
+    /// Resets the connection on the application's behalf with `err` as the
+    /// reason (a protocol violation above TCP): RST with SEQ=SND.NXT in every
+    /// state that has a peer, queues discarded, no TIME-WAIT.
+    pub fn reset_with(&mut self, err: ConnError) {
+        if self.state == State::Closed {
+            return;
+        }
+        if self.error.is_none() {
+            self.error = Some(err);
+        }
+        self.abort_with_rst();
+    }
+
     /// ABORT on the stack's behalf, recording why (an expired linger, for
     /// example), so the application is told.
     pub fn abort_with(&mut self, err: ConnError) {
