@@ -8,6 +8,7 @@
 //! * [`stack`] — sockets by handle, demultiplexing, listeners, ports, the
 //!   TIME-WAIT table; still sans-IO.
 //! * [`links`] — what moves packets: the deterministic simulated network.
+//! * [`conformance`] — the packetdrill script runner (FreeBSD TCP test suite).
 //!
 //! The core does no I/O and reads no clock: time is an argument
 //! ([`time::Instant`]), packets come in as byte slices and go out through
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod conformance;
 pub mod links;
 pub mod stack;
 pub mod tcp;

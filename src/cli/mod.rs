@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch for the `synfin` binary.
 
 mod bench;
+mod conformance;
 mod demo;
 mod ladder;
 
@@ -29,6 +30,9 @@ enum Command {
     /// Benchmarks synfin beside smoltcp (with `--features bench-smoltcp`)
     /// and the kernel: bulk throughput, connection lifecycles, memory.
     Bench(bench::BenchArgs),
+    /// Runs packetdrill scripts (files or directories) against the stack in
+    /// virtual time and reports pass / fail / unsupported per directory.
+    Conformance(conformance::ConformanceArgs),
 }
 
 /// Options of `synfin demo`.
@@ -84,6 +88,7 @@ pub fn main() -> ExitCode {
     let args = match cli.command {
         Some(Command::Demo(a)) => a,
         Some(Command::Bench(a)) => return bench::run(&a),
+        Some(Command::Conformance(a)) => return conformance::run(&a),
         None => DemoArgs::default(),
     };
     demo::run(&args)

@@ -62,6 +62,14 @@ impl Stack {
         Ok(())
     }
 
+    /// Half-open (SYN-RECEIVED) entries waiting in a listener's SYN queue.
+    pub fn syn_queue_len(&self, listener: SocketHandle) -> Result<usize, Error> {
+        match &self.sockets.app(listener).ok_or(Error::InvalidHandle)?.kind {
+            SocketKind::Listener(l) => Ok(l.syn_queue.len()),
+            _ => Err(Error::InvalidInput),
+        }
+    }
+
     /// `SO_KEEPALIVE`: probe the peer after `TcpConfig::keepalive_idle` of
     /// silence and drop the connection with `TimedOut` when
     /// `keepalive_probes` probes go unanswered (RFC 9293 §3.8.4).
@@ -137,8 +145,12 @@ impl Stack {
     }
 
     /// The send and receive buffer sizes (`SO_SNDBUF`, `SO_RCVBUF`) in
-    /// bytes: this socket's, or the stack's defaults.
+    /// bytes: a connection's queue capacities, else this socket's setting or
+    /// the stack's defaults.
     pub fn buffer_sizes(&self, h: SocketHandle) -> Result<(usize, usize), Error> {
+        if let Some(SocketKind::Conn(c)) = self.sockets.app(h).map(|s| &s.kind) {
+            return Ok(c.conn.buffer_sizes());
+        }
         let cfg = self.effective_options(h)?;
         Ok((cfg.send_buffer, cfg.recv_buffer))
     }

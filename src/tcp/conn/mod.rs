@@ -380,6 +380,11 @@ impl Connection {
     pub fn recv_queue_len(&self) -> usize {
         self.recv_q.len()
     }
+    /// Capacities of the (send, receive) queues: `SO_SNDBUF` / `SO_RCVBUF`.
+    pub fn buffer_sizes(&self) -> (usize, usize) {
+        (self.send_q.capacity(), self.recv_q.capacity())
+    }
+
     /// Bytes queued and not yet acknowledged (including unsent ones).
     pub fn send_queue_len(&self) -> usize {
         self.send_q.len()
