@@ -1031,6 +1031,10 @@ fn ack_after_timeout_carries_highest_seq() {
         // Both sides time out at the same moment: the RTO is the 1 s floor
         // whatever RTT samples each has.
         c.tcp.min_rto = secs(1);
+        // Go-back-N after a timeout is the recovery of a peer without SACK
+        // (with SACK a tail-loss probe comes first and only unSACKed data is
+        // resent; tests/recovery.rs covers that).
+        c.tcp.sack = false;
     });
     let (c, s, _l, ciss, siss) = establish_traced(&mut p);
     let (client, server) = (p.client, p.server);

@@ -929,7 +929,16 @@ fn simultaneous_open_syn_ack_window_is_not_scaled() {
 /// re-initialized to 3 s when data transmission begins.
 #[test]
 fn rto_falls_back_to_three_seconds_after_syn_retransmission() {
-    let mut p = Pair::new(18, LinkModel::default());
+    // Without SACK, so no tail-loss probe (RFC 8985 §7, 1 s before any
+    // RTT sample) comes before the retransmission timeout measured here.
+    let cfg = synfin::stack::StackConfig {
+        tcp: synfin::tcp::TcpConfig {
+            sack: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut p = Pair::with_config(18, LinkModel::default(), cfg);
     let (client, server) = (p.client, p.server);
     // The SYN and, later, the first data segment are lost.
     p.net.script(client, server, [Fault::Drop]);

@@ -502,6 +502,7 @@ impl Stack {
         if h.opts.message_mode {
             options.experimental = Some(crate::tcp::message::MESSAGE_EXID);
         }
+        options.sack_permitted = h.opts.sack_permitted;
         if h.opts.timestamps {
             options.timestamps = Some((
                 (now.total_millis() as u32).wrapping_add(h.ts_offset),

@@ -25,6 +25,12 @@ pub struct Assembler {
     /// `(start, end)` offsets; u32 is ample since a TCP window is at most
     /// 2^30 bytes (RFC 7323 §2.3) and it halves the struct size.
     blocks: [(u32, u32); MAX_HOLES],
+    /// When each block last grew or was touched by a segment (a counter,
+    /// larger is newer): SACK reports blocks most recent first (RFC 2018
+    /// §4), so this travels with its block through every move.
+    stamps: [u32; MAX_HOLES],
+    /// The next stamp to hand out.
+    clock: u32,
     count: u8,
 }
 
@@ -39,6 +45,8 @@ impl Assembler {
     pub const fn new() -> Self {
         Assembler {
             blocks: [(0, 0); MAX_HOLES],
+            stamps: [0; MAX_HOLES],
+            clock: 0,
             count: 0,
         }
     }
@@ -85,13 +93,19 @@ impl Assembler {
                 return false;
             }
             self.blocks.copy_within(i..n, i + 1);
+            self.stamps.copy_within(i..n, i + 1);
+            self.clock = self.clock.wrapping_add(1);
             self.blocks[i] = (start, end);
+            self.stamps[i] = self.clock;
             self.count += 1;
         } else {
             // Blocks i..j all overlap or abut the new range: fuse them into i.
             let merged = (start.min(self.blocks[i].0), end.max(self.blocks[j - 1].1));
+            self.clock = self.clock.wrapping_add(1);
             self.blocks[i] = merged;
+            self.stamps[i] = self.clock;
             self.blocks.copy_within(j..n, i + 1);
+            self.stamps.copy_within(j..n, i + 1);
             self.count -= (j - i - 1) as u8;
         }
         true
@@ -106,6 +120,7 @@ impl Assembler {
             Some(&(0, end)) => {
                 let n = self.count as usize;
                 self.blocks.copy_within(1..n, 0);
+                self.stamps.copy_within(1..n, 0);
                 self.count -= 1;
                 end as usize
             }
@@ -125,6 +140,7 @@ impl Assembler {
         let dead = self.live().partition_point(|&(_, e)| e <= n);
         let count = self.count as usize;
         self.blocks.copy_within(dead..count, 0);
+        self.stamps.copy_within(dead..count, 0);
         self.count = (count - dead) as u8;
         for b in &mut self.blocks[..count - dead] {
             *b = (b.0.saturating_sub(n), b.1 - n);
@@ -134,6 +150,42 @@ impl Assembler {
     /// The blocks as `(start, end)` pairs, sorted ascending.
     pub fn blocks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         self.live().iter().map(|&(s, e)| (s as usize, e as usize))
+    }
+
+    /// Up to `N` blocks, most recently touched first (RFC 2018 §4: the first
+    /// SACK block holds the most recent segment, the rest repeat the most
+    /// recently reported). Allocation-free: a fixed array and a count.
+    pub fn most_recent<const N: usize>(&self) -> ([(usize, usize); N], usize) {
+        let mut out = [(0usize, 0usize); N];
+        let mut taken = [false; MAX_HOLES];
+        let n = N.min(self.count as usize);
+        for slot in out.iter_mut().take(n) {
+            // A selection pass per slot: N is at most 4, count at most 16.
+            let mut best: Option<usize> = None;
+            let stamps = &self.stamps[..self.count as usize];
+            for (k, &stamp) in stamps.iter().enumerate() {
+                // Wrapping comparison of stamps.
+                let newer = best.is_none_or(|b| (stamp.wrapping_sub(stamps[b]) as i32) > 0);
+                if !taken[k] && newer {
+                    best = Some(k);
+                }
+            }
+            if let Some(b) = best {
+                taken[b] = true;
+                let (s, e) = self.blocks[b];
+                *slot = (s as usize, e as usize);
+            }
+        }
+        (out, n)
+    }
+
+    /// The lowest part of `[offset, offset + len)` already recorded, if any:
+    /// the duplicate a D-SACK block reports (RFC 2883 §4).
+    pub fn first_overlap(&self, offset: usize, len: usize) -> Option<(usize, usize)> {
+        let end = offset.checked_add(len)?;
+        self.blocks()
+            .find(|&(s, e)| s < end && e > offset)
+            .map(|(s, e)| (s.max(offset), e.min(end)))
     }
 
     /// The highest recorded end offset, 0 if empty.
@@ -246,6 +298,27 @@ mod tests {
         assert_eq!(blocks(&a), [(1, 4)]);
         a.shift(usize::MAX);
         assert!(a.is_empty());
+    }
+
+    #[test]
+    fn recency_and_overlap() {
+        let mut a = Assembler::new();
+        a.add(100, 100); // 200:300 relative to 100
+        a.add(300, 100);
+        a.add(500, 100);
+        let (b, n) = a.most_recent::<4>();
+        assert_eq!(&b[..n], &[(500, 600), (300, 400), (100, 200)]);
+        // Touching a block (even a duplicate inside it) makes it newest.
+        assert_eq!(a.first_overlap(150, 25), Some((150, 175)));
+        a.add(150, 25);
+        let (b, n) = a.most_recent::<2>();
+        assert_eq!(&b[..n], &[(100, 200), (500, 600)]);
+        // Overlap reports the lowest duplicated part only.
+        assert_eq!(a.first_overlap(50, 500), Some((100, 200)));
+        assert_eq!(a.first_overlap(200, 100), None);
+        a.add(250, 200); // merges 300:400 into 250:450
+        let (b, n) = a.most_recent::<4>();
+        assert_eq!(&b[..n], &[(250, 450), (100, 200), (500, 600)]);
     }
 
     proptest! {

@@ -3,6 +3,8 @@
 
 use core::time::Duration;
 
+pub use super::congestion::CongestionAlgorithm;
+
 /// Configuration of TCP connections created by a stack.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TcpConfig {
@@ -19,6 +21,11 @@ pub struct TcpConfig {
     pub window_scaling: bool,
     /// Offer timestamps (RFC 7323 §3).
     pub timestamps: bool,
+    /// Offer and use selective acknowledgments (RFC 2018, with D-SACK,
+    /// RFC 2883; the sender's recovery follows RFC 6675 and RFC 8985).
+    pub sack: bool,
+    /// The congestion controller of new connections (CUBIC by default).
+    pub congestion: CongestionAlgorithm,
     /// Disable Nagle's algorithm (RFC 9293 §3.7.4) — `TCP_NODELAY`.
     pub nodelay: bool,
     /// Delayed-ACK timer (RFC 9293 §3.8.6.3 requires < 0.5 s).
@@ -68,6 +75,8 @@ impl Default for TcpConfig {
             mtu: 1500,
             window_scaling: true,
             timestamps: true,
+            sack: true,
+            congestion: CongestionAlgorithm::Cubic,
             nodelay: false,
             delayed_ack: Duration::from_millis(40),
             ack_every: 2,

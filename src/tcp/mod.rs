@@ -10,14 +10,18 @@ pub mod config;
 pub mod congestion;
 pub mod conn;
 pub mod message;
+pub mod rack;
+pub mod recovery;
 pub mod recv_queue;
 mod ring;
 pub mod rtt;
+pub mod sack;
 pub mod send_queue;
 pub mod state;
 
 pub use config::TcpConfig;
-pub use conn::{Connection, Events, Segment};
+pub use congestion::CongestionAlgorithm;
+pub use conn::{Connection, Events, LossStats, Segment};
 pub use state::State;
 
 /// Why a connection ended abnormally, as the application sees it.

@@ -189,6 +189,21 @@ impl RecvQueue {
         self.ooo.blocks()
     }
 
+    /// Up to `N` out-of-order blocks (offsets relative to RCV.NXT), most
+    /// recently received first, as SACK reports them (RFC 2018 §4).
+    pub fn recent_blocks<const N: usize>(&self) -> ([(usize, usize); N], usize) {
+        match &self.ooo.0 {
+            Some(a) => a.most_recent::<N>(),
+            None => ([(0, 0); N], 0),
+        }
+    }
+
+    /// The lowest part of `[offset, offset + len)` (relative to RCV.NXT)
+    /// already held out of order: what a D-SACK reports (RFC 2883).
+    pub fn duplicate_part(&self, offset: usize, len: usize) -> Option<(usize, usize)> {
+        self.ooo.0.as_ref()?.first_overlap(offset, len)
+    }
+
     /// Bytes of heap currently allocated for storage.
     #[inline]
     pub fn heap_bytes(&self) -> usize {

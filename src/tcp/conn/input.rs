@@ -5,7 +5,7 @@
 //! SYN checks (hardening) replace one function each.
 
 use super::{negotiate, Connection, Events};
-use crate::tcp::congestion::AckOutcome;
+use crate::tcp::recovery::AckOutcome;
 use crate::tcp::{ConnError, State, TcpConfig};
 use crate::time::Instant;
 use crate::wire::{SeqNum, TcpFlags, TcpRepr};
@@ -80,7 +80,9 @@ impl Connection {
             }
             self.opts.message_mode = true;
         }
-        self.cc.set_mss(usize::from(self.opts.snd_mss));
+        if !self.offer_sack {
+            self.opts.sack_permitted = false;
+        }
         if let Some((val, _)) = seg.options.timestamps {
             self.ts_recent = val;
             self.ts_recent_at = super::secs(now);
@@ -151,6 +153,8 @@ impl Connection {
         // First: sequence number acceptability (the four cases).
         if !self.acceptable(seq, seg_len) {
             if !f.contains(TcpFlags::RST) {
+                // An old duplicate: its ACK carries a D-SACK (RFC 2883).
+                self.note_duplicate(seq, seg.payload.len(), self.rcv_nxt);
                 self.ack_now = true;
             }
             return;
@@ -327,14 +331,13 @@ impl Connection {
             // window, what is outstanding is a window probe the peer could
             // not take (RFC 9293 §3.8.6.1): its answer is not a loss signal,
             // so it must not trigger a fast retransmit into a closed window.
-            if self
-                .cc
-                .on_dup_ack(self.snd_una, self.snd_max, self.flight())
-            {
+            if self.loss_on_dup_ack(now) {
                 self.fast_rexmit = true;
                 self.rtt_probe = None;
             }
         }
+        // SACK blocks, RACK loss detection, tail-loss probes (loss.rs).
+        self.loss_after_ack(now, seg);
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
         if ack.diff(self.snd_una) >= 0
             && (self.snd_wl1.diff(seq) < 0 || (self.snd_wl1 == seq && self.snd_wl2.diff(ack) <= 0))
@@ -406,7 +409,7 @@ impl Connection {
         self.take_rtt_sample(now, ack);
         self.retries = 0;
         self.rtt.reset_backoff();
-        if self.cc.on_ack(ack, acked, flight_before) == AckOutcome::PartialAck {
+        if self.loss_on_new_ack(now, ack, acked, flight_before) == AckOutcome::PartialAck {
             // RFC 6582 §3.2 step 5: retransmit the first unacknowledged
             // segment on a partial ACK.
             self.fast_rexmit = true;
@@ -469,8 +472,10 @@ impl Connection {
             Some(at) if at == self.rcv_nxt && !self.state.peer_fin_received() => {
                 self.take_fin(now, cfg)
             }
-            // A repeated FIN we already took: acknowledge it again.
-            _ if fin && self.state.peer_fin_received() => self.ack_now = true,
+            // A repeated FIN we already took: acknowledge it again. A FIN
+            // ahead of a gap is out-of-order data for the ACK rule
+            // (RFC 5681 §4.2: acknowledge at once).
+            _ if fin => self.ack_now = true,
             _ => {}
         }
     }
@@ -487,10 +492,13 @@ impl Connection {
         // Trim what we already have (RFC 9293 §3.10.7.4 "first", trimming).
         let skip = self.rcv_nxt.diff(seq).max(0) as usize;
         if skip >= payload.len() {
+            self.note_duplicate(seq, payload.len(), self.rcv_nxt);
             self.ack_now = true;
             return;
         }
         let data = &payload[skip..];
+        // D-SACK (RFC 2883): note what of this segment we already had.
+        self.note_duplicate(seq, payload.len(), self.rcv_nxt);
         let offset = (seq + skip).diff(self.rcv_nxt).max(0) as usize;
         if self.rd_closed {
             // Nobody will read this: tell the sender (RFC 9293 SHLD-3,
@@ -508,7 +516,9 @@ impl Connection {
         // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: out-of-order data, data that
         // fills a gap, or data we could not take is acknowledged at once;
         // otherwise every second full segment, or after the delayed-ACK time.
-        if offset > 0 || had_gap || !accepted || advanced < data.len() {
+        // A segment partly duplicate (a retransmission) is acknowledged at
+        // once too, carrying its D-SACK block (RFC 2883), as FreeBSD does.
+        if offset > 0 || had_gap || !accepted || advanced < data.len() || skip > 0 {
             self.ack_now = true;
         } else {
             self.segs_unacked = self.segs_unacked.saturating_add(1);

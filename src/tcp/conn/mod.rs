@@ -6,13 +6,15 @@
 //! the user calls (§3.10.1–§3.10.6) and [`timers`] the timeouts (§3.10.8).
 
 mod input;
+mod loss;
 mod output;
+mod sack;
 mod timers;
 mod user;
 
 use std::net::SocketAddr;
 
-use super::congestion::NewReno;
+use super::congestion::CongestionAlgorithm;
 use super::recv_queue::RecvQueue;
 use super::rtt::RttEstimator;
 use super::send_queue::SendQueue;
@@ -20,6 +22,7 @@ use super::{ConnError, State, TcpConfig};
 use crate::time::Instant;
 use crate::wire::{FourTuple, SeqNum, TcpOptions};
 
+pub use loss::LossStats;
 pub use output::Segment;
 pub use user::IoError;
 
@@ -126,6 +129,11 @@ pub struct Connection {
     local_mss: u16,
     offer_ts: bool,
     offer_wscale: bool,
+    offer_sack: bool,
+    /// The congestion controller this connection uses once data flows.
+    cc_alg: CongestionAlgorithm,
+    /// A D-SACK block owed in the next ACK (RFC 2883).
+    dsack: Option<(SeqNum, SeqNum)>,
     ts_recent: u32,
     /// When TS.Recent was last set, in whole seconds of [`Instant`]
     /// (RFC 7323 §5.5: it goes stale after 24 days idle).
@@ -150,7 +158,9 @@ pub struct Connection {
     nodelay: bool,
 
     rtt: RttEstimator,
-    cc: NewReno,
+    /// Congestion control and loss recovery, allocated when data first
+    /// flows (`loss.rs`).
+    loss: Option<Box<loss::LossState>>,
     /// Karn's algorithm (RFC 6298 §3): one timed segment at a time, never a
     /// retransmitted one.
     rtt_probe: Option<(SeqNum, Instant)>,
@@ -237,7 +247,6 @@ impl Connection {
         c.snd_wl1 = irs + 1u32;
         c.snd_wl2 = c.snd_una;
         c.rcv_adv = c.rcv_nxt + c.initial_rcv_window();
-        c.cc.set_mss(usize::from(opts.snd_mss));
         c.events.insert(Events::CONNECTED);
         c.heard_from_peer(now, cfg);
         c
@@ -276,6 +285,9 @@ impl Connection {
             local_mss: mss,
             offer_ts: cfg.timestamps,
             offer_wscale: cfg.window_scaling,
+            offer_sack: cfg.sack,
+            cc_alg: cfg.congestion,
+            dsack: None,
             ts_recent: 0,
             ts_recent_at: 0,
             ts_offset: 0,
@@ -287,7 +299,7 @@ impl Connection {
             orphaned: false,
             nodelay: cfg.nodelay,
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
-            cc: NewReno::new(usize::from(mss), iss),
+            loss: None,
             rtt_probe: None,
             retries: 0,
             rto_at: None,
@@ -418,11 +430,15 @@ impl Connection {
     }
     /// Congestion window, bytes.
     pub fn cwnd(&self) -> usize {
-        self.cc.cwnd()
+        self.cwnd_now()
     }
-    /// Heap bytes held by the queues (0 for an idle connection).
+    /// Heap bytes held by the queues and the loss-recovery state (0 for a
+    /// connection that never carried data).
     pub fn heap_bytes(&self) -> usize {
-        self.send_q.heap_bytes() + self.recv_q.heap_bytes() + self.recv_q.reassembly_bytes()
+        self.send_q.heap_bytes()
+            + self.recv_q.heap_bytes()
+            + self.recv_q.reassembly_bytes()
+            + self.loss_heap_bytes()
     }
     /// The values a TIME-WAIT record needs: SND.NXT, RCV.NXT, TS.Recent,
     /// whether timestamps are on and our timestamp offset.
@@ -451,6 +467,7 @@ impl Connection {
                 self.dack_at = None;
                 self.persist_at = None;
                 self.idle_at = None;
+                self.loss_release();
             }
         }
     }
@@ -566,7 +583,7 @@ pub(crate) fn negotiate(
         snd_wscale,
         rcv_wscale,
         timestamps,
-        sack_permitted: peer.sack_permitted,
+        sack_permitted: cfg.sack && peer.sack_permitted,
         window_scaling: cfg.window_scaling && peer.window_scale.is_some(),
         // Decided by the caller, which knows whether this side asked for it.
         message_mode: false,

@@ -83,6 +83,7 @@ impl Connection {
             || self.fast_rexmit
             || self.persist_probe
             || self.keepalive_probe
+            || self.loss_wants_transmit()
             || match self.state {
                 State::SynSent | State::SynReceived => self.snd_nxt == self.iss,
                 State::Closed | State::Listen | State::TimeWait => false,
@@ -104,6 +105,9 @@ impl Connection {
         // repeat what both offered.
         if (active && self.offer_wscale) || self.opts.window_scaling {
             options.window_scale = Some(self.opts.rcv_wscale);
+        }
+        if (active && self.offer_sack) || (!active && self.opts.sack_permitted) {
+            options.sack_permitted = true;
         }
         if (active && self.offer_ts) || self.opts.timestamps {
             options.timestamps = Some((self.now_ts(now), if active { 0 } else { self.ts_recent }));
@@ -157,12 +161,15 @@ impl Connection {
                 return Some(self.build(now, self.snd_una, 0, len, fin, true));
             }
         }
+        // SACK recovery (RFC 6675) and tail-loss probes (RFC 8985), loss.rs.
+        if let Some(s) = self.loss_retransmit(now) {
+            return Some(s);
+        }
 
         let off = (self.snd_nxt.diff(data_start).max(0) as usize).min(qlen);
         let unsent = qlen - off;
         let flight = self.flight();
-        let wnd = (self.snd_wnd as usize).min(self.cc.cwnd());
-        let usable = wnd.saturating_sub(flight);
+        let usable = self.send_room(flight);
         let retransmitting = self.snd_nxt.diff(self.snd_max) < 0;
         let fin_unsent = self.fin_queued && self.snd_nxt.diff(self.fin_seq()) <= 0;
 
@@ -245,7 +252,7 @@ impl Connection {
         core::time::Duration::from_secs(60)
     }
 
-    fn build(
+    pub(super) fn build(
         &mut self,
         now: Instant,
         seq: SeqNum,
@@ -275,6 +282,7 @@ impl Connection {
         seg.payload_offset = off;
         seg.payload_len = len;
         self.ack_sent();
+        self.loss_on_send(now, seq, seq + len + usize::from(fin), retransmit);
         seg
     }
 
@@ -307,6 +315,7 @@ impl Connection {
         self.ack_now = false;
         self.segs_unacked = 0;
         self.dack_at = None;
+        self.dsack = None;
     }
 
     fn bare(&self, seq: SeqNum, ack: SeqNum, flags: TcpFlags) -> Segment {
@@ -326,6 +335,7 @@ impl Connection {
         if self.opts.timestamps {
             o.timestamps = Some((self.now_ts(now), self.ts_recent));
         }
+        o.sack_blocks = self.sack_blocks();
         o
     }
 

@@ -9,10 +9,16 @@ use crate::time::Instant;
 impl Connection {
     /// The earliest instant at which [`Connection::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.rto_at, self.dack_at, self.persist_at, self.idle_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rto_at,
+            self.dack_at,
+            self.persist_at,
+            self.idle_at,
+            self.loss_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs every timer due at `now`.
@@ -60,6 +66,8 @@ impl Connection {
             self.rto_at = None;
             self.on_rto(now, cfg);
         }
+        // RACK's reordering timer and the tail-loss probe (loss.rs).
+        self.loss_handle_timeout(now);
     }
 
     /// Turns keep-alive on or off (`SO_KEEPALIVE`); the idle time starts now.
@@ -139,11 +147,11 @@ impl Connection {
         }
         self.retries += 1;
         self.rtt.backoff();
-        if self.state.is_synchronized() {
-            self.cc.on_rto(self.flight(), self.snd_max);
+        // With SACK the scoreboard deems the unSACKed data lost and recovery
+        // resends only that; otherwise go back to SND.UNA (loss.rs).
+        if !self.state.is_synchronized() || self.loss_on_rto() {
+            self.snd_nxt = self.snd_una;
         }
-        // Go back to SND.UNA; output resends from there.
-        self.snd_nxt = self.snd_una;
         self.rtt_probe = None;
         self.fast_rexmit = false;
         self.restart_rto(now);

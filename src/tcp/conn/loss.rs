@@ -1,0 +1,485 @@
+//! The connection's side of loss recovery and congestion control: the calls
+//! `input`, `output` and `timers` make into the congestion controller
+//! ([`crate::tcp::congestion`]), the recovery episodes
+//! ([`crate::tcp::recovery`]), the SACK scoreboard ([`crate::tcp::sack`]) and
+//! RACK-TLP ([`crate::tcp::rack`]).
+//!
+//! All of that state lives in one [`LossState`] box, allocated when the
+//! connection first sends or receives data: a connection that never carries
+//! data (the idle connections `tests/memory.rs` counts) pays one pointer.
+//! The per-segment records inside it are released whenever everything sent
+//! is acknowledged.
+//!
+//! With SACK negotiated, losses are found by RACK (RFC 8985) over the
+//! scoreboard, recovery follows RFC 6675 (retransmit what is lost while
+//! `pipe` < cwnd) and tail losses are probed by TLP; after a timeout the
+//! unSACKed segments are retransmitted, never the SACKed ones. Without SACK
+//! the RFC 5681/6582 duplicate-ACK machinery applies, with limited transmit
+//! (RFC 3042).
+
+use core::time::Duration;
+
+use super::{Connection, Segment};
+use crate::tcp::congestion::{initial_window, CongestionControl, Controller};
+use crate::tcp::rack::{Rack, TlpOutcome};
+use crate::tcp::recovery::{AckOutcome, Recovery};
+use crate::tcp::sack::{Delivered, Scoreboard};
+use crate::time::Instant;
+use crate::wire::{SeqNum, TcpRepr};
+
+/// Loss-recovery counters of one connection ([`Connection::loss_stats`]).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LossStats {
+    /// Data or FIN segments sent, retransmissions included.
+    pub segments_sent: u64,
+    /// Segments sent again, for any reason.
+    pub retransmits: u64,
+    /// Retransmissions that fast recovery sent (third duplicate ACK, a
+    /// NewReno partial ACK, or a segment SACK/RACK deemed lost).
+    pub fast_retransmits: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Tail-loss probes sent (RFC 8985 §7).
+    pub tlp_probes: u64,
+    /// Fast-recovery episodes entered.
+    pub recoveries: u64,
+    /// ACKs that carried a D-SACK block (RFC 2883): a retransmission was
+    /// not needed.
+    pub dsacks_received: u64,
+    /// Segments RACK deemed lost (RFC 8985 §6.2).
+    pub rack_marked_lost: u64,
+}
+
+/// Everything about loss recovery and the congestion window, boxed.
+#[derive(Debug)]
+pub(crate) struct LossState {
+    pub(super) cc: Controller,
+    pub(super) rec: Recovery,
+    pub(super) board: Scoreboard,
+    pub(super) rack: Rack,
+    /// The tail-loss probe timer (RFC 8985 §7.2).
+    pub(super) pto_at: Option<Instant>,
+    /// RACK's reordering timer (RFC 8985 §6.3).
+    pub(super) reo_at: Option<Instant>,
+    /// The PTO fired: the next transmit opportunity sends a probe.
+    pub(super) probe_due: bool,
+    /// The probe is new data: the next new segment may exceed cwnd.
+    pub(super) probe_room: bool,
+    /// What the ACK being processed delivered (filled by the cumulative
+    /// part, completed by the SACK blocks).
+    pub(super) delivered: Delivered,
+    pub(super) stats: LossStats,
+}
+
+impl Connection {
+    /// The loss state, created on first use with the negotiated MSS.
+    pub(super) fn loss(&mut self) -> &mut LossState {
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let (alg, iss, cap) = (self.cc_alg, self.iss, self.record_capacity());
+        self.loss.get_or_insert_with(|| {
+            Box::new(LossState {
+                cc: Controller::new(alg, mss),
+                rec: Recovery::new(mss, iss),
+                board: Scoreboard::new(cap),
+                rack: Rack::default(),
+                pto_at: None,
+                reo_at: None,
+                probe_due: false,
+                probe_room: false,
+                delivered: Delivered::default(),
+                stats: LossStats::default(),
+            })
+        })
+    }
+
+    /// Records to keep: one per full segment the send buffer holds, plus
+    /// slack for small segments (Nagle off) and the FIN.
+    fn record_capacity(&self) -> usize {
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        (self.send_q.capacity() / mss + 16).min(1 << 16)
+    }
+
+    /// Whether SACK-based recovery applies (the peer sent SACK-permitted and
+    /// we offered it).
+    pub(super) fn sack_on(&self) -> bool {
+        self.opts.sack_permitted
+    }
+
+    /// The congestion window (the initial window until data flows).
+    pub(super) fn cwnd_now(&self) -> usize {
+        self.loss
+            .as_ref()
+            .map_or(initial_window(usize::from(self.opts.snd_mss).max(1)), |l| {
+                l.cc.cwnd()
+            })
+    }
+
+    /// The loss-recovery counters.
+    pub fn loss_stats(&self) -> LossStats {
+        self.loss
+            .as_ref()
+            .map_or_else(LossStats::default, |l| l.stats)
+    }
+
+    /// The slow start threshold, if data has flowed.
+    pub fn ssthresh(&self) -> Option<usize> {
+        self.loss.as_ref().map(|l| l.cc.ssthresh())
+    }
+
+    /// RFC 6675 `pipe` (SACK connections), else FlightSize.
+    pub fn pipe(&self) -> usize {
+        match &self.loss {
+            Some(l) if self.sack_on() => l.board.pipe(),
+            _ => self.flight(),
+        }
+    }
+
+    /// Heap bytes of the loss state.
+    pub(super) fn loss_heap_bytes(&self) -> usize {
+        self.loss.as_ref().map_or(0, |l| {
+            core::mem::size_of::<LossState>() + l.board.heap_bytes()
+        })
+    }
+
+    /// How many bytes of new data may go now: the peer's window less what
+    /// is outstanding, and the congestion window less `pipe` (SACK, RFC 6675
+    /// §5) or less FlightSize plus up to two segments of limited transmit on
+    /// the first two duplicate ACKs (RFC 3042). A due tail-loss probe of new
+    /// data may exceed cwnd by one segment (RFC 8985 §7.3).
+    pub(super) fn send_room(&self, flight: usize) -> usize {
+        let rwnd_room = (self.snd_wnd as usize).saturating_sub(flight);
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let cwnd_room = match &self.loss {
+            None => self.cwnd_now().saturating_sub(flight),
+            Some(l) => {
+                let cwnd = l.cc.cwnd();
+                let mut room = if self.sack_on() {
+                    cwnd.saturating_sub(l.board.pipe())
+                } else {
+                    let limited = if l.rec.in_recovery() {
+                        0
+                    } else {
+                        (l.rec.dup_acks().min(2) as usize) * mss
+                    };
+                    (cwnd + limited).saturating_sub(flight)
+                };
+                if l.probe_room {
+                    room = room.max(mss);
+                }
+                room
+            }
+        };
+        rwnd_room.min(cwnd_room)
+    }
+
+    /// `[seq, end)` (data and possibly FIN) goes out at `now`.
+    pub(super) fn loss_on_send(&mut self, now: Instant, seq: SeqNum, end: SeqNum, retrans: bool) {
+        if end.diff(seq) <= 0 || !self.state.is_synchronized() {
+            return;
+        }
+        let sack = self.sack_on();
+        let srtt = self.rtt.srtt();
+        let rto_left = self.rto_at.map(|t| t - now);
+        let snd_max = if end.diff(self.snd_max) > 0 {
+            end
+        } else {
+            self.snd_max
+        };
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let l = self.loss();
+        l.stats.segments_sent += 1;
+        if retrans {
+            l.stats.retransmits += 1;
+        }
+        if !sack {
+            return;
+        }
+        l.board.on_send(seq, end, now);
+        if l.probe_room && !retrans {
+            l.probe_room = false;
+            l.rack.on_probe_sent(snd_max, false);
+            l.stats.tlp_probes += 1;
+        }
+        // RFC 8985 §7.2: arm the probe timer after new data, unless in
+        // recovery or with SACKed data (RACK is already on the case).
+        if !retrans && l.rack.may_probe() && !l.rec.in_recovery() && l.board.sacked_bytes() == 0 {
+            let one = l.board.pipe() <= mss;
+            l.pto_at = Some(now + Rack::pto(srtt, one, rto_left));
+        }
+    }
+
+    /// Replaces the controller's ACK handling in `on_new_ack`: the
+    /// scoreboard drops what the cumulative ACK covers, then the recovery
+    /// episode and the controller see the ACK.
+    pub(super) fn loss_on_new_ack(
+        &mut self,
+        now: Instant,
+        ack: SeqNum,
+        acked: usize,
+        flight_before: usize,
+    ) -> AckOutcome {
+        let srtt = self.rtt.srtt();
+        let sack = self.sack_on();
+        let l = self.loss();
+        if sack {
+            l.board.on_cumulative_ack(ack, &mut l.delivered);
+        }
+        let out = l
+            .rec
+            .on_ack(&mut l.cc, now, ack, acked, flight_before, srtt, sack);
+        if out == AckOutcome::RecoveryExited {
+            l.rack.on_recovery_exit();
+        }
+        out
+    }
+
+    /// A duplicate ACK (RFC 5681 §2). Without SACK it may start fast
+    /// retransmit (returns true); with SACK the blocks decide, in
+    /// [`loss_after_ack`](Self::loss_after_ack).
+    pub(super) fn loss_on_dup_ack(&mut self, now: Instant) -> bool {
+        if self.sack_on() {
+            return false;
+        }
+        let (una, max, flight) = (self.snd_una, self.snd_max, self.flight());
+        let l = self.loss();
+        let fr = l.rec.on_dup_ack(&mut l.cc, now, una, max, flight);
+        if fr {
+            l.stats.recoveries += 1;
+            l.stats.fast_retransmits += 1;
+        }
+        fr
+    }
+
+    /// After the cumulative part of an acceptable ACK: the SACK blocks,
+    /// RACK's loss detection and the tail-loss probe's bookkeeping.
+    pub(super) fn loss_after_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        if !self.sack_on() || self.loss.is_none() {
+            return;
+        }
+        let (una, max) = (self.snd_una, self.snd_max);
+        let flight = max.diff(una).max(0) as usize;
+        let l = self.loss();
+        l.board.on_sack(
+            seg.options.sack_blocks.as_slice(),
+            una,
+            max,
+            &mut l.delivered,
+        );
+        let d = core::mem::take(&mut l.delivered);
+        if d.dsack {
+            l.stats.dsacks_received += 1;
+        }
+        l.rack.on_delivered(&d, now);
+        l.rack.on_ack_reo_wnd(&d, una, max);
+        if l.rack.on_ack_tlp(una) == TlpOutcome::RepairedLoss && !l.rec.in_recovery() {
+            // RFC 8985 §7.4: the probe repaired a loss, which the
+            // congestion controller must answer as for fast recovery.
+            l.cc.on_congestion_event(now, flight);
+        }
+        self.rack_detect(now);
+        // RFC 8985 §7.2: restart the probe timer on an ACK of new data while
+        // data is outstanding and nothing is SACKed; stop it when all is
+        // acknowledged.
+        let srtt = self.rtt.srtt();
+        let rto_left = self.rto_at.map(|t| t - now);
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let l = self.loss();
+        if una == max {
+            l.pto_at = None;
+            l.reo_at = None;
+        } else if d.newest.is_some()
+            && l.rack.may_probe()
+            && !l.rec.in_recovery()
+            && l.board.sacked_bytes() == 0
+        {
+            let one = l.board.pipe() <= mss;
+            l.pto_at = Some(now + Rack::pto(srtt, one, rto_left));
+        }
+    }
+
+    /// RACK_detect_loss_and_arm_timer (RFC 8985 §6.2 step 5, §6.3), then
+    /// RFC 6675 §5 step (4): a loss beyond the last RecoveryPoint starts a
+    /// recovery episode.
+    fn rack_detect(&mut self, now: Instant) {
+        let (una, max) = (self.snd_una, self.snd_max);
+        let flight = max.diff(una).max(0) as usize;
+        let srtt = self.rtt.srtt();
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let l = self.loss();
+        if l.board.sacked_bytes() == 0 {
+            l.reo_at = None;
+            return;
+        }
+        let reo = l
+            .rack
+            .reo_wnd(l.rec.in_recovery(), l.board.sacked_bytes() / mss, srtt);
+        let before: usize = l.board.records().filter(|r| r.lost()).count();
+        let (lost, timer) = l.rack.detect_loss(&mut l.board, now, reo);
+        l.reo_at = timer.map(|d| now + d);
+        if lost > 0 {
+            let after: usize = l.board.records().filter(|r| r.lost()).count();
+            l.stats.rack_marked_lost += after.saturating_sub(before) as u64;
+            if l.rec.may_enter_sack_recovery(una) {
+                l.rec.enter_sack_recovery(&mut l.cc, now, max, flight);
+                l.stats.recoveries += 1;
+                l.pto_at = None;
+            }
+        }
+    }
+
+    /// A retransmission chosen by SACK recovery (RFC 6675 NextSeg rule 1)
+    /// or a due tail-loss probe, if any may go now.
+    pub(super) fn loss_retransmit(&mut self, now: Instant) -> Option<Segment> {
+        if !self.sack_on() || self.loss.is_none() {
+            return None;
+        }
+        let unsent = self.unsent_len();
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let new_probe_ok = unsent >= mss || (unsent > 0 && self.nodelay) || self.fin_queued;
+        let rwnd_open = (self.snd_wnd as usize) > self.flight();
+        let fin_unsent = self.fin_queued && !self.fin_sent();
+        let max = self.snd_max;
+        let l = self.loss.as_mut()?;
+        l.probe_room = false;
+        if l.probe_due {
+            l.probe_due = false;
+            if new_probe_ok && rwnd_open && (unsent > 0 || fin_unsent) {
+                // New data as the probe: the normal path sends it.
+                l.probe_room = true;
+                return None;
+            }
+            if let Some((s, e)) = l.board.last() {
+                l.rack.on_probe_sent(max, true);
+                l.stats.tlp_probes += 1;
+                let seg = self.retransmit_range(now, s, e, mss);
+                self.restart_rto(now);
+                return seg;
+            }
+        }
+        let (s, e) = l.board.next_lost()?;
+        // RFC 6675 §5 step (C): only while cwnd - pipe >= 1 SMSS (or the
+        // whole segment, if smaller).
+        let len = (e.diff(s).max(0) as usize).min(mss);
+        if l.cc.cwnd().saturating_sub(l.board.pipe()) < len {
+            return None;
+        }
+        if l.rec.in_recovery() {
+            l.stats.fast_retransmits += 1;
+        }
+        self.retransmit_range(now, s, e, mss)
+    }
+
+    /// Builds the retransmission of `[s, e)` (at most one SMSS of data, the
+    /// FIN if it lies inside).
+    fn retransmit_range(
+        &mut self,
+        now: Instant,
+        s: SeqNum,
+        e: SeqNum,
+        mss: usize,
+    ) -> Option<Segment> {
+        let start = self.data_start();
+        let qlen = self.send_q.len();
+        let off = s.diff(start).max(0) as usize;
+        let data_end = start + qlen;
+        let data_len = if off >= qlen {
+            0
+        } else {
+            (e.diff(s).max(0) as usize)
+                .min(data_end.diff(s).max(0) as usize)
+                .min(mss)
+        };
+        let fin = self.fin_queued
+            && self.fin_sent()
+            && off + data_len == qlen
+            && e.diff(self.fin_seq()) > 0;
+        if data_len == 0 && !fin {
+            return None;
+        }
+        Some(self.build(now, s, off.min(qlen), data_len, fin, true))
+    }
+
+    /// Whether loss recovery has something to send now.
+    pub(super) fn loss_wants_transmit(&self) -> bool {
+        match &self.loss {
+            Some(l) if self.sack_on() => {
+                l.probe_due
+                    || l.board.next_lost().is_some_and(|(s, e)| {
+                        let len = (e.diff(s).max(0) as usize).min(usize::from(self.opts.snd_mss));
+                        l.cc.cwnd().saturating_sub(l.board.pipe()) >= len
+                    })
+            }
+            _ => false,
+        }
+    }
+
+    /// The loss timers (probe and reordering), for `poll_timeout`.
+    pub(super) fn loss_timeout(&self) -> Option<Instant> {
+        let l = self.loss.as_ref()?;
+        match (l.pto_at, l.reo_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs the loss timers due at `now`.
+    pub(super) fn loss_handle_timeout(&mut self, now: Instant) {
+        let outstanding = self.snd_una != self.snd_max;
+        let Some(l) = self.loss.as_mut() else {
+            return;
+        };
+        if l.reo_at.is_some_and(|t| t <= now) {
+            l.reo_at = None;
+            self.rack_detect(now);
+        }
+        let Some(l) = self.loss.as_mut() else {
+            return;
+        };
+        if l.pto_at.is_some_and(|t| t <= now) {
+            l.pto_at = None;
+            if outstanding && l.rack.may_probe() && !l.rec.in_recovery() {
+                l.probe_due = true;
+            }
+        }
+    }
+
+    /// A retransmission timeout: the controller collapses the window; with
+    /// SACK every unSACKed segment is deemed lost and recovery retransmits
+    /// them (returns false); without, the caller goes back to SND.UNA
+    /// (returns true).
+    pub(super) fn loss_on_rto(&mut self) -> bool {
+        let (max, flight) = (
+            self.snd_max,
+            self.flight()
+                .max(self.snd_max.diff(self.snd_una).max(0) as usize),
+        );
+        let sack = self.sack_on();
+        let l = self.loss();
+        l.rec.on_rto(&mut l.cc, flight, max);
+        l.rack.on_rto();
+        l.pto_at = None;
+        l.reo_at = None;
+        l.probe_due = false;
+        l.stats.timeouts += 1;
+        if sack && !l.board.is_empty() {
+            l.board.mark_all_lost();
+            return false;
+        }
+        true
+    }
+
+    /// Forget the per-segment records (the connection is done).
+    pub(super) fn loss_release(&mut self) {
+        if let Some(l) = self.loss.as_mut() {
+            l.board.release();
+            l.pto_at = None;
+            l.reo_at = None;
+            l.probe_due = false;
+        }
+    }
+
+    /// The smoothed RTT, once measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+}

@@ -1,0 +1,528 @@
+//! The sender's SACK scoreboard (RFC 6675 §3): one record per transmitted
+//! segment from SND.UNA to SND.MAX, with what the peer's SACK blocks said
+//! about it, whether it is deemed lost and whether it was retransmitted, and
+//! when it was last sent (RACK's per-segment transmit time, RFC 8985 §6.1).
+//!
+//! From the records come RFC 6675's `pipe` (kept incrementally, so reading
+//! it is O(1)) and `NextSeg` (the first segment deemed lost and not yet
+//! retransmitted). Loss is decided by RACK ([`crate::tcp::rack`]) and, after
+//! a retransmission timeout, by marking everything not SACKed.
+//!
+//! Memory: the records live in a ring allocated when the first segment is
+//! sent and released whenever everything is acknowledged, so an idle
+//! connection holds none. The ring never grows past its capacity (one record
+//! per full segment of the send buffer, plus slack); when it is full, a new
+//! segment is merged into the last record, which costs timing precision for
+//! that stretch but never memory or correctness.
+
+use std::collections::VecDeque;
+
+use crate::time::Instant;
+use crate::wire::SeqNum;
+
+const SACKED: u8 = 0x01;
+const LOST: u8 = 0x02;
+/// Retransmitted, and that retransmission is still presumed in flight.
+const RETRANS: u8 = 0x04;
+/// Retransmitted at some point (RACK ignores RTT samples from these).
+const EVER_RETRANS: u8 = 0x08;
+
+/// One transmitted segment.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct SegRecord {
+    /// First sequence number.
+    pub start: SeqNum,
+    /// One past the last (a FIN counts as one).
+    pub end: SeqNum,
+    /// When it was last (re)transmitted.
+    pub sent: Instant,
+    /// Transmission order (a wrapping counter): breaks ties between
+    /// segments sent at the same instant, which sequence numbers cannot do
+    /// once a retransmission is involved.
+    pub order: u32,
+    flags: u8,
+}
+
+/// Whether a transmission at `(t1, o1)` came after one at `(t2, o2)`
+/// (RFC 8985 §6.2, RACK_sent_after, with the order counter as tie-break).
+pub fn sent_after(t1: Instant, o1: u32, t2: Instant, o2: u32) -> bool {
+    t1 > t2 || (t1 == t2 && (o1.wrapping_sub(o2) as i32) > 0)
+}
+
+impl SegRecord {
+    fn len(&self) -> usize {
+        self.end.diff(self.start).max(0) as usize
+    }
+    /// The peer SACKed it.
+    pub fn sacked(&self) -> bool {
+        self.flags & SACKED != 0
+    }
+    /// Deemed lost.
+    pub fn lost(&self) -> bool {
+        self.flags & LOST != 0
+    }
+    /// Retransmitted and the copy presumed in flight.
+    pub fn retransmitted(&self) -> bool {
+        self.flags & RETRANS != 0
+    }
+    /// Ever retransmitted.
+    pub fn ever_retransmitted(&self) -> bool {
+        self.flags & EVER_RETRANS != 0
+    }
+    /// Its share of `pipe` (RFC 6675 §4 SetPipe; Linux's
+    /// packets_out - sacked - lost + retrans): nothing once SACKed or lost
+    /// and not resent, one copy when only the original or only the
+    /// retransmission is in flight, two when both are.
+    fn in_flight(&self) -> usize {
+        let f = self.flags;
+        if f & SACKED != 0 {
+            return 0;
+        }
+        let copies = usize::from(f & LOST == 0) + usize::from(f & RETRANS != 0);
+        copies * self.len()
+    }
+}
+
+/// What an ACK newly delivered, for RACK (RFC 8985 §6.2 step 1–3).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Bytes newly SACKed (not counting cumulatively acknowledged ones).
+    pub sacked_bytes: usize,
+    /// The most recently sent of the newly delivered records:
+    /// (transmit time, transmission order, ever retransmitted).
+    pub newest: Option<(Instant, u32, bool)>,
+    /// A never-retransmitted segment below the highest SACKed one was
+    /// delivered: the path reorders (RFC 8985 §6.2 step 3).
+    pub reordered: bool,
+    /// The ACK carried a D-SACK block (RFC 2883 §4).
+    pub dsack: bool,
+}
+
+impl Delivered {
+    fn note(&mut self, r: &SegRecord) {
+        let newer = match self.newest {
+            None => true,
+            Some((t, o, _)) => sent_after(r.sent, r.order, t, o),
+        };
+        if newer {
+            self.newest = Some((r.sent, r.order, r.ever_retransmitted()));
+        }
+    }
+}
+
+/// The scoreboard.
+#[derive(Debug, Default)]
+pub struct Scoreboard {
+    recs: VecDeque<SegRecord>,
+    /// Maximum number of records (see the module docs).
+    cap: usize,
+    /// RFC 6675 `pipe`, bytes.
+    pipe: usize,
+    /// Bytes SACKed above SND.UNA.
+    sacked: usize,
+    /// Highest SACKed sequence number (RACK.fack), once anything was SACKed.
+    fack: Option<SeqNum>,
+    /// The next transmission's order number.
+    next_order: u32,
+}
+
+impl Scoreboard {
+    /// An empty scoreboard holding at most `cap` records (at least 4); it
+    /// allocates on the first [`on_send`](Self::on_send).
+    pub fn new(cap: usize) -> Self {
+        Scoreboard {
+            cap: cap.max(4),
+            ..Scoreboard::default()
+        }
+    }
+
+    /// Raise or lower the record limit (the send buffer changed). Takes
+    /// effect as records come and go; existing records are kept.
+    pub fn set_capacity(&mut self, cap: usize) {
+        self.cap = cap.max(4);
+    }
+
+    /// RFC 6675 `pipe`: bytes presumed in the network.
+    #[inline]
+    pub fn pipe(&self) -> usize {
+        self.pipe
+    }
+
+    /// Bytes SACKed above SND.UNA.
+    #[inline]
+    pub fn sacked_bytes(&self) -> usize {
+        self.sacked
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    /// Whether no segment is outstanding.
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// The records, oldest (lowest sequence) first.
+    pub fn records(&self) -> impl Iterator<Item = &SegRecord> {
+        self.recs.iter()
+    }
+
+    /// Heap bytes held by the records.
+    pub fn heap_bytes(&self) -> usize {
+        self.recs.capacity() * core::mem::size_of::<SegRecord>()
+    }
+
+    /// The highest sequence number recorded as sent.
+    pub fn high(&self) -> Option<SeqNum> {
+        self.recs.back().map(|r| r.end)
+    }
+
+    fn update(&mut self, i: usize, set: u8, clear: u8, sent: Option<Instant>) {
+        let order = self.next_order;
+        let r = &mut self.recs[i];
+        let before = r.in_flight();
+        let was_sacked = r.sacked();
+        r.flags = (r.flags | set) & !clear;
+        if let Some(t) = sent {
+            r.sent = t;
+            r.order = order;
+            self.next_order = order.wrapping_add(1);
+        }
+        let after = r.in_flight();
+        if !was_sacked && r.sacked() {
+            self.sacked += r.len();
+        }
+        self.pipe = self.pipe + after - before;
+    }
+
+    /// `[start, end)` was transmitted at `now`. New data (at the high edge)
+    /// gets a record; a retransmission marks the records it covers.
+    pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        if end.diff(start) <= 0 {
+            return;
+        }
+        match self.high() {
+            Some(high) if start.diff(high) < 0 => {
+                self.on_retransmit(start, end, now);
+                // Anything beyond the old high edge is new.
+                if end.diff(high) > 0 {
+                    self.push(high, end, now);
+                }
+            }
+            _ => self.push(start, end, now),
+        }
+    }
+
+    fn push(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        if self.recs.len() >= self.cap {
+            if let Some(last) = self.recs.back_mut() {
+                // Full: widen the last record (see the module docs).
+                let before = last.in_flight();
+                last.end = end;
+                last.sent = now;
+                last.order = self.next_order;
+                self.next_order = self.next_order.wrapping_add(1);
+                let after = last.in_flight();
+                self.pipe = self.pipe + after - before;
+                return;
+            }
+        }
+        if self.recs.capacity() == 0 {
+            self.recs.reserve_exact(self.cap);
+        }
+        let r = SegRecord {
+            start,
+            end,
+            sent: now,
+            order: self.next_order,
+            flags: 0,
+        };
+        self.next_order = self.next_order.wrapping_add(1);
+        self.pipe += r.len();
+        self.recs.push_back(r);
+    }
+
+    /// Marks every record overlapping `[start, end)` as retransmitted now.
+    fn on_retransmit(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        let first = self.recs.partition_point(|r| r.end.diff(start) <= 0);
+        let mut i = first;
+        while i < self.recs.len() && self.recs[i].start.diff(end) < 0 {
+            if !self.recs[i].sacked() {
+                self.update(i, RETRANS | EVER_RETRANS, 0, Some(now));
+            }
+            i += 1;
+        }
+    }
+
+    /// The cumulative ACK moved SND.UNA to `ack`: drop what it covers and
+    /// note for RACK what it newly delivered.
+    pub fn on_cumulative_ack(&mut self, ack: SeqNum, out: &mut Delivered) {
+        while let Some(front) = self.recs.front() {
+            if front.end.diff(ack) <= 0 {
+                let r = *front;
+                if !r.sacked() {
+                    self.note_delivery(&r, out);
+                } else {
+                    self.sacked -= r.len();
+                }
+                self.pipe -= r.in_flight();
+                self.recs.pop_front();
+            } else if front.start.diff(ack) < 0 {
+                // Partly acknowledged: trim.
+                let r = *front;
+                if !r.sacked() {
+                    self.note_delivery(&r, out);
+                }
+                let before = r.in_flight();
+                let was = r.len();
+                let f = self.recs.front_mut().expect("front exists");
+                f.start = ack;
+                let after = f.in_flight();
+                if f.sacked() {
+                    self.sacked -= was - f.len();
+                }
+                self.pipe = self.pipe + after - before;
+                break;
+            } else {
+                break;
+            }
+        }
+        if self.recs.is_empty() {
+            self.release();
+        }
+        if self.fack.is_some_and(|f| f.diff(ack) <= 0) {
+            self.fack = None;
+        }
+    }
+
+    fn note_delivery(&self, r: &SegRecord, out: &mut Delivered) {
+        if !r.ever_retransmitted() && self.fack.is_some_and(|f| r.end.diff(f) < 0) {
+            out.reordered = true;
+        }
+        out.note(r);
+    }
+
+    /// Processes the SACK blocks of an ACK whose cumulative part is
+    /// `snd_una` (already applied). Blocks outside `(snd_una, snd_max]` or
+    /// empty are ignored (RFC 2018 §8 sanity), except that a first block at
+    /// or below SND.UNA, or inside the second, is a D-SACK (RFC 2883 §4).
+    pub fn on_sack(
+        &mut self,
+        blocks: &[(SeqNum, SeqNum)],
+        snd_una: SeqNum,
+        snd_max: SeqNum,
+        out: &mut Delivered,
+    ) {
+        if let Some(&(l, r)) = blocks.first() {
+            let inside_second = blocks
+                .get(1)
+                .is_some_and(|&(l2, r2)| l.diff(l2) >= 0 && r.diff(r2) <= 0);
+            if r.diff(l) > 0 && (r.diff(snd_una) <= 0 || inside_second) {
+                out.dsack = true;
+            }
+        }
+        for (k, &(l, r)) in blocks.iter().enumerate() {
+            if r.diff(l) <= 0 || l.diff(snd_una) < 0 || r.diff(snd_max) > 0 {
+                continue;
+            }
+            if k == 0 && out.dsack {
+                continue;
+            }
+            // Records fully inside [l, r) become SACKed.
+            let mut i = self.recs.partition_point(|x| x.start.diff(l) < 0);
+            while i < self.recs.len() && self.recs[i].end.diff(r) <= 0 {
+                if !self.recs[i].sacked() {
+                    let rec = self.recs[i];
+                    self.note_delivery(&rec, out);
+                    out.sacked_bytes += rec.len();
+                    self.update(i, SACKED, 0, None);
+                }
+                i += 1;
+            }
+            if i > 0 {
+                let top = self.recs[i - 1];
+                if top.sacked() && self.fack.is_none_or(|f| top.end.diff(f) > 0) {
+                    self.fack = Some(top.end);
+                }
+            }
+        }
+    }
+
+    /// RFC 6675 NextSeg rule (1): the first segment deemed lost, not SACKed
+    /// and not yet retransmitted, as `(start, end)`.
+    pub fn next_lost(&self) -> Option<(SeqNum, SeqNum)> {
+        self.recs
+            .iter()
+            .find(|r| r.flags & (SACKED | LOST | RETRANS) == LOST)
+            .map(|r| (r.start, r.end))
+    }
+
+    /// The last record (what a tail-loss probe retransmits when there is no
+    /// new data, RFC 8985 §7.3).
+    pub fn last(&self) -> Option<(SeqNum, SeqNum)> {
+        self.recs.back().map(|r| (r.start, r.end))
+    }
+
+    /// Marks record `i` lost (its retransmission, if any, is presumed lost
+    /// too). Returns the bytes newly marked.
+    pub fn mark_lost(&mut self, i: usize) -> usize {
+        let r = self.recs[i];
+        if r.sacked() || (r.lost() && !r.retransmitted()) {
+            return 0;
+        }
+        self.update(i, LOST, RETRANS, None);
+        r.len()
+    }
+
+    /// After a retransmission timeout everything not SACKed is deemed lost
+    /// (RFC 6675 §5.1, as Linux's tcp_timeout_mark_lost).
+    pub fn mark_all_lost(&mut self) {
+        for i in 0..self.recs.len() {
+            self.mark_lost(i);
+        }
+    }
+
+    /// The record at `i`.
+    pub fn get(&self, i: usize) -> Option<&SegRecord> {
+        self.recs.get(i)
+    }
+
+    /// Forget everything (the connection ended or SACK processing stopped)
+    /// and give the memory back.
+    pub fn release(&mut self) {
+        self.recs = VecDeque::new();
+        self.pipe = 0;
+        self.sacked = 0;
+        self.fack = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u32 = 1000;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+    fn seq(n: u32) -> SeqNum {
+        SeqNum(S.wrapping_add(n))
+    }
+
+    /// Ten 100-byte segments sent 1 ms apart.
+    fn ten() -> Scoreboard {
+        let mut b = Scoreboard::new(64);
+        for k in 0..10u32 {
+            b.on_send(seq(k * 100), seq(k * 100 + 100), t(u64::from(k)));
+        }
+        b
+    }
+
+    #[test]
+    fn pipe_follows_sack_loss_and_retransmission() {
+        let mut b = ten();
+        assert_eq!(b.pipe(), 1000);
+        assert_eq!(b.len(), 10);
+        let mut d = Delivered::default();
+        // Segments 2..4 SACKed.
+        b.on_sack(&[(seq(200), seq(500))], seq(0), seq(1000), &mut d);
+        assert_eq!(b.pipe(), 700);
+        assert_eq!(b.sacked_bytes(), 300);
+        assert_eq!(d.sacked_bytes, 300);
+        assert_eq!(d.newest, Some((t(4), 4, false)));
+        assert!(!d.dsack && !d.reordered);
+        assert_eq!(b.next_lost(), None);
+        assert_eq!(b.mark_lost(0), 100);
+        assert_eq!(b.mark_lost(0), 0, "already lost");
+        assert_eq!(b.pipe(), 600);
+        assert_eq!(b.next_lost(), Some((seq(0), seq(100))));
+        b.on_send(seq(0), seq(100), t(20));
+        assert_eq!(b.pipe(), 700, "the retransmission is in flight");
+        assert_eq!(b.next_lost(), None);
+        // The retransmission is lost too: back to lost-not-resent.
+        b.mark_lost(0);
+        assert_eq!(b.pipe(), 600);
+        assert_eq!(b.next_lost(), Some((seq(0), seq(100))));
+        // Cumulative ACK past the SACKed block.
+        let mut d = Delivered::default();
+        b.on_cumulative_ack(seq(500), &mut d);
+        assert_eq!(b.len(), 5);
+        assert_eq!(b.pipe(), 500);
+        assert_eq!(b.sacked_bytes(), 0);
+        // The newest delivery is segment 0's retransmission (sent at 20 ms).
+        assert_eq!(d.newest, Some((t(20), 10, true)));
+        // Segment 1 was delivered below the highest SACKed one: reordering.
+        assert!(d.reordered);
+        b.on_cumulative_ack(seq(1000), &mut d);
+        assert!(b.is_empty());
+        assert_eq!(b.heap_bytes(), 0, "released when all is acknowledged");
+        assert_eq!(b.pipe(), 0);
+    }
+
+    #[test]
+    fn dsack_and_bogus_blocks() {
+        let mut b = ten();
+        let mut d = Delivered::default();
+        b.on_cumulative_ack(seq(300), &mut d);
+        let mut d = Delivered::default();
+        b.on_sack(&[(seq(100), seq(200))], seq(300), seq(1000), &mut d);
+        assert!(d.dsack, "below SND.UNA");
+        assert_eq!(d.sacked_bytes, 0);
+        let mut d = Delivered::default();
+        b.on_sack(
+            &[(seq(500), seq(600)), (seq(400), seq(700))],
+            seq(300),
+            seq(1000),
+            &mut d,
+        );
+        assert!(d.dsack, "inside the second block");
+        assert_eq!(d.sacked_bytes, 300, "the second block still counts");
+        let mut d = Delivered::default();
+        b.on_sack(
+            &[
+                (seq(900), seq(2000)),
+                (seq(800), seq(700)),
+                (seq(0), seq(50)),
+            ],
+            seq(300),
+            seq(1000),
+            &mut d,
+        );
+        assert_eq!(d, Delivered::default(), "beyond SND.MAX, inverted, below");
+    }
+
+    #[test]
+    fn partial_cumulative_ack_and_timeout() {
+        let mut b = ten();
+        let mut d = Delivered::default();
+        b.on_cumulative_ack(seq(150), &mut d);
+        assert_eq!(b.pipe(), 850);
+        assert_eq!(b.records().next().unwrap().start, seq(150));
+        b.on_sack(&[(seq(500), seq(700))], seq(150), seq(1000), &mut d);
+        b.mark_all_lost();
+        assert_eq!(b.pipe(), 0);
+        assert_eq!(b.next_lost(), Some((seq(150), seq(200))));
+        b.on_send(seq(150), seq(200), t(50));
+        b.on_send(seq(200), seq(300), t(50));
+        assert_eq!(b.pipe(), 150);
+        assert_eq!(b.next_lost(), Some((seq(300), seq(400))));
+    }
+
+    #[test]
+    fn bounded_records_merge_when_full() {
+        let mut b = Scoreboard::new(4);
+        for k in 0..10u32 {
+            b.on_send(seq(k * 10), seq(k * 10 + 10), t(u64::from(k)));
+        }
+        assert_eq!(b.len(), 4);
+        assert_eq!(b.pipe(), 100);
+        assert_eq!(b.last(), Some((seq(30), seq(100))));
+        assert!(b.heap_bytes() <= 8 * core::mem::size_of::<SegRecord>());
+        let mut d = Delivered::default();
+        b.on_cumulative_ack(seq(100), &mut d);
+        assert!(b.is_empty());
+    }
+}
