@@ -32,6 +32,9 @@ pub struct Seg {
     pub len: usize,
     pub window: u16,
     pub options: TcpOptions,
+    /// The client's port: which connection the segment belongs to, when
+    /// the diagram shows several.
+    pub conn: u16,
 }
 
 /// Something that happened, for the diagram.
@@ -69,29 +72,48 @@ const WIDTH: usize = 64;
 /// Puts items in time order (stable, so same-instant items keep the order
 /// in which they happened) and renders them as text rows.
 pub fn rows(items: &mut [Item]) -> Vec<Row> {
+    rows_named(items, &[])
+}
+
+/// Like [`rows`], for a diagram of several connections: the segments of the
+/// connection whose client port is in `names` are prefixed with its name,
+/// and each connection's numbers are relative to its own ISNs.
+pub fn rows_named(items: &mut [Item], names: &[(u16, String)]) -> Vec<Row> {
     items.sort_by_key(|i| i.at);
-    let syn = |side: Side| {
+    let syn = |side: Side, conn: u16| {
         items.iter().find_map(|i| match (&i.what, i.side == side) {
-            (What::Segment { seg: Some(s), .. }, true) if s.flags.contains(TcpFlags::SYN) => {
+            (What::Segment { seg: Some(s), .. }, true)
+                if s.flags.contains(TcpFlags::SYN) && s.conn == conn =>
+            {
                 Some(s.clone())
             }
             _ => None,
         })
     };
-    let (c_syn, s_syn) = (syn(Side::Client), syn(Side::Server));
-    let (c_isn, s_isn) = (
-        c_syn.as_ref().map_or(0, |s| s.seq),
-        s_syn.as_ref().map_or(0, |s| s.seq),
-    );
-    // RFC 7323 §2.2: window fields are scaled only when both SYNs carried
-    // the option, and never on a SYN itself. The diagram shows bytes.
-    let (c_ws, s_ws) = match (
-        c_syn.and_then(|s| s.options.window_scale),
-        s_syn.and_then(|s| s.options.window_scale),
-    ) {
-        (Some(c), Some(s)) => (c.min(14), s.min(14)),
-        _ => (0, 0),
-    };
+    // Per connection: (client ISN, server ISN, client shift, server shift).
+    let mut numbering = std::collections::HashMap::new();
+    for i in items.iter() {
+        if let What::Segment { seg: Some(s), .. } = &i.what {
+            numbering.entry(s.conn).or_insert_with(|| {
+                let (c_syn, s_syn) = (syn(Side::Client, s.conn), syn(Side::Server, s.conn));
+                let (c_isn, s_isn) = (
+                    c_syn.as_ref().map_or(0, |s| s.seq),
+                    s_syn.as_ref().map_or(0, |s| s.seq),
+                );
+                // RFC 7323 §2.2: window fields are scaled only when both
+                // SYNs carried the option, and never on a SYN itself. The
+                // diagram shows bytes.
+                let (c_ws, s_ws) = match (
+                    c_syn.and_then(|s| s.options.window_scale),
+                    s_syn.and_then(|s| s.options.window_scale),
+                ) {
+                    (Some(c), Some(s)) => (c.min(14), s.min(14)),
+                    _ => (0, 0),
+                };
+                (c_isn, s_isn, c_ws, s_ws)
+            });
+        }
+    }
     let mut seen = HashSet::new();
     items
         .iter()
@@ -99,6 +121,9 @@ pub fn rows(items: &mut [Item]) -> Vec<Row> {
             let t = i.at.total_micros() as f64 / 1e6;
             match &i.what {
                 What::Segment { seg, fate } => {
+                    let conn = seg.as_ref().map_or(0, |s| s.conn);
+                    let (c_isn, s_isn, c_ws, s_ws) =
+                        numbering.get(&conn).copied().unwrap_or_default();
                     let (own, peer, ws) = match i.side {
                         Side::Client => (c_isn, s_isn, c_ws),
                         Side::Server => (s_isn, c_isn, s_ws),
@@ -107,11 +132,14 @@ pub fn rows(items: &mut [Item]) -> Vec<Row> {
                         Some(s) => describe(s, own, peer, ws),
                         None => "(unparseable packet)".to_string(),
                     };
+                    if let Some((_, name)) = names.iter().find(|(p, _)| *p == conn) {
+                        text = format!("{name}: {text}");
+                    }
                     if let Some(s) = seg {
                         let occupies =
                             s.len > 0 || s.flags.intersects(TcpFlags::SYN | TcpFlags::FIN);
                         if occupies
-                            && !seen.insert((i.side, s.seq, s.len, s.flags.0))
+                            && !seen.insert((i.side, s.conn, s.seq, s.len, s.flags.0))
                             && *fate != PacketFate::Duplicated
                         {
                             text.push_str(" (retransmission)");
@@ -178,6 +206,10 @@ fn describe(s: &Seg, own: u32, peer: u32, ws: u8) -> String {
         }
         if s.options.timestamps.is_some() {
             opts.push("ts".to_string());
+        }
+        if s.options.experimental == Some(synfin::tcp::message::MESSAGE_EXID) {
+            // Message mode (docs/message-mode.md).
+            opts.push("msg".to_string());
         }
         if !opts.is_empty() {
             let _ = write!(out, " <{}>", opts.join(","));
@@ -248,6 +280,7 @@ mod tests {
             len,
             window: 100,
             options: TcpOptions::default(),
+            conn: 1,
         }
     }
 

@@ -4,6 +4,7 @@ mod bench;
 mod conformance;
 mod demo;
 mod ladder;
+mod lifecycle;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,9 +25,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Two simulated hosts go through a whole connection lifecycle and the
-    /// segments are drawn as a ladder diagram (the default command).
+    /// The transaction-total scenario in message mode (the default command):
+    /// clients hang up with disconnect data carrying their totals, the
+    /// server answers each with the grand total; drawn as a ladder diagram.
     Demo(DemoArgs),
+    /// Two simulated hosts go through a whole connection lifecycle and the
+    /// segments are drawn as a ladder diagram.
+    Lifecycle(LifecycleArgs),
     /// Benchmarks synfin beside smoltcp (with `--features bench-smoltcp`)
     /// and the kernel: bulk throughput, connection lifecycles, memory.
     Bench(bench::BenchArgs),
@@ -35,9 +40,54 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
 }
 
-/// Options of `synfin demo`.
+/// Options of `synfin demo` (the transaction-total scenario).
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
+    /// Number of clients.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=200))]
+    pub clients: u16,
+    /// Probability that the link loses a packet, in each direction (0 to 0.5).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_loss)]
+    pub loss: f64,
+    /// Probability that the link delivers a packet twice (0 to 0.5).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_loss)]
+    pub duplicate: f64,
+    /// Probability that the link holds a packet back 5 ms, reordering it
+    /// (0 to 0.5).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_loss)]
+    pub reorder: f64,
+    /// Seed for everything random (ISNs, ports, amounts, link faults).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write every packet to this pcap file (readable by tshark/Wireshark).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Print a machine-readable JSON summary instead of the ladder.
+    #[arg(long)]
+    pub json: bool,
+    /// One-way link delay in milliseconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub delay_ms: u64,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        DemoArgs {
+            clients: 3,
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            seed: 1,
+            pcap: None,
+            json: false,
+            delay_ms: 10,
+        }
+    }
+}
+
+/// Options of `synfin lifecycle`.
+#[derive(Args, Debug, Clone)]
+pub struct LifecycleArgs {
     /// Probability that the link loses a packet, in each direction (0 to 0.5).
     #[arg(long, default_value_t = 0.0, value_parser = parse_loss)]
     pub loss: f64,
@@ -55,9 +105,9 @@ pub struct DemoArgs {
     pub delay_ms: u64,
 }
 
-impl Default for DemoArgs {
+impl Default for LifecycleArgs {
     fn default() -> Self {
-        DemoArgs {
+        LifecycleArgs {
             loss: 0.0,
             seed: 1,
             pcap: None,
@@ -87,6 +137,7 @@ pub fn main() -> ExitCode {
         .init();
     let args = match cli.command {
         Some(Command::Demo(a)) => a,
+        Some(Command::Lifecycle(a)) => return lifecycle::run(&a),
         Some(Command::Bench(a)) => return bench::run(&a),
         Some(Command::Conformance(a)) => return conformance::run(&a),
         None => DemoArgs::default(),

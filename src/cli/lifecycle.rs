@@ -1,4 +1,4 @@
-//! `synfin demo`: a client and a server on a simulated link go through the
+//! `synfin lifecycle`: a client and a server on a simulated link go through the
 //! whole lifecycle — handshake, a request, the client's half-close, the
 //! response, the server's graceful close, the client's close and its
 //! TIME-WAIT — and the run checks that everything the application should see
@@ -15,7 +15,7 @@ use synfin::tcp::State;
 use synfin::time::Instant;
 
 use super::ladder::{self, Item, Row, Seg, Side, What};
-use super::DemoArgs;
+use super::LifecycleArgs;
 
 const CLIENT: &str = "198.18.0.1";
 const SERVER: &str = "198.18.0.2:80";
@@ -85,7 +85,7 @@ struct Demo {
     client_local: Option<SocketAddr>,
 }
 
-pub fn run(args: &DemoArgs) -> ExitCode {
+pub fn run(args: &LifecycleArgs) -> ExitCode {
     match scenario(args) {
         Ok((summary, text)) => {
             if args.json {
@@ -118,7 +118,7 @@ fn pattern(len: usize, salt: u8) -> Vec<u8> {
         .collect()
 }
 
-fn scenario(args: &DemoArgs) -> Result<(Summary, String), String> {
+fn scenario(args: &LifecycleArgs) -> Result<(Summary, String), String> {
     let server_addr: SocketAddr = SERVER.parse().expect("constant address");
     let client_ip = CLIENT.parse().expect("constant address");
     let mut net = Network::new(args.seed);
@@ -263,6 +263,11 @@ impl Demo {
                 len: p.tcp.payload.len(),
                 window: p.tcp.window,
                 options: p.tcp.options,
+                conn: if side == Side::Client {
+                    p.tcp.src_port
+                } else {
+                    p.tcp.dst_port
+                },
             });
             self.items.push(Item {
                 at: r.sent_at,
@@ -398,7 +403,7 @@ impl Demo {
         *phase = ServerPhase::Failed;
     }
 
-    fn finish(mut self, args: &DemoArgs) -> (Summary, String) {
+    fn finish(mut self, args: &LifecycleArgs) -> (Summary, String) {
         let server_closed = self.items.iter().any(|i| {
             i.side == Side::Server
                 && matches!(
@@ -552,7 +557,7 @@ mod tests {
 
     #[test]
     fn demo_passes_its_checks_without_loss() {
-        let (summary, text) = scenario(&DemoArgs::default()).unwrap();
+        let (summary, text) = scenario(&LifecycleArgs::default()).unwrap();
         assert!(summary.ok, "{text}");
         assert!(text.contains("TIME-WAIT"), "{text}");
         assert_eq!(summary.retransmissions, 0, "{text}");
@@ -561,10 +566,10 @@ mod tests {
     #[test]
     fn demo_recovers_from_loss() {
         for seed in 1..=8 {
-            let args = DemoArgs {
+            let args = LifecycleArgs {
                 loss: 0.2,
                 seed,
-                ..DemoArgs::default()
+                ..LifecycleArgs::default()
             };
             let (summary, text) = scenario(&args).unwrap();
             assert!(summary.ok, "seed {seed}:\n{text}");
@@ -573,10 +578,10 @@ mod tests {
 
     #[test]
     fn demo_is_deterministic() {
-        let args = DemoArgs {
+        let args = LifecycleArgs {
             loss: 0.1,
             seed: 7,
-            ..DemoArgs::default()
+            ..LifecycleArgs::default()
         };
         let (_, a) = scenario(&args).unwrap();
         let (_, b) = scenario(&args).unwrap();

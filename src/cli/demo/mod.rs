@@ -1,0 +1,417 @@
+//! `synfin demo` (also what `cargo run --release` runs): the
+//! transaction-total scenario, in message mode (docs/message-mode.md).
+//!
+//! N clients each run some transactions with one server — a message with an
+//! amount, answered by a message with the running total — and hang up with
+//! disconnect data:
+//!
+//! 1. a client calls `send_disconnect` with its transaction total;
+//! 2. the server gets the CLOSE event, or a receive reporting
+//!    `Disconnected`;
+//! 3. it calls `recv_disconnect` to get the client's total;
+//! 4. it adds it to the cumulative grand total of all clients;
+//! 5. it calls `send_disconnect` with the grand total;
+//!
+//!    5'. it closes its socket — only after (5), with no timing relationship
+//!    to (6)–(8);
+//! 6. the client gets its CLOSE event;
+//! 7. it calls `recv_disconnect` and stores the grand total;
+//! 8. it closes.
+//!
+//! Totals travel as 8-byte big-endian integers. Clients that disconnect at
+//! the same moment each get a grand total that includes their own and every
+//! total the server took before it. The run checks all of it and draws the
+//! ladder with the steps numbered.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use synfin::links::{HostId, LinkModel, Network};
+use synfin::stack::{NetEvents, SocketHandle, Stack, StackConfig, Transition};
+use synfin::time::Instant;
+
+mod client;
+mod report;
+mod server;
+
+use super::ladder::{self, Item, Seg, Side, What};
+use super::DemoArgs;
+
+const CLIENT: &str = "198.18.0.1";
+const SERVER: &str = "198.18.0.2:7000";
+/// Virtual time after which the scenario gives up (TIME-WAIT alone is 60 s).
+const LIMIT: Duration = Duration::from_secs(900);
+
+/// One of the scenario's own checks.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+}
+
+/// One client in the JSON summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClientSummary {
+    pub name: String,
+    pub local: Option<String>,
+    pub transactions: usize,
+    pub sent_total: u64,
+    pub received_grand_total: Option<u64>,
+}
+
+/// What `--json` prints.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub ok: bool,
+    pub seed: u64,
+    pub loss: f64,
+    pub duplicate: f64,
+    pub reorder: f64,
+    pub delay_ms: u64,
+    pub virtual_seconds: f64,
+    pub server: String,
+    pub clients: Vec<ClientSummary>,
+    pub server_grand_total: u64,
+    /// The clients in the order the server took their totals (step 4).
+    pub server_order: Vec<String>,
+    pub packets_sent: u64,
+    pub packets_lost: u64,
+    pub retransmissions: usize,
+    pub checks: Vec<Check>,
+    pub ladder: Vec<ladder::Row>,
+}
+
+#[derive(Debug, PartialEq, Clone, Copy)]
+enum ClientPhase {
+    Connecting,
+    Transacting,
+    /// (1) done: waiting for the server's disconnect data.
+    Disconnecting,
+    Closed,
+    Failed,
+}
+
+struct Client {
+    name: String,
+    h: SocketHandle,
+    local: Option<SocketAddr>,
+    amounts: Vec<u64>,
+    /// Transactions sent and answered.
+    sent: usize,
+    acked: usize,
+    phase: ClientPhase,
+    message_mode: bool,
+    received_grand_total: Option<u64>,
+    /// Steps (6), (7), (8) as they happened, with the global step counter.
+    steps: Vec<(&'static str, u64)>,
+}
+
+impl Client {
+    fn total(&self) -> u64 {
+        self.amounts.iter().sum()
+    }
+}
+
+struct ServerConn {
+    h: SocketHandle,
+    /// Index into the clients, by the peer's port.
+    client: Option<usize>,
+    tally: u64,
+    transactions: usize,
+    message_mode: bool,
+    received_total: Option<u64>,
+    done: bool,
+    steps: Vec<(&'static str, u64)>,
+}
+
+struct Demo {
+    net: Network<Stack>,
+    client_host: HostId,
+    server_host: HostId,
+    items: Vec<Item>,
+    clients: Vec<Client>,
+    conns: Vec<ServerConn>,
+    grand_total: u64,
+    order: Vec<usize>,
+    errors: Vec<String>,
+    step_counter: u64,
+}
+
+pub fn run(args: &DemoArgs) -> ExitCode {
+    match scenario(args) {
+        Ok((summary, text)) => {
+            if args.json {
+                match serde_json::to_string_pretty(&summary) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("error: could not encode the summary: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            } else {
+                print!("{text}");
+            }
+            if summary.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the scenario: the summary and the rendered ladder.
+pub fn scenario(args: &DemoArgs) -> Result<(Summary, String), String> {
+    let server_addr: SocketAddr = SERVER.parse().expect("constant address");
+    let client_ip = CLIENT.parse().expect("constant address");
+    let mut net = Network::new(args.seed);
+    let mut c = Stack::new(
+        StackConfig::default(),
+        args.seed.wrapping_mul(2).wrapping_add(1),
+    );
+    c.add_address(client_ip);
+    c.record_transitions(true);
+    let mut s = Stack::new(
+        StackConfig::default(),
+        args.seed.wrapping_mul(2).wrapping_add(2),
+    );
+    s.add_address(server_addr.ip());
+    s.record_transitions(true);
+    let client_host = net.add_host(&[client_ip], c);
+    let server_host = net.add_host(&[server_addr.ip()], s);
+    net.link(
+        client_host,
+        server_host,
+        LinkModel::new()
+            .delay(Duration::from_millis(args.delay_ms))
+            .loss(args.loss)
+            .duplicate(args.duplicate)
+            .reorder(args.reorder, Duration::from_millis(5)),
+    );
+    net.enable_trace(true);
+    if let Some(path) = &args.pcap {
+        net.capture(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let mut d = Demo {
+        net,
+        client_host,
+        server_host,
+        items: Vec::new(),
+        clients: Vec::new(),
+        conns: Vec::new(),
+        grand_total: 0,
+        order: Vec::new(),
+        errors: Vec::new(),
+        step_counter: 0,
+    };
+
+    let listener = d
+        .srv()
+        .listen_message(server_addr, 64)
+        .map_err(|e| format!("listen: {e}"))?;
+    d.srv()
+        .select_events(listener, NetEvents::ALL)
+        .map_err(|e| format!("select: {e}"))?;
+    d.app(
+        Side::Server,
+        format!("listen_message({server_addr}), events selected"),
+    );
+    // Amounts from the seed; client i runs 3 + i/2 transactions, so with
+    // the default three clients the first two hang up at the same moment.
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(args.seed ^ 0x7a11);
+    for i in 0..usize::from(args.clients) {
+        let amounts = (0..3 + i / 2)
+            .map(|_| 1 + u64::from(rng.next_u32() % 999))
+            .collect();
+        let now = d.net.now();
+        let cs = d.cli();
+        let h = cs.socket();
+        let r = cs
+            .select_events(h, NetEvents::ALL)
+            .and_then(|_| cs.set_message_mode(h, true))
+            .and_then(|_| cs.connect_from(now, h, server_addr));
+        r.map_err(|e| format!("connect: {e}"))?;
+        let local = d.cli().local_addr(h).ok();
+        let name = format!("c{}", i + 1);
+        d.app(
+            Side::Client,
+            format!("{name}: connect_message({server_addr})"),
+        );
+        d.clients.push(Client {
+            name,
+            h,
+            local,
+            amounts,
+            sent: 0,
+            acked: 0,
+            phase: ClientPhase::Connecting,
+            message_mode: false,
+            received_grand_total: None,
+            steps: Vec::new(),
+        });
+    }
+
+    let deadline = Instant::ZERO + LIMIT;
+    let mut time_wait_seen = false;
+    loop {
+        d.collect(&mut time_wait_seen);
+        for i in 0..d.clients.len() {
+            d.client_step(i);
+        }
+        d.server_step(listener);
+        let clients_done = d
+            .clients
+            .iter()
+            .all(|c| matches!(c.phase, ClientPhase::Closed | ClientPhase::Failed));
+        let server_done = d.conns.len() == d.clients.len() && d.conns.iter().all(|c| c.done);
+        let failed = d.clients.iter().any(|c| c.phase == ClientPhase::Failed);
+        if clients_done && (server_done || failed) {
+            let (cs, ss) = (d.net.host(d.client_host), d.net.host(d.server_host));
+            if cs.socket_count() == 0
+                && ss.socket_count() == 1
+                && cs.time_wait_count() + ss.time_wait_count() == 0
+                && cs.connection_count() + ss.connection_count() == 0
+            {
+                break;
+            }
+        }
+        if d.net.now() > deadline || !d.net.step() {
+            let phases: Vec<_> = d.clients.iter().map(|c| c.phase).collect();
+            d.errors
+                .push(format!("scenario did not finish (clients {phases:?})"));
+            break;
+        }
+    }
+    if time_wait_seen {
+        d.app(
+            Side::Client,
+            "every TIME-WAIT record expired (2×MSL)".into(),
+        );
+    }
+    let now = d.net.now();
+    if let Err(e) = d.srv().close(now, listener) {
+        d.errors.push(format!("closing the listener: {e}"));
+    }
+    d.app(Side::Server, "close(listener)".into());
+    d.collect(&mut time_wait_seen);
+    d.net
+        .flush_capture()
+        .map_err(|e| format!("writing the capture: {e}"))?;
+    Ok(d.finish(args))
+}
+
+fn encode_total(v: u64) -> [u8; 8] {
+    v.to_be_bytes()
+}
+
+fn decode_total(b: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(b.try_into().ok()?))
+}
+
+impl Demo {
+    fn cli(&mut self) -> &mut Stack {
+        self.net.host_mut(self.client_host)
+    }
+
+    fn srv(&mut self) -> &mut Stack {
+        self.net.host_mut(self.server_host)
+    }
+
+    fn app(&mut self, side: Side, text: String) {
+        self.items.push(Item {
+            at: self.net.now(),
+            side,
+            what: What::App(text),
+        });
+    }
+
+    fn step_no(&mut self) -> u64 {
+        self.step_counter += 1;
+        self.step_counter
+    }
+
+    /// Moves the packets and transitions recorded since the last call into
+    /// the diagram.
+    fn collect(&mut self, time_wait_seen: &mut bool) {
+        let names: Vec<(u16, String)> = self.names();
+        for (side, host) in [
+            (Side::Client, self.client_host),
+            (Side::Server, self.server_host),
+        ] {
+            for Transition {
+                at,
+                local,
+                remote,
+                from,
+                to,
+            } in self.net.host_mut(host).take_transitions()
+            {
+                if to == synfin::tcp::State::TimeWait {
+                    *time_wait_seen = true;
+                }
+                let port = match side {
+                    Side::Client => Some(local.port()),
+                    Side::Server => remote.map(|r| r.port()),
+                };
+                let who = port
+                    .and_then(|p| names.iter().find(|(q, _)| *q == p))
+                    .map_or_else(|| "listener".to_string(), |(_, n)| n.clone());
+                self.items.push(Item {
+                    at,
+                    side,
+                    what: What::App(format!("{who} [{from} → {to}]")),
+                });
+            }
+        }
+        for r in self.net.take_trace() {
+            let side = if r.from == self.client_host {
+                Side::Client
+            } else {
+                Side::Server
+            };
+            let seg = synfin::wire::parse_tcp_packet(&r.bytes).ok().map(|p| Seg {
+                flags: p.tcp.flags,
+                seq: p.tcp.seq.0,
+                ack: p.tcp.ack.0,
+                len: p.tcp.payload.len(),
+                window: p.tcp.window,
+                options: p.tcp.options,
+                conn: if side == Side::Client {
+                    p.tcp.src_port
+                } else {
+                    p.tcp.dst_port
+                },
+            });
+            self.items.push(Item {
+                at: r.sent_at,
+                side,
+                what: What::Segment { seg, fate: r.fate },
+            });
+        }
+    }
+
+    fn names(&self) -> Vec<(u16, String)> {
+        self.clients
+            .iter()
+            .filter_map(|c| Some((c.local?.port(), c.name.clone())))
+            .collect()
+    }
+}
+
+fn check(name: &str, ok: bool) -> Check {
+    Check {
+        name: name.to_string(),
+        ok,
+    }
+}
+
+#[cfg(test)]
+mod tests;
