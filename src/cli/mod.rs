@@ -5,6 +5,7 @@ mod conformance;
 mod demo;
 mod ladder;
 mod lifecycle;
+mod soak;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +39,12 @@ enum Command {
     /// Runs packetdrill scripts (files or directories) against the stack in
     /// virtual time and reports pass / fail / unsupported per directory.
     Conformance(conformance::ConformanceArgs),
+    /// Random scenarios in the simulator (lifecycles × faults × close
+    /// modes), each checked for lost, duplicated or altered bytes, the
+    /// closes each side observes, empty tables and bounded memory; or, with
+    /// --flood, a SYN flood against a listener while legitimate clients
+    /// connect.
+    Soak(soak::SoakArgs),
 }
 
 /// Options of `synfin demo` (the transaction-total scenario).
@@ -140,6 +147,7 @@ pub fn main() -> ExitCode {
         Some(Command::Lifecycle(a)) => return lifecycle::run(&a),
         Some(Command::Bench(a)) => return bench::run(&a),
         Some(Command::Conformance(a)) => return conformance::run(&a),
+        Some(Command::Soak(a)) => return soak::run(&a),
         None => DemoArgs::default(),
     };
     demo::run(&args)

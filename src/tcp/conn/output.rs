@@ -77,6 +77,14 @@ impl Connection {
     /// Whether `poll_transmit` would return something now (ignoring Nagle and
     /// window limits, so it may say yes and then send nothing).
     pub fn wants_transmit(&self) -> bool {
+        if self.state == State::Closed {
+            // As `poll_transmit`: a closed connection sends only its RSTs.
+            // A stale flag (an ACK owed when an abort came) must not keep it
+            // from being retired — it would sit in the demultiplexing table
+            // and swallow the peer's segments instead of answering them with
+            // RST (found by `synfin soak`, seed 2).
+            return self.send_rst || self.pending_rst_reply.is_some();
+        }
         self.send_rst
             || self.pending_rst_reply.is_some()
             || self.ack_now
