@@ -116,6 +116,10 @@ fn a_full_syn_queue_answers_with_cookies_and_the_ack_completes_the_connection() 
     let (tsval, _) = syn_ack.options.timestamps.unwrap();
     let client_ws = syn.options.window_scale.unwrap();
     assert_eq!(tsval & 0xf, u32::from(client_ws));
+    if syn.options.sack_permitted {
+        assert!(syn_ack.options.sack_permitted, "SACK-permitted echoed");
+        assert_ne!(tsval & 0x10, 0, "and carried in the TSval");
+    }
     // 100 kB each way went through above, so the window scale both sides
     // applied agreed. Nothing else was accepted.
     assert_eq!(p.s().accept(l).err(), Some(Error::WouldBlock));

@@ -388,6 +388,7 @@ impl Stack {
         if opts.window_scaling {
             options.window_scale = Some(opts.rcv_wscale);
         }
+        options.sack_permitted = opts.sack_permitted;
         if opts.timestamps {
             let now_ts = (now.total_millis() as u32).wrapping_add(ts_offset);
             let ws = opts.window_scaling.then_some(opts.snd_wscale);
