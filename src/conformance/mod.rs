@@ -99,7 +99,9 @@ pub struct ScriptResult {
 
 /// The stack configuration the corpus is run with: FreeBSD's defaults where
 /// synfin has the knob (`net.inet.tcp.recvspace` 65536, `sendspace` 32768,
-/// 100 ms delayed ACK, 1 s initial RTO, 30 s MSL). Scripts adjust it further
+/// 100 ms delayed ACK, 1 s initial RTO, 30 s MSL, the window scale sized
+/// for `kern.ipc.maxsockbuf` = 2 MiB, buffers rounded up to whole segments
+/// once the MSS is known). Scripts adjust it further
 /// with `sysctl -w`.
 pub fn freebsd_profile() -> StackConfig {
     let mut c = StackConfig::default();
@@ -108,6 +110,8 @@ pub fn freebsd_profile() -> StackConfig {
     c.tcp.delayed_ack = Duration::from_millis(100);
     c.tcp.initial_rto = Duration::from_secs(1);
     c.tcp.msl = Duration::from_secs(30);
+    c.tcp.wscale_buffer = Some(2_097_152);
+    c.tcp.round_buffers_to_mss = true;
     c
 }
 

@@ -71,8 +71,9 @@ fn sysctl(it: &mut Interp, assignment: &str, line: u32) -> Step {
         "keepintvl" => tcp.keepalive_interval = ms(v),
         "keepcnt" => tcp.keepalive_probes = v.clamp(0, 255) as u8,
         "sack.enable" => fixed(1, "offers and honours SACK")?,
-        "insecure_rst" => fixed(0, "checks RSTs as RFC 5961 §3 says")?,
-        "insecure_syn" => fixed(0, "answers an in-window SYN as RFC 5961 §4 says")?,
+        "insecure_rst" => tcp.rfc5961_rst = v == 0,
+        "insecure_syn" => tcp.rfc5961_syn = v == 0,
+        "kern.ipc.maxsockbuf" => tcp.wscale_buffer = Some(v.max(0) as usize),
         "rexmit_drop_options" => fixed(0, "keeps its options on retransmitted SYNs")?,
         "drop_synfin" => fixed(0, "processes SYN+FIN segments as SYNs")?,
         "ecn.enable" => {
@@ -93,7 +94,6 @@ fn sysctl(it: &mut Interp, assignment: &str, line: u32) -> Step {
         // defaults that match synfin: accepted as no-ops.
         "blackhole"
         | "hostcache.purgenow"
-        | "kern.ipc.maxsockbuf"
         | "rexmit_slop"
         | "keepinit"
         | "icmp_may_rst"

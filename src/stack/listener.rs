@@ -166,7 +166,7 @@ impl Stack {
             .and_then(|s| s.options.recv_buffer.get())
             .map_or(cfg.recv_buffer, |b| b as usize);
         let our_ws = if cfg.window_scaling {
-            wscale_for(recv_buffer)
+            wscale_for(cfg, recv_buffer)
         } else {
             0
         };
@@ -359,7 +359,7 @@ impl Stack {
         let cfg = &self.config.tcp;
         let local = key.local();
         let our_ws = if cfg.window_scaling {
-            wscale_for(self.listener_recv_buffer(lh))
+            wscale_for(cfg, self.listener_recv_buffer(lh))
         } else {
             0
         };
@@ -434,7 +434,7 @@ impl Stack {
             return false;
         };
         let our_ws = if cfg.window_scaling && peer.window_scale.is_some() {
-            wscale_for(self.listener_recv_buffer(lh))
+            wscale_for(cfg, self.listener_recv_buffer(lh))
         } else {
             0
         };

@@ -64,6 +64,24 @@ pub struct TcpConfig {
     /// Unanswered probes after which the connection is dropped with
     /// `TimedOut` (Linux: 9).
     pub keepalive_probes: u8,
+    /// The buffer size the window-scale shift is chosen to cover; `None`
+    /// uses the receive buffer. Set it to the largest the receive buffer may
+    /// grow to, as FreeBSD does from `kern.ipc.maxsockbuf` (2 MiB: shift 6),
+    /// so that a later, larger `SO_RCVBUF` still fits the window.
+    pub wscale_buffer: Option<usize>,
+    /// Round both queues up to a multiple of the MSS once it is known, as
+    /// FreeBSD's `tcp_mss()` does (a 65536-byte buffer becomes 65700 with
+    /// an MSS of 1460), so the window is a whole number of segments.
+    pub round_buffers_to_mss: bool,
+    /// RFC 5961 §3 for RSTs in synchronized states: only an exact RCV.NXT
+    /// resets, anything else in the window draws a challenge ACK. `false` is
+    /// RFC 793's rule (any RST in the window resets; FreeBSD's
+    /// `net.inet.tcp.insecure_rst=1`).
+    pub rfc5961_rst: bool,
+    /// RFC 5961 §4 for SYNs in synchronized states: a challenge ACK. `false`
+    /// is RFC 793's rule (a SYN in the window resets the connection with a
+    /// RST; FreeBSD's `net.inet.tcp.insecure_syn=1`).
+    pub rfc5961_syn: bool,
 }
 
 impl Default for TcpConfig {
@@ -93,6 +111,10 @@ impl Default for TcpConfig {
             keepalive_idle: Duration::from_secs(2 * 3600),
             keepalive_interval: Duration::from_secs(75),
             keepalive_probes: 9,
+            wscale_buffer: None,
+            round_buffers_to_mss: false,
+            rfc5961_rst: true,
+            rfc5961_syn: true,
         }
     }
 }

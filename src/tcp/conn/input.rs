@@ -64,6 +64,7 @@ impl Connection {
         let our_ws = self.opts.rcv_wscale;
         let wanted_messages = self.opts.message_mode;
         self.opts = negotiate(cfg, &self.local(), &seg.options, our_ws);
+        self.round_buffers(cfg);
         if wanted_messages {
             // Message mode (docs/message-mode.md): the peer's SYN must echo
             // the option, or it speaks the plain byte stream and the connect
@@ -161,16 +162,21 @@ impl Connection {
         }
         // Second: RST.
         if f.contains(TcpFlags::RST) {
-            match self.check_rst(seq) {
+            match self.check_rst(cfg, seq) {
                 RstVerdict::Challenge => self.challenge = true,
                 RstVerdict::Accept => self.on_rst(),
             }
             return;
         }
         // Fourth: SYN in a synchronized state — challenge ACK (RFC 5961 §4,
-        // RFC 9293 §3.10.7.4 "fourth").
+        // RFC 9293 §3.10.7.4 "fourth"), or, configured for RFC 793's rule
+        // (§3.9), a SYN in the window resets the connection.
         if f.contains(TcpFlags::SYN) {
-            self.challenge = true;
+            if cfg.rfc5961_syn {
+                self.challenge = true;
+            } else {
+                self.abort_with(ConnError::Reset);
+            }
             return;
         }
         // Fifth: ACK.
@@ -243,9 +249,10 @@ impl Connection {
     }
 
     /// RFC 5961 §3.2 as adopted by RFC 9293 §3.10.7.4: only an exact match
-    /// resets; anything else in the window gets a challenge ACK.
-    fn check_rst(&self, seq: SeqNum) -> RstVerdict {
-        if seq == self.rcv_nxt {
+    /// resets; anything else in the window gets a challenge ACK. Configured
+    /// for RFC 793's rule, any RST in the window (already checked) resets.
+    fn check_rst(&self, cfg: &TcpConfig, seq: SeqNum) -> RstVerdict {
+        if seq == self.rcv_nxt || !cfg.rfc5961_rst {
             RstVerdict::Accept
         } else {
             RstVerdict::Challenge

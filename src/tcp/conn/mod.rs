@@ -246,6 +246,7 @@ impl Connection {
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = irs + 1u32;
         c.snd_wl2 = c.snd_una;
+        c.round_buffers(cfg);
         c.rcv_adv = c.rcv_nxt + c.initial_rcv_window();
         c.events.insert(Events::CONNECTED);
         c.heard_from_peer(now, cfg);
@@ -273,7 +274,7 @@ impl Connection {
                 snd_mss: default_peer_mss(&remote).min(mss),
                 snd_wscale: 0,
                 rcv_wscale: if cfg.window_scaling {
-                    wscale_for(cfg.recv_buffer)
+                    wscale_for(cfg, cfg.recv_buffer)
                 } else {
                     0
                 },
@@ -392,6 +393,18 @@ impl Connection {
     pub fn recv_queue_len(&self) -> usize {
         self.recv_q.len()
     }
+    /// [`TcpConfig::round_buffers_to_mss`]: once the MSS is known, both
+    /// queues grow to a whole number of segments (FreeBSD's `tcp_mss()`).
+    pub(crate) fn round_buffers(&mut self, cfg: &TcpConfig) {
+        if !cfg.round_buffers_to_mss {
+            return;
+        }
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let up = |n: usize| n.div_ceil(mss) * mss;
+        self.recv_q.set_capacity(up(self.recv_q.capacity()));
+        self.send_q.set_capacity(up(self.send_q.capacity()));
+    }
+
     /// Capacities of the (send, receive) queues: `SO_SNDBUF` / `SO_RCVBUF`.
     pub fn buffer_sizes(&self) -> (usize, usize) {
         (self.send_q.capacity(), self.recv_q.capacity())
@@ -553,8 +566,9 @@ pub(crate) fn default_peer_mss(remote: &SocketAddr) -> u16 {
 }
 
 /// The smallest window-scale shift that lets a 16-bit window cover `buffer`
-/// bytes (RFC 7323 §2.3; at most 14).
-pub(crate) fn wscale_for(buffer: usize) -> u8 {
+/// bytes, or `cfg.wscale_buffer` when set (RFC 7323 §2.3; at most 14).
+pub(crate) fn wscale_for(cfg: &TcpConfig, buffer: usize) -> u8 {
+    let buffer = cfg.wscale_buffer.unwrap_or(buffer);
     let mut s = 0u8;
     while s < 14 && (buffer >> s) > 65535 {
         s += 1;

@@ -1,0 +1,106 @@
+//! The stack knobs the FreeBSD suite's `sysctl` lines map to, each checked
+//! with a small packetdrill script (so the runner and the knob are tested
+//! together): RFC 793 vs RFC 5961 RST and SYN handling, the window scale
+//! sized for `kern.ipc.maxsockbuf`, and buffers rounded to whole segments.
+
+use synfin::conformance::{run_source, Mode, Verdict};
+
+/// An established active connection: MSS 1460, no options but MSS from the
+/// peer, so the window is unscaled and no SACK or timestamps are involved.
+const OPEN: &str = "--tolerance_usecs=10000
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0) <...>
++0.1 < S. 0:0(0) ack 1 win 32767 <mss 1460>
++0 > . 1:1(0) ack 1
+";
+
+fn run(body: &str) -> (Verdict, String) {
+    let r = run_source(&format!("{OPEN}{body}"), Mode::Semantic);
+    (r.verdict, r.reason)
+}
+
+fn pass(body: &str) {
+    let (v, why) = run(body);
+    assert_eq!(v, Verdict::Pass, "{why}");
+}
+
+#[test]
+fn buffers_are_rounded_to_whole_segments() {
+    // FreeBSD profile: 65536 rounded up to 45 segments of 1460.
+    pass("+0 getsockopt(3, SOL_SOCKET, SO_RCVBUF, [65700], [4]) = 0\n");
+}
+
+#[test]
+fn rfc5961_rst_in_window_draws_a_challenge_ack() {
+    pass(
+        "+0 `sysctl -w net.inet.tcp.insecure_rst=0`
++0.1 < R 65700:65700(0) win 0
++0 > . 1:1(0) ack 1
++0 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0
+",
+    );
+}
+
+#[test]
+fn rfc793_rst_in_window_resets() {
+    pass(
+        "+0 `sysctl -w net.inet.tcp.insecure_rst=1`
++0.1 < R 65700:65700(0) win 0
++0 getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNRESET], [4]) = 0
+",
+    );
+    // RCV.NXT + RCV.WND, just outside the (rounded) window: ignored.
+    pass(
+        "+0 `sysctl -w net.inet.tcp.insecure_rst=1`
++0.1 < R 65701:65701(0) win 0
++0 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0
+",
+    );
+}
+
+#[test]
+fn rfc793_syn_in_window_resets() {
+    pass(
+        "+0 `sysctl -w net.inet.tcp.insecure_syn=1`
++0.1 < S 1:1(0) win 32767 <mss 1460>
++0 > R. 1:1(0) ack 1
++0 getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNRESET], [4]) = 0
+",
+    );
+    pass(
+        "+0 `sysctl -w net.inet.tcp.insecure_syn=0`
++0.1 < S 1:1(0) win 32767 <mss 1460>
++0 > . 1:1(0) ack 1
++0 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0
+",
+    );
+}
+
+#[test]
+fn window_scale_follows_wscale_buffer() {
+    use synfin::stack::Stack;
+    use synfin::time::Instant;
+    for (buf, ws) in [
+        (Some(2_097_152), 6),
+        (Some(73_728), 1),
+        (None, 1),
+        (Some(usize::MAX), 14),
+    ] {
+        let mut cfg = synfin::conformance::freebsd_profile();
+        cfg.tcp.wscale_buffer = buf;
+        let mut s = Stack::new(cfg, 1);
+        s.add_address("192.168.0.1".parse().unwrap());
+        s.connect(Instant::ZERO, "192.0.2.1:80".parse().unwrap())
+            .unwrap();
+        let mut b = [0u8; 1500];
+        let n = s.poll_transmit(Instant::ZERO, &mut b).unwrap();
+        let p = synfin::wire::parse_tcp_packet(&b[..n]).unwrap();
+        assert_eq!(
+            p.tcp.options.window_scale,
+            Some(ws),
+            "wscale_buffer {buf:?}"
+        );
+    }
+}
