@@ -6,6 +6,45 @@
 //! offsets from `head`; the ring knows nothing of what the bytes mean (the
 //! queues keep their own lengths).
 
+/// Storage of released rings kept for reuse on this thread, so a queue that
+/// empties and fills again (every bulk transfer, every short connection)
+/// neither zeroes fresh memory nor pays the allocator's `mmap`/`munmap` and
+/// page faults for it. Bounded by count and bytes; anything beyond is freed.
+/// The bytes left in a reused buffer are never read: a ring reads only what
+/// it wrote.
+mod spare {
+    use std::cell::RefCell;
+
+    /// Most buffers kept.
+    const MAX_COUNT: usize = 16;
+    /// Most bytes kept.
+    const MAX_BYTES: usize = 16 << 20;
+
+    thread_local! {
+        static SPARE: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A buffer of exactly `len` bytes (contents unspecified).
+    pub fn take(len: usize) -> Box<[u8]> {
+        SPARE
+            .with_borrow_mut(|v| v.iter().rposition(|b| b.len() == len).map(|i| v.swap_remove(i)))
+            .unwrap_or_else(|| vec![0u8; len].into_boxed_slice())
+    }
+
+    /// Gives a buffer back.
+    pub fn give(buf: Box<[u8]>) {
+        if buf.is_empty() {
+            return;
+        }
+        SPARE.with_borrow_mut(|v| {
+            let held: usize = v.iter().map(|b| b.len()).sum();
+            if v.len() < MAX_COUNT && held + buf.len() <= MAX_BYTES {
+                v.push(buf);
+            }
+        });
+    }
+}
+
 /// Ring storage. Invariants: `buf` is empty (not allocated) or exactly `cap`
 /// bytes long; `head < buf.len()` when allocated, 0 otherwise.
 #[derive(Debug, Default)]
@@ -57,7 +96,7 @@ impl Ring {
         }
         debug_assert!(offset + data.len() <= self.cap);
         if self.buf.is_empty() {
-            self.buf = vec![0u8; self.cap].into_boxed_slice();
+            self.buf = spare::take(self.cap);
             self.head = 0;
         }
         let pos = self.wrap(offset);
@@ -119,10 +158,17 @@ impl Ring {
         self.head = 0;
     }
 
-    /// Frees the storage; the next write allocates again.
+    /// Frees the storage (to this thread's spare buffers); the next write
+    /// allocates again.
     pub fn release(&mut self) {
-        self.buf = Box::default();
+        spare::give(core::mem::take(&mut self.buf));
         self.head = 0;
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
