@@ -3,10 +3,15 @@
 //! IPv4 tuples are keyed by a 12-byte [`V4Key`] instead of a 36-byte
 //! [`FourTuple`]; with the handle that makes a 20-byte entry instead of 44,
 //! about 45 bytes less per connection at typical load (issue 2's 512-byte
-//! per-connection target). The std `HashMap` keeps SipHash with a random key,
-//! since the remote half of every key is chosen by the network.
+//! per-connection target).
+//!
+//! The remote half of every key is chosen by the network, so the hash is
+//! seeded at random per map (hashbrown's foldhash, as the TIME-WAIT table
+//! uses): an attacker who cannot see the seed cannot aim collisions. It costs
+//! about a tenth of SipHash, which was a tenth of a connection lifecycle's
+//! instructions (issue 6, docs/PERFORMANCE.md).
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use super::memory::hash_table_bytes;
 use super::{FourTuple, SocketHandle};

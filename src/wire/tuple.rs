@@ -60,7 +60,7 @@ impl FourTuple {
 
 /// An IPv4 4-tuple in 12 bytes, for tables that hold many of them (the
 /// demultiplexing map, TIME-WAIT records): a [`FourTuple`] spends 36.
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub(crate) struct V4Key {
     local: [u8; 4],
     remote: [u8; 4],
@@ -68,18 +68,36 @@ pub(crate) struct V4Key {
     remote_port: u16,
 }
 
+/// One 64-bit and one 32-bit word, instead of the derived per-field
+/// (length-prefixed array) writes: a hash per packet.
+impl core::hash::Hash for V4Key {
+    #[inline]
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(
+            u64::from(u32::from_ne_bytes(self.local)) << 32
+                | u64::from(u32::from_ne_bytes(self.remote)),
+        );
+        state.write_u32(u32::from(self.local_port) << 16 | u32::from(self.remote_port));
+    }
+}
+
 impl V4Key {
     /// The compact key, or `None` for an IPv6 tuple.
+    /// The key of an IPv4 tuple (both addresses IPv4-mapped), read straight
+    /// from the mapped bytes: this runs for every packet.
+    #[inline]
     pub(crate) fn from_tuple(t: &FourTuple) -> Option<V4Key> {
-        match (t.local(), t.remote()) {
-            (SocketAddr::V4(l), SocketAddr::V4(r)) => Some(V4Key {
-                local: l.ip().octets(),
-                remote: r.ip().octets(),
-                local_port: l.port(),
-                remote_port: r.port(),
-            }),
-            _ => None,
+        const MAPPED: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+        let (l, r) = (&t.local_ip, &t.remote_ip);
+        if l[..12] != MAPPED || r[..12] != MAPPED {
+            return None;
         }
+        Some(V4Key {
+            local: [l[12], l[13], l[14], l[15]],
+            remote: [r[12], r[13], r[14], r[15]],
+            local_port: t.local_port,
+            remote_port: t.remote_port,
+        })
     }
 
     pub(crate) fn to_tuple(self) -> FourTuple {
