@@ -32,7 +32,9 @@ pub mod time_wait;
 mod time_wait_ops;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
+
+use hashbrown::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use rand::{Rng, SeedableRng};
@@ -551,10 +553,13 @@ impl Stack {
             (a, b) => a.or(b),
         };
         let done = c.conn.is_done() && !wants_tx;
-        let (local, remote) = (c.conn.local(), c.conn.remote());
+        // The addresses are rebuilt from the compact tuple only when needed:
+        // this runs for every packet in and out.
+        let addrs = (done || (from != state && self.transitions.is_some()))
+            .then(|| (c.conn.local(), c.conn.remote()));
         let tw_info = (state == State::TimeWait).then(|| c.conn.time_wait_info());
         let in_accept_queue = c.listener.is_some();
-        if from != state {
+        if let (true, Some((local, remote))) = (from != state, addrs) {
             self.record(now, local, Some(remote), from, state);
         }
         if !orphaned {
@@ -578,7 +583,7 @@ impl Stack {
         if let Some(s) = self.sockets.get_mut(h) {
             events::update(s);
         }
-        if done && (transmitting || !wants_tx) {
+        if let (true, Some((local, remote))) = (done && (transmitting || !wants_tx), addrs) {
             self.retire(now, h, FourTuple::new(local, remote), tw_info);
         }
     }

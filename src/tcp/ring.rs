@@ -27,7 +27,11 @@ mod spare {
     /// A buffer of exactly `len` bytes (contents unspecified).
     pub fn take(len: usize) -> Box<[u8]> {
         SPARE
-            .with_borrow_mut(|v| v.iter().rposition(|b| b.len() == len).map(|i| v.swap_remove(i)))
+            .with_borrow_mut(|v| {
+                v.iter()
+                    .rposition(|b| b.len() == len)
+                    .map(|i| v.swap_remove(i))
+            })
             .unwrap_or_else(|| vec![0u8; len].into_boxed_slice())
     }
 
