@@ -9,6 +9,9 @@
 //!   that must be set before connect or listen, and network events —
 //!   per socket (`select_events`, `wait_network_events`) or for many at
 //!   once ([`Poller`]).
+//! * Message mode ([`TcpListener::bind_message`],
+//!   [`TcpStream::connect_message`], `send_message` / `recv_message`,
+//!   `send_disconnect` / `recv_disconnect`; docs/message-mode.md).
 //! * [`tokio`] (feature `tokio`, on by default): the same over tokio's
 //!   `AsyncRead`/`AsyncWrite`.
 //!
@@ -20,6 +23,7 @@
 mod call;
 mod events;
 mod listener;
+mod message;
 mod runtime;
 mod socket;
 mod stream;
@@ -28,6 +32,7 @@ pub mod tokio;
 
 pub use events::{AsSocket, Poller};
 pub use listener::{Incoming, TcpListener, DEFAULT_BACKLOG};
+pub use message::stack_error;
 pub use runtime::{Driver, Node, Runtime};
 pub use socket::TcpSocket;
 pub use stream::TcpStream;

@@ -27,7 +27,7 @@ use crate::stack::Error;
 /// ```
 #[derive(Debug)]
 pub struct TcpSocket {
-    sock: Sock,
+    pub(crate) sock: Sock,
 }
 
 impl TcpSocket {

@@ -48,6 +48,14 @@ impl TcpListener {
         Err(last.into())
     }
 
+    /// A listener owning `handle` of `node`'s stack.
+    pub(super) fn from_parts(node: &Node, handle: SocketHandle) -> TcpListener {
+        TcpListener {
+            node: node.clone(),
+            handle,
+        }
+    }
+
     /// Waits for a connection and takes it from the accept queue.
     /// Cancellation-safe: a connection is only taken when the future
     /// completes.

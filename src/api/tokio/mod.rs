@@ -34,6 +34,7 @@
 //! ```
 
 mod listener;
+mod message;
 mod stream;
 
 pub use listener::TcpListener;
