@@ -42,15 +42,7 @@ trait Conn: Send {
 
     /// Reads to end-of-stream or an error.
     fn read_all(&mut self) -> (Vec<u8>, io::Result<()>) {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 8192];
-        loop {
-            match self.read(&mut buf) {
-                Ok(0) => return (got, Ok(())),
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) => return (got, Err(e)),
-            }
-        }
+        read_all_with(|buf| self.read(buf))
     }
 
     /// Queues as much of `data` as fits now.

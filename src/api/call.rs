@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::Node;
-use crate::stack::{Error, SocketHandle, Stack};
+use crate::stack::{Error, NetEvents, NetworkEvents, SocketHandle, Stack};
 use crate::time::Instant;
 
 /// Runs `f` on `node`'s stack: once if `nonblocking`, otherwise again on
@@ -107,6 +107,49 @@ impl Sock {
                 .store(true, std::sync::atomic::Ordering::Release);
         }
         r.map_err(io::Error::from)
+    }
+
+    /// `SO_SNDBUF` / `SO_RCVBUF` (each only if given).
+    pub fn set_buffer_sizes(&self, send: Option<usize>, recv: Option<usize>) -> io::Result<()> {
+        Ok(self.with(|s, _, h| s.set_buffer_sizes(h, send, recv))?)
+    }
+
+    /// `TCP_NODELAY`.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        Ok(self.with(|s, now, h| s.set_nodelay(now, h, on))?)
+    }
+
+    /// `SO_KEEPALIVE`.
+    pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
+        Ok(self.with(|s, now, h| s.set_keepalive(now, h, on))?)
+    }
+
+    /// `SO_LINGER`.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        Ok(self.with(|s, _, h| s.set_linger(h, linger))?)
+    }
+
+    /// `WSAEventSelect`.
+    pub fn select_events(&self, mask: NetEvents) -> io::Result<()> {
+        Ok(self.with(|s, _, h| s.select_events(h, mask))?)
+    }
+
+    /// `WSAEnumNetworkEvents`.
+    pub fn take_network_events(&self) -> io::Result<NetworkEvents> {
+        Ok(self.with(|s, _, h| s.take_network_events(h))?)
+    }
+
+    /// Waits until something selected is recorded, or the timeout (an
+    /// empty set then), and takes what was recorded.
+    pub fn wait_network_events(&self, timeout: Option<Duration>) -> io::Result<NetworkEvents> {
+        let h = self.handle;
+        let r = self
+            .node
+            .wait(timeout, |s, _| match s.take_network_events(h) {
+                Ok(ev) if ev.is_empty() => None,
+                r => Some(r),
+            });
+        Ok(r.transpose()?.unwrap_or_default())
     }
 
     /// Hands the handle over to another owner (the async API): this object

@@ -7,7 +7,6 @@
 use std::io;
 use std::time::Duration;
 
-use super::call::Sock;
 use super::Node;
 use crate::stack::{Error, NetEvents, NetworkEvents, SocketHandle};
 
@@ -17,19 +16,6 @@ pub trait AsSocket {
     fn node(&self) -> &Node;
     /// Its handle in that node's stack.
     fn socket_handle(&self) -> SocketHandle;
-}
-
-/// Waits on one socket: until something selected is recorded, or the
-/// timeout (an empty set then).
-pub(crate) fn wait_one(sock: &Sock, timeout: Option<Duration>) -> io::Result<NetworkEvents> {
-    let h = sock.handle;
-    let r = sock
-        .node
-        .wait(timeout, |s, _| match s.take_network_events(h) {
-            Ok(ev) if ev.is_empty() => None,
-            r => Some(r),
-        });
-    Ok(r.transpose()?.unwrap_or_default())
 }
 
 /// Many sockets of one node, each with a token and a selection of network

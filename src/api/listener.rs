@@ -99,18 +99,18 @@ impl TcpListener {
     /// `WSAEventSelect` for the listener (ACCEPT); accepted connections
     /// inherit the selection.
     pub fn select_events(&self, mask: NetEvents) -> io::Result<()> {
-        Ok(self.sock.with(|s, _, h| s.select_events(h, mask))?)
+        self.sock.select_events(mask)
     }
 
     /// What was recorded since the last call.
     pub fn take_network_events(&self) -> io::Result<NetworkEvents> {
-        Ok(self.sock.with(|s, _, h| s.take_network_events(h))?)
+        self.sock.take_network_events()
     }
 
     /// Waits until a selected event is recorded (or `timeout` passes: an
     /// empty set) and takes what was recorded.
     pub fn wait_network_events(&self, timeout: Option<Duration>) -> io::Result<NetworkEvents> {
-        super::events::wait_one(&self.sock, timeout)
+        self.sock.wait_network_events(timeout)
     }
 }
 

@@ -46,32 +46,28 @@ impl TcpSocket {
 
     /// `SO_SNDBUF`.
     pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        Ok(self
-            .sock
-            .with(|s, _, h| s.set_buffer_sizes(h, Some(size), None))?)
+        self.sock.set_buffer_sizes(Some(size), None)
     }
 
     /// `SO_RCVBUF` (before connect or listen, so the window scale follows).
     pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        Ok(self
-            .sock
-            .with(|s, _, h| s.set_buffer_sizes(h, None, Some(size)))?)
+        self.sock.set_buffer_sizes(None, Some(size))
     }
 
     /// `TCP_NODELAY`, inherited by the connection (and by connections a
     /// listener accepts).
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        Ok(self.sock.with(|s, now, h| s.set_nodelay(now, h, on))?)
+        self.sock.set_nodelay(on)
     }
 
     /// `SO_KEEPALIVE`.
     pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
-        Ok(self.sock.with(|s, now, h| s.set_keepalive(now, h, on))?)
+        self.sock.set_keepalive(on)
     }
 
     /// `SO_LINGER`, for the stream this socket becomes.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
-        Ok(self.sock.with(|s, _, h| s.set_linger(h, linger))?)
+        self.sock.set_linger(linger)
     }
 
     /// Binds a local address (port 0: an ephemeral port at connect).

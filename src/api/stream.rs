@@ -151,7 +151,7 @@ impl TcpStream {
 
     /// Sets the linger option used by [`TcpStream::close`].
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
-        Ok(self.sock.with(|s, _, h| s.set_linger(h, linger))?)
+        self.sock.set_linger(linger)
     }
 
     /// The linger option.
@@ -161,7 +161,7 @@ impl TcpStream {
 
     /// `TCP_NODELAY`: send small segments without waiting (Nagle off).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        Ok(self.sock.with(|s, now, h| s.set_nodelay(now, h, nodelay))?)
+        self.sock.set_nodelay(nodelay)
     }
 
     /// Whether Nagle's algorithm is off.
@@ -172,21 +172,17 @@ impl TcpStream {
     /// `SO_KEEPALIVE`: probe an idle peer and end the connection
     /// (`TimedOut`) if it has gone.
     pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
-        Ok(self.sock.with(|s, now, h| s.set_keepalive(now, h, on))?)
+        self.sock.set_keepalive(on)
     }
 
     /// `SO_SNDBUF`: the send queue's size in bytes.
     pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        Ok(self
-            .sock
-            .with(|s, _, h| s.set_buffer_sizes(h, Some(size), None))?)
+        self.sock.set_buffer_sizes(Some(size), None)
     }
 
     /// `SO_RCVBUF`: the receive queue's size in bytes.
     pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        Ok(self
-            .sock
-            .with(|s, _, h| s.set_buffer_sizes(h, None, Some(size)))?)
+        self.sock.set_buffer_sizes(None, Some(size))
     }
 
     /// Makes reads, writes, accepts and a lingering close return
@@ -243,18 +239,18 @@ impl TcpStream {
     /// `WSAEventSelect`: record `mask`'s network events from now on; see
     /// [`TcpStream::wait_network_events`] and [`super::Poller`].
     pub fn select_events(&self, mask: NetEvents) -> io::Result<()> {
-        Ok(self.sock.with(|s, _, h| s.select_events(h, mask))?)
+        self.sock.select_events(mask)
     }
 
     /// `WSAEnumNetworkEvents`: what was recorded since the last call.
     pub fn take_network_events(&self) -> io::Result<NetworkEvents> {
-        Ok(self.sock.with(|s, _, h| s.take_network_events(h))?)
+        self.sock.take_network_events()
     }
 
     /// Waits until a selected network event is recorded (or `timeout`
     /// passes: an empty set) and takes what was recorded.
     pub fn wait_network_events(&self, timeout: Option<Duration>) -> io::Result<NetworkEvents> {
-        super::events::wait_one(&self.sock, timeout)
+        self.sock.wait_network_events(timeout)
     }
 
     /// The node this stream lives on.

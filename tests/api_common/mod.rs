@@ -101,10 +101,17 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
 /// Reads until end-of-stream or an error; returns what was read and how it
 /// ended.
 pub fn read_all(mut r: impl Read) -> (Vec<u8>, io::Result<()>) {
+    read_all_with(|buf| r.read(buf))
+}
+
+/// [`read_all`] with any read call.
+pub fn read_all_with(
+    mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
+) -> (Vec<u8>, io::Result<()>) {
     let mut got = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
-        match r.read(&mut buf) {
+        match read(&mut buf) {
             Ok(0) => return (got, Ok(())),
             Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(e) => return (got, Err(e)),
