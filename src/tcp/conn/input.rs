@@ -153,6 +153,13 @@ impl Connection {
         }
         // First: sequence number acceptability (the four cases).
         if !self.acceptable(seq, seg_len) {
+            if f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::RST) {
+                // RFC 5961 §4.2: a SYN gets a challenge ACK "irrespective of
+                // the sequence number" — rate-limited, unlike a dup ACK, so
+                // a blind SYN flood cannot make us answer each one.
+                self.challenge = true;
+                return;
+            }
             if !f.contains(TcpFlags::RST) {
                 // An old duplicate: its ACK carries a D-SACK (RFC 2883).
                 self.note_duplicate(seq, seg.payload.len(), self.rcv_nxt);
