@@ -2,7 +2,7 @@
 //! from a keyed hash of the 4-tuple so they are unpredictable off-path yet
 //! reproducible from the stack's seed.
 
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 
 use super::FourTuple;
 use crate::time::Instant;
@@ -24,10 +24,19 @@ impl Secret {
     /// inputs, which is what RFC 6528 §3 asks of F; the domain byte keeps the
     /// uses (ISNs, timestamps, ports, SYN cookies) independent.
     pub(crate) fn hash(&self, domain: u8, data: &[u8]) -> u64 {
+        self.hash_parts(domain, &[data])
+    }
+
+    /// F over the concatenation of `parts`. Within a domain every input has
+    /// a fixed layout, so no length prefix is needed: the domain byte and
+    /// the bytes go straight into SipHash (which buffers across writes).
+    fn hash_parts(&self, domain: u8, parts: &[&[u8]]) -> u64 {
         #[allow(deprecated)]
         let mut h = std::hash::SipHasher::new_with_keys(self.key[0], self.key[1]);
-        domain.hash(&mut h);
-        data.hash(&mut h);
+        h.write_u8(domain);
+        for p in parts {
+            h.write(p);
+        }
         h.finish()
     }
 
@@ -35,23 +44,20 @@ impl Secret {
     /// secretkey), M a 4-microsecond clock.
     pub fn isn(&self, tuple: &FourTuple, now: Instant) -> SeqNum {
         let m = (now.total_micros() / 4) as u32;
-        SeqNum(m.wrapping_add(self.hash(1, &tuple.to_bytes()) as u32))
+        let (b, n) = tuple.compact_bytes();
+        SeqNum(m.wrapping_add(self.hash(1, &b[..n]) as u32))
     }
 
     /// A per-connection offset for the timestamp clock (RFC 7323 §5.4
     /// recommends randomizing it per connection).
     pub fn ts_offset(&self, tuple: &FourTuple) -> u32 {
-        self.hash(2, &tuple.to_bytes()) as u32
+        let (b, n) = tuple.compact_bytes();
+        self.hash(2, &b[..n]) as u32
     }
 
     /// RFC 6056 §3.3.3 (Algorithm 3): the starting offset of the ephemeral
     /// port search for this destination.
     pub fn port_offset(&self, local_ip: &[u8], remote: &[u8]) -> u32 {
-        let mut buf = [0u8; 64];
-        let n = local_ip.len().min(32);
-        buf[..n].copy_from_slice(&local_ip[..n]);
-        let m = remote.len().min(32);
-        buf[32..32 + m].copy_from_slice(&remote[..m]);
-        self.hash(3, &buf) as u32
+        self.hash_parts(3, &[local_ip, remote]) as u32
     }
 }

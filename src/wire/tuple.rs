@@ -47,6 +47,22 @@ impl FourTuple {
     pub fn remote(&self) -> SocketAddr {
         SocketAddr::new(ip_from(self.remote_ip), self.remote_port)
     }
+    /// The tuple as bytes, 12 of them for IPv4 (addresses and ports), 36
+    /// otherwise: what keyed hashes of a tuple read (fewer bytes, fewer
+    /// SipHash rounds per connection).
+    pub(crate) fn compact_bytes(&self) -> ([u8; 36], usize) {
+        match V4Key::from_tuple(self) {
+            Some(k) => {
+                let mut b = [0u8; 36];
+                b[..4].copy_from_slice(&k.local);
+                b[4..8].copy_from_slice(&k.remote);
+                b[8..10].copy_from_slice(&k.local_port.to_be_bytes());
+                b[10..12].copy_from_slice(&k.remote_port.to_be_bytes());
+                (b, 12)
+            }
+            None => (self.to_bytes(), 36),
+        }
+    }
     /// The key as raw bytes, for keyed hashing (ISNs, ports, cookies).
     pub fn to_bytes(&self) -> [u8; 36] {
         let mut b = [0u8; 36];
