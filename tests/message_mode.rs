@@ -20,11 +20,16 @@ const SERVER_IP: &str = "198.18.0.2";
 /// whether it changed anything.
 type Rule = Box<dyn FnMut(&mut [u8]) -> bool>;
 
+/// Rewrites the options of an outgoing segment; returns whether it changed
+/// anything.
+type OptionRule = Box<dyn FnMut(TcpFlags, &mut wire::TcpOptions) -> bool>;
+
 /// A stack whose outgoing segments can be rewritten (a peer that breaks
 /// the record format, without a second implementation of it).
 struct Tamper {
     stack: Stack,
     rule: Option<Rule>,
+    options: Option<OptionRule>,
 }
 
 impl Host for Tamper {
@@ -33,20 +38,29 @@ impl Host for Tamper {
     }
     fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let n = self.stack.poll_transmit(now, buf)?;
-        let Some(rule) = self.rule.as_mut() else {
+        if self.rule.is_none() && self.options.is_none() {
             return Some(n);
-        };
+        }
         let p = wire::parse_tcp_packet(&buf[..n]).expect("the stack emits valid packets");
         let mut payload = p.tcp.payload.to_vec();
-        if payload.is_empty() || !rule(&mut payload) {
+        let mut options = p.tcp.options;
+        let mut changed = false;
+        if let Some(rule) = self.rule.as_mut() {
+            changed |= !payload.is_empty() && rule(&mut payload);
+        }
+        if let Some(rule) = self.options.as_mut() {
+            changed |= rule(p.tcp.flags, &mut options);
+        }
+        if !changed {
             return Some(n);
         }
         let (src, dst) = (p.ip.src, p.ip.dst);
         let repr = TcpRepr {
             payload: &payload,
+            options,
             ..p.tcp
         };
-        let mut out = vec![0u8; n];
+        let mut out = vec![0u8; n + 40];
         let m = wire::emit_tcp_packet(src, dst, 64, &repr, &mut out).unwrap();
         buf[..m].copy_from_slice(&out[..m]);
         Some(m)
@@ -87,6 +101,7 @@ impl Sim {
             Tamper {
                 stack: c,
                 rule: None,
+                options: None,
             },
         );
         let server = net.add_host(
@@ -94,6 +109,7 @@ impl Sim {
             Tamper {
                 stack: s,
                 rule: None,
+                options: None,
             },
         );
         net.link(client, server, model);
@@ -288,6 +304,40 @@ fn a_message_connect_to_a_byte_stream_listener_fails_and_resets() {
     assert_eq!(p.s().accept(l).err(), Some(Error::WouldBlock));
     assert_eq!(p.s().connection_count(), 0);
     assert_eq!(p.c().connection_count(), 0);
+}
+
+#[test]
+fn another_experiments_exid_is_no_echo() {
+    // A byte-stream peer that happens to run another RFC 6994 experiment
+    // (TCP Fast Open's ExID) answers the message-mode SYN.
+    let mut p = Sim::new(17, LinkModel::default());
+    let l = p.s().listen_message(server_addr(), 4).unwrap();
+    p.net.host_mut(p.server).options = Some(Box::new(|flags, o| {
+        let hit = flags.contains(TcpFlags::SYN) && o.experimental.is_some();
+        if hit {
+            o.experimental = Some(0xf989);
+        }
+        hit
+    }));
+    let now = p.now();
+    let c = p.c().connect_message(now, server_addr()).unwrap();
+    p.run(100);
+    assert_eq!(p.c().take_error(c), Ok(Some(Error::MessageModeRefused)));
+    assert_eq!(p.s().accept(l).err(), Some(Error::WouldBlock));
+    // And a SYN with the wrong ExID is no offer to a message listener.
+    p.net.host_mut(p.server).options = None;
+    p.net.host_mut(p.client).options = Some(Box::new(|flags, o| {
+        let hit = flags == TcpFlags::SYN;
+        if hit {
+            o.experimental = Some(0x1234);
+        }
+        hit
+    }));
+    let now = p.now();
+    let c = p.c().connect_message(now, server_addr()).unwrap();
+    p.run(100);
+    assert_eq!(p.c().take_error(c), Ok(Some(Error::ConnectionRefused)));
+    assert_eq!(p.s().connection_count(), 0);
 }
 
 #[test]
@@ -514,6 +564,8 @@ fn send_disconnect_never_blocks_on_a_full_send_queue() {
         sent += 1;
     }
     let max = p.c().max_message_size();
+    // Whatever the linger: send_disconnect is a shutdown, not a close.
+    p.c().set_linger(c, Some(Duration::from_secs(30))).unwrap();
     p.c().send_disconnect(now, c, &pattern(max, 8)).unwrap();
     let mut got = 0;
     p.run_until(Duration::from_secs(30), |p| {
