@@ -862,3 +862,58 @@ fn syn_cookies_keep_message_mode() {
     got.sort();
     assert_eq!(got, vec![vec![0; 3], vec![1; 3]]);
 }
+
+#[test]
+fn random_damage_to_records_never_panics() {
+    // Bytes of the client's records are overwritten at random (with valid
+    // checksums, so they reach the framing layer). Whatever the damage,
+    // the server either reads messages to a clean `Disconnected` or resets
+    // with `ProtocolViolation`, and both tables end empty.
+    let mut violations = 0;
+    for seed in 0..48u64 {
+        let mut p = Sim::new(100 + seed, LinkModel::new().delay(Duration::from_millis(1)));
+        let (c, s, l) = p.open();
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        p.tamper_client(move |b| {
+            // xorshift: a damaged byte in about one segment in three.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            if state % 3 != 0 {
+                return false;
+            }
+            // Mostly where record headers are (a segment's first bytes).
+            let i = (state >> 8) as usize % b.len().min(12);
+            b[i] = (state >> 32) as u8;
+            true
+        });
+        let now = p.now();
+        p.c().set_nodelay(now, c, true).unwrap();
+        for i in 0..6 {
+            let _ = p.c().send_message(now, c, &pattern(3 + i * 700, i as u8));
+        }
+        let _ = p.c().send_disconnect(now, c, b"done");
+        let mut end = None;
+        p.run_until(Duration::from_secs(30), |p| {
+            let (_, e) = p.drain(true, s);
+            end = e;
+            end.is_some()
+        });
+        match end {
+            Some(Error::Disconnected) => {}
+            Some(Error::ProtocolViolation) => violations += 1,
+            other => panic!("seed {seed}: {other:?}"),
+        }
+        let now = p.now();
+        let _ = p.s().close(now, s);
+        let _ = p.c().close(now, c);
+        let _ = p.s().close(now, l);
+        p.net.run_for(Duration::from_secs(150));
+        assert_eq!(
+            (p.c().connection_count(), p.s().connection_count()),
+            (0, 0),
+            "seed {seed}"
+        );
+    }
+    assert!(violations > 5, "the damage was seen: {violations}");
+}
