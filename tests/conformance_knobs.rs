@@ -104,3 +104,47 @@ fn window_scale_follows_wscale_buffer() {
         );
     }
 }
+
+#[test]
+fn the_ack_entering_closing_repeats_our_fin() {
+    // Simultaneous close: our FIN, then the peer's FIN that does not ack it.
+    pass(
+        "+0.1 shutdown(3, SHUT_WR) = 0
++0 > F. 1:1(0) ack 1
++0.1 < F. 1:1(0) ack 1 win 32767
++0 > F. 1:1(0) ack 2
++0.1 < . 2:2(0) ack 2 win 32767
+",
+    );
+}
+
+#[test]
+fn syn_fin_segments_are_dropped_when_configured() {
+    let listen = |drop: u8| {
+        format!(
+            "0 `sysctl -w net.inet.tcp.drop_synfin={drop}`
++0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < SF 0:0(0) win 32767 <mss 1460>
+"
+        )
+    };
+    // Dropped: nothing answers, and a plain SYN afterwards still works.
+    let r = run_source(
+        &(listen(1)
+            + "+0 < S 0:0(0) win 32767 <mss 1460>
++0 > S. 0:0(0) ack 1 <...>
+"),
+        Mode::Semantic,
+    );
+    assert_eq!(r.verdict, Verdict::Pass, "{}", r.reason);
+    // Processed as a SYN (its FIN trimmed): answered with a SYN-ACK.
+    let r = run_source(
+        &(listen(0)
+            + "+0 > S. 0:0(0) ack 1 <...>
+"),
+        Mode::Semantic,
+    );
+    assert_eq!(r.verdict, Verdict::Pass, "{}", r.reason);
+}

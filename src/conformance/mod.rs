@@ -101,7 +101,8 @@ pub struct ScriptResult {
 /// synfin has the knob (`net.inet.tcp.recvspace` 65536, `sendspace` 32768,
 /// 100 ms delayed ACK, 1 s initial RTO, 30 s MSL, the window scale sized
 /// for `kern.ipc.maxsockbuf` = 2 MiB, buffers rounded up to whole segments
-/// once the MSS is known). Scripts adjust it further
+/// once the MSS is known, the FIN repeated on ACKs in CLOSING). Scripts adjust
+/// it further
 /// with `sysctl -w`.
 pub fn freebsd_profile() -> StackConfig {
     let mut c = StackConfig::default();
@@ -112,6 +113,7 @@ pub fn freebsd_profile() -> StackConfig {
     c.tcp.msl = Duration::from_secs(30);
     c.tcp.wscale_buffer = Some(2_097_152);
     c.tcp.round_buffers_to_mss = true;
+    c.tcp.repeat_fin_in_closing = true;
     c
 }
 

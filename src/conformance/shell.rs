@@ -44,6 +44,7 @@ fn sysctl(it: &mut Interp, assignment: &str, line: u32) -> Step {
         ))
     })?;
     let ms = |v: i64| Duration::from_millis(v.max(0) as u64);
+    let mut drop_syn_fin = None;
     let tcp = &mut it.stack.config_mut().tcp;
     let name = name.strip_prefix("net.inet.tcp.").unwrap_or(name);
     // (what synfin does, as the sysctl's value) for behaviour synfin has
@@ -75,7 +76,7 @@ fn sysctl(it: &mut Interp, assignment: &str, line: u32) -> Step {
         "insecure_syn" => tcp.rfc5961_syn = v == 0,
         "kern.ipc.maxsockbuf" => tcp.wscale_buffer = Some(v.max(0) as usize),
         "rexmit_drop_options" => fixed(0, "keeps its options on retransmitted SYNs")?,
-        "drop_synfin" => fixed(0, "processes SYN+FIN segments as SYNs")?,
+        "drop_synfin" => drop_syn_fin = Some(v != 0),
         "ecn.enable" => {
             // 2: answer ECN only when asked; synfin never asks, and a peer
             // that asks is reported unsupported when its SYN arrives.
@@ -104,6 +105,9 @@ fn sysctl(it: &mut Interp, assignment: &str, line: u32) -> Step {
         other => it
             .notes
             .push(format!("line {line}: sysctl {other}={v} ignored")),
+    }
+    if let Some(d) = drop_syn_fin {
+        it.stack.config_mut().drop_syn_fin = d;
     }
     Ok(())
 }

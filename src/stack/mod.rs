@@ -82,6 +82,12 @@ pub struct StackConfig {
     /// (docs/message-mode.md), at most 16 MiB; a peer's larger record resets
     /// the connection.
     pub max_message_size: usize,
+    /// Drop every segment with both SYN and FIN set, unanswered, before
+    /// any state looks at it (FreeBSD's `net.inet.tcp.drop_synfin`; such a
+    /// segment is otherwise processed as a SYN whose FIN is trimmed or
+    /// queued, as RFC 9293 allows). Off by default. Counted in
+    /// [`StackStats::malformed`].
+    pub drop_syn_fin: bool,
 }
 
 impl Default for StackConfig {
@@ -95,6 +101,7 @@ impl Default for StackConfig {
             syn_cookies: true,
             max_backlog: 4096,
             max_message_size: crate::tcp::message::DEFAULT_MAX_MESSAGE_SIZE,
+            drop_syn_fin: false,
         }
     }
 }
@@ -324,6 +331,10 @@ impl Stack {
             return;
         }
         let seg = pkt.tcp;
+        if self.config.drop_syn_fin && seg.flags.contains(TcpFlags::SYN | TcpFlags::FIN) {
+            self.stats.malformed += 1;
+            return;
+        }
         let local = SocketAddr::new(pkt.ip.dst, seg.dst_port);
         let remote = SocketAddr::new(pkt.ip.src, seg.src_port);
         let key = FourTuple::new(local, remote);

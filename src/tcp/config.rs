@@ -82,6 +82,12 @@ pub struct TcpConfig {
     /// is RFC 793's rule (a SYN in the window resets the connection with a
     /// RST; FreeBSD's `net.inet.tcp.insecure_syn=1`).
     pub rfc5961_syn: bool,
+    /// On entering CLOSING (the peer's FIN crossed ours), the ACK of the
+    /// peer's FIN repeats our unacknowledged FIN (`<SEQ=our FIN><CTL=FIN,ACK>`),
+    /// as the BSD stacks do (their output flags for CLOSING are FIN|ACK). A
+    /// retransmission of the FIN is always allowed; off by default (a plain
+    /// ACK, as Linux sends).
+    pub repeat_fin_in_closing: bool,
 }
 
 impl Default for TcpConfig {
@@ -115,6 +121,7 @@ impl Default for TcpConfig {
             round_buffers_to_mss: false,
             rfc5961_rst: true,
             rfc5961_syn: true,
+            repeat_fin_in_closing: false,
         }
     }
 }

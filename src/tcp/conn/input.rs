@@ -555,6 +555,8 @@ impl Connection {
                     self.set_state(State::TimeWait);
                 } else {
                     self.set_state(State::Closing);
+                    // The ACK of the peer's FIN repeats ours, the BSD way.
+                    self.repeat_fin = cfg.repeat_fin_in_closing;
                 }
             }
             State::FinWait2 => self.set_state(State::TimeWait),

@@ -129,6 +129,8 @@ pub struct Connection {
     local_mss: u16,
     offer_ts: bool,
     offer_wscale: bool,
+    /// The next ACK repeats our FIN ([`TcpConfig::repeat_fin_in_closing`]).
+    repeat_fin: bool,
     offer_sack: bool,
     /// The congestion controller this connection uses once data flows.
     cc_alg: CongestionAlgorithm,
@@ -286,6 +288,7 @@ impl Connection {
             local_mss: mss,
             offer_ts: cfg.timestamps,
             offer_wscale: cfg.window_scaling,
+            repeat_fin: false,
             offer_sack: cfg.sack,
             cc_alg: cfg.congestion,
             dsack: None,

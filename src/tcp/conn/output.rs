@@ -312,7 +312,17 @@ impl Connection {
         if self.state.is_synchronized() && seq.diff(wnd_end) > 0 {
             seq = wnd_end;
         }
-        let mut seg = self.bare(seq, self.rcv_nxt, TcpFlags::ACK);
+        let mut flags = TcpFlags::ACK;
+        if core::mem::take(&mut self.repeat_fin)
+            && self.state == State::Closing
+            && self.fin_sent()
+            && !self.fin_acked()
+        {
+            // TcpConfig::repeat_fin_in_closing: the BSD way, the FIN again.
+            seq = self.fin_seq();
+            flags |= TcpFlags::FIN;
+        }
+        let mut seg = self.bare(seq, self.rcv_nxt, flags);
         seg.window = self.advertise();
         seg.options = self.segment_options(now);
         self.ack_sent();
