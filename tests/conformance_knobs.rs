@@ -148,3 +148,56 @@ fn syn_fin_segments_are_dropped_when_configured() {
     );
     assert_eq!(r.verdict, Verdict::Pass, "{}", r.reason);
 }
+
+/// A passive SYN-RECEIVED entry (the listener's half-open queue).
+const HALF_OPEN: &str = "--tolerance_usecs=10000
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win 32767 <mss 1460>
++0 > S. 0:0(0) ack 1 <...>
++0 `sockstat -4 -P tcp -s -p 8080 | grep -c SYN_RCVD | grep 1`
+";
+
+#[test]
+fn half_open_in_window_rst_draws_a_challenge_ack() {
+    // RFC 5961 §3.2 in SYN-RECEIVED: the entry stays, a challenge ACK goes.
+    let r = run_source(
+        &format!(
+            "{HALF_OPEN}+0.1 < R 65535:65535(0) win 0
++0 > . 1:1(0) ack 1
++0 `sockstat -4 -P tcp -s -p 8080 | grep -c SYN_RCVD | grep 1`
++0.1 < . 1:1(0) ack 1 win 32767
++0 accept(3, ..., ...) = 4
+"
+        ),
+        Mode::Semantic,
+    );
+    assert_eq!(r.verdict, Verdict::Pass, "{}", r.reason);
+    // RFC 793: the same RST removes the entry, silently.
+    let r = run_source(
+        &format!(
+            "{HALF_OPEN}+0 `sysctl -w net.inet.tcp.insecure_rst=1`
++0.1 < R 65535:65535(0) win 0
++0 `sockstat -4 -P tcp -s -p 8080 | grep -c SYN_RCVD | grep 0`
+"
+        ),
+        Mode::Semantic,
+    );
+    assert_eq!(r.verdict, Verdict::Pass, "{}", r.reason);
+}
+
+#[test]
+fn rfc793_syn_resets_closing_too() {
+    pass(
+        "+0 `sysctl -w net.inet.tcp.insecure_syn=1`
++0.1 shutdown(3, SHUT_WR) = 0
++0 > F. 1:1(0) ack 1
++0.1 < F. 1:1(0) ack 1 win 32767
++0 > F. 1:1(0) ack 2
++0.1 < S 2:2(0) win 32767 <mss 1460>
++0 > R. 2:2(0) ack 2
++0 getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNRESET], [4]) = 0
+",
+    );
+}

@@ -215,8 +215,43 @@ impl Stack {
         let rcv_nxt = h.irs + 1u32;
         if f.contains(TcpFlags::RST) {
             // A passive SYN-RECEIVED returns to LISTEN silently; the RST must
-            // hit RCV.NXT exactly (RFC 5961 §3.2).
-            if seg.seq == rcv_nxt {
+            // hit RCV.NXT exactly (RFC 5961 §3.2), or, with RFC 793's rule
+            // (`TcpConfig::rfc5961_rst` off), fall in the window we offered
+            // in the SYN-ACK. An in-window RST that does not reset draws a
+            // (rate-limited) challenge ACK, RFC 5961 §3.2.
+            let wnd = self.config.tcp.recv_buffer.min(65535) as u32;
+            let in_window = seg.seq.in_range(rcv_nxt, rcv_nxt + wnd);
+            let exact = seg.seq == rcv_nxt || (in_window && !self.config.tcp.rfc5961_rst);
+            if !exact && in_window {
+                if self
+                    .challenges
+                    .allow(now, self.config.challenge_ack_limit, &mut self.rng)
+                {
+                    self.stats.challenge_acks += 1;
+                    let options = TcpOptions {
+                        timestamps: h.opts.timestamps.then(|| {
+                            (
+                                (now.total_millis() as u32).wrapping_add(h.ts_offset),
+                                h.ts_recent,
+                            )
+                        }),
+                        ..TcpOptions::default()
+                    };
+                    self.push_control(Control {
+                        local: h.local,
+                        remote: h.remote,
+                        seq: h.iss + 1u32,
+                        ack: rcv_nxt,
+                        flags: TcpFlags::ACK,
+                        window: wnd as u16,
+                        options,
+                    });
+                } else {
+                    self.stats.challenge_acks_limited += 1;
+                }
+                return;
+            }
+            if exact {
                 l.syn_queue.swap_remove(i);
                 self.record(
                     now,

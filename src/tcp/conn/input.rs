@@ -182,7 +182,10 @@ impl Connection {
             if cfg.rfc5961_syn {
                 self.challenge = true;
             } else {
-                self.abort_with(ConnError::Reset);
+                // RFC 793 §3.9: reset the peer from any synchronized state
+                // (CLOSING and LAST-ACK too) and report the reset.
+                self.abort_with_rst();
+                self.error.get_or_insert(ConnError::Reset);
             }
             return;
         }
