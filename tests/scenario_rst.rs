@@ -188,7 +188,8 @@ fn inexact_rst_leaves_half_open_entry() {
     let segs = take_segs(&mut p);
     let syn = &segs[0];
     let from = syn.src;
-    // RFC 5961 §3.2: only SEG.SEQ == RCV.NXT resets.
+    // RFC 5961 §3.2: only SEG.SEQ == RCV.NXT resets; an in-window RST
+    // draws a challenge ACK, one left of the window is ignored.
     to_server(&mut p, from, syn.seq.wrapping_add(2), 0, RST);
     to_server(&mut p, from, syn.seq, 0, RST);
     // An ACK that does not acknowledge our SYN-ACK gets <SEQ=SEG.ACK>
@@ -196,8 +197,9 @@ fn inexact_rst_leaves_half_open_entry() {
     to_server(&mut p, from, syn.seq.wrapping_add(1), 12345, ACK);
     p.run_for(ms(10));
     let segs = take_segs(&mut p);
-    assert_eq!(segs.len(), 1, "{}", ladder(&segs));
-    assert!(!segs[0].from_client && segs[0].is(RST) && segs[0].seq == 12345);
+    assert_eq!(segs.len(), 2, "{}", ladder(&segs));
+    assert!(!segs[0].from_client && segs[0].is(ACK) && segs[0].ack == syn.seq.wrapping_add(1));
+    assert!(!segs[1].from_client && segs[1].is(RST) && segs[1].seq == 12345);
     assert!(p.c().connection_count() == 1, "the client ignores that RST");
     p.run_until(secs(5), |p| p.c().state(c) == Ok(State::Established));
     p.run_for(ms(10));
