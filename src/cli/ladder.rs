@@ -44,6 +44,12 @@ pub enum What {
     Segment { seg: Option<Seg>, fate: PacketFate },
     /// A TCP state transition.
     State { from: State, to: State },
+    /// A state transition of one of several connections, named.
+    ConnState {
+        conn: String,
+        from: State,
+        to: State,
+    },
     /// Something the application did or saw.
     App(String),
 }
@@ -164,6 +170,12 @@ pub fn rows_named(items: &mut [Item], names: &[(u16, String)]) -> Vec<Row> {
                     side: i.side,
                     kind: "state",
                     text: format!("{from} → {to}"),
+                },
+                What::ConnState { conn, from, to } => Row {
+                    t,
+                    side: i.side,
+                    kind: "state",
+                    text: format!("{conn}: {from} → {to}"),
                 },
                 What::App(s) => Row {
                     t,

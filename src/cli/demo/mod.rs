@@ -367,7 +367,11 @@ impl Demo {
                 self.items.push(Item {
                     at,
                     side,
-                    what: What::App(format!("{who} [{from} → {to}]")),
+                    what: What::ConnState {
+                        conn: who,
+                        from,
+                        to,
+                    },
                 });
             }
         }
