@@ -33,8 +33,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=101))]
     pub repeat: u32,
     /// Idle connection counts whose resident memory is measured, each in a
-    /// fresh child process (comma-separated; empty for none).
-    #[arg(long, default_value = "100000,1000000", value_delimiter = ',', num_args = 0..)]
+    /// fresh child process (comma-separated; `--only` without `rss` skips
+    /// them).
+    #[arg(long, default_value = "100000,1000000", value_delimiter = ',')]
     pub rss_conns: Vec<u64>,
     /// Connections held open for the bytes-per-connection figures.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
