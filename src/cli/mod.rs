@@ -1,11 +1,23 @@
 //! Argument parsing and dispatch for the `synfin` binary.
 
 mod bench;
+#[cfg(target_os = "linux")]
+mod bridge;
 mod conformance;
+#[cfg(target_os = "linux")]
+mod connect;
 mod demo;
+#[cfg(target_os = "linux")]
+mod drive;
 mod ladder;
 mod lifecycle;
 mod soak;
+#[cfg(target_os = "linux")]
+mod link;
+#[cfg(target_os = "linux")]
+mod serve;
+#[cfg(target_os = "linux")]
+mod session;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +57,17 @@ enum Command {
     /// --flood, a SYN flood against a listener while legitimate clients
     /// connect.
     Soak(soak::SoakArgs),
+    /// Listen on a real link (a TUN device, or IP in UDP) and serve each
+    /// connection: echo, discard or source.
+    #[cfg(target_os = "linux")]
+    Serve(serve::ServeArgs),
+    /// Connect from synfin on a real link to a peer, send and read.
+    #[cfg(target_os = "linux")]
+    Connect(connect::ConnectArgs),
+    /// Join two TUN devices (each possibly in its own network namespace)
+    /// through the link model: kernel↔kernel traffic, impaired.
+    #[cfg(target_os = "linux")]
+    Bridge(bridge::BridgeArgs),
 }
 
 /// Options of `synfin demo` (the transaction-total scenario).
@@ -148,6 +171,12 @@ pub fn main() -> ExitCode {
         Some(Command::Bench(a)) => return bench::run(&a),
         Some(Command::Conformance(a)) => return conformance::run(&a),
         Some(Command::Soak(a)) => return soak::run(&a),
+        #[cfg(target_os = "linux")]
+        Some(Command::Serve(a)) => return serve::run(&a),
+        #[cfg(target_os = "linux")]
+        Some(Command::Connect(a)) => return connect::run(&a),
+        #[cfg(target_os = "linux")]
+        Some(Command::Bridge(a)) => return bridge::run(&a),
         None => DemoArgs::default(),
     };
     demo::run(&args)

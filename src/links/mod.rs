@@ -1,13 +1,25 @@
 //! Links that move packets between stacks.
 //!
-//! Today that is [`Network`], a deterministic discrete-event simulation:
-//! hosts exchange raw IP packets over [`LinkModel`] links with delay, rate
-//! limits and seeded random faults, under a virtual clock.
+//! [`Network`] is a deterministic discrete-event simulation: hosts exchange
+//! raw IP packets over [`LinkModel`] links with delay, rate limits and
+//! seeded random faults, under a virtual clock. On Linux, real links carry
+//! the same packets in real time: a TUN device ([`tun`]), a UDP tunnel
+//! ([`udp`]), driven by [`host::DeviceHost`], with the same link model on
+//! top ([`impair`]).
 
 pub mod attack;
+#[cfg(target_os = "linux")]
+pub mod device;
+#[cfg(target_os = "linux")]
+pub mod host;
+pub mod impair;
 pub mod model;
 pub mod pcap;
 pub mod sim;
+#[cfg(target_os = "linux")]
+pub mod tun;
+#[cfg(target_os = "linux")]
+pub mod udp;
 
 pub use model::{Fault, LinkModel};
 pub use sim::{HostId, NetStats, Network, PacketFate, TraceRecord};

@@ -40,7 +40,11 @@ impl Connection {
             // ACK bit, as Linux and FreeBSD do, so the peer can validate it
             // even in states where it checks the ACK.
             self.send_rst = false;
-            let seq = self.snd_max;
+            // Never beyond the right edge of the peer's window: after an
+            // unanswered zero-window probe SND.NXT is one past what a peer
+            // with a closed window accepts, and Linux drops a RST that is not
+            // exactly RCV.NXT there. This is Linux's `tcp_acceptable_seq`.
+            let seq = self.snd_max.min(self.snd_una + self.snd_wnd);
             return Some(self.bare(seq, self.rcv_nxt, TcpFlags::RST | TcpFlags::ACK));
         }
         match self.state {

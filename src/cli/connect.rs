@@ -1,0 +1,97 @@
+//! `synfin connect`: one connection from synfin on a real link (TUN or UDP)
+//! to a peer, reported as a JSON line.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::drive;
+use super::link::LinkArgs;
+use super::serve::{parse_bytes, report};
+use super::session::{parse_close, CloseHow, Plan, Session};
+
+/// Options of `synfin connect`.
+#[derive(Args, Debug, Clone)]
+pub struct ConnectArgs {
+    #[command(flatten)]
+    pub link: LinkArgs,
+    /// The peer to connect to.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub to: SocketAddr,
+    /// Bytes of generated data to send (K/M/G suffixes allowed).
+    #[arg(long, default_value = "0", value_parser = parse_bytes)]
+    pub send: u64,
+    /// `shutdown(Write)` after sending everything.
+    #[arg(long)]
+    pub shutdown_write: bool,
+    /// Read until the peer's FIN before closing (otherwise nothing is read,
+    /// and data the peer sent makes the close a reset).
+    #[arg(long)]
+    pub read_all: bool,
+    /// How the connection is closed: graceful, abort, or linger=SECS.
+    #[arg(long, default_value = "graceful", value_parser = parse_close)]
+    pub close: CloseHow,
+    /// Wait this many milliseconds, reading nothing, before closing.
+    #[arg(long, default_value_t = 0)]
+    pub hold_ms: u64,
+    /// Print one JSON line for the connection (peer, bytes_in, bytes_out,
+    /// sha256_in, sha256_out, peer_close, error).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `synfin connect`; exits 0 only if the connection ended without
+/// error.
+pub fn run(args: &ConnectArgs) -> ExitCode {
+    let (mut host, desc) = match args.link.open() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("synfin connect: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let now = host.now();
+    let h = match host.stack.connect(now, args.to) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("synfin connect: {}: {e}", args.to);
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!("synfin: connecting to {} over {desc}", args.to);
+    let plan = Plan {
+        send: args.send,
+        echo: false,
+        read: args.read_all,
+        wait_eof: args.read_all,
+        shutdown_write: args.shutdown_write,
+        hold: Duration::from_millis(args.hold_ms),
+        close: args.close,
+    };
+    let mut session = Session::connecting(h, args.to, plan);
+    let mut reported = false;
+    let mut buf = vec![0u8; 64 * 1024];
+    let json = args.json;
+    let r = drive::run(&mut host, |stack, now| {
+        let did = session.step(stack, now, &mut buf);
+        if session.is_done() && !reported {
+            reported = true;
+            report(&session, json);
+        }
+        drive::Step {
+            progressed: did,
+            deadline: session.deadline(),
+            finished: session.is_done(),
+        }
+    });
+    match r {
+        Ok(()) if session.error().is_none() => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("synfin connect: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

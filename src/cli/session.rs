@@ -1,0 +1,392 @@
+//! One connection of `synfin serve` or `synfin connect`: what it sends and
+//! reads, how it closes, and the JSON line that reports it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use synfin::stack::{Error, Shutdown, SocketHandle, Stack};
+use synfin::tcp::State;
+use synfin::time::Instant;
+
+/// How a connection is ended once its work is done.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CloseHow {
+    /// `close()`: FIN after the queued data (a reset if unread data would
+    /// be lost).
+    Graceful,
+    /// `SO_LINGER {on, 0}` then `close()`: RST, queues discarded.
+    Abort,
+    /// `SO_LINGER {on, N}` then `close()`: wait up to N for everything to be
+    /// acknowledged, else reset and report `TimedOut`.
+    Linger(Duration),
+}
+
+/// `graceful`, `abort` or `linger=SECS`.
+pub fn parse_close(s: &str) -> Result<CloseHow, String> {
+    match s {
+        "graceful" => Ok(CloseHow::Graceful),
+        "abort" => Ok(CloseHow::Abort),
+        _ => {
+            let secs = s
+                .strip_prefix("linger=")
+                .ok_or_else(|| format!("`{s}` is not graceful, abort or linger=SECS"))?;
+            let v: f64 = secs
+                .parse()
+                .map_err(|_| format!("`{secs}` is not a number of seconds"))?;
+            if !(0.001..=3600.0).contains(&v) {
+                return Err(format!("linger must be 0.001 to 3600 s, got {v}"));
+            }
+            Ok(CloseHow::Linger(Duration::from_secs_f64(v)))
+        }
+    }
+}
+
+/// What one connection does.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Bytes of generated data to send.
+    pub send: u64,
+    /// Send back what arrives (instead of generated data).
+    pub echo: bool,
+    /// Read what arrives (otherwise it stays unread and the close resets).
+    pub read: bool,
+    /// The work is done only after the peer's FIN.
+    pub wait_eof: bool,
+    /// `shutdown(Write)` once everything is sent.
+    pub shutdown_write: bool,
+    /// Wait this long, reading nothing, before closing.
+    pub hold: Duration,
+    /// How to close.
+    pub close: CloseHow,
+}
+
+/// How the peer ended its side, as the JSON reports it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum PeerClose {
+    None,
+    Fin,
+    Rst,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq)]
+enum Phase {
+    Connecting,
+    Active,
+    Holding(Instant),
+    Lingering,
+    Done,
+}
+
+/// Most echoed bytes waiting to be sent before reading pauses (so an echo
+/// server applies back-pressure instead of buffering without bound).
+const ECHO_BACKLOG: usize = 256 * 1024;
+
+/// One connection in progress.
+pub struct Session {
+    h: SocketHandle,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    plan: Plan,
+    phase: Phase,
+    bytes_in: u64,
+    bytes_out: u64,
+    sha_in: Sha256,
+    sha_out: Sha256,
+    eof: bool,
+    shut: bool,
+    peer_close: PeerClose,
+    error: Option<Error>,
+    echo: VecDeque<u8>,
+    started: std::time::Instant,
+}
+
+/// The generated data: a fixed pseudo-random 64 KiB block, repeated.
+fn pattern() -> &'static [u8] {
+    static BLOCK: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BLOCK.get_or_init(|| {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..65536)
+            .map(|_| {
+                // xorshift64*
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+            })
+            .collect()
+    })
+}
+
+impl Session {
+    /// A connection just accepted.
+    pub fn accepted(h: SocketHandle, peer: SocketAddr, plan: Plan) -> Session {
+        Session::new(h, peer, plan, Phase::Active)
+    }
+
+    /// A connection whose SYN was just sent.
+    pub fn connecting(h: SocketHandle, peer: SocketAddr, plan: Plan) -> Session {
+        Session::new(h, peer, plan, Phase::Connecting)
+    }
+
+    fn new(h: SocketHandle, peer: SocketAddr, plan: Plan, phase: Phase) -> Session {
+        Session {
+            h,
+            peer,
+            local: None,
+            plan,
+            phase,
+            bytes_in: 0,
+            bytes_out: 0,
+            sha_in: Sha256::new(),
+            sha_out: Sha256::new(),
+            eof: false,
+            shut: false,
+            peer_close: PeerClose::None,
+            error: None,
+            echo: VecDeque::new(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Whether the connection is finished (its handle closed).
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// The error that ended it, if any.
+    pub fn error(&self) -> Option<Error> {
+        self.error
+    }
+
+    /// When the session next wants to run without any packet arriving.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Holding(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Does whatever can be done now; returns whether anything happened.
+    pub fn step(&mut self, stack: &mut Stack, now: Instant, buf: &mut [u8]) -> bool {
+        match self.phase {
+            Phase::Done => false,
+            Phase::Connecting => match stack.state(self.h) {
+                Ok(State::SynSent | State::SynReceived) => false,
+                Ok(State::Closed) | Err(_) => {
+                    let e = stack
+                        .take_error(self.h)
+                        .ok()
+                        .flatten()
+                        .or_else(|| stack.socket_error(self.h).ok().flatten())
+                        .unwrap_or(Error::ConnectionAborted);
+                    self.fail(stack, now, e);
+                    true
+                }
+                Ok(_) => {
+                    self.phase = Phase::Active;
+                    self.local = stack.local_addr(self.h).ok();
+                    self.step(stack, now, buf);
+                    true
+                }
+            },
+            Phase::Active => self.active(stack, now, buf),
+            Phase::Holding(t) => {
+                if now >= t {
+                    self.close(stack, now);
+                    true
+                } else {
+                    false
+                }
+            }
+            Phase::Lingering => match stack.close(now, self.h) {
+                Err(Error::WouldBlock) => false,
+                r => {
+                    self.error = self.error.or(r.err());
+                    self.phase = Phase::Done;
+                    true
+                }
+            },
+        }
+    }
+
+    fn active(&mut self, stack: &mut Stack, now: Instant, buf: &mut [u8]) -> bool {
+        if self.local.is_none() {
+            self.local = stack.local_addr(self.h).ok();
+        }
+        let mut did = false;
+        // Read.
+        while self.plan.read && !self.eof && self.echo.len() < ECHO_BACKLOG {
+            match stack.recv(now, self.h, buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    self.peer_close = PeerClose::Fin;
+                    did = true;
+                }
+                Ok(n) => {
+                    let data = &buf[..n];
+                    self.bytes_in += n as u64;
+                    self.sha_in.update(data);
+                    if self.plan.echo {
+                        self.echo.extend(data);
+                    }
+                    did = true;
+                }
+                Err(Error::WouldBlock) => break,
+                Err(e) => {
+                    self.fail(stack, now, e);
+                    return true;
+                }
+            }
+        }
+        // Send.
+        loop {
+            let chunk: &[u8] = if self.plan.echo {
+                self.echo.as_slices().0
+            } else if self.bytes_out < self.plan.send {
+                let p = pattern();
+                let off = (self.bytes_out % p.len() as u64) as usize;
+                let left = self.plan.send - self.bytes_out;
+                &p[off..(off + left.min((p.len() - off) as u64) as usize)]
+            } else {
+                &[]
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            match stack.send(now, self.h, chunk) {
+                Ok(n) => {
+                    self.sha_out.update(&chunk[..n]);
+                    self.bytes_out += n as u64;
+                    if self.plan.echo {
+                        self.echo.drain(..n);
+                    }
+                    did = true;
+                }
+                Err(Error::WouldBlock) => break,
+                Err(e) => {
+                    self.fail(stack, now, e);
+                    return true;
+                }
+            }
+        }
+        let sent_all = if self.plan.echo {
+            self.eof && self.echo.is_empty()
+        } else {
+            self.bytes_out >= self.plan.send
+        };
+        if sent_all && self.plan.shutdown_write && !self.shut {
+            self.shut = true;
+            if let Err(e) = stack.shutdown(now, self.h, Shutdown::Write) {
+                self.fail(stack, now, e);
+                return true;
+            }
+            did = true;
+        }
+        if sent_all && (!self.plan.wait_eof || self.eof) {
+            if self.plan.hold.is_zero() {
+                self.close(stack, now);
+            } else {
+                self.phase = Phase::Holding(now + self.plan.hold);
+            }
+            did = true;
+        }
+        did
+    }
+
+    fn close(&mut self, stack: &mut Stack, now: Instant) {
+        let linger = match self.plan.close {
+            CloseHow::Graceful => None,
+            CloseHow::Abort => Some(Duration::ZERO),
+            CloseHow::Linger(d) => Some(d),
+        };
+        if let Err(e) = stack.set_linger(self.h, linger) {
+            self.error = self.error.or(Some(e));
+        }
+        match stack.close(now, self.h) {
+            Ok(()) => self.phase = Phase::Done,
+            Err(Error::WouldBlock) => self.phase = Phase::Lingering,
+            Err(e) => {
+                self.error = self.error.or(Some(e));
+                self.phase = Phase::Done;
+            }
+        }
+    }
+
+    /// The connection failed with `e`: record it and release the handle.
+    fn fail(&mut self, stack: &mut Stack, now: Instant, e: Error) {
+        if e == Error::ConnectionReset {
+            self.peer_close = PeerClose::Rst;
+        }
+        self.error = Some(e);
+        let _ = stack.close(now, self.h);
+        self.phase = Phase::Done;
+    }
+
+    /// The JSON line for this connection.
+    pub fn report(&self) -> serde_json::Value {
+        serde_json::json!({
+            "peer": self.peer.to_string(),
+            "local": self.local.map(|a| a.to_string()),
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "sha256_in": hex(&self.sha_in.clone().finalize()),
+            "sha256_out": hex(&self.sha_out.clone().finalize()),
+            "peer_close": match self.peer_close {
+                PeerClose::None => "none",
+                PeerClose::Fin => "fin",
+                PeerClose::Rst => "rst",
+            },
+            "error": self.error.map(|e| format!("{e:?}")),
+            "seconds": self.started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// A one-line human summary.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} in={} out={} peer_close={} error={}",
+            self.peer,
+            self.bytes_in,
+            self.bytes_out,
+            match self.peer_close {
+                PeerClose::None => "none",
+                PeerClose::Fin => "fin",
+                PeerClose::Rst => "rst",
+            },
+            self.error.map_or("none".to_string(), |e| format!("{e:?}"))
+        )
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_modes() {
+        assert_eq!(parse_close("graceful").unwrap(), CloseHow::Graceful);
+        assert_eq!(parse_close("abort").unwrap(), CloseHow::Abort);
+        assert_eq!(
+            parse_close("linger=1.5").unwrap(),
+            CloseHow::Linger(Duration::from_millis(1500))
+        );
+        assert!(parse_close("linger=0").is_err());
+        assert!(parse_close("linger=x").is_err());
+        assert!(parse_close("nope").is_err());
+    }
+
+    #[test]
+    fn pattern_is_not_trivial() {
+        let p = pattern();
+        assert_eq!(p.len(), 65536);
+        let zeros = p.iter().filter(|&&b| b == 0).count();
+        assert!(zeros < 1024, "{zeros} zero bytes");
+    }
+}

@@ -1,0 +1,34 @@
+//! What a real link looks like to synfin: something that carries whole IP
+//! packets, can be read without blocking, and has a file descriptor to wait
+//! on. The TUN device ([`super::tun`]) and the UDP tunnel ([`super::udp`])
+//! implement it; [`super::host::DeviceHost`] drives a stack over either.
+
+use std::io;
+use std::os::fd::AsFd;
+
+/// A packet link backed by a file descriptor.
+///
+/// Reads and writes never block: [`recv_batch`](Self::recv_batch) returns
+/// what is available now, and [`send`](Self::send) queues a packet that
+/// [`flush`](Self::flush) (or a full batch) writes out. Batching is what the
+/// device allows: a TUN device with offloads coalesces a batch of segments
+/// into one large write; the UDP tunnel uses `sendmmsg`-free plain writes.
+pub trait PacketDevice: AsFd {
+    /// Reads the packets available now (at most a batch), calling `f` with
+    /// each whole IP packet; returns how many were read (0: nothing ready).
+    fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize>;
+    /// Queues one IP packet for sending.
+    fn send(&mut self, packet: &[u8]) -> io::Result<()>;
+    /// Writes every queued packet.
+    fn flush(&mut self) -> io::Result<()>;
+    /// The largest IP packet the link carries.
+    fn mtu(&self) -> usize;
+}
+
+/// Whether an I/O error only means "nothing to do now".
+pub(crate) fn is_would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
