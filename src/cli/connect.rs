@@ -75,6 +75,8 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
     let mut buf = vec![0u8; 64 * 1024];
     let json = args.json;
     let r = drive::run(&mut host, |stack, now| {
+        // Events only say "look again"; this loop looks every time.
+        while stack.poll_event().is_some() {}
         let did = session.step(stack, now, &mut buf);
         if session.is_done() && !reported {
             reported = true;

@@ -1,6 +1,7 @@
 //! `synfin serve`: a listener on a real link (TUN or UDP), serving each
 //! connection in one of a few modes and reporting it as a JSON line.
 
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -9,6 +10,10 @@ use std::time::Duration;
 use clap::Args;
 
 use super::drive;
+use synfin::stack::SocketHandle;
+
+/// How often every connection is stepped whatever the stack reported.
+const SWEEP: Duration = Duration::from_millis(100);
 use super::link::LinkArgs;
 use super::session::{parse_close, CloseHow, Plan, Session};
 
@@ -119,32 +124,52 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         close: args.close,
     };
     eprintln!("synfin: listening on {addr} over {desc}");
-    let mut sessions: Vec<Session> = Vec::new();
+    let mut sessions: HashMap<SocketHandle, Session> = HashMap::new();
+    let mut dirty: HashSet<SocketHandle> = HashSet::new();
+    let mut last_sweep = synfin::time::Instant::ZERO;
     let mut accepted = 0u64;
     let mut listening = true;
     let mut buf = vec![0u8; 64 * 1024];
     let json = args.json;
     let r = drive::run(&mut host, |stack, now| {
         let mut did = false;
+        // Step only the connections the stack has news for (and, as a
+        // safety net, all of them every SWEEP), so a thousand idle
+        // connections cost nothing per packet.
+        while let Some((h, _)) = stack.poll_event() {
+            dirty.insert(h);
+        }
         while listening && args.count.is_none_or(|c| accepted < c) {
             match stack.accept(listener) {
                 Ok((h, peer)) => {
                     accepted += 1;
-                    sessions.push(Session::accepted(h, peer, plan.clone()));
+                    sessions.insert(h, Session::accepted(h, peer, plan.clone()));
+                    dirty.insert(h);
                     did = true;
                 }
                 Err(_) => break,
             }
         }
-        for s in &mut sessions {
-            did |= s.step(stack, now, &mut buf);
+        let sweep = now.saturating_duration_since(last_sweep) >= SWEEP;
+        if sweep {
+            last_sweep = now;
         }
-        sessions.retain(|s| {
-            if s.is_done() {
-                report(s, json);
+        let mut finished = Vec::new();
+        for (h, s) in &mut sessions {
+            let due = s.deadline().is_some_and(|t| t <= now);
+            if sweep || due || dirty.contains(h) {
+                did |= s.step(stack, now, &mut buf);
+                if s.is_done() {
+                    finished.push(*h);
+                }
             }
-            !s.is_done()
-        });
+        }
+        dirty.clear();
+        for h in finished {
+            if let Some(s) = sessions.remove(&h) {
+                report(&s, json);
+            }
+        }
         if listening && args.count.is_some_and(|c| accepted >= c) {
             // Served all we were asked to: stop listening, so later SYNs are
             // refused rather than left waiting.
@@ -154,7 +179,11 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         let done = !listening && sessions.is_empty();
         drive::Step {
             progressed: did,
-            deadline: sessions.iter().filter_map(Session::deadline).min(),
+            deadline: sessions
+                .values()
+                .filter_map(Session::deadline)
+                .chain(Some(last_sweep + SWEEP))
+                .min(),
             finished: done,
         }
     });
