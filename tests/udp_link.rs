@@ -30,7 +30,7 @@ fn json_lines(out: &[u8]) -> Vec<Value> {
 fn echo(faults: &[&str]) {
     let (ps, pc) = two_ports();
     let (s_udp, c_udp) = (format!("127.0.0.1:{ps}"), format!("127.0.0.1:{pc}"));
-    let mut server = Command::new(SYNFIN)
+    let server = Command::new(SYNFIN)
         .args(["serve", "--udp", &s_udp, "--udp-peer", &c_udp])
         .args(["--addr", "198.18.1.2/24", "--port", "7", "--mode", "echo"])
         .args(["--count", "1", "--json", "--seed", "1"])

@@ -245,7 +245,7 @@ impl<D: PacketDevice> DeviceHost<D> {
 /// `poll(2)` for readability of `fds` for at most `timeout` (`None`:
 /// forever), rounded up to whole milliseconds so a deadline is never
 /// missed by waking early and spinning. Returns which fds are readable.
-pub(crate) fn wait_readable(
+pub fn wait_readable(
     fds: &[std::os::fd::BorrowedFd<'_>],
     timeout: Option<Duration>,
 ) -> io::Result<Vec<bool>> {

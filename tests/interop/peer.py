@@ -38,11 +38,15 @@ class Conn:
         self.bytes_in = self.bytes_out = 0
         self.sha_in, self.sha_out = hashlib.sha256(), hashlib.sha256()
         self.peer_close, self.error = "none", None
+        self.started = time.time()
 
     def fail(self, e):
         if isinstance(e, OSError) and e.errno in (errno.ECONNRESET, errno.EPIPE):
             self.peer_close = "rst"
-        if self.error is None:
+        # A reset is reported once (ECONNRESET) to whichever of the sending
+        # and the reading thread asks first; the other then sees EPIPE or
+        # end-of-stream. Report the reset, whichever thread records first.
+        if self.error is None or (isinstance(e, OSError) and e.errno == errno.ECONNRESET):
             self.error = err_name(e)
 
     def send_all(self):
@@ -68,7 +72,8 @@ class Conn:
                     return
                 b = self.s.recv(1 << 20)
                 if not b:
-                    self.peer_close = "fin"
+                    if self.peer_close != "rst":
+                        self.peer_close = "fin"
                     return
                 self.sha_in.update(b)
                 self.bytes_in += len(b)
@@ -91,11 +96,14 @@ class Conn:
         if a.close == "abort" or a.abort_after_read:
             self.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.s.close()
+        if self.error in ("ECONNRESET", "EPIPE"):
+            self.peer_close = "rst"
         print(json.dumps({
             "peer": "%s:%d" % self.peer[:2],
             "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
             "sha256_in": self.sha_in.hexdigest(), "sha256_out": self.sha_out.hexdigest(),
             "peer_close": self.peer_close, "error": self.error,
+            "seconds": time.time() - self.started,
         }), flush=True)
 
 
