@@ -30,7 +30,7 @@ fn json_lines(out: &[u8]) -> Vec<Value> {
 fn echo(faults: &[&str]) {
     let (ps, pc) = two_ports();
     let (s_udp, c_udp) = (format!("127.0.0.1:{ps}"), format!("127.0.0.1:{pc}"));
-    let server = Command::new(SYNFIN)
+    let mut server = Command::new(SYNFIN)
         .args(["serve", "--udp", &s_udp, "--udp-peer", &c_udp])
         .args(["--addr", "198.18.1.2/24", "--port", "7", "--mode", "echo"])
         .args(["--count", "1", "--json", "--seed", "1"])
@@ -40,14 +40,27 @@ fn echo(faults: &[&str]) {
         .spawn()
         .unwrap();
     // The client's SYN is retransmitted if the server is not up yet.
-    let client = Command::new(SYNFIN)
+    let mut client = Command::new(SYNFIN)
         .args(["connect", "--udp", &c_udp, "--udp-peer", &s_udp])
         .args(["--addr", "198.18.1.1/24", "--to", "198.18.1.2:7"])
         .args(["--send", "300K", "--shutdown-write", "--read-all", "--json"])
         .args(["--seed", "2"])
         .args(faults)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
+    // A stalled transfer fails the test in a minute, not in retries' time.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while client.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > until {
+            let _ = client.kill();
+            let _ = server.kill();
+            panic!("the UDP echo did not finish in 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let client = client.wait_with_output().unwrap();
     let c = json_lines(&client.stdout);
     let s_out = server.wait_with_output().unwrap();
     let s = json_lines(&s_out.stdout);

@@ -291,6 +291,19 @@ impl Connection {
         let mut seg = self.bare(seq, self.rcv_nxt, flags);
         seg.window = self.advertise();
         seg.options = self.segment_options(now);
+        // A full-sized segment has no room left for SACK blocks (SND.MSS
+        // already leaves room for the timestamps): keep only the blocks that
+        // fit beside the payload, first (most recent, RFC 2018 §4) first,
+        // so the packet never exceeds the path MTU.
+        let room = usize::from(self.opts.snd_mss).saturating_sub(len);
+        let fit = room.saturating_sub(4) / 8;
+        if seg.options.sack_blocks.len() > fit {
+            let mut kept = crate::wire::SackBlocks::new();
+            for &(l, r) in seg.options.sack_blocks.as_slice().iter().take(fit) {
+                kept.push(l, r);
+            }
+            seg.options.sack_blocks = kept;
+        }
         seg.payload_offset = off;
         seg.payload_len = len;
         self.ack_sent();
