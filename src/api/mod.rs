@@ -33,6 +33,6 @@ pub mod tokio;
 pub use events::{AsSocket, Poller};
 pub use listener::{Incoming, TcpListener, DEFAULT_BACKLOG};
 pub use message::stack_error;
-pub use runtime::{Driver, Node, Runtime};
+pub use runtime::{Driver, Node, Runtime, RuntimeWaker};
 pub use socket::TcpSocket;
 pub use stream::TcpStream;

@@ -37,6 +37,38 @@ pub trait Driver: Send + 'static {
     fn stack(&mut self, host: HostId) -> Option<&mut Stack>;
     /// The driver itself, for [`Runtime::with_network`] and the like.
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+    /// Called once, before the driver thread starts, with a handle that
+    /// wakes that thread. A driver whose input arrives on its own (a
+    /// device: `links::runtime_device`) keeps it and calls
+    /// [`RuntimeWaker::wake`] when input is ready, since the thread
+    /// otherwise sleeps until the next deadline. The simulator needs none.
+    fn set_waker(&mut self, waker: RuntimeWaker) {
+        let _ = waker;
+    }
+}
+
+/// Wakes a [`Runtime`]'s driver thread from another thread, so it calls
+/// [`Driver::advance`] now rather than at the next deadline. Does nothing
+/// once the runtime is gone.
+#[derive(Clone, Debug)]
+pub struct RuntimeWaker {
+    shared: Weak<Shared>,
+}
+
+impl RuntimeWaker {
+    /// Wakes the driver thread; `false` if the runtime no longer exists.
+    pub fn wake(&self) -> bool {
+        let Some(s) = self.shared.upgrade() else {
+            return false;
+        };
+        // Taking the lock orders this wake after whatever the driver thread
+        // is doing under it: it is either about to re-check (and sees the
+        // input) or already waiting (and gets the notification), so the
+        // wake cannot fall between its check and its sleep.
+        drop(s.lock());
+        s.kick.notify_all();
+        true
+    }
 }
 
 impl Driver for Network<Stack> {
@@ -199,6 +231,9 @@ impl Runtime {
             }),
             changed: Condvar::new(),
             kick: Condvar::new(),
+        });
+        shared.lock().driver.set_waker(RuntimeWaker {
+            shared: Arc::downgrade(&shared),
         });
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()

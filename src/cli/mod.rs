@@ -11,13 +11,13 @@ mod demo;
 mod drive;
 mod ladder;
 mod lifecycle;
-mod soak;
 #[cfg(target_os = "linux")]
 mod link;
 #[cfg(target_os = "linux")]
 mod serve;
 #[cfg(target_os = "linux")]
 mod session;
+mod soak;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -15,6 +15,8 @@ pub mod host;
 pub mod impair;
 pub mod model;
 pub mod pcap;
+#[cfg(target_os = "linux")]
+pub mod runtime_device;
 pub mod sim;
 #[cfg(target_os = "linux")]
 pub mod tun;

@@ -133,7 +133,11 @@ def client(a):
     try:
         s.connect((host, int(port)))
     except OSError as e:
-        print(json.dumps({"peer": a.to, "bytes_in": 0, "bytes_out": 0, "peer_close": "none",
+        # A peer that accepts and resets at once can beat connect()'s return
+        # to userspace: that is a reset connection, not a failed connect.
+        reset = e.errno == errno.ECONNRESET
+        print(json.dumps({"peer": a.to, "bytes_in": 0, "bytes_out": 0,
+                          "peer_close": "rst" if reset else "none",
                           "error": err_name(e)}), flush=True)
         return
     Conn(s, a, (host, int(port))).run()
