@@ -201,3 +201,20 @@ fn rfc793_syn_resets_closing_too() {
 ",
     );
 }
+
+#[test]
+fn time_wait_drops_a_segment_without_ack() {
+    // RFC 9293 §3.10.7.4 "fifth": no ACK bit, dropped — no ACK in reply and
+    // no restart; the next old duplicate is still answered.
+    pass(
+        "+0.1 shutdown(3, SHUT_WR) = 0
++0 > F. 1:1(0) ack 1
++0.1 < F. 1:1(0) ack 2 win 32767
++0 > . 2:2(0) ack 2
++0.1 < F 3:3(0) win 32767
++0.1 < . 1:1(0) ack 2 win 32767
++0 > . 2:2(0) ack 2
++0 `sockstat -4 -P tcp -s | grep packetdril | grep -c TIME_WAIT | grep 1`
+",
+    );
+}

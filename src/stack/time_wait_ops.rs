@@ -64,6 +64,13 @@ impl Stack {
             }
             return false;
         }
+        if !f.contains(TcpFlags::ACK) {
+            // Every segment after the handshake carries ACK (RFC 9293
+            // §3.10.7.4 "fifth": drop one without it); it is not the
+            // peer's retransmitted FIN, so it neither draws an ACK nor
+            // restarts the timer (as FreeBSD's tcp_twcheck).
+            return false;
+        }
         let seg_len = seg.segment_len();
         if f.contains(TcpFlags::FIN) {
             // The peer did not get our last ACK and repeats its FIN:
