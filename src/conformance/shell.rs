@@ -71,7 +71,7 @@ fn sysctl(it: &mut Interp, assignment: &str, line: u32) -> Step {
         "keepidle" => tcp.keepalive_idle = ms(v),
         "keepintvl" => tcp.keepalive_interval = ms(v),
         "keepcnt" => tcp.keepalive_probes = v.clamp(0, 255) as u8,
-        "sack.enable" => fixed(1, "offers and honours SACK")?,
+        "sack.enable" => tcp.sack = v != 0,
         "insecure_rst" => tcp.rfc5961_rst = v == 0,
         "insecure_syn" => tcp.rfc5961_syn = v == 0,
         "kern.ipc.maxsockbuf" => tcp.wscale_buffer = Some(v.max(0) as usize),
