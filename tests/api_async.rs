@@ -148,13 +148,19 @@ fn linger_modes_through_async_close() {
 fn linger_expiry_through_async_close_is_timed_out() {
     run(|| async {
         let h = hosts(34);
-        let l = TcpListener::bind(&h.server, server_addr(12)).await.unwrap();
+        // The server never reads, and its 2 KiB window cannot take our
+        // 128 KiB send queue: nothing can make the close complete in time.
+        let sock = synfin::api::TcpSocket::new(&h.server).unwrap();
+        sock.set_recv_buffer_size(2048).unwrap();
+        sock.bind(server_addr(12)).unwrap();
+        let l = sock.listen(4).unwrap();
         let mut c = TcpStream::connect(&h.client, server_addr(12))
             .await
             .unwrap();
-        let (mut s, _) = l.accept().await.unwrap();
-        // The server never reads: its window and our send queue (128 KiB
-        // each) cannot take 1 MiB.
+        let (s, _) = tokio::task::spawn_blocking(move || l.accept().unwrap())
+            .await
+            .unwrap();
+        let mut s = TcpStream::from_std(s).unwrap();
         let data = pattern(1 << 20, 4);
         let written = {
             let mut written = 0;
