@@ -26,24 +26,25 @@ fn add_carry(a: u64, b: u64) -> u64 {
 /// Sums can be chained: `sum(b, sum(a, 0))` folds to the same value as
 /// `sum(a ++ b, 0)` whenever `a` has even length.
 ///
-/// The bulk of the data is added as native-endian 32-bit words into eight
-/// 64-bit lanes: no carry has to travel between additions (a lane overflows
-/// only after 2^32 of them), so the loop vectorizes, and byte order does not
-/// matter to a one's complement sum as long as the result is swapped back
-/// (RFC 1071 §2(B)). The remainder, under 32 bytes, takes the big-endian path.
+/// The bulk of the data is added as native-endian 16-bit words into sixteen
+/// 32-bit lanes: no carry has to travel between additions (a lane takes one
+/// word per 32 bytes, so a 1 MiB block cannot overflow it), so the loop
+/// vectorizes, and byte order does not matter to a one's complement sum as
+/// long as the result is swapped back (RFC 1071 §2(B)). The remainder,
+/// under 32 bytes, takes the big-endian path.
 pub fn sum(data: &[u8], initial: u64) -> u64 {
-    /// Bytes per block: far below the 2^32 words a lane can take.
-    const BLOCK: usize = 1 << 30;
+    /// Bytes per block: 32 768 words per lane at most, each under 2^16.
+    const BLOCK: usize = 1 << 20;
     let mut acc = initial;
     let wide = data.len() / 32 * 32;
     for block in data[..wide].chunks(BLOCK) {
-        let mut lanes = [0u64; 8];
+        let mut lanes = [0u32; 16];
         for c in block.chunks_exact(32) {
-            for (lane, w) in lanes.iter_mut().zip(c.chunks_exact(4)) {
-                *lane += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+            for (lane, w) in lanes.iter_mut().zip(c.chunks_exact(2)) {
+                *lane += u32::from(u16::from_ne_bytes([w[0], w[1]]));
             }
         }
-        let native = lanes.into_iter().fold(0u64, add_carry);
+        let native = lanes.iter().map(|&l| u64::from(l)).sum::<u64>();
         let folded = fold(native);
         let be = if cfg!(target_endian = "little") {
             folded.swap_bytes()
