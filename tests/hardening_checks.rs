@@ -159,3 +159,32 @@ fn an_ack_below_the_acceptable_range_drops_the_segment_with_a_challenge() {
     inject(&mut p, &segment(&g, g.seq, dup, ts, b"genuine"));
     assert_eq!(p.s().recv_queue_len(s), Ok(7));
 }
+
+#[test]
+fn the_user_timeout_aborts_data_left_unacknowledged_that_long() {
+    // RFC 5482 / TCP_USER_TIMEOUT: 5 s of unacknowledged data ends the
+    // connection with TimedOut, long before 15 backed-off retransmissions.
+    let mut cfg = synfin::stack::StackConfig::default();
+    cfg.tcp.user_timeout = Some(Duration::from_secs(5));
+    let mut p = Pair::with_config(4, LinkModel::new().delay(Duration::from_millis(5)), cfg);
+    let (c, _s, _l) = p.establish();
+    let (a, b) = (p.client, p.server);
+    for (x, y) in [(a, b), (b, a)] {
+        let m = p.net.model_mut(x, y).unwrap();
+        *m = m.clone().up(false);
+    }
+    let start = p.now();
+    p.c().send(start, c, b"into the void").unwrap();
+    p.run_until(Duration::from_secs(60), |p| {
+        p.c().state(c) == Ok(synfin::tcp::State::Closed)
+    });
+    let took = p.now().saturating_duration_since(start);
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    assert_eq!(
+        p.c().socket_error(c),
+        Ok(Some(synfin::stack::Error::TimedOut))
+    );
+}

@@ -78,6 +78,12 @@ pub struct TcpConfig {
     /// RFC 793's rule (any RST in the window resets; FreeBSD's
     /// `net.inet.tcp.insecure_rst=1`).
     pub rfc5961_rst: bool,
+    /// The user timeout (RFC 9293 §3.10.8, RFC 5482; Linux's
+    /// `TCP_USER_TIMEOUT`): how long sent data (or a SYN) may stay
+    /// unacknowledged before the connection is aborted with `TimedOut`,
+    /// whatever the retry count. `None`: only `max_retries`/`syn_retries`
+    /// bound it.
+    pub user_timeout: Option<Duration>,
     /// RFC 5961 §4 for SYNs in synchronized states: a challenge ACK. `false`
     /// is RFC 793's rule (a SYN in the window resets the connection with a
     /// RST; FreeBSD's `net.inet.tcp.insecure_syn=1`).
@@ -120,6 +126,7 @@ impl Default for TcpConfig {
             wscale_buffer: None,
             round_buffers_to_mss: false,
             rfc5961_rst: true,
+            user_timeout: None,
             rfc5961_syn: true,
             repeat_fin_in_closing: false,
         }

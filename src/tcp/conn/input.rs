@@ -153,7 +153,7 @@ impl Connection {
         }
         // First: sequence number acceptability (the four cases).
         if !self.acceptable(seq, seg_len) {
-            if f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::RST) {
+            if cfg.rfc5961_syn && f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::RST) {
                 // RFC 5961 §4.2: a SYN gets a challenge ACK "irrespective of
                 // the sequence number" — rate-limited, unlike a dup ACK, so
                 // a blind SYN flood cannot make us answer each one.

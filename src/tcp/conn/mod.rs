@@ -167,6 +167,10 @@ pub struct Connection {
     /// retransmitted one.
     rtt_probe: Option<(SeqNum, Instant)>,
     retries: u8,
+    /// When (in milliseconds of [`Instant`], truncated) the oldest
+    /// unacknowledged data was first sent, estimated at its first
+    /// retransmission timeout; the user timeout counts from here.
+    rexmit_start_ms: u32,
 
     rto_at: Option<Instant>,
     dack_at: Option<Instant>,
@@ -306,6 +310,7 @@ impl Connection {
             loss: None,
             rtt_probe: None,
             retries: 0,
+            rexmit_start_ms: 0,
             rto_at: None,
             dack_at: None,
             persist_at: None,

@@ -131,8 +131,16 @@ impl Connection {
             State::SynSent | State::SynReceived => cfg.syn_retries,
             _ => cfg.max_retries,
         };
-        if self.retries >= limit {
-            let err = if self.state == State::SynSent {
+        let now_ms = now.total_millis() as u32;
+        if self.retries == 0 {
+            // The segment now timing out was sent one RTO ago.
+            self.rexmit_start_ms = now_ms.wrapping_sub(self.rtt.rto().as_millis() as u32);
+        }
+        let user_timeout_hit = cfg.user_timeout.is_some_and(|ut| {
+            u128::from(now_ms.wrapping_sub(self.rexmit_start_ms)) >= ut.as_millis()
+        });
+        if self.retries >= limit || user_timeout_hit {
+            let err = if self.state == State::SynSent || user_timeout_hit {
                 ConnError::TimedOut
             } else {
                 ConnError::Aborted
