@@ -194,11 +194,17 @@ impl Session {
             },
             Phase::Active => self.active(stack, now, buf),
             Phase::Holding(t) => {
+                // A session that reads keeps reading while it holds (a FIN
+                // or data may still be on its way); `--no-read` stays silent.
+                let did = self.plan.read && !self.eof && self.read_some(stack, now, buf);
+                if self.phase == Phase::Done {
+                    return true;
+                }
                 if now >= t {
                     self.close(stack, now);
                     true
                 } else {
-                    false
+                    did
                 }
             }
             Phase::Lingering => match stack.close(now, self.h) {
@@ -217,28 +223,10 @@ impl Session {
             self.local = stack.local_addr(self.h).ok();
         }
         let mut did = false;
-        // Read.
-        while self.plan.read && !self.eof && self.echo.len() < ECHO_BACKLOG {
-            match stack.recv(now, self.h, buf) {
-                Ok(0) => {
-                    self.eof = true;
-                    self.peer_close = PeerClose::Fin;
-                    did = true;
-                }
-                Ok(n) => {
-                    let data = &buf[..n];
-                    self.bytes_in += n as u64;
-                    self.sha_in.update(data);
-                    if self.plan.echo {
-                        self.echo.extend(data);
-                    }
-                    did = true;
-                }
-                Err(Error::WouldBlock) => break,
-                Err(e) => {
-                    self.fail(stack, now, e);
-                    return true;
-                }
+        if self.plan.read {
+            did |= self.read_some(stack, now, buf);
+            if self.phase == Phase::Done {
+                return true;
             }
         }
         // Send.
@@ -292,6 +280,36 @@ impl Session {
                 self.phase = Phase::Holding(now + self.plan.hold);
             }
             did = true;
+        }
+        did
+    }
+
+    /// Reads what is there (at most until the echo backlog is full);
+    /// returns whether anything arrived. A failure ends the session.
+    fn read_some(&mut self, stack: &mut Stack, now: Instant, buf: &mut [u8]) -> bool {
+        let mut did = false;
+        while !self.eof && self.echo.len() < ECHO_BACKLOG {
+            match stack.recv(now, self.h, buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    self.peer_close = PeerClose::Fin;
+                    did = true;
+                }
+                Ok(n) => {
+                    let data = &buf[..n];
+                    self.bytes_in += n as u64;
+                    self.sha_in.update(data);
+                    if self.plan.echo {
+                        self.echo.extend(data);
+                    }
+                    did = true;
+                }
+                Err(Error::WouldBlock) => break,
+                Err(e) => {
+                    self.fail(stack, now, e);
+                    return true;
+                }
+            }
         }
         did
     }

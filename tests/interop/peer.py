@@ -122,6 +122,7 @@ def server(a):
     print("ready", file=sys.stderr, flush=True)
     for _ in range(a.count):
         s, peer = ls.accept()
+        s.settimeout(a.timeout)
         Conn(s, a, peer).run()
     ls.close()
 
