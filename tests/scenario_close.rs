@@ -1108,3 +1108,49 @@ fn zero_window_probing_gives_up_when_the_peer_vanishes() {
     let now = p.now();
     assert_eq!(p.c().recv(now, c, &mut buf), Err(Error::ConnectionAborted));
 }
+
+/// A simultaneous close whose two ACKs are both lost: each side's
+/// retransmitted FIN now also acknowledges the other's FIN. To the receiver
+/// that FIN is an old duplicate, but the ACK it carries is current and is
+/// taken (as BSD and Linux do), so the retransmission itself moves CLOSING
+/// to TIME-WAIT — no extra round trip for an answer to it.
+#[test]
+fn closing_takes_the_ack_a_retransmitted_fin_carries() {
+    let mut p = Pair::new(23, LinkModel::default().delay(ms(10)));
+    let (c, s, _l, ciss, siss) = establish_traced(&mut p);
+    let (client, server) = (p.client, p.server);
+    let now = p.now();
+    p.c().shutdown(now, c, Shutdown::Write).unwrap();
+    p.s().shutdown(now, s, Shutdown::Write).unwrap();
+    // The FINs cross and pass; the ACK each side sends for the other's FIN
+    // is lost.
+    p.net.script(client, server, [Fault::Pass, Fault::Drop]);
+    p.net.script(server, client, [Fault::Pass, Fault::Drop]);
+    p.run_until(secs(1), |p| {
+        p.c().state(c) == Ok(State::Closing) && p.s().state(s) == Ok(State::Closing)
+    });
+    p.segments();
+    p.c().take_transitions();
+    p.s().take_transitions();
+    p.run_until(secs(10), |p| {
+        p.c().state(c) == Ok(State::TimeWait) && p.s().state(s) == Ok(State::TimeWait)
+    });
+    let segs = p.segments();
+    // Whichever side's RTO fires first retransmits its FIN, which now also
+    // acknowledges the other's FIN...
+    let rfin = segs
+        .iter()
+        .find(|w| w.has(FIN) && w.delivered)
+        .unwrap_or_else(|| panic!("no retransmitted FIN: {segs:#?}"));
+    let acked_fin = if rfin.from_client { siss } else { ciss };
+    assert_eq!(rfin.ack, acked_fin.wrapping_add(2), "{segs:#?}");
+    // ...and the other side enters TIME-WAIT the moment it arrives.
+    let receiver = if rfin.from_client { p.s() } else { p.c() };
+    let tw_at = receiver
+        .take_transitions()
+        .into_iter()
+        .find(|t| t.to == State::TimeWait)
+        .unwrap()
+        .at;
+    assert_eq!(tw_at, rfin.sent_at + ms(10), "{segs:#?}");
+}

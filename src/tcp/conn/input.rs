@@ -164,6 +164,15 @@ impl Connection {
                 // An old duplicate: its ACK carries a D-SACK (RFC 2883).
                 self.note_duplicate(seq, seg.payload.len(), self.rcv_nxt);
                 self.ack_now = true;
+                // Entirely old, but its ACK field is as current as the
+                // peer: take it (BSD's tcp_input "keep on processing for
+                // RST or ACK", Linux's tcp_ack before the data check). In a
+                // simultaneous close whose ACKs were lost, the peer's
+                // retransmitted FIN acknowledges ours: CLOSING → TIME-WAIT
+                // now, not after our own FIN's retransmission.
+                if f.contains(TcpFlags::ACK) && (seq + seg_len).diff(self.rcv_nxt) <= 0 {
+                    let _ = self.process_ack(now, cfg, seq, seg);
+                }
             }
             return;
         }
