@@ -170,7 +170,15 @@ impl Connection {
                 // simultaneous close whose ACKs were lost, the peer's
                 // retransmitted FIN acknowledges ours: CLOSING → TIME-WAIT
                 // now, not after our own FIN's retransmission.
-                if f.contains(TcpFlags::ACK) && (seq + seg_len).diff(self.rcv_nxt) <= 0 {
+                // Only an ACK within [SND.UNA, SND.MAX] is taken: the dup
+                // ACK just queued already answers anything else, and an
+                // old segment must not spend the challenge-ACK budget.
+                if f.contains(TcpFlags::ACK)
+                    && self.state != State::SynReceived
+                    && (seq + seg_len).diff(self.rcv_nxt) <= 0
+                    && seg.ack.diff(self.snd_una) >= 0
+                    && seg.ack.diff(self.snd_max) <= 0
+                {
                     let _ = self.process_ack(now, cfg, seq, seg);
                 }
             }
