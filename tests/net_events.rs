@@ -120,6 +120,9 @@ fn write_is_recorded_again_only_after_a_send_would_block() {
     let tcp = TcpConfig {
         send_buffer: 4096,
         recv_buffer: 4096,
+        // Fixed queues: no auto-tuning.
+        send_buffer_max: 4096,
+        recv_buffer_max: 4096,
         ..TcpConfig::default()
     };
     let mut p = Pair::with_config(

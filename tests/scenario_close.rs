@@ -882,6 +882,8 @@ fn abort_sends_rst_at_snd_nxt() {
 fn zero_window_probe_and_resume() {
     let mut p = pair_with(71, LinkModel::default().delay(ms(5)), |c| {
         c.tcp.recv_buffer = 16 * 1024;
+        // A fixed window: no auto-tuning.
+        c.tcp.recv_buffer_max = 16 * 1024;
         // Fewer retries than the probes we expect: a probe that is answered
         // must not count as a failed retransmission.
         c.tcp.max_retries = 3;
@@ -986,6 +988,8 @@ fn orphaned_fin_wait2_times_out() {
 fn zero_window_lost_window_update() {
     let mut p = pair_with(72, LinkModel::default().delay(ms(5)), |c| {
         c.tcp.recv_buffer = 16 * 1024;
+        // A fixed window: no auto-tuning.
+        c.tcp.recv_buffer_max = 16 * 1024;
     });
     let (c, s, _l, _, _) = establish_traced(&mut p);
     let data = pattern(64 * 1024, 3);
@@ -1035,6 +1039,10 @@ fn ack_after_timeout_carries_highest_seq() {
         // (with SACK a tail-loss probe comes first and only unSACKed data is
         // resent; tests/recovery.rs covers that).
         c.tcp.sack = false;
+        // Fixed buffers: a window update after a read (auto-tuning grows
+        // the queue) would carry the ACK the script drops.
+        c.tcp.recv_buffer_max = c.tcp.recv_buffer;
+        c.tcp.send_buffer_max = c.tcp.send_buffer;
     });
     let (c, s, _l, ciss, siss) = establish_traced(&mut p);
     let (client, server) = (p.client, p.server);
@@ -1080,6 +1088,7 @@ fn ack_after_timeout_carries_highest_seq() {
 fn zero_window_probing_gives_up_when_the_peer_vanishes() {
     let tcp = TcpConfig {
         recv_buffer: 4096,
+        recv_buffer_max: 4096,
         max_retries: 6,
         ..TcpConfig::default()
     };

@@ -82,6 +82,9 @@ fn linger_expiry_resets_and_reports_timeout() {
         tcp: TcpConfig {
             recv_buffer: 4096,
             send_buffer: 65536,
+            // Fixed queues: no auto-tuning.
+            recv_buffer_max: 4096,
+            send_buffer_max: 65536,
             ..TcpConfig::default()
         },
         ..StackConfig::default()

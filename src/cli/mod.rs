@@ -9,6 +9,7 @@ mod connect;
 mod demo;
 #[cfg(target_os = "linux")]
 mod drive;
+mod goodput;
 mod ladder;
 mod lifecycle;
 #[cfg(target_os = "linux")]
@@ -68,6 +69,10 @@ enum Command {
     /// through the link model: kernel↔kernel traffic, impaired.
     #[cfg(target_os = "linux")]
     Bridge(bridge::BridgeArgs),
+    /// One bulk connection across a simulated lossy path (default 100
+    /// Mbit/s, 20 ms RTT, 1 % loss) in virtual time: goodput and the
+    /// sender's loss-recovery counters.
+    Goodput(goodput::GoodputArgs),
 }
 
 /// Options of `synfin demo` (the transaction-total scenario).
@@ -177,6 +182,7 @@ pub fn main() -> ExitCode {
         Some(Command::Connect(a)) => return connect::run(&a),
         #[cfg(target_os = "linux")]
         Some(Command::Bridge(a)) => return bridge::run(&a),
+        Some(Command::Goodput(a)) => return goodput::run(&a),
         None => DemoArgs::default(),
     };
     demo::run(&args)

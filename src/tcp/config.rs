@@ -13,6 +13,13 @@ pub struct TcpConfig {
     /// Capacity of the receive queue (RecvQ), bytes; bounds the advertised
     /// window.
     pub recv_buffer: usize,
+    /// Largest receive queue auto-tuning may grow to (the window scale is
+    /// chosen to cover it). Default 2 MiB, FreeBSD's `recvbuf_max`; set it
+    /// to `recv_buffer` to turn auto-tuning off.
+    pub recv_buffer_max: usize,
+    /// Largest send queue auto-tuning may grow to. Default 4 MiB, Linux's
+    /// `tcp_wmem` maximum.
+    pub send_buffer_max: usize,
     /// MSS to advertise; `None` derives it from the MTU.
     pub mss: Option<u16>,
     /// The link MTU used to derive the MSS.
@@ -101,6 +108,8 @@ impl Default for TcpConfig {
         TcpConfig {
             send_buffer: 128 * 1024,
             recv_buffer: 128 * 1024,
+            recv_buffer_max: 2 * 1024 * 1024,
+            send_buffer_max: 4 * 1024 * 1024,
             mss: None,
             mtu: 1500,
             window_scaling: true,

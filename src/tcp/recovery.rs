@@ -10,8 +10,11 @@
 //!   nothing.
 //! * With SACK (RFC 6675 §5), the scoreboard and RACK decide what is lost
 //!   ([`crate::tcp::sack`], [`crate::tcp::rack`]); entering recovery reduces
-//!   cwnd once and the sender keeps `pipe` below it until the ACK passes
-//!   RecoveryPoint.
+//!   ssthresh once, and until the ACK passes RecoveryPoint the window
+//!   follows Proportional Rate Reduction (RFC 6937, PRR-SSRB): the sender
+//!   sends about ssthresh/RecoverFS of what the ACKs report delivered, so a
+//!   queue that overflowed drains instead of taking a burst of
+//!   retransmissions, then slow-starts back up to ssthresh.
 
 use core::time::Duration;
 
@@ -46,6 +49,11 @@ pub struct Recovery {
     /// acknowledged since: a further timeout is for the same segment, and
     /// RFC 5681 §3.1 then leaves ssthresh alone.
     rto_pending: bool,
+    /// PRR (RFC 6937): FlightSize at the start of recovery, bytes delivered
+    /// and bytes sent since.
+    recover_fs: usize,
+    prr_delivered: usize,
+    prr_out: usize,
 }
 
 impl Recovery {
@@ -57,6 +65,9 @@ impl Recovery {
             recover: iss,
             in_recovery: false,
             rto_pending: false,
+            recover_fs: 0,
+            prr_delivered: 0,
+            prr_out: 0,
         }
     }
 
@@ -196,6 +207,43 @@ impl Recovery {
         self.recover = snd_max;
         self.in_recovery = true;
         self.dup_acks = 0;
+        self.recover_fs = flight.max(1);
+        self.prr_delivered = 0;
+        self.prr_out = 0;
+    }
+
+    /// PRR (RFC 6937 §3) on an ACK during SACK recovery that reported
+    /// `delivered` bytes (cumulatively or by SACK), with `pipe` now: sets
+    /// cwnd = pipe + sndcnt. While pipe is above ssthresh, sndcnt keeps the
+    /// sending rate at ssthresh/RecoverFS of the delivery rate; below it,
+    /// the slow-start reduction bound (PRR-SSRB) grows back towards
+    /// ssthresh by at most one SMSS more than was delivered.
+    pub fn prr_on_ack(&mut self, cc: &mut impl CongestionControl, delivered: usize, pipe: usize) {
+        if !self.in_recovery {
+            return;
+        }
+        self.prr_delivered += delivered;
+        let ssthresh = cc.ssthresh();
+        let sndcnt = if pipe > ssthresh {
+            let target = (self.prr_delivered as u128 * ssthresh as u128)
+                .div_ceil(self.recover_fs as u128) as usize;
+            target.saturating_sub(self.prr_out)
+        } else {
+            let limit = self
+                .prr_delivered
+                .saturating_sub(self.prr_out)
+                .max(delivered)
+                + self.mss;
+            (ssthresh - pipe).min(limit)
+        };
+        cc.set_cwnd(pipe + sndcnt);
+    }
+
+    /// Bytes sent during recovery (PRR's prr_out).
+    pub fn prr_on_send(&mut self, bytes: usize) {
+        if self.in_recovery {
+            self.prr_out += bytes;
+        }
     }
 
     /// Retransmission timeout: the controller collapses the window (keeping
@@ -319,6 +367,28 @@ mod tests {
             "at the old point"
         );
         assert!(r.may_enter_sack_recovery(una + 21 * MSS));
+    }
+
+    #[test]
+    fn prr_spreads_the_reduction_over_the_round_trip() {
+        let (mut r, mut c) = pair();
+        let una = ISS + 1u32;
+        c.set_cwnd(20 * MSS);
+        r.enter_sack_recovery(&mut c, T, una + 20 * MSS, 20 * MSS);
+        assert_eq!(c.ssthresh(), 10 * MSS);
+        // One segment lost, pipe 19: each delivered segment allows half a
+        // segment out (ssthresh / RecoverFS = 1/2).
+        r.prr_on_ack(&mut c, MSS, 18 * MSS);
+        assert_eq!(c.cwnd(), 18 * MSS + MSS / 2);
+        r.prr_on_send(MSS);
+        r.prr_on_ack(&mut c, MSS, 17 * MSS);
+        assert_eq!(c.cwnd(), 17 * MSS, "1 sent of 1 allowed: nothing more");
+        // Below ssthresh: grows back by delivered + 1 SMSS at most.
+        r.prr_on_ack(&mut c, 2 * MSS, 8 * MSS);
+        assert_eq!(c.cwnd(), 10 * MSS);
+        r.prr_on_ack(&mut c, MSS, 4 * MSS);
+        // prr_delivered 5 - prr_out 1 + 1 SMSS = 5, under ssthresh - pipe = 6.
+        assert_eq!(c.cwnd(), 9 * MSS);
     }
 
     #[test]

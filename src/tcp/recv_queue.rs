@@ -230,7 +230,7 @@ impl RecvQueue {
 }
 
 /// The assembler, allocated only while out-of-order data is held: most
-/// segments arrive in order, and an inline assembler would add its 132 bytes
+/// segments arrive in order, and an inline assembler would add its 3 KiB
 /// to every connection (issue 2's per-connection memory target).
 #[derive(Debug, Default)]
 struct LazyAssembler(Option<Box<Assembler>>);
@@ -385,14 +385,15 @@ mod tests {
 
     #[test]
     fn assembler_full_rejects_but_in_order_progresses() {
-        let cap = 200;
+        let holes = crate::tcp::assembler::MAX_HOLES;
+        let cap = 3 * holes + 50;
         let src = pattern(cap, 3);
         let mut q = RecvQueue::new(cap);
-        for k in 0..crate::tcp::assembler::MAX_HOLES {
+        for k in 0..holes {
             let o = 2 + k * 3;
             assert_eq!(q.write_at(o, &src[o..o + 1]), (true, 0));
         }
-        let o = 150;
+        let o = 3 * holes + 20;
         assert_eq!(q.write_at(o, &src[o..o + 1]), (false, 0));
         // Merging with an existing block still works.
         assert_eq!(q.write_at(3, &src[3..4]), (true, 0));

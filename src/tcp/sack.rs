@@ -88,6 +88,8 @@ impl SegRecord {
 pub struct Delivered {
     /// Bytes newly SACKed (not counting cumulatively acknowledged ones).
     pub sacked_bytes: usize,
+    /// Bytes the cumulative ACK newly covered (set by the connection).
+    pub acked_bytes: usize,
     /// The most recently sent of the newly delivered records:
     /// (transmit time, transmission order, ever retransmitted).
     pub newest: Option<(Instant, u32, bool)>,

@@ -546,6 +546,7 @@ impl Connection {
         if advanced > 0 {
             self.rcv_nxt = self.rcv_nxt + advanced;
             self.events.insert(Events::READABLE);
+            self.rcv_autotune(now, advanced);
         }
         // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: out-of-order data, data that
         // fills a gap, or data we could not take is acknowledged at once;

@@ -69,6 +69,13 @@ pub(crate) struct LossState {
     /// part, completed by the SACK blocks).
     pub(super) delivered: Delivered,
     pub(super) stats: LossStats,
+    // Receive-buffer auto-tuning (autotune.rs).
+    pub(super) rcv_rtt_seq: Option<SeqNum>,
+    pub(super) rcv_rtt_at: Instant,
+    pub(super) rcv_rtt: Option<Duration>,
+    pub(super) space_at: Option<Instant>,
+    pub(super) space_seq: SeqNum,
+    pub(super) space: usize,
 }
 
 impl Connection {
@@ -88,13 +95,19 @@ impl Connection {
                 probe_room: false,
                 delivered: Delivered::default(),
                 stats: LossStats::default(),
+                rcv_rtt_seq: None,
+                rcv_rtt_at: Instant::ZERO,
+                rcv_rtt: None,
+                space_at: None,
+                space_seq: SeqNum(0),
+                space: 0,
             })
         })
     }
 
     /// Records to keep: one per full segment the send buffer holds, plus
     /// slack for small segments (Nagle off) and the FIN.
-    fn record_capacity(&self) -> usize {
+    pub(super) fn record_capacity(&self) -> usize {
         let mss = usize::from(self.opts.snd_mss).max(1);
         (self.send_q.capacity() / mss + 16).min(1 << 16)
     }
@@ -186,6 +199,7 @@ impl Connection {
             self.snd_max
         };
         let mss = usize::from(self.opts.snd_mss).max(1);
+        let wnd_open = self.snd_wnd > 0;
         let l = self.loss();
         l.stats.segments_sent += 1;
         if retrans {
@@ -195,14 +209,21 @@ impl Connection {
             return;
         }
         l.board.on_send(seq, end, now);
+        l.rec.prr_on_send(end.diff(seq).max(0) as usize);
         if l.probe_room && !retrans {
             l.probe_room = false;
             l.rack.on_probe_sent(snd_max, false);
             l.stats.tlp_probes += 1;
         }
         // RFC 8985 §7.2: arm the probe timer after new data, unless in
-        // recovery or with SACKed data (RACK is already on the case).
-        if !retrans && l.rack.may_probe() && !l.rec.in_recovery() && l.board.sacked_bytes() == 0 {
+        // recovery or with SACKed data (RACK is already on the case), or
+        // while the peer's window is closed (the persist timer probes then).
+        if !retrans
+            && wnd_open
+            && l.rack.may_probe()
+            && !l.rec.in_recovery()
+            && l.board.sacked_bytes() == 0
+        {
             let one = l.board.pipe() <= mss;
             l.pto_at = Some(now + Rack::pto(srtt, one, rto_left));
         }
@@ -223,6 +244,7 @@ impl Connection {
         let l = self.loss();
         if sack {
             l.board.on_cumulative_ack(ack, &mut l.delivered);
+            l.delivered.acked_bytes += acked;
         }
         let out = l
             .rec
@@ -230,6 +252,7 @@ impl Connection {
         if out == AckOutcome::RecoveryExited {
             l.rack.on_recovery_exit();
         }
+        self.snd_autotune();
         out
     }
 
@@ -277,14 +300,20 @@ impl Connection {
             l.cc.on_congestion_event(now, flight);
         }
         self.rack_detect(now);
+        // RFC 6937: the window during recovery follows what was delivered.
+        let l = self.loss();
+        let pipe = l.board.pipe();
+        l.rec
+            .prr_on_ack(&mut l.cc, d.acked_bytes + d.sacked_bytes, pipe);
         // RFC 8985 §7.2: restart the probe timer on an ACK of new data while
         // data is outstanding and nothing is SACKed; stop it when all is
         // acknowledged.
         let srtt = self.rtt.srtt();
         let rto_left = self.rto_at.map(|t| t - now);
         let mss = usize::from(self.opts.snd_mss).max(1);
+        let wnd_open = self.snd_wnd > 0;
         let l = self.loss();
-        if una == max {
+        if una == max || !wnd_open {
             l.pto_at = None;
             l.reo_at = None;
         } else if d.newest.is_some()
@@ -424,7 +453,8 @@ impl Connection {
 
     /// Runs the loss timers due at `now`.
     pub(super) fn loss_handle_timeout(&mut self, now: Instant) {
-        let outstanding = self.snd_una != self.snd_max;
+        // A closed peer window is the persist timer's business.
+        let outstanding = self.snd_una != self.snd_max && self.snd_wnd > 0;
         let Some(l) = self.loss.as_mut() else {
             return;
         };

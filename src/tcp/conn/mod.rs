@@ -5,6 +5,7 @@
 //! ARRIVES" (§3.10.7), [`output`] builds the segments to send, [`user`] holds
 //! the user calls (§3.10.1–§3.10.6) and [`timers`] the timeouts (§3.10.8).
 
+mod autotune;
 mod input;
 mod loss;
 mod output;
@@ -136,6 +137,9 @@ pub struct Connection {
     cc_alg: CongestionAlgorithm,
     /// A D-SACK block owed in the next ACK (RFC 2883).
     dsack: Option<(SeqNum, SeqNum)>,
+    /// Auto-tuning bounds of the receive and send queues (autotune.rs).
+    rcv_buf_max: u32,
+    snd_buf_max: u32,
     ts_recent: u32,
     /// When TS.Recent was last set, in whole seconds of [`Instant`]
     /// (RFC 7323 §5.5: it goes stale after 24 days idle).
@@ -280,7 +284,7 @@ impl Connection {
                 snd_mss: default_peer_mss(&remote).min(mss),
                 snd_wscale: 0,
                 rcv_wscale: if cfg.window_scaling {
-                    wscale_for(cfg, cfg.recv_buffer)
+                    wscale_for(cfg, cfg.recv_buffer.max(cfg.recv_buffer_max))
                 } else {
                     0
                 },
@@ -296,6 +300,8 @@ impl Connection {
             offer_sack: cfg.sack,
             cc_alg: cfg.congestion,
             dsack: None,
+            rcv_buf_max: clamp_u32(cfg.recv_buffer_max.max(cfg.recv_buffer)),
+            snd_buf_max: clamp_u32(cfg.send_buffer_max.max(cfg.send_buffer)),
             ts_recent: 0,
             ts_recent_at: 0,
             ts_offset: 0,
@@ -553,6 +559,10 @@ impl Connection {
 /// `t` in whole seconds, truncated to 32 bits (136 years).
 pub(crate) fn secs(t: Instant) -> u32 {
     (t.total_micros() / 1_000_000) as u32
+}
+
+fn clamp_u32(v: usize) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
 }
 
 /// Our MSS: configured, or the MTU less the IP and TCP headers

@@ -389,7 +389,15 @@ impl Connection {
             current.min(avail.max(current))
         };
         let wnd = wnd.max(current).min(65535u32 << ws);
-        let field = wnd.div_ceil(1 << ws).min(65535);
+        let mut field = wnd.div_ceil(1 << ws).min(65535);
+        if field << ws > avail.max(current) {
+            // Rounding up would promise bytes the queue cannot hold: round
+            // down instead. The edge then retreats by less than one scale
+            // unit, the retraction RFC 7323 §2.4 accepts as a consequence
+            // of scaling (with large scales — auto-tuning picks them — the
+            // peer would otherwise send data we must drop forever).
+            field = avail.max(current.min(avail)) >> ws;
+        }
         let edge = self.rcv_nxt + (field << ws);
         if edge.diff(self.rcv_adv) > 0 {
             self.rcv_adv = edge;

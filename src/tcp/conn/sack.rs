@@ -22,7 +22,7 @@ impl Connection {
             return;
         }
         let end = seq + len;
-        self.dsack = if seq.diff(rcv_nxt) < 0 {
+        let dup = if seq.diff(rcv_nxt) < 0 {
             let top = if end.diff(rcv_nxt) < 0 { end } else { rcv_nxt };
             Some((seq, top))
         } else {
@@ -31,6 +31,11 @@ impl Connection {
                 .duplicate_part(off, len)
                 .map(|(s, e)| (rcv_nxt + s, rcv_nxt + e))
         };
+        // A newer duplicate replaces a pending one; a segment that is not a
+        // duplicate leaves it for the ACK still to come.
+        if dup.is_some() {
+            self.dsack = dup;
+        }
     }
 
     /// The SACK blocks for an ACK sent now: the pending D-SACK, then the

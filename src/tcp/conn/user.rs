@@ -227,11 +227,14 @@ impl Connection {
     /// Resizes the queues (`SO_SNDBUF`/`SO_RCVBUF`); data already queued is
     /// never dropped.
     pub fn set_buffer_sizes(&mut self, send: Option<usize>, recv: Option<usize>) {
+        // An explicit size turns auto-tuning off (autotune.rs), as in Linux.
         if let Some(s) = send {
             self.send_q.set_capacity(s);
+            self.snd_buf_max = u32::try_from(s).unwrap_or(u32::MAX);
         }
         if let Some(r) = recv {
             self.recv_q.set_capacity(r);
+            self.rcv_buf_max = u32::try_from(r).unwrap_or(u32::MAX);
         }
     }
 }
