@@ -64,23 +64,15 @@ impl TcpStream {
     /// `MessageModeRefused` (kind `ConnectionRefused`) if the peer's
     /// SYN-ACK does not echo message mode — the connection is reset.
     pub fn connect_message(node: &Node, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let mut last = Error::InvalidInput;
+        let mut last = None;
         for a in call::addrs(addr)? {
-            let h = match node.with(|s, now| s.connect_message(now, a)) {
-                Ok(h) => h,
-                Err(e) => {
-                    last = e;
-                    continue;
-                }
-            };
-            let stream = TcpStream::from_handle(node, h);
-            match super::stream::wait_established(node, h, None) {
-                Some(Ok(())) => return Ok(stream),
-                Some(Err(e)) => last = e,
-                None => last = Error::TimedOut,
+            match super::stream::connect_with(node, a, None, |s, now, a| s.connect_message(now, a))
+            {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = Some(e),
             }
         }
-        Err(last.into())
+        Err(last.unwrap_or_else(|| Error::InvalidInput.into()))
     }
 
     /// Whether the connection is in message mode.

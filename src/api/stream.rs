@@ -269,7 +269,18 @@ impl AsSocket for TcpStream {
 }
 
 fn connect_to(node: &Node, addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
-    let h = node.with(|s, now| s.connect(now, addr))?;
+    connect_with(node, addr, timeout, |s, now, a| s.connect(now, a))
+}
+
+/// Opens a connection with `start` (byte-stream or message mode) and waits
+/// for the handshake, at most `timeout`.
+pub(crate) fn connect_with(
+    node: &Node,
+    addr: SocketAddr,
+    timeout: Option<Duration>,
+    start: impl FnOnce(&mut Stack, crate::time::Instant, SocketAddr) -> Result<SocketHandle, Error>,
+) -> io::Result<TcpStream> {
+    let h = node.with(|s, now| start(s, now, addr))?;
     let stream = TcpStream::from_handle(node, h);
     match wait_established(node, h, timeout) {
         Some(r) => r.map(|()| stream).map_err(io::Error::from),

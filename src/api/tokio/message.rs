@@ -8,7 +8,7 @@ use std::io;
 use std::net::ToSocketAddrs;
 
 use super::{TcpListener, TcpStream};
-use crate::api::{call, stream::connect_outcome, Node, DEFAULT_BACKLOG};
+use crate::api::{call, Node, DEFAULT_BACKLOG};
 use crate::stack::{Error, SocketHandle, Stack};
 use crate::time::Instant;
 
@@ -16,22 +16,7 @@ impl TcpStream {
     /// Connects in message mode and waits for the handshake;
     /// `MessageModeRefused` if the peer does not echo message mode.
     pub async fn connect_message(node: &Node, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        let mut last = Error::InvalidInput;
-        for a in call::addrs(addr)? {
-            let h = match node.with(|s, now| s.connect_message(now, a)) {
-                Ok(h) => h,
-                Err(e) => {
-                    last = e;
-                    continue;
-                }
-            };
-            let stream = TcpStream::from_handle(node, h);
-            match poll_fn(|cx| node.poll_with(cx, |s, _| connect_outcome(s, h))).await {
-                Ok(()) => return Ok(stream),
-                Err(e) => last = e,
-            }
-        }
-        Err(last.into())
+        TcpStream::connect_with(node, addr, |s, now, a| s.connect_message(now, a)).await
     }
 
     /// Waits until `f` stops saying `WouldBlock`.

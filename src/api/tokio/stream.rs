@@ -30,9 +30,19 @@ impl TcpStream {
     /// Opens a connection from `node` to `addr` and waits for the
     /// handshake. Dropping the future abandons the attempt.
     pub async fn connect(node: &Node, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        TcpStream::connect_with(node, addr, |s, now, a| s.connect(now, a)).await
+    }
+
+    /// Each address in turn: `start` opens the connection (byte-stream or
+    /// message mode), then the handshake is awaited.
+    pub(crate) async fn connect_with(
+        node: &Node,
+        addr: impl ToSocketAddrs,
+        start: impl Fn(&mut Stack, Instant, SocketAddr) -> Result<SocketHandle, Error>,
+    ) -> io::Result<TcpStream> {
         let mut last = Error::InvalidInput;
         for a in call::addrs(addr)? {
-            let h = match node.with(|s, now| s.connect(now, a)) {
+            let h = match node.with(|s, now| start(s, now, a)) {
                 Ok(h) => h,
                 Err(e) => {
                     last = e;
