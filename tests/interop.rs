@@ -9,7 +9,8 @@
 //!
 //! Needs root (network namespaces, TUN); skips with a message otherwise,
 //! and fails instead under `CI=true`. A debug build runs it only with
-//! `CI=true` or `SYNFIN_INTEROP=1` (it takes a couple of minutes); a release
+//! `CI=true` or `SYNFIN_INTEROP=1` (it takes a couple of minutes), and then
+//! only the clean runs (the faulty ones with `SYNFIN_INTEROP_FAULTY=1`); a release
 //! build (`cargo test --release --test interop`) always does. Addresses are 198.18.0.0/24 inside
 //! the namespace only; nothing leaves it. In a debug build the bulk
 //! transfers are 8 MiB; `cargo test --release --test interop` (what
@@ -70,6 +71,16 @@ fn prerequisites(faulty: bool) -> bool {
     if cfg!(debug_assertions) && !ci && std::env::var_os("SYNFIN_INTEROP").is_none() {
         eprintln!(
             "skipping: set SYNFIN_INTEROP=1 (or CI=true) to run the kernel interop suite in a debug build"
+        );
+        return false;
+    }
+    // The faulty runs depend on retransmission timing, which a debug build
+    // on a loaded machine stretches; they run in the release build
+    // (`.ci/run`'s interop step, `cargo test --release --test interop`),
+    // the clean runs in both.
+    if faulty && cfg!(debug_assertions) && std::env::var_os("SYNFIN_INTEROP_FAULTY").is_none() {
+        eprintln!(
+            "not run here: the faulty interop scenarios run in the release build (`cargo test --release --test interop`), or set SYNFIN_INTEROP_FAULTY=1"
         );
         return false;
     }
@@ -586,7 +597,19 @@ fn unread_data_synfin(faulty: bool) {
     let k = env.kernel_client(&["--send", "50000000", "--read-all"]);
     let (k, s) = (one(k), one(s));
     assert_clean(&s, "synfin");
-    assert_eq!(k["error"], "ECONNRESET", "{k}");
+    if faulty {
+        // synfin's RST may be lost. The kernel, facing the zero window of a
+        // receiver that never read, then only sends window probes at
+        // growing intervals; each draws a RST while `synfin serve` runs,
+        // but serve exits after 1.5 s of quiet, and with those answers
+        // lost too nothing is left to tell the kernel: its read times out.
+        assert!(
+            k["error"] == "ECONNRESET" || k["error"] == "TimeoutError",
+            "{k}"
+        );
+    } else {
+        assert_eq!(k["error"], "ECONNRESET", "{k}");
+    }
 }
 
 /// The kernel closes with unread data: synfin, which keeps sending, sees
