@@ -322,10 +322,13 @@ fn config() -> StackConfig {
     cfg
 }
 
-/// Bytes one connection's stack may hold: both queues full (rings round up
-/// to a power of two) plus the tables of a two-socket stack.
+/// Bytes one connection's stack may hold: both queues full at the most
+/// auto-tuning may grow them to (rings round up to a power of two) plus the
+/// tables of a two-socket stack.
 fn memory_bound(cfg: &StackConfig) -> usize {
-    2 * (cfg.tcp.send_buffer + cfg.tcp.recv_buffer).next_power_of_two() + 64 * 1024
+    let send = cfg.tcp.send_buffer.max(cfg.tcp.send_buffer_max);
+    let recv = cfg.tcp.recv_buffer.max(cfg.tcp.recv_buffer_max);
+    2 * (send + recv).next_power_of_two() + 64 * 1024
 }
 
 /// Runs `sc` and checks its invariants.
