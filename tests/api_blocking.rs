@@ -220,7 +220,12 @@ fn linger_expiry_resets_and_reports_timed_out() {
         assert_eq!(synfin_error(&e), Some(Error::TimedOut));
         // The peer was reset; what it had received stays readable first.
         let (got, end) = read_all(&s);
-        assert!(got.len() <= 2048 && got == data[..got.len()]);
+        // Only part of what was queued got through the small window.
+        assert!(
+            got.len() < queued && got == data[..got.len()],
+            "{} of {queued} bytes",
+            got.len()
+        );
         assert_eq!(end.unwrap_err().kind(), ErrorKind::ConnectionReset);
     });
 }
