@@ -95,11 +95,7 @@ impl CongestionControl for Cubic {
         self.frac = 0.0;
     }
     fn set_mss(&mut self, mss: usize) {
-        let mss = mss.clamp(1, INITIAL_SSTHRESH / 4);
-        if self.cwnd == initial_window(self.mss) {
-            self.cwnd = initial_window(mss);
-        }
-        self.mss = mss;
+        super::change_mss(&mut self.cwnd, &mut self.mss, mss);
     }
 
     fn on_ack(&mut self, now: Instant, acked: usize, _flight: usize, srtt: Option<Duration>) {

@@ -72,6 +72,17 @@ pub trait CongestionControl {
 }
 
 /// Initial window, RFC 5681 §3.1 equation (1).
+/// A new SMSS for a controller: cwnd is recomputed when it is still the
+/// initial window of the old SMSS (the usual call right after the
+/// handshake), otherwise kept as the byte count it is.
+pub(crate) fn change_mss(cwnd: &mut usize, smss: &mut usize, mss: usize) {
+    let mss = mss.clamp(1, INITIAL_SSTHRESH / 4);
+    if *cwnd == initial_window(*smss) {
+        *cwnd = initial_window(mss);
+    }
+    *smss = mss;
+}
+
 pub fn initial_window(mss: usize) -> usize {
     if mss > 2190 {
         2 * mss

@@ -52,11 +52,7 @@ impl CongestionControl for NewReno {
     /// for the new one, so the usual call right after the handshake gets the
     /// right IW; otherwise cwnd (a byte count) is kept.
     fn set_mss(&mut self, mss: usize) {
-        let mss = mss.clamp(1, INITIAL_SSTHRESH / 4);
-        if self.cwnd == initial_window(self.mss) {
-            self.cwnd = initial_window(mss);
-        }
-        self.mss = mss;
+        super::change_mss(&mut self.cwnd, &mut self.mss, mss);
     }
     /// Below ssthresh: slow start, cwnd += min(acked, SMSS) (RFC 5681 §3.1
     /// equation (2)). At or above: congestion avoidance with byte counting,
