@@ -9,12 +9,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Serialize;
-use synfin::links::{HostId, LinkModel, Network, PacketFate};
-use synfin::stack::{Error, Event, Shutdown, SocketHandle, Stack, StackConfig, Transition};
+use synfin::links::LinkModel;
+use synfin::stack::{Error, Event, Shutdown, SocketHandle, Stack, Transition};
 use synfin::tcp::State;
 use synfin::time::Instant;
 
-use super::ladder::{self, Item, Row, Seg, Side, What};
+use super::ladder::{self, Item, Row, Side, What};
+use super::twohost::{self, check, Check, Footer, TwoHosts};
 use super::LifecycleArgs;
 
 const CLIENT: &str = "198.18.0.1";
@@ -23,13 +24,6 @@ const REQUEST_LEN: usize = 3000;
 const RESPONSE_LEN: usize = 8000;
 /// Virtual time after which the scenario gives up (TIME-WAIT alone is 60 s).
 const LIMIT: Duration = Duration::from_secs(600);
-
-/// One of the scenario's own checks.
-#[derive(Clone, Debug, Serialize)]
-pub struct Check {
-    pub name: String,
-    pub ok: bool,
-}
 
 /// What `--json` prints.
 #[derive(Debug, Serialize)]
@@ -69,10 +63,7 @@ enum ServerPhase {
 }
 
 struct Demo {
-    net: Network<Stack>,
-    client: HostId,
-    server: HostId,
-    items: Vec<Item>,
+    h: TwoHosts,
     request: Vec<u8>,
     response: Vec<u8>,
     got_request: Vec<u8>,
@@ -86,30 +77,7 @@ struct Demo {
 }
 
 pub fn run(args: &LifecycleArgs) -> ExitCode {
-    match scenario(args) {
-        Ok((summary, text)) => {
-            if args.json {
-                match serde_json::to_string_pretty(&summary) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => {
-                        eprintln!("error: could not encode the summary: {e}");
-                        return ExitCode::from(2);
-                    }
-                }
-            } else {
-                print!("{text}");
-            }
-            if summary.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    twohost::print_outcome(args.json, scenario(args), |s: &Summary| s.ok)
 }
 
 fn pattern(len: usize, salt: u8) -> Vec<u8> {
@@ -121,38 +89,17 @@ fn pattern(len: usize, salt: u8) -> Vec<u8> {
 fn scenario(args: &LifecycleArgs) -> Result<(Summary, String), String> {
     let server_addr: SocketAddr = SERVER.parse().expect("constant address");
     let client_ip = CLIENT.parse().expect("constant address");
-    let mut net = Network::new(args.seed);
-    let mut c = Stack::new(
-        StackConfig::default(),
-        args.seed.wrapping_mul(2).wrapping_add(1),
-    );
-    c.add_address(client_ip);
-    c.record_transitions(true);
-    let mut s = Stack::new(
-        StackConfig::default(),
-        args.seed.wrapping_mul(2).wrapping_add(2),
-    );
-    s.add_address(server_addr.ip());
-    s.record_transitions(true);
-    let client = net.add_host(&[client_ip], c);
-    let server = net.add_host(&[server_addr.ip()], s);
-    net.link(
-        client,
-        server,
+    let h = TwoHosts::new(
+        args.seed,
+        client_ip,
+        server_addr.ip(),
         LinkModel::new()
             .delay(Duration::from_millis(args.delay_ms))
             .loss(args.loss),
-    );
-    net.enable_trace(true);
-    if let Some(path) = &args.pcap {
-        net.capture(path)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
+        args.pcap.as_deref(),
+    )?;
     let mut d = Demo {
-        net,
-        client,
-        server,
-        items: Vec::new(),
+        h,
         request: pattern(REQUEST_LEN, 7),
         response: pattern(RESPONSE_LEN, 91),
         got_request: Vec::new(),
@@ -170,7 +117,7 @@ fn scenario(args: &LifecycleArgs) -> Result<(Summary, String), String> {
         .listen(server_addr, 8)
         .map_err(|e| format!("listen: {e}"))?;
     d.app(Side::Server, format!("listen({server_addr}, backlog 8)"));
-    let now = d.net.now();
+    let now = d.h.net.now();
     let ch = d
         .cli()
         .connect(now, server_addr)
@@ -197,20 +144,20 @@ fn scenario(args: &LifecycleArgs) -> Result<(Summary, String), String> {
                 break;
             }
         }
-        if d.net.now() > deadline || !d.net.step() {
+        if d.h.net.now() > deadline || !d.h.net.step() {
             d.errors
                 .push(format!("scenario did not finish (phases {cp:?} / {sp:?})"));
             break;
         }
     }
     // The listener goes last; nothing is waiting in its queues by now.
-    let now = d.net.now();
+    let now = d.h.net.now();
     if let Err(e) = d.srv().close(now, listener) {
         d.errors.push(format!("closing the listener: {e}"));
     }
     d.app(Side::Server, "close(listener)".into());
     d.collect();
-    d.net
+    d.h.net
         .flush_capture()
         .map_err(|e| format!("writing the capture: {e}"))?;
     Ok(d.finish(args))
@@ -218,67 +165,35 @@ fn scenario(args: &LifecycleArgs) -> Result<(Summary, String), String> {
 
 impl Demo {
     fn cli(&mut self) -> &mut Stack {
-        self.net.host_mut(self.client)
+        self.h.cli()
     }
 
     fn srv(&mut self) -> &mut Stack {
-        self.net.host_mut(self.server)
+        self.h.srv()
     }
 
     fn app(&mut self, side: Side, text: String) {
-        self.items.push(Item {
-            at: self.net.now(),
-            side,
-            what: What::App(text),
-        });
+        self.h.app(side, text);
     }
 
-    /// Moves the packets and transitions recorded since the last call into
+    /// Moves the transitions and packets recorded since the last call into
     /// the diagram.
     fn collect(&mut self) {
-        // State changes first: within one step a host takes a segment in
-        // (and changes state) before its answer is sent.
-        for (side, host) in [(Side::Client, self.client), (Side::Server, self.server)] {
-            for Transition { at, from, to, .. } in self.net.host_mut(host).take_transitions() {
-                if side == Side::Client && to == State::TimeWait {
-                    self.time_wait_seen = true;
-                }
-                self.items.push(Item {
-                    at,
-                    side,
-                    what: What::State { from, to },
-                });
+        for (side, Transition { at, from, to, .. }) in self.h.take_transitions() {
+            if side == Side::Client && to == State::TimeWait {
+                self.time_wait_seen = true;
             }
-        }
-        for r in self.net.take_trace() {
-            let side = if r.from == self.client {
-                Side::Client
-            } else {
-                Side::Server
-            };
-            let seg = synfin::wire::parse_tcp_packet(&r.bytes).ok().map(|p| Seg {
-                flags: p.tcp.flags,
-                seq: p.tcp.seq.0,
-                ack: p.tcp.ack.0,
-                len: p.tcp.payload.len(),
-                window: p.tcp.window,
-                options: p.tcp.options,
-                conn: if side == Side::Client {
-                    p.tcp.src_port
-                } else {
-                    p.tcp.dst_port
-                },
-            });
-            self.items.push(Item {
-                at: r.sent_at,
+            self.h.items.push(Item {
+                at,
                 side,
-                what: What::Segment { seg, fate: r.fate },
+                what: What::State { from, to },
             });
         }
+        self.h.collect_segments();
     }
 
     fn client_step(&mut self, ch: SocketHandle, phase: &mut ClientPhase) {
-        let now = self.net.now();
+        let now = self.h.net.now();
         while let Some((_, ev)) = self.cli().poll_event() {
             if ev == Event::Connected && *phase == ClientPhase::Connecting {
                 self.app(Side::Client, "connect completed".into());
@@ -314,7 +229,7 @@ impl Demo {
         }
         if *phase == ClientPhase::Reading {
             match read_all(
-                self.net.host_mut(self.client),
+                self.h.net.host_mut(self.h.client),
                 now,
                 ch,
                 &mut self.got_response,
@@ -345,7 +260,7 @@ impl Demo {
     }
 
     fn server_step(&mut self, listener: SocketHandle, phase: &mut ServerPhase) {
-        let now = self.net.now();
+        let now = self.h.net.now();
         while self.srv().poll_event().is_some() {}
         if *phase == ServerPhase::Listening {
             if let Ok((h, peer)) = self.srv().accept(listener) {
@@ -355,7 +270,7 @@ impl Demo {
         }
         if let ServerPhase::Reading(h) = *phase {
             match read_all(
-                self.net.host_mut(self.server),
+                self.h.net.host_mut(self.h.server),
                 now,
                 h,
                 &mut self.got_request,
@@ -404,7 +319,7 @@ impl Demo {
     }
 
     fn finish(mut self, args: &LifecycleArgs) -> (Summary, String) {
-        let server_closed = self.items.iter().any(|i| {
+        let server_closed = self.h.items.iter().any(|i| {
             i.side == Side::Server
                 && matches!(
                     i.what,
@@ -414,12 +329,11 @@ impl Demo {
                     }
                 )
         });
-        let (c_sockets, c_conns, c_tw) = counts(self.cli());
-        let (s_sockets, s_conns, s_tw) = counts(self.srv());
         let mut checks = vec![
             check(
                 "handshake completed and the server accepted",
-                self.items
+                self.h
+                    .items
                     .iter()
                     .any(|i| matches!(&i.what, What::App(t) if t.starts_with("accept()"))),
             ),
@@ -444,75 +358,42 @@ impl Demo {
                 "client passed through TIME-WAIT and it expired",
                 self.time_wait_seen && self.time_wait_expired,
             ),
-            check(
-                "both socket tables empty at the end",
-                (c_sockets, c_conns, c_tw, s_sockets, s_conns, s_tw) == (0, 0, 0, 0, 0, 0),
-            ),
+            check("both socket tables empty at the end", self.h.tables_empty()),
         ];
         checks.push(check("no errors", self.errors.is_empty()));
         let ok = checks.iter().all(|c| c.ok);
-        let stats = self.net.stats();
-        let rows = ladder::rows(&mut self.items);
+        let stats = self.h.net.stats();
+        let rows: Vec<Row> = ladder::rows(&mut self.h.items);
         let client = self
             .client_local
             .map_or_else(|| CLIENT.to_string(), |a| a.to_string());
-        let retransmissions = rows
-            .iter()
-            .filter(|r| r.text.contains("(retransmission)"))
-            .count();
-        let mut text = ladder::render(
+        let ladder_text = ladder::render(
             &rows,
             &format!("client {client}"),
             &format!("server {SERVER}"),
         );
-        text.push('\n');
-        let lost = self
-            .items
-            .iter()
-            .filter(|i| {
-                matches!(
-                    i.what,
-                    What::Segment {
-                        fate: PacketFate::Lost,
-                        ..
-                    }
-                )
-            })
-            .count();
-        text.push_str(&format!(
-            "{} segments, {} lost, {} retransmitted; {:.3} s of virtual time (seed {}, loss {})\n",
-            self.items
-                .iter()
-                .filter(|i| matches!(i.what, What::Segment { .. }))
-                .count(),
-            lost,
-            retransmissions,
-            self.net.now().total_micros() as f64 / 1e6,
-            args.seed,
-            args.loss
-        ));
-        for c in &checks {
-            text.push_str(&format!("  {} {}\n", if c.ok { "✓" } else { "✗" }, c.name));
-        }
-        for e in &self.errors {
-            text.push_str(&format!("  error: {e}\n"));
-        }
-        text.push_str(if ok {
-            "all checks held\n"
-        } else {
-            "SOME CHECKS FAILED\n"
-        });
+        let text = self.h.report(
+            ladder_text,
+            &rows,
+            &Footer {
+                seed: args.seed,
+                loss: args.loss,
+                lines: &[],
+                checks: &checks,
+                errors: &self.errors,
+            },
+        );
         let summary = Summary {
             ok,
             seed: args.seed,
             loss: args.loss,
             delay_ms: args.delay_ms,
-            virtual_seconds: self.net.now().total_micros() as f64 / 1e6,
+            virtual_seconds: self.h.virtual_seconds(),
             client,
             server: SERVER.to_string(),
             packets_sent: stats.sent,
             packets_lost: stats.lost,
-            retransmissions,
+            retransmissions: twohost::retransmissions(&rows),
             bytes_client_to_server: self.got_request.len(),
             bytes_server_to_client: self.got_response.len(),
             checks,
@@ -520,17 +401,6 @@ impl Demo {
         };
         (summary, text)
     }
-}
-
-fn check(name: &str, ok: bool) -> Check {
-    Check {
-        name: name.to_string(),
-        ok,
-    }
-}
-
-fn counts(s: &Stack) -> (usize, usize, usize) {
-    (s.socket_count(), s.connection_count(), s.time_wait_count())
 }
 
 /// Reads everything available; `Ok(true)` at end-of-stream.

@@ -19,6 +19,7 @@ mod serve;
 #[cfg(target_os = "linux")]
 mod session;
 mod soak;
+mod twohost;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -12,7 +12,7 @@ impl Demo {
         self.app(Side::Client, format!("{name}: {msg}"));
         self.errors.push(format!("{name}: {msg}"));
         self.clients[i].phase = ClientPhase::Failed;
-        let (now, h) = (self.net.now(), self.clients[i].h);
+        let (now, h) = (self.h.net.now(), self.clients[i].h);
         let _ = self.cli().close(now, h);
     }
 
@@ -20,7 +20,7 @@ impl Demo {
         let c = &self.clients[i];
         let (n, amount, h) = (c.sent, c.amounts[c.sent], c.h);
         let msg = format!("TXN {} {amount}", n + 1);
-        let now = self.net.now();
+        let now = self.h.net.now();
         match self.cli().send_message(now, h, msg.as_bytes()) {
             Ok(()) => {
                 self.clients[i].sent += 1;
@@ -56,7 +56,7 @@ impl Demo {
             self.send_next(i);
         }
         if self.clients[i].phase == ClientPhase::Transacting {
-            let now = self.net.now();
+            let now = self.h.net.now();
             let mut buf = [0u8; 256];
             loop {
                 match self.cli().recv_message(now, h, &mut buf) {
@@ -113,7 +113,7 @@ impl Demo {
                 format!("{name}: (7) recv_disconnect → grand total {grand}"),
             );
             // (8)
-            let now = self.net.now();
+            let now = self.h.net.now();
             match self.cli().close(now, h) {
                 Ok(()) => {
                     let n = self.step_no();

@@ -29,28 +29,22 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use synfin::links::{HostId, LinkModel, Network};
-use synfin::stack::{NetEvents, SocketHandle, Stack, StackConfig, Transition};
+use synfin::links::LinkModel;
+use synfin::stack::{NetEvents, SocketHandle, Stack, Transition};
 use synfin::time::Instant;
 
 mod client;
 mod report;
 mod server;
 
-use super::ladder::{self, Item, Seg, Side, What};
+use super::ladder::{self, Item, Side, What};
+use super::twohost::{self, Check, TwoHosts};
 use super::DemoArgs;
 
 const CLIENT: &str = "198.18.0.1";
 const SERVER: &str = "198.18.0.2:7000";
 /// Virtual time after which the scenario gives up (TIME-WAIT alone is 60 s).
 const LIMIT: Duration = Duration::from_secs(900);
-
-/// One of the scenario's own checks.
-#[derive(Clone, Debug, Serialize)]
-pub struct Check {
-    pub name: String,
-    pub ok: bool,
-}
 
 /// One client in the JSON summary.
 #[derive(Clone, Debug, Serialize)]
@@ -128,10 +122,7 @@ struct ServerConn {
 }
 
 struct Demo {
-    net: Network<Stack>,
-    client_host: HostId,
-    server_host: HostId,
-    items: Vec<Item>,
+    h: TwoHosts,
     clients: Vec<Client>,
     conns: Vec<ServerConn>,
     grand_total: u64,
@@ -141,70 +132,26 @@ struct Demo {
 }
 
 pub fn run(args: &DemoArgs) -> ExitCode {
-    match scenario(args) {
-        Ok((summary, text)) => {
-            if args.json {
-                match serde_json::to_string_pretty(&summary) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => {
-                        eprintln!("error: could not encode the summary: {e}");
-                        return ExitCode::from(2);
-                    }
-                }
-            } else {
-                print!("{text}");
-            }
-            if summary.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    twohost::print_outcome(args.json, scenario(args), |s: &Summary| s.ok)
 }
 
 /// Runs the scenario: the summary and the rendered ladder.
 pub fn scenario(args: &DemoArgs) -> Result<(Summary, String), String> {
     let server_addr: SocketAddr = SERVER.parse().expect("constant address");
     let client_ip = CLIENT.parse().expect("constant address");
-    let mut net = Network::new(args.seed);
-    let mut c = Stack::new(
-        StackConfig::default(),
-        args.seed.wrapping_mul(2).wrapping_add(1),
-    );
-    c.add_address(client_ip);
-    c.record_transitions(true);
-    let mut s = Stack::new(
-        StackConfig::default(),
-        args.seed.wrapping_mul(2).wrapping_add(2),
-    );
-    s.add_address(server_addr.ip());
-    s.record_transitions(true);
-    let client_host = net.add_host(&[client_ip], c);
-    let server_host = net.add_host(&[server_addr.ip()], s);
-    net.link(
-        client_host,
-        server_host,
+    let h = TwoHosts::new(
+        args.seed,
+        client_ip,
+        server_addr.ip(),
         LinkModel::new()
             .delay(Duration::from_millis(args.delay_ms))
             .loss(args.loss)
             .duplicate(args.duplicate)
             .reorder(args.reorder, Duration::from_millis(5)),
-    );
-    net.enable_trace(true);
-    if let Some(path) = &args.pcap {
-        net.capture(path)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
+        args.pcap.as_deref(),
+    )?;
     let mut d = Demo {
-        net,
-        client_host,
-        server_host,
-        items: Vec::new(),
+        h,
         clients: Vec::new(),
         conns: Vec::new(),
         grand_total: 0,
@@ -231,7 +178,7 @@ pub fn scenario(args: &DemoArgs) -> Result<(Summary, String), String> {
         let amounts = (0..3 + i / 2)
             .map(|_| 1 + u64::from(rng.next_u32() % 999))
             .collect();
-        let now = d.net.now();
+        let now = d.h.net.now();
         let cs = d.cli();
         let h = cs.socket();
         let r = cs
@@ -274,7 +221,7 @@ pub fn scenario(args: &DemoArgs) -> Result<(Summary, String), String> {
         let server_done = d.conns.len() == d.clients.len() && d.conns.iter().all(|c| c.done);
         let failed = d.clients.iter().any(|c| c.phase == ClientPhase::Failed);
         if clients_done && (server_done || failed) {
-            let (cs, ss) = (d.net.host(d.client_host), d.net.host(d.server_host));
+            let (cs, ss) = (d.h.net.host(d.h.client), d.h.net.host(d.h.server));
             if cs.socket_count() == 0
                 && ss.socket_count() == 1
                 && cs.time_wait_count() + ss.time_wait_count() == 0
@@ -283,7 +230,7 @@ pub fn scenario(args: &DemoArgs) -> Result<(Summary, String), String> {
                 break;
             }
         }
-        if d.net.now() > deadline || !d.net.step() {
+        if d.h.net.now() > deadline || !d.h.net.step() {
             let phases: Vec<_> = d.clients.iter().map(|c| c.phase).collect();
             d.errors
                 .push(format!("scenario did not finish (clients {phases:?})"));
@@ -296,13 +243,13 @@ pub fn scenario(args: &DemoArgs) -> Result<(Summary, String), String> {
             "every TIME-WAIT record expired (2×MSL)".into(),
         );
     }
-    let now = d.net.now();
+    let now = d.h.net.now();
     if let Err(e) = d.srv().close(now, listener) {
         d.errors.push(format!("closing the listener: {e}"));
     }
     d.app(Side::Server, "close(listener)".into());
     d.collect(&mut time_wait_seen);
-    d.net
+    d.h.net
         .flush_capture()
         .map_err(|e| format!("writing the capture: {e}"))?;
     Ok(d.finish(args))
@@ -318,19 +265,15 @@ fn decode_total(b: &[u8]) -> Option<u64> {
 
 impl Demo {
     fn cli(&mut self) -> &mut Stack {
-        self.net.host_mut(self.client_host)
+        self.h.cli()
     }
 
     fn srv(&mut self) -> &mut Stack {
-        self.net.host_mut(self.server_host)
+        self.h.srv()
     }
 
     fn app(&mut self, side: Side, text: String) {
-        self.items.push(Item {
-            at: self.net.now(),
-            side,
-            what: What::App(text),
-        });
+        self.h.app(side, text);
     }
 
     fn step_no(&mut self) -> u64 {
@@ -342,64 +285,38 @@ impl Demo {
     /// the diagram.
     fn collect(&mut self, time_wait_seen: &mut bool) {
         let names: Vec<(u16, String)> = self.names();
-        for (side, host) in [
-            (Side::Client, self.client_host),
-            (Side::Server, self.server_host),
-        ] {
-            for Transition {
+        for (
+            side,
+            Transition {
                 at,
                 local,
                 remote,
                 from,
                 to,
-            } in self.net.host_mut(host).take_transitions()
-            {
-                if to == synfin::tcp::State::TimeWait {
-                    *time_wait_seen = true;
-                }
-                let port = match side {
-                    Side::Client => Some(local.port()),
-                    Side::Server => remote.map(|r| r.port()),
-                };
-                let who = port
-                    .and_then(|p| names.iter().find(|(q, _)| *q == p))
-                    .map_or_else(|| "listener".to_string(), |(_, n)| n.clone());
-                self.items.push(Item {
-                    at,
-                    side,
-                    what: What::ConnState {
-                        conn: who,
-                        from,
-                        to,
-                    },
-                });
+            },
+        ) in self.h.take_transitions()
+        {
+            if to == synfin::tcp::State::TimeWait {
+                *time_wait_seen = true;
             }
-        }
-        for r in self.net.take_trace() {
-            let side = if r.from == self.client_host {
-                Side::Client
-            } else {
-                Side::Server
+            let port = match side {
+                Side::Client => Some(local.port()),
+                Side::Server => remote.map(|r| r.port()),
             };
-            let seg = synfin::wire::parse_tcp_packet(&r.bytes).ok().map(|p| Seg {
-                flags: p.tcp.flags,
-                seq: p.tcp.seq.0,
-                ack: p.tcp.ack.0,
-                len: p.tcp.payload.len(),
-                window: p.tcp.window,
-                options: p.tcp.options,
-                conn: if side == Side::Client {
-                    p.tcp.src_port
-                } else {
-                    p.tcp.dst_port
+            let who = port
+                .and_then(|p| names.iter().find(|(q, _)| *q == p))
+                .map_or_else(|| "listener".to_string(), |(_, n)| n.clone());
+            self.h.items.push(Item {
+                at,
+                side,
+                what: What::ConnState {
+                    conn: who,
+                    from,
+                    to,
                 },
             });
-            self.items.push(Item {
-                at: r.sent_at,
-                side,
-                what: What::Segment { seg, fate: r.fate },
-            });
         }
+        self.h.collect_segments();
     }
 
     fn names(&self) -> Vec<(u16, String)> {
@@ -407,13 +324,6 @@ impl Demo {
             .iter()
             .filter_map(|c| Some((c.local?.port(), c.name.clone())))
             .collect()
-    }
-}
-
-fn check(name: &str, ok: bool) -> Check {
-    Check {
-        name: name.to_string(),
-        ok,
     }
 }
 

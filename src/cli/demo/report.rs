@@ -1,9 +1,8 @@
 //! The scenario's checks, the rendered ladder and the JSON summary.
 
-use synfin::links::PacketFate;
-
-use super::super::ladder::{self, What};
-use super::{check, Client, ClientSummary, Demo, Summary, CLIENT, SERVER};
+use super::super::ladder;
+use super::super::twohost::{self, check, Footer};
+use super::{Client, ClientSummary, Demo, Summary, CLIENT, SERVER};
 use crate::cli::DemoArgs;
 
 impl Demo {
@@ -20,18 +19,7 @@ impl Demo {
             got == want && steps.windows(2).all(|w| w[0].1 < w[1].1)
         };
         let conn_for = |i: usize| self.conns.iter().find(|c| c.client == Some(i));
-        let (cs, ss) = (
-            self.net.host(self.client_host),
-            self.net.host(self.server_host),
-        );
-        let tables_empty = (
-            cs.socket_count(),
-            cs.connection_count(),
-            cs.time_wait_count(),
-            ss.socket_count(),
-            ss.connection_count(),
-            ss.time_wait_count(),
-        ) == (0, 0, 0, 0, 0, 0);
+        let tables_empty = self.h.tables_empty();
         let n = self.clients.len();
         let mut checks = vec![
             check(
@@ -86,66 +74,40 @@ impl Demo {
         ];
         checks.push(check("no errors", self.errors.is_empty()));
         let ok = checks.iter().all(|c| c.ok);
-        let stats = self.net.stats();
+        let stats = self.h.net.stats();
         let names = self.names();
-        let rows = ladder::rows_named(&mut self.items, &names);
-        let retransmissions = rows
-            .iter()
-            .filter(|r| r.text.contains("(retransmission)"))
-            .count();
-        let mut text = ladder::render(
+        let rows = ladder::rows_named(&mut self.h.items, &names);
+        let ladder_text = ladder::render(
             &rows,
             &format!("{n} clients {CLIENT}"),
             &format!("server {SERVER}"),
         );
-        text.push('\n');
-        let lost = self
-            .items
+        let mut lines: Vec<String> = self
+            .clients
             .iter()
-            .filter(|i| {
-                matches!(
-                    i.what,
-                    What::Segment {
-                        fate: PacketFate::Lost,
-                        ..
-                    }
+            .map(|c| {
+                format!(
+                    "{}: {} transactions, total {}, grand total received {}",
+                    c.name,
+                    c.amounts.len(),
+                    c.total(),
+                    c.received_grand_total
+                        .map_or_else(|| "none".to_string(), |g| g.to_string())
                 )
             })
-            .count();
-        text.push_str(&format!(
-            "{} segments, {} lost, {} retransmitted; {:.3} s of virtual time (seed {}, loss {})\n",
-            self.items
-                .iter()
-                .filter(|i| matches!(i.what, What::Segment { .. }))
-                .count(),
-            lost,
-            retransmissions,
-            self.net.now().total_micros() as f64 / 1e6,
-            args.seed,
-            args.loss
-        ));
-        for c in &self.clients {
-            text.push_str(&format!(
-                "  {}: {} transactions, total {}, grand total received {}\n",
-                c.name,
-                c.amounts.len(),
-                c.total(),
-                c.received_grand_total
-                    .map_or_else(|| "none".to_string(), |g| g.to_string())
-            ));
-        }
-        text.push_str(&format!("  server grand total {}\n", self.grand_total));
-        for c in &checks {
-            text.push_str(&format!("  {} {}\n", if c.ok { "✓" } else { "✗" }, c.name));
-        }
-        for e in &self.errors {
-            text.push_str(&format!("  error: {e}\n"));
-        }
-        text.push_str(if ok {
-            "all checks held\n"
-        } else {
-            "SOME CHECKS FAILED\n"
-        });
+            .collect();
+        lines.push(format!("server grand total {}", self.grand_total));
+        let text = self.h.report(
+            ladder_text,
+            &rows,
+            &Footer {
+                seed: args.seed,
+                loss: args.loss,
+                lines: &lines,
+                checks: &checks,
+                errors: &self.errors,
+            },
+        );
         let summary = Summary {
             ok,
             seed: args.seed,
@@ -153,7 +115,7 @@ impl Demo {
             duplicate: args.duplicate,
             reorder: args.reorder,
             delay_ms: args.delay_ms,
-            virtual_seconds: self.net.now().total_micros() as f64 / 1e6,
+            virtual_seconds: self.h.virtual_seconds(),
             server: SERVER.to_string(),
             clients: self
                 .clients
@@ -174,7 +136,7 @@ impl Demo {
                 .collect(),
             packets_sent: stats.sent,
             packets_lost: stats.lost,
-            retransmissions,
+            retransmissions: twohost::retransmissions(&rows),
             checks,
             ladder: rows,
         };

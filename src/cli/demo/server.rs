@@ -49,14 +49,14 @@ impl Demo {
         self.app(Side::Server, format!("{who}: {msg}"));
         self.errors.push(format!("server, {who}: {msg}"));
         self.conns[k].done = true;
-        let (now, h) = (self.net.now(), self.conns[k].h);
+        let (now, h) = (self.h.net.now(), self.conns[k].h);
         let _ = self.srv().close(now, h);
     }
 
     fn serve(&mut self, k: usize) {
         let h = self.conns[k].h;
         let who = self.who(k);
-        let now = self.net.now();
+        let now = self.h.net.now();
         let mut indication = None;
         let mut buf = [0u8; 256];
         loop {
@@ -137,7 +137,7 @@ impl Demo {
             format!("{who}: (4) grand total += {total} → {g}"),
         );
         // (5)
-        let now = self.net.now();
+        let now = self.h.net.now();
         if let Err(e) = self.srv().send_disconnect(now, h, &encode_total(g)) {
             return self.fail_server(k, format!("send_disconnect: {e}"));
         }
