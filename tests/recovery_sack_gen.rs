@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 
 use synfin::stack::{Stack, StackConfig};
 use synfin::time::Instant;
-use synfin::wire::{self, SeqNum, TcpFlags, TcpOptions, TcpRepr};
+use synfin::wire::{TcpFlags, TcpOptions};
 
 const ACK: TcpFlags = TcpFlags::ACK;
 
@@ -24,32 +24,6 @@ struct Peer {
     /// The server's ISS + 1, which every segment acknowledges.
     ack: u32,
     now: Instant,
-}
-
-fn packet(
-    from: SocketAddr,
-    to: SocketAddr,
-    seq: u32,
-    ack: u32,
-    flags: TcpFlags,
-    opts: TcpOptions,
-    payload: &[u8],
-) -> Vec<u8> {
-    let repr = TcpRepr {
-        src_port: from.port(),
-        dst_port: to.port(),
-        seq: SeqNum(seq),
-        ack: SeqNum(ack),
-        flags,
-        window: 65535,
-        urgent: 0,
-        options: opts,
-        payload,
-    };
-    let mut buf = vec![0u8; wire::tcp_packet_len(&from.ip(), &repr)];
-    let n = wire::emit_tcp_packet(from.ip(), to.ip(), 64, &repr, &mut buf).unwrap();
-    buf.truncate(n);
-    buf
 }
 
 impl Peer {
@@ -67,14 +41,17 @@ impl Peer {
             sack_permitted: true,
             ..TcpOptions::default()
         };
-        stack.handle_packet(now, &packet(me, server, 0, 0, TcpFlags::SYN, syn_opts, &[]));
+        stack.handle_packet(
+            now,
+            &open::packet_with_options(me, server, 0, 0, TcpFlags::SYN, syn_opts, &[]),
+        );
         let out = open::transmit_all(&mut stack, now);
         let syn_ack = &out[0].2;
         assert!(syn_ack.options.sack_permitted, "SYN-ACK echoes sackOK");
         let ack = syn_ack.seq.0.wrapping_add(1);
         stack.handle_packet(
             now,
-            &packet(me, server, 1, ack, ACK, TcpOptions::default(), &[]),
+            &open::packet_with_options(me, server, 1, ack, ACK, TcpOptions::default(), &[]),
         );
         stack.accept(l).unwrap();
         Peer {
@@ -94,7 +71,7 @@ impl Peer {
         if fin {
             flags |= TcpFlags::FIN;
         }
-        let pkt = packet(
+        let pkt = open::packet_with_options(
             self.me,
             self.server,
             start,
@@ -295,18 +272,21 @@ fn no_blocks_without_negotiation() {
         mss: Some(1460),
         ..TcpOptions::default()
     };
-    stack.handle_packet(now, &packet(me, server, 0, 0, TcpFlags::SYN, syn_opts, &[]));
+    stack.handle_packet(
+        now,
+        &open::packet_with_options(me, server, 0, 0, TcpFlags::SYN, syn_opts, &[]),
+    );
     let out = open::transmit_all(&mut stack, now);
     assert!(!out[0].2.options.sack_permitted);
     let ack = out[0].2.seq.0.wrapping_add(1);
     stack.handle_packet(
         now,
-        &packet(me, server, 1, ack, ACK, TcpOptions::default(), &[]),
+        &open::packet_with_options(me, server, 1, ack, ACK, TcpOptions::default(), &[]),
     );
     stack.accept(l).unwrap();
     stack.handle_packet(
         now,
-        &packet(me, server, 200, ack, ACK, TcpOptions::default(), &[7; 100]),
+        &open::packet_with_options(me, server, 200, ack, ACK, TcpOptions::default(), &[7; 100]),
     );
     let out = open::transmit_all(&mut stack, now);
     assert_eq!(out.last().unwrap().2.ack.0, 1);

@@ -49,6 +49,19 @@ pub fn packet(
     flags: TcpFlags,
     payload: &[u8],
 ) -> Vec<u8> {
+    packet_with_options(from, to, seq, ack, flags, TcpOptions::default(), payload)
+}
+
+/// An IPv4/IPv6 packet carrying one TCP segment with `options`.
+pub fn packet_with_options(
+    from: SocketAddr,
+    to: SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    options: TcpOptions,
+    payload: &[u8],
+) -> Vec<u8> {
     let repr = TcpRepr {
         src_port: from.port(),
         dst_port: to.port(),
@@ -57,7 +70,7 @@ pub fn packet(
         flags,
         window: 65535,
         urgent: 0,
-        options: TcpOptions::default(),
+        options,
         payload,
     };
     let mut buf = vec![0u8; wire::tcp_packet_len(&from.ip(), &repr)];
