@@ -101,6 +101,7 @@ fn per_record(make: fn(u32) -> FourTuple) -> f64 {
             rcv_nxt: SeqNum(!i),
             ts_recent: Some(i),
             window: 512,
+            rcv_wscale: 7,
         };
         t.insert(make(i), entry, Instant::from_secs(60));
     }

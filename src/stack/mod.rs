@@ -83,10 +83,12 @@ pub struct StackConfig {
     /// the connection.
     pub max_message_size: usize,
     /// Drop every segment with both SYN and FIN set, unanswered, before
-    /// any state looks at it (FreeBSD's `net.inet.tcp.drop_synfin`; such a
-    /// segment is otherwise processed as a SYN whose FIN is trimmed or
-    /// queued, as RFC 9293 allows). Off by default. Counted in
-    /// [`StackStats::malformed`].
+    /// a listener or connection looks at it (FreeBSD's
+    /// `net.inet.tcp.drop_synfin`; such a segment is otherwise processed as
+    /// a SYN whose FIN is trimmed or queued, as RFC 9293 allows). A 4-tuple
+    /// in TIME-WAIT still answers it like any SYN it does not reopen for
+    /// (as FreeBSD, whose TIME-WAIT check comes first). Off by default.
+    /// Counted in [`StackStats::malformed`].
     pub drop_syn_fin: bool,
 }
 
@@ -331,13 +333,19 @@ impl Stack {
             return;
         }
         let seg = pkt.tcp;
-        if self.config.drop_syn_fin && seg.flags.contains(TcpFlags::SYN | TcpFlags::FIN) {
-            self.stats.malformed += 1;
-            return;
-        }
         let local = SocketAddr::new(pkt.ip.dst, seg.dst_port);
         let remote = SocketAddr::new(pkt.ip.src, seg.src_port);
         let key = FourTuple::new(local, remote);
+        // A TIME-WAIT record answers a SYN-FIN as it answers a SYN (it
+        // never reopens with one, see `time_wait_segment`): FreeBSD's
+        // tcp_twcheck runs before its drop_synfin test too.
+        if self.config.drop_syn_fin
+            && seg.flags.contains(TcpFlags::SYN | TcpFlags::FIN)
+            && !self.time_wait.contains(&key)
+        {
+            self.stats.malformed += 1;
+            return;
+        }
         if let Some(&h) = self.conns.get(&key) {
             if let Some(socket::Socket {
                 kind: SocketKind::Conn(c),
@@ -363,15 +371,19 @@ impl Stack {
         if self.time_wait.contains(&key) && !self.time_wait_segment(now, key, &seg) {
             return;
         }
-        let listener = self
-            .listeners
-            .get(&(local.ip(), local.port()))
-            .or_else(|| self.listeners.get(&(unspecified(local.ip()), local.port())))
-            .copied();
-        match listener {
+        match self.listener_for(local) {
             Some(lh) => self.listener_segment(now, lh, key, &seg),
             None => self.reply_rst(key, &seg),
         }
+    }
+
+    /// The listener a connection request to `local` goes to: the one bound
+    /// to that address, else the wildcard one on its port.
+    pub(crate) fn listener_for(&self, local: SocketAddr) -> Option<SocketHandle> {
+        self.listeners
+            .get(&(local.ip(), local.port()))
+            .or_else(|| self.listeners.get(&(unspecified(local.ip()), local.port())))
+            .copied()
     }
 
     /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST, unless it
@@ -568,7 +580,8 @@ impl Stack {
         // this runs for every packet in and out.
         let addrs = (done || (from != state && self.transitions.is_some()))
             .then(|| (c.conn.local(), c.conn.remote()));
-        let tw_info = (state == State::TimeWait).then(|| c.conn.time_wait_info());
+        let tw_info = (state == State::TimeWait)
+            .then(|| (c.conn.time_wait_info(), c.conn.negotiated().rcv_wscale));
         let in_accept_queue = c.listener.is_some();
         if let (true, Some((local, remote))) = (from != state, addrs) {
             self.record(now, local, Some(remote), from, state);
@@ -607,14 +620,21 @@ impl Stack {
         now: Instant,
         h: SocketHandle,
         key: FourTuple,
-        tw: Option<crate::tcp::conn::TimeWaitInfo>,
+        tw: Option<(crate::tcp::conn::TimeWaitInfo, u8)>,
     ) {
         if self.conns.get(&key) == Some(&h) {
             self.conns.remove(&key);
         }
-        if let Some((snd_nxt, rcv_nxt, ts, window)) = tw {
+        if let Some(((snd_nxt, rcv_nxt, ts, window), rcv_wscale)) = tw {
             if !self.time_wait.contains(&key) {
-                self.enter_time_wait(now, key, snd_nxt, rcv_nxt, ts.map(|t| t.0), window);
+                let entry = time_wait::TimeWaitEntry {
+                    snd_nxt,
+                    rcv_nxt,
+                    ts_recent: ts.map(|t| t.0),
+                    window,
+                    rcv_wscale,
+                };
+                self.enter_time_wait(now, key, entry);
             }
         }
         if self.sockets.get(h).is_some_and(|s| s.orphaned) {

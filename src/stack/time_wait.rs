@@ -38,6 +38,10 @@ pub struct TimeWaitEntry {
     pub ts_recent: Option<u32>,
     /// The window field of the re-sent ACK, already scaled.
     pub window: u16,
+    /// Our receive window shift (RFC 7323 §2.3; 0 without scaling):
+    /// `window << rcv_wscale` is RCV.WND, which the RFC 793 in-window test
+    /// for a SYN needs (`insecure_syn`). At most 14.
+    pub rcv_wscale: u8,
 }
 
 /// The key of a record in one ring.
@@ -59,6 +63,9 @@ impl Key for FourTuple {
 
 const LIVE: u8 = 1;
 const HAS_TS: u8 = 2;
+/// The receive window shift (0..=14) lives in the flags' high nibble, so
+/// the record does not grow.
+const WSCALE_SHIFT: u8 = 4;
 
 /// One record. Field order keeps it packed: 12 + 20 = 32 bytes for IPv4.
 #[derive(Copy, Clone)]
@@ -81,6 +88,7 @@ impl<K> Record<K> {
             rcv_nxt: SeqNum(self.rcv_nxt),
             ts_recent: (self.flags & HAS_TS != 0).then_some(self.ts_recent),
             window: self.window,
+            rcv_wscale: self.flags >> WSCALE_SHIFT,
         }
     }
     fn live(&self) -> bool {
@@ -144,7 +152,9 @@ impl<K: Key> Ring<K> {
             ts_recent: e.ts_recent.unwrap_or(0),
             expires,
             window: e.window,
-            flags: LIVE | if e.ts_recent.is_some() { HAS_TS } else { 0 },
+            flags: LIVE
+                | if e.ts_recent.is_some() { HAS_TS } else { 0 }
+                | e.rcv_wscale.min(14) << WSCALE_SHIFT,
         });
         let h = self.hasher.hash_one(key);
         let (records, head, hasher) = (&self.records, self.head, &self.hasher);
@@ -415,6 +425,7 @@ mod tests {
             rcv_nxt: SeqNum(i + 1),
             ts_recent: Some(i * 3),
             window: 100,
+            rcv_wscale: (i % 15) as u8,
         }
     }
 
