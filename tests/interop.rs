@@ -827,6 +827,119 @@ fn bridge_kernel_to_kernel(faulty: bool) {
     drop(bridge);
 }
 
+/// `--mode transactions` against the kernel, on a byte stream (message
+/// mode is synfin's own): synfin serving a kernel client, then synfin as
+/// the client of a kernel server; the totals are checked on both sides.
+fn transactions_with_kernel(faulty: bool) {
+    let Some(env) = Env::new(faulty) else { return };
+    let s = env.serve(&["--mode", "transactions", "--count", "2"]);
+    let mut totals = 0;
+    for seed in ["1", "2"] {
+        let to = format!("{SYNFIN_IP}:{PORT}");
+        let a = strings(&[PEER, "txn-client", "--to", &to, "--n", "25", "--seed", seed]);
+        let k = one(Proc::spawn(
+            "kernel txn client",
+            env.ns.command("python3", &a),
+        ));
+        assert_clean(&k, "kernel client");
+        assert_eq!(k["transactions"], 25, "{k}");
+        totals += k["total"].as_u64().unwrap();
+        assert_eq!(k["grand_total"].as_u64(), Some(totals), "{k}");
+    }
+    let (_, v) = s.finish();
+    assert_eq!(v.len(), 2, "{v:?}");
+    assert_eq!(v[1]["grand_total"].as_u64(), Some(totals), "{v:?}");
+    drop(env);
+
+    let Some(env) = Env::new(faulty) else { return };
+    let a = strings(&[PEER, "txn-server", "--port", PORT]);
+    let mut k = Proc::spawn("kernel txn server", env.ns.command("python3", &a));
+    k.wait_stderr("ready");
+    let c = one(env.connect(&[
+        "--mode",
+        "transactions",
+        "--transactions",
+        "25",
+        "--seed",
+        "3",
+    ]));
+    let k = one(k);
+    assert_clean(&c, "synfin client");
+    assert_clean(&k, "kernel server");
+    assert_eq!(c["transactions"], 25, "{c}");
+    assert_eq!(k["total"], c["total"]);
+    assert_eq!(c["grand_total"], c["total"]);
+}
+
+/// Message mode between two synfin processes, each behind its own TUN
+/// device, with the kernel forwarding between the devices: option 253 and
+/// the records cross a real IP router intact (echo and transactions).
+fn message_mode_through_kernel_router(faulty: bool) {
+    let Some(env) = Env::new(faulty) else { return };
+    run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &env.ns.name,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ],
+    );
+    let s = env.serve(&["--mode", "echo", "--message", "--count", "1"]);
+    let client = |args: &[&str]| {
+        let to = format!("{SYNFIN_IP}:{PORT}");
+        let mut a = strings(&[
+            "connect",
+            "--tun",
+            "sf1",
+            "--addr",
+            "198.18.3.2/24",
+            "--json",
+        ]);
+        a.extend(strings(&["--to", &to, "--message"]));
+        if env.faulty {
+            a.extend(strings(&[
+                "--loss",
+                "0.05",
+                "--reorder",
+                "0.05",
+                "--delay",
+                "10",
+            ]));
+        }
+        a.extend(strings(args));
+        one(Proc::spawn("synfin connect", env.ns.command(SYNFIN, &a)))
+    };
+    let n = (env.big() / 4).to_string();
+    let c = client(&["--send", &n, "--shutdown-write", "--read-all"]);
+    let s = one(s);
+    assert_clean(&c, "client");
+    assert_clean(&s, "server");
+    assert_eq!(c["message_mode"], true, "{c}");
+    assert_eq!(s["messages_in"], c["messages_out"], "{s} {c}");
+    assert_eq!(c["messages_in"], c["messages_out"], "{c}");
+    assert_eq!(c["sha256_in"], c["sha256_out"]);
+    assert_eq!(s["sha256_in"], c["sha256_out"]);
+
+    let s = env.serve(&["--mode", "transactions", "--message", "--count", "1"]);
+    let c = client(&[
+        "--mode",
+        "transactions",
+        "--transactions",
+        "20",
+        "--seed",
+        "5",
+    ]);
+    let s = one(s);
+    assert_clean(&c, "client");
+    assert_clean(&s, "server");
+    assert_eq!(s["transactions"], 20, "{s}");
+    assert_eq!(c["grand_total"], c["total"], "{c}");
+    assert_eq!(s["total"], c["total"], "{s}");
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod clean {
@@ -858,4 +971,6 @@ both!(
     thousand_connections,
     capture_is_clean,
     bridge_kernel_to_kernel,
+    transactions_with_kernel,
+    message_mode_through_kernel_router,
 );

@@ -10,7 +10,8 @@ use clap::Args;
 use super::drive;
 use super::link::LinkArgs;
 use super::serve::{parse_bytes, report};
-use super::session::{parse_close, CloseHow, Plan, Session};
+use super::session::{parse_close, CloseHow, Plan, Session, TxnRole};
+use rand::{Rng, SeedableRng};
 
 /// Options of `synfin connect`.
 #[derive(Args, Debug, Clone)]
@@ -36,10 +37,30 @@ pub struct ConnectArgs {
     /// Wait this many milliseconds, reading nothing, before closing.
     #[arg(long, default_value_t = 0)]
     pub hold_ms: u64,
+    /// bytes (send `--send` bytes, read with `--read-all`) or transactions
+    /// (the transaction-total protocol, docs/INTEROP.md).
+    #[arg(long, default_value = "bytes", value_parser = ["bytes", "transactions"])]
+    pub mode: String,
+    /// With `--mode transactions`: how many transactions (amounts 1 to 999
+    /// drawn from `--seed`).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub transactions: u32,
+    /// Message mode (TCP option 253, docs/message-mode.md): the connect
+    /// fails unless the peer agrees; data moves as whole messages.
+    #[arg(long)]
+    pub message: bool,
     /// Print one JSON line for the connection (peer, bytes_in, bytes_out,
     /// sha256_in, sha256_out, peer_close, error).
     #[arg(long)]
     pub json: bool,
+}
+
+/// The amounts of `n` transactions, 1 to 999 each, from `seed`.
+fn amounts(seed: u64, n: u32) -> Vec<u64> {
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed ^ 0x7a11);
+    (0..n)
+        .map(|_| 1 + u64::from(rng.next_u32() % 999))
+        .collect()
 }
 
 /// Runs `synfin connect`; exits 0 only if the connection ended without
@@ -53,7 +74,12 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
         }
     };
     let now = host.now();
-    let h = match host.stack.connect(now, args.to) {
+    let connected = if args.message {
+        host.stack.connect_message(now, args.to)
+    } else {
+        host.stack.connect(now, args.to)
+    };
+    let h = match connected {
         Ok(h) => h,
         Err(e) => {
             eprintln!("synfin connect: {}: {e}", args.to);
@@ -69,6 +95,10 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
         shutdown_write: args.shutdown_write,
         hold: Duration::from_millis(args.hold_ms),
         close: args.close,
+        message: args.message,
+        txn: (args.mode == "transactions").then(|| TxnRole::Client {
+            amounts: amounts(args.link.seed.unwrap_or(now_seed()), args.transactions),
+        }),
     };
     let mut session = Session::connecting(h, args.to, plan);
     let mut reported = false;
@@ -89,11 +119,31 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
         }
     });
     match r {
-        Ok(()) if session.error().is_none() => ExitCode::SUCCESS,
+        Ok(()) if session.ok() => ExitCode::SUCCESS,
         Ok(()) => ExitCode::from(1),
         Err(e) => {
             eprintln!("synfin connect: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// A seed that differs from run to run (when `--seed` is not given).
+fn now_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::amounts;
+
+    #[test]
+    fn amounts_are_seeded_and_in_range() {
+        let a = amounts(5, 50);
+        assert_eq!(a, amounts(5, 50));
+        assert_ne!(a, amounts(6, 50));
+        assert!(a.iter().all(|&x| (1..=999).contains(&x)));
     }
 }

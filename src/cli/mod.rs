@@ -19,6 +19,7 @@ mod serve;
 #[cfg(target_os = "linux")]
 mod session;
 mod soak;
+mod transactions;
 mod twohost;
 
 use std::path::PathBuf;

@@ -1,10 +1,12 @@
 //! `synfin serve`: a listener on a real link (TUN or UDP), serving each
 //! connection in one of a few modes and reporting it as a JSON line.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::Duration;
 
 use clap::Args;
@@ -15,7 +17,7 @@ use synfin::stack::SocketHandle;
 /// How often every connection is stepped whatever the stack reported.
 const SWEEP: Duration = Duration::from_millis(100);
 use super::link::LinkArgs;
-use super::session::{parse_close, CloseHow, Plan, Session};
+use super::session::{parse_close, CloseHow, Plan, Session, TxnRole};
 
 /// What the server does with each connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,19 +29,19 @@ pub enum Mode {
     /// Send this many bytes, then close (reading what arrives meanwhile,
     /// unless `--no-read`).
     Source(u64),
+    /// The transaction-total protocol (docs/INTEROP.md, "Transactions").
+    Transactions,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
     match s {
         "echo" => Ok(Mode::Echo),
         "discard" => Ok(Mode::Discard),
-        "transactions" => {
-            Err("--mode transactions needs message mode, which this build does not have yet".into())
-        }
+        "transactions" => Ok(Mode::Transactions),
         _ => {
-            let n = s
-                .strip_prefix("source=")
-                .ok_or_else(|| format!("`{s}` is not echo, discard or source=BYTES"))?;
+            let n = s.strip_prefix("source=").ok_or_else(|| {
+                format!("`{s}` is not echo, discard, source=BYTES or transactions")
+            })?;
             parse_bytes(n).map(Mode::Source)
         }
     }
@@ -68,7 +70,8 @@ pub struct ServeArgs {
     /// TCP port to listen on (at synfin's address).
     #[arg(long)]
     pub port: u16,
-    /// echo, discard, or source=BYTES (K/M/G suffixes allowed).
+    /// echo, discard, source=BYTES (K/M/G suffixes allowed) or
+    /// transactions.
     #[arg(long, default_value = "echo", value_parser = parse_mode)]
     pub mode: Mode,
     /// How each connection is closed: graceful, abort, or linger=SECS.
@@ -88,6 +91,10 @@ pub struct ServeArgs {
     /// connection.
     #[arg(long, default_value_t = 0)]
     pub hold_ms: u64,
+    /// Message mode (TCP option 253, docs/message-mode.md): accept only
+    /// clients that offer it; data moves as whole messages.
+    #[arg(long)]
+    pub message: bool,
     /// Print one JSON line per connection (peer, bytes_in, bytes_out,
     /// sha256_in, sha256_out, peer_close, error).
     #[arg(long)]
@@ -104,7 +111,13 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         }
     };
     let addr = SocketAddr::new(args.link.ip(), args.port);
-    let listener = match host.stack.listen(addr, args.backlog as usize) {
+    let backlog = args.backlog as usize;
+    let listened = if args.message {
+        host.stack.listen_message(addr, backlog)
+    } else {
+        host.stack.listen(addr, backlog)
+    };
+    let listener = match listened {
         Ok(l) => l,
         Err(e) => {
             eprintln!("synfin serve: listen on {addr}: {e}");
@@ -122,6 +135,10 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         shutdown_write: false,
         hold: Duration::from_millis(args.hold_ms),
         close: args.close,
+        message: args.message,
+        txn: (args.mode == Mode::Transactions).then(|| TxnRole::Server {
+            grand: Rc::new(Cell::new(0)),
+        }),
     };
     eprintln!("synfin: listening on {addr} over {desc}");
     let mut sessions: HashMap<SocketHandle, Session> = HashMap::new();
@@ -216,6 +233,7 @@ mod tests {
         assert_eq!(parse_mode("echo").unwrap(), Mode::Echo);
         assert_eq!(parse_mode("discard").unwrap(), Mode::Discard);
         assert_eq!(parse_mode("source=100M").unwrap(), Mode::Source(100 << 20));
+        assert_eq!(parse_mode("transactions").unwrap(), Mode::Transactions);
         assert!(parse_mode("source=").is_err());
         assert!(parse_mode("sink").is_err());
         assert_eq!(parse_bytes("4096").unwrap(), 4096);

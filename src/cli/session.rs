@@ -11,6 +11,9 @@ use synfin::stack::{Error, Shutdown, SocketHandle, Stack};
 use synfin::tcp::State;
 use synfin::time::Instant;
 
+mod txn;
+pub use txn::TxnRole;
+
 /// How a connection is ended once its work is done.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum CloseHow {
@@ -61,7 +64,17 @@ pub struct Plan {
     pub hold: Duration,
     /// How to close.
     pub close: CloseHow,
+    /// Message mode (docs/message-mode.md): data goes as whole messages of
+    /// at most [`MESSAGE_SIZE`] bytes, echo preserves their boundaries.
+    pub message: bool,
+    /// Run the transaction-total protocol instead of moving bytes
+    /// (`--mode transactions`; `send`, `echo` and `read` are then unused).
+    pub txn: Option<TxnRole>,
 }
+
+/// Size of the messages generated data is cut into in message mode (a
+/// quarter of the default maximum message size).
+pub const MESSAGE_SIZE: usize = 16 * 1024;
 
 /// How the peer ended its side, as the JSON reports it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -100,6 +113,13 @@ pub struct Session {
     peer_close: PeerClose,
     error: Option<Error>,
     echo: VecDeque<u8>,
+    /// Message mode: the lengths of the messages in `echo`.
+    echo_lens: VecDeque<usize>,
+    messages_in: u64,
+    messages_out: u64,
+    txn: Option<txn::TxnState>,
+    /// A failed check of the application protocol (transactions).
+    app_error: Option<String>,
     started: std::time::Instant,
 }
 
@@ -132,6 +152,7 @@ impl Session {
     }
 
     fn new(h: SocketHandle, peer: SocketAddr, plan: Plan, phase: Phase) -> Session {
+        let txn = plan.txn.as_ref().map(|_| txn::TxnState::default());
         Session {
             h,
             peer,
@@ -147,6 +168,11 @@ impl Session {
             peer_close: PeerClose::None,
             error: None,
             echo: VecDeque::new(),
+            echo_lens: VecDeque::new(),
+            messages_in: 0,
+            messages_out: 0,
+            txn,
+            app_error: None,
             started: std::time::Instant::now(),
         }
     }
@@ -156,9 +182,10 @@ impl Session {
         self.phase == Phase::Done
     }
 
-    /// The error that ended it, if any.
-    pub fn error(&self) -> Option<Error> {
-        self.error
+    /// Whether it ended without error (neither the connection's nor a
+    /// failed check of the application protocol).
+    pub fn ok(&self) -> bool {
+        self.error.is_none() && self.app_error.is_none()
     }
 
     /// When the session next wants to run without any packet arriving.
@@ -222,6 +249,9 @@ impl Session {
         if self.local.is_none() {
             self.local = stack.local_addr(self.h).ok();
         }
+        if self.txn.is_some() {
+            return self.txn_active(stack, now, buf);
+        }
         let mut did = false;
         if self.plan.read {
             did |= self.read_some(stack, now, buf);
@@ -231,26 +261,43 @@ impl Session {
         }
         // Send.
         loop {
-            let chunk: &[u8] = if self.plan.echo {
+            let message = self.plan.message;
+            let chunk: &[u8] = if self.plan.echo && message {
+                // One whole message (possibly empty) at a time.
+                match self.echo_lens.front() {
+                    Some(&len) => &self.echo.make_contiguous()[..len],
+                    None => break,
+                }
+            } else if self.plan.echo {
                 self.echo.as_slices().0
             } else if self.bytes_out < self.plan.send {
                 let p = pattern();
                 let off = (self.bytes_out % p.len() as u64) as usize;
                 let left = self.plan.send - self.bytes_out;
-                &p[off..(off + left.min((p.len() - off) as u64) as usize)]
+                let most = if message { MESSAGE_SIZE } else { p.len() - off };
+                &p[off..(off + left.min(most.min(p.len() - off) as u64) as usize)]
             } else {
                 &[]
             };
-            if chunk.is_empty() {
+            if chunk.is_empty() && !(message && self.plan.echo) {
                 break;
             }
-            match stack.send(now, self.h, chunk) {
+            let r = if message {
+                stack.send_message(now, self.h, chunk).map(|()| chunk.len())
+            } else {
+                stack.send(now, self.h, chunk)
+            };
+            match r {
                 Ok(n) => {
                     self.sha_out.update(&chunk[..n]);
                     self.bytes_out += n as u64;
                     if self.plan.echo {
                         self.echo.drain(..n);
+                        if message {
+                            self.echo_lens.pop_front();
+                        }
                     }
+                    self.messages_out += u64::from(message);
                     did = true;
                 }
                 Err(Error::WouldBlock) => break,
@@ -288,21 +335,30 @@ impl Session {
     /// returns whether anything arrived. A failure ends the session.
     fn read_some(&mut self, stack: &mut Stack, now: Instant, buf: &mut [u8]) -> bool {
         let mut did = false;
+        let message = self.plan.message;
         while !self.eof && self.echo.len() < ECHO_BACKLOG {
-            match stack.recv(now, self.h, buf) {
-                Ok(0) => {
-                    self.eof = true;
-                    self.peer_close = PeerClose::Fin;
-                    did = true;
-                }
+            let r = if message {
+                stack.recv_message(now, self.h, buf)
+            } else {
+                stack.recv(now, self.h, buf)
+            };
+            match r {
+                // End of stream: the FIN, or in message mode the peer's
+                // DISCONNECT record (a zero-length read there is an empty
+                // message).
+                Ok(0) if !message => self.peer_finished(),
+                Err(Error::Disconnected) if message => self.peer_finished(),
                 Ok(n) => {
                     let data = &buf[..n];
                     self.bytes_in += n as u64;
                     self.sha_in.update(data);
                     if self.plan.echo {
                         self.echo.extend(data);
+                        if message {
+                            self.echo_lens.push_back(n);
+                        }
                     }
-                    did = true;
+                    self.messages_in += u64::from(message);
                 }
                 Err(Error::WouldBlock) => break,
                 Err(e) => {
@@ -310,8 +366,14 @@ impl Session {
                     return true;
                 }
             }
+            did = true;
         }
         did
+    }
+
+    fn peer_finished(&mut self) {
+        self.eof = true;
+        self.peer_close = PeerClose::Fin;
     }
 
     fn close(&mut self, stack: &mut Stack, now: Instant) {
@@ -345,7 +407,7 @@ impl Session {
 
     /// The JSON line for this connection.
     pub fn report(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "peer": self.peer.to_string(),
             "local": self.local.map(|a| a.to_string()),
             "bytes_in": self.bytes_in,
@@ -357,9 +419,26 @@ impl Session {
                 PeerClose::Fin => "fin",
                 PeerClose::Rst => "rst",
             },
-            "error": self.error.map(|e| format!("{e:?}")),
+            "error": self.error_text(),
             "seconds": self.started.elapsed().as_secs_f64(),
-        })
+        });
+        if self.plan.message {
+            v["message_mode"] = true.into();
+            v["messages_in"] = self.messages_in.into();
+            v["messages_out"] = self.messages_out.into();
+        }
+        if let Some(t) = &self.txn {
+            t.report(&mut v);
+        }
+        v
+    }
+
+    /// The `error` field: the application check that failed, else the
+    /// connection's error.
+    fn error_text(&self) -> Option<String> {
+        self.app_error
+            .clone()
+            .or_else(|| self.error.map(|e| format!("{e:?}")))
     }
 
     /// A one-line human summary.
@@ -374,7 +453,7 @@ impl Session {
                 PeerClose::Fin => "fin",
                 PeerClose::Rst => "rst",
             },
-            self.error.map_or("none".to_string(), |e| format!("{e:?}"))
+            self.error_text().unwrap_or_else(|| "none".to_string())
         )
     }
 }

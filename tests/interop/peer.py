@@ -4,6 +4,8 @@
     peer.py server --port P [options]     accept --count connections
     peer.py client --to IP:PORT [options] one connection
     peer.py many --to IP:PORT --n N       N concurrent echo connections
+    peer.py txn-client --to IP:PORT --n N the transaction-total protocol,
+    peer.py txn-server --port P           byte-stream form (docs/INTEROP.md)
 
 Each connection prints one JSON line on stdout with the same fields as
 `synfin serve/connect --json` (bytes_in, bytes_out, sha256_in, sha256_out,
@@ -216,9 +218,90 @@ def many(a):
                       "unfinished": len(state), "concurrent": peak}), flush=True)
 
 
+def txn_report(peer, n, total, grand, error):
+    print(json.dumps({"peer": peer, "transactions": n, "total": total,
+                      "grand_total": grand, "error": error}), flush=True)
+
+
+def txn_client(a):
+    """Sends --n transactions "TXN i amount" as lines, checks each "OK
+    tally", then "TOTAL t" and the FIN, and expects "GRAND g" (g >= t) and
+    the FIN."""
+    import random
+    rng = random.Random(a.seed)
+    host, port = a.to.rsplit(":", 1)
+    total, done, grand = 0, 0, None
+    try:
+        s = socket.create_connection((host, int(port)), timeout=a.timeout)
+        f = s.makefile("rb")
+        for i in range(1, a.n + 1):
+            amount = rng.randint(1, 999)
+            s.sendall(b"TXN %d %d\n" % (i, amount))
+            total += amount
+            line = f.readline().decode().rstrip("\n")
+            if line != "OK %d" % total:
+                raise ValueError("answer %r to transaction %d, expected OK %d" % (line, i, total))
+            done += 1
+        s.sendall(b"TOTAL %d\n" % total)
+        s.shutdown(socket.SHUT_WR)
+        line = f.readline().decode().rstrip("\n")
+        if not line.startswith("GRAND "):
+            raise ValueError("%r instead of GRAND" % line)
+        grand = int(line[6:])
+        if f.read() != b"":
+            raise ValueError("data after GRAND")
+        if grand < total:
+            raise ValueError("grand total %d < total %d" % (grand, total))
+        s.close()
+        txn_report(a.to, done, total, grand, None)
+    except (OSError, ValueError) as e:
+        txn_report(a.to, done, total, grand, str(e) if isinstance(e, ValueError) else err_name(e))
+
+
+def txn_server(a):
+    """Answers transactions with the running tally; on "TOTAL t" and the
+    FIN checks t, adds it to the grand total and answers "GRAND g"."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("", a.port))
+    ls.listen(128)
+    print("ready", file=sys.stderr, flush=True)
+    grand = 0
+    for _ in range(a.count):
+        s, peer = ls.accept()
+        s.settimeout(a.timeout)
+        f = s.makefile("rb")
+        tally, n, total, error = 0, 0, None, None
+        try:
+            while True:
+                line = f.readline()
+                if not line:
+                    break
+                text = line.decode().rstrip("\n")
+                if text.startswith("TOTAL "):
+                    total = int(text[6:])
+                    continue
+                word, i, amount = text.split(" ")
+                if word != "TXN" or int(i) != n + 1 or total is not None:
+                    raise ValueError("unexpected %r" % text)
+                tally += int(amount)
+                n += 1
+                s.sendall(b"OK %d\n" % tally)
+            if total != tally:
+                raise ValueError("total %r, tally %d" % (total, tally))
+            grand += total
+            s.sendall(b"GRAND %d\n" % grand)
+            s.close()
+        except (OSError, ValueError) as e:
+            error = str(e) if isinstance(e, ValueError) else err_name(e)
+            s.close()
+        txn_report("%s:%d" % peer[:2], n, tally, grand if error is None else None, error)
+    ls.close()
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("role", choices=["server", "client", "many"])
+    p.add_argument("role", choices=["server", "client", "many", "txn-client", "txn-server"])
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--to", default="")
     p.add_argument("--count", type=int, default=1)
@@ -235,8 +318,10 @@ def main():
     p.add_argument("--n", type=int, default=1)
     p.add_argument("--bytes", type=int, default=1000)
     p.add_argument("--pace-ms", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
-    {"server": server, "client": client, "many": many}[a.role](a)
+    {"server": server, "client": client, "many": many,
+     "txn-client": txn_client, "txn-server": txn_server}[a.role](a)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ impl Demo {
     fn send_next(&mut self, i: usize) {
         let c = &self.clients[i];
         let (n, amount, h) = (c.sent, c.amounts[c.sent], c.h);
-        let msg = format!("TXN {} {amount}", n + 1);
+        let msg = super::super::transactions::request(n + 1, amount);
         let now = self.h.net.now();
         match self.cli().send_message(now, h, msg.as_bytes()) {
             Ok(()) => {

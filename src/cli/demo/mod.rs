@@ -255,13 +255,7 @@ pub fn scenario(args: &DemoArgs) -> Result<(Summary, String), String> {
     Ok(d.finish(args))
 }
 
-fn encode_total(v: u64) -> [u8; 8] {
-    v.to_be_bytes()
-}
-
-fn decode_total(b: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(b.try_into().ok()?))
-}
+use super::transactions::{decode_total, encode_total};
 
 impl Demo {
     fn cli(&mut self) -> &mut Stack {

@@ -4,6 +4,7 @@
 use synfin::stack::{Error, NetEvents, SocketHandle};
 
 use super::super::ladder::Side;
+use super::super::transactions;
 use super::{decode_total, encode_total, Demo, ServerConn};
 
 impl Demo {
@@ -63,16 +64,13 @@ impl Demo {
             match self.srv().recv_message(now, h, &mut buf) {
                 Ok(n) => {
                     let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                    let amount = text
-                        .strip_prefix("TXN ")
-                        .and_then(|r| r.split(' ').nth(1))
-                        .and_then(|a| a.parse::<u64>().ok());
+                    let amount = transactions::parse_request(&text).map(|(_, a)| a);
                     let Some(amount) = amount else {
                         return self.fail_server(k, format!("bad transaction \"{text}\""));
                     };
                     self.conns[k].tally += amount;
                     self.conns[k].transactions += 1;
-                    let reply = format!("OK {}", self.conns[k].tally);
+                    let reply = transactions::reply(self.conns[k].tally);
                     if let Err(e) = self.srv().send_message(now, h, reply.as_bytes()) {
                         return self.fail_server(k, format!("send_message: {e}"));
                     }
