@@ -73,6 +73,10 @@ impl SegRecord {
     /// packets_out - sacked - lost + retrans): nothing once SACKed or lost
     /// and not resent, one copy when only the original or only the
     /// retransmission is in flight, two when both are.
+    /// RFC 6675 NextSeg rule (1) candidate: lost, not SACKed, not resent.
+    fn lost_unsent(&self) -> bool {
+        self.flags & (SACKED | LOST | RETRANS) == LOST
+    }
     fn in_flight(&self) -> usize {
         let f = self.flags;
         if f & SACKED != 0 {
@@ -126,6 +130,11 @@ pub struct Scoreboard {
     fack: Option<SeqNum>,
     /// The next transmission's order number.
     next_order: u32,
+    /// Records for which [`SegRecord::lost_unsent`] holds, so that
+    /// [`next_lost`](Self::next_lost) — asked after every packet — costs
+    /// nothing while no segment is deemed lost (the bulk case), instead of
+    /// a walk over every record in flight.
+    lost_unsent: usize,
 }
 
 impl Scoreboard {
@@ -186,7 +195,10 @@ impl Scoreboard {
         let r = &mut self.recs[i];
         let before = r.in_flight();
         let was_sacked = r.sacked();
+        let was_lost_unsent = r.lost_unsent();
         r.flags = (r.flags | set) & !clear;
+        self.lost_unsent = self.lost_unsent + usize::from(r.lost_unsent())
+            - usize::from(was_lost_unsent);
         if let Some(t) = sent {
             r.sent = t;
             r.order = order;
@@ -270,6 +282,7 @@ impl Scoreboard {
                     self.sacked -= r.len();
                 }
                 self.pipe -= r.in_flight();
+                self.lost_unsent -= usize::from(r.lost_unsent());
                 self.recs.pop_front();
             } else if front.start.diff(ack) < 0 {
                 // Partly acknowledged: trim.
@@ -355,9 +368,16 @@ impl Scoreboard {
     /// RFC 6675 NextSeg rule (1): the first segment deemed lost, not SACKed
     /// and not yet retransmitted, as `(start, end)`.
     pub fn next_lost(&self) -> Option<(SeqNum, SeqNum)> {
+        debug_assert_eq!(
+            self.lost_unsent,
+            self.recs.iter().filter(|r| r.lost_unsent()).count()
+        );
+        if self.lost_unsent == 0 {
+            return None;
+        }
         self.recs
             .iter()
-            .find(|r| r.flags & (SACKED | LOST | RETRANS) == LOST)
+            .find(|r| r.lost_unsent())
             .map(|r| (r.start, r.end))
     }
 
@@ -398,6 +418,7 @@ impl Scoreboard {
         self.pipe = 0;
         self.sacked = 0;
         self.fack = None;
+        self.lost_unsent = 0;
     }
 }
 
