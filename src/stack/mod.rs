@@ -717,10 +717,12 @@ fn emit_segment(
     hop: u8,
     buf: &mut [u8],
 ) -> Option<usize> {
-    let (src, dst) = (conn.local().ip(), conn.remote().ip());
-    let mut repr = TcpRepr {
-        src_port: conn.local().port(),
-        dst_port: conn.remote().port(),
+    // Rebuilt from the compact tuple once per packet, not once per field.
+    let (local, remote) = (conn.local(), conn.remote());
+    let (src, dst) = (local.ip(), remote.ip());
+    let repr = TcpRepr {
+        src_port: local.port(),
+        dst_port: remote.port(),
         seq: seg.seq,
         ack: seg.ack,
         flags: seg.flags,
@@ -752,13 +754,9 @@ fn emit_segment(
         payload_len: tcp_len,
     };
     ip.emit(&mut buf[..ip_len]).ok()?;
-    repr.payload = &[];
-    repr.emit(&mut buf[ip_len..ip_len + tcp_hdr], &src, &dst)
-        .ok()?;
-    // The header was checksummed without its payload; redo it over both.
+    repr.emit_header(&mut buf[ip_len..ip_len + tcp_hdr]).ok()?;
+    // One checksum over header and payload together.
     let tcp = &mut buf[ip_len..total];
-    tcp[16] = 0;
-    tcp[17] = 0;
     let sum = checksum::sum(
         tcp,
         checksum::pseudo_header(&src, &dst, wire::PROTO_TCP, tcp_len as u32),

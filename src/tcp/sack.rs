@@ -197,8 +197,8 @@ impl Scoreboard {
         let was_sacked = r.sacked();
         let was_lost_unsent = r.lost_unsent();
         r.flags = (r.flags | set) & !clear;
-        self.lost_unsent = self.lost_unsent + usize::from(r.lost_unsent())
-            - usize::from(was_lost_unsent);
+        self.lost_unsent =
+            self.lost_unsent + usize::from(r.lost_unsent()) - usize::from(was_lost_unsent);
         if let Some(t) = sent {
             r.sent = t;
             r.order = order;

@@ -88,14 +88,22 @@ pub fn fold(mut sum: u64) -> u16 {
 /// The addresses should be of the same family; mixed families simply sum both
 /// addresses, which callers reject before getting here.
 pub fn pseudo_header(src: &IpAddr, dst: &IpAddr, protocol: u8, length: u32) -> u64 {
+    // A big-endian 32- or 64-bit word is congruent to the sum of its 16-bit
+    // words (module docs), so each address goes in as one or two words.
     let mut acc = 0u64;
     for a in [src, dst] {
         acc = match a {
-            IpAddr::V4(a) => sum(&a.octets(), acc),
-            IpAddr::V6(a) => sum(&a.octets(), acc),
+            IpAddr::V4(a) => acc + u64::from(a.to_bits()),
+            IpAddr::V6(a) => {
+                let b = a.to_bits();
+                add_carry(add_carry(acc, (b >> 64) as u64), b as u64)
+            }
         };
     }
-    acc + u64::from(protocol) + u64::from(length >> 16) + u64::from(length & 0xffff)
+    add_carry(
+        acc,
+        u64::from(protocol) + u64::from(length >> 16) + u64::from(length & 0xffff),
+    )
 }
 
 /// The Internet checksum of `data`: `!fold(sum(data, 0))` (RFC 1071 §1).

@@ -274,9 +274,23 @@ impl TcpOptions {
         self.sack_blocks.len().min(room)
     }
 
+    /// `Some(timestamps)` when they are the only option present.
+    #[inline]
+    fn timestamps_only(&self) -> Option<(u32, u32)> {
+        let only = self.mss.is_none()
+            && self.window_scale.is_none()
+            && !self.sack_permitted
+            && self.sack_blocks.is_empty()
+            && self.experimental.is_none();
+        self.timestamps.filter(|_| only)
+    }
+
     /// Encoded length in bytes: a multiple of 4, at most 40. Equals what
     /// [`TcpOptions::emit`] writes.
     pub fn encoded_len(&self) -> usize {
+        if self.timestamps_only().is_some() {
+            return 12;
+        }
         let n = self.sack_blocks_emitted();
         self.base_len() + if n > 0 { 4 + 8 * n } else { 0 }
     }
@@ -285,6 +299,15 @@ impl TcpOptions {
     /// returns the number of bytes written (= [`TcpOptions::encoded_len`]).
     /// `Truncated` if `buf` is shorter than that.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        if let Some((v, e)) = self.timestamps_only() {
+            // The established connection's every segment: NOP,NOP,TS in
+            // one store (the layout the parser's fast path reads).
+            let out = buf.get_mut(..12).ok_or(WireError::Truncated)?;
+            out[..4].copy_from_slice(&[kind::NOP, kind::NOP, kind::TIMESTAMPS, 10]);
+            out[4..8].copy_from_slice(&v.to_be_bytes());
+            out[8..12].copy_from_slice(&e.to_be_bytes());
+            return Ok(12);
+        }
         let len = self.encoded_len();
         let out = buf.get_mut(..len).ok_or(WireError::Truncated)?;
         let mut w = Writer { buf: out, at: 0 };
@@ -332,6 +355,20 @@ impl TcpOptions {
     /// 4 are ignored. Kind 253 with length < 4 is skipped. A repeated option
     /// overwrites the earlier one (SACK blocks accumulate).
     pub fn parse(opts: &[u8]) -> Result<TcpOptions, WireError> {
+        // Header prediction's option test (RFC 7323 Appendix A, Van
+        // Jacobson's fast path): every segment of an established
+        // connection with timestamps carries exactly NOP,NOP,TS — read it
+        // without walking the list.
+        if let [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10, v0, v1, v2, v3, e0, e1, e2, e3] = *opts
+        {
+            return Ok(TcpOptions {
+                timestamps: Some((
+                    u32::from_be_bytes([v0, v1, v2, v3]),
+                    u32::from_be_bytes([e0, e1, e2, e3]),
+                )),
+                ..TcpOptions::default()
+            });
+        }
         let mut o = TcpOptions::default();
         let mut i = 0;
         while let Some(&k) = opts.get(i) {
@@ -604,10 +641,24 @@ impl<'a> TcpRepr<'a> {
         if src.is_ipv4() != dst.is_ipv4() {
             return Err(WireError::Malformed);
         }
-        let hl = self.header_len();
-        let total = hl + self.payload.len();
+        let total = self.header_len() + self.payload.len();
         let len32 = u32::try_from(total).map_err(|_| WireError::Malformed)?;
         let out = buf.get_mut(..total).ok_or(WireError::Truncated)?;
+        let hl = self.emit_header(out)?;
+        out[hl..].copy_from_slice(self.payload);
+        let s = checksum::sum(out, checksum::pseudo_header(src, dst, PROTO_TCP, len32));
+        out[16..18].copy_from_slice(&(!checksum::fold(s)).to_be_bytes());
+        Ok(total)
+    }
+
+    /// Writes the header alone (options included, `self.payload` ignored)
+    /// with a zero checksum field, returning its length. For a caller that
+    /// places the payload itself and then computes the checksum once over
+    /// header and payload (the stack's transmit path), instead of
+    /// [`TcpRepr::emit`]'s copy and sum. `Truncated` if `buf` is too small.
+    pub fn emit_header(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        let hl = self.header_len();
+        let out = buf.get_mut(..hl).ok_or(WireError::Truncated)?;
         out[0..2].copy_from_slice(&self.src_port.to_be_bytes());
         out[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
         out[4..8].copy_from_slice(&self.seq.0.to_be_bytes());
@@ -618,10 +669,7 @@ impl<'a> TcpRepr<'a> {
         out[16..18].copy_from_slice(&[0, 0]);
         out[18..20].copy_from_slice(&self.urgent.to_be_bytes());
         self.options.emit(&mut out[TCP_HEADER_LEN..hl])?;
-        out[hl..].copy_from_slice(self.payload);
-        let s = checksum::sum(out, checksum::pseudo_header(src, dst, PROTO_TCP, len32));
-        out[16..18].copy_from_slice(&(!checksum::fold(s)).to_be_bytes());
-        Ok(total)
+        Ok(hl)
     }
 }
 
@@ -834,6 +882,33 @@ mod tests {
         assert_eq!(p.sack_blocks.as_slice()[3], (SeqNum(3), SeqNum(4)));
         // Trailing NOPs fine.
         assert!(TcpOptions::parse(&[1, 1, 1, 1]).is_ok());
+    }
+
+    #[test]
+    fn timestamps_fast_paths_match_the_general_ones() {
+        // NOP,NOP,TS takes the parser's fast path; TS,NOP,NOP the walk.
+        let ts = [8, 10, 0, 0, 0x12, 0x34, 0xde, 0xad, 0xbe, 0xef];
+        let fast: Vec<u8> = [1, 1].iter().chain(&ts).copied().collect();
+        let slow: Vec<u8> = ts.iter().chain(&[1, 1]).copied().collect();
+        let want = TcpOptions {
+            timestamps: Some((0x1234, 0xdead_beef)),
+            ..Default::default()
+        };
+        assert_eq!(TcpOptions::parse(&fast).unwrap(), want);
+        assert_eq!(TcpOptions::parse(&slow).unwrap(), want);
+        // The emitter's fast path writes exactly that layout.
+        assert_eq!(want.encoded_len(), 12);
+        assert_eq!(emit_opts(&want), fast);
+        let mut short = [0u8; 11];
+        assert_eq!(want.emit(&mut short), Err(WireError::Truncated));
+        // Any other option beside the timestamps takes the general path.
+        let mut with_sack = want;
+        with_sack.sack_blocks.push(SeqNum(1), SeqNum(2));
+        assert_eq!(with_sack.encoded_len(), 24);
+        assert_eq!(
+            TcpOptions::parse(&emit_opts(&with_sack)).unwrap(),
+            with_sack
+        );
     }
 
     #[test]
