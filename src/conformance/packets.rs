@@ -208,6 +208,7 @@ pub fn build_packet(
         protocol: wire::PROTO_TCP,
         hop_limit: 64,
         payload_len: tcp_len,
+        ecn: wire::Ecn::NotEct,
     };
     let hl = ip.header_len();
     let mut buf = vec![0u8; hl + tcp_len];

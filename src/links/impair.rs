@@ -104,10 +104,14 @@ impl Impairment {
     pub fn offer(&mut self, dir: Direction, now: Instant, packet: &[u8]) {
         self.stats.offered += 1;
         let lane = &mut self.lanes[dir as usize];
-        match self
-            .model
-            .plan(&mut self.rng, &mut lane.queue, now, packet.len(), None)
-        {
+        match self.model.plan(
+            &mut self.rng,
+            &mut lane.queue,
+            now,
+            packet.len(),
+            crate::wire::ip::packet_ecn(packet).is_some_and(crate::wire::Ecn::is_ect),
+            None,
+        ) {
             Plan::Drop(_) => self.stats.dropped += 1,
             Plan::Lose => self.stats.lost += 1,
             Plan::Deliver {
@@ -115,8 +119,12 @@ impl Impairment {
                 duplicate_at,
                 corrupt_bit,
                 reordered,
+                ce,
             } => {
                 let mut p = packet.to_vec();
+                if ce {
+                    crate::wire::ip::mark_ce(&mut p);
+                }
                 if let Some(bit) = corrupt_bit {
                     self.stats.corrupted += 1;
                     let (byte, shift) = ((bit / 8) as usize, 7 - (bit % 8) as u32);

@@ -61,6 +61,19 @@ pub struct LinkModel {
     pub mtu: usize,
     /// `false` partitions the link: everything sent is dropped.
     pub up: bool,
+    /// Probability that an active queue manager signals congestion on a
+    /// packet (default 0): an ECN-capable packet (ECT in its IP header) is
+    /// marked CE and delivered, any other is dropped before the queue
+    /// (RFC 3168 §5, RFC 7567 §4.2.1). Unlike [`loss`](Self::loss), this is
+    /// congestion, which ECN lets a sender learn of without a loss.
+    pub mark: f64,
+    /// A step AQM: when the FIFO backlog (with `bandwidth_bps` set) exceeds
+    /// this many bytes as a packet arrives, the packet signals congestion as
+    /// for [`mark`](Self::mark). `None` (the default) signals nothing.
+    pub mark_threshold_bytes: Option<usize>,
+    /// Whether the AQM marks ECN-capable packets (default `true`); `false`
+    /// models an AQM without ECN, which drops them like any other.
+    pub ecn_marking: bool,
 }
 
 /// How much later than the original a duplicated copy arrives.
@@ -80,6 +93,9 @@ impl Default for LinkModel {
             corrupt: 0.0,
             mtu: 65535,
             up: true,
+            mark: 0.0,
+            mark_threshold_bytes: None,
+            ecn_marking: true,
         }
     }
 }
@@ -141,18 +157,49 @@ impl LinkModel {
         self.up = up;
         self
     }
+    /// Sets the probability of an AQM congestion signal: CE for an ECT
+    /// packet, a drop for any other.
+    ///
+    /// ```
+    /// use synfin::links::LinkModel;
+    ///
+    /// // 100 Mbit/s with a step AQM at 30 kB of backlog, as DCTCP's K.
+    /// let aqm = LinkModel::new().bandwidth(100_000_000).mark_above(30_000);
+    /// assert_eq!(aqm.mark_threshold_bytes, Some(30_000));
+    /// assert!(aqm.ecn_marking);
+    /// let random = LinkModel::new().mark(0.01);
+    /// assert_eq!(random.mark, 0.01);
+    /// ```
+    pub fn mark(mut self, p: f64) -> Self {
+        self.mark = p;
+        self
+    }
+    /// Sets the backlog above which every arriving packet signals
+    /// congestion (CE if ECT, else dropped).
+    pub fn mark_above(mut self, bytes: usize) -> Self {
+        self.mark_threshold_bytes = Some(bytes);
+        self
+    }
+    /// Sets whether the AQM marks ECT packets (`true`) or drops them too.
+    pub fn ecn_marking(mut self, on: bool) -> Self {
+        self.ecn_marking = on;
+        self
+    }
 
     /// Decides the fate of one packet of `len` bytes handed to this direction
     /// at `now`, updating the FIFO state in `queue`.
     ///
     /// `scripted` overrides the random fault draws for this packet (delay,
-    /// jitter and the queue still apply).
+    /// jitter and the queue still apply); `ect` says whether the packet is
+    /// ECN-capable (ECT(0), ECT(1) or CE in its IP header), which decides
+    /// whether an AQM signal marks it or drops it.
     pub(crate) fn plan<R: Rng>(
         &self,
         rng: &mut R,
         queue: &mut QueueState,
         now: Instant,
         len: usize,
+        ect: bool,
         scripted: Option<Fault>,
     ) -> Plan {
         if !self.up {
@@ -160,6 +207,21 @@ impl LinkModel {
         }
         if len > self.mtu {
             return Plan::Drop(DropReason::Mtu);
+        }
+        // The AQM decides as the packet arrives at the queue (RFC 7567):
+        // above the threshold, or at random, or as scripted.
+        let over = match (self.bandwidth_bps, self.mark_threshold_bytes) {
+            (Some(bps), Some(limit)) => queue.backlog(now, bps) > limit as u128,
+            _ => false,
+        };
+        let signal = over
+            || match scripted {
+                Some(f) => f == Fault::Mark,
+                None => chance(rng, self.mark),
+            };
+        let ce = signal && ect && self.ecn_marking;
+        if signal && !ce {
+            return Plan::Drop(DropReason::Aqm);
         }
         let departs = match self.bandwidth_bps {
             None => now,
@@ -208,6 +270,7 @@ impl LinkModel {
             duplicate_at: dup.then(|| arrives + DUPLICATE_GAP),
             corrupt_bit,
             reordered: reorder,
+            ce,
         }
     }
 }
@@ -226,6 +289,9 @@ pub enum Fault {
     Reorder,
     /// Flip one random bit.
     Corrupt,
+    /// An AQM congestion signal: mark it CE if it is ECN-capable, else drop
+    /// it (see [`LinkModel::mark`]).
+    Mark,
 }
 
 /// Why a packet never made it onto the wire.
@@ -235,6 +301,8 @@ pub(crate) enum DropReason {
     Mtu,
     QueueFull,
     LinkDown,
+    /// An AQM's congestion signal on a packet that is not ECN-capable.
+    Aqm,
 }
 
 /// The outcome [`LinkModel::plan`] chose for one packet.
@@ -248,6 +316,8 @@ pub(crate) enum Plan {
         /// Bit index (from the first byte's most significant bit) to flip.
         corrupt_bit: Option<u64>,
         reordered: bool,
+        /// An AQM marked it: rewrite its ECN field to CE.
+        ce: bool,
     },
 }
 
@@ -262,15 +332,20 @@ pub(crate) struct QueueState {
 }
 
 impl QueueState {
+    /// Bytes not yet serialized at `now`, at `bps`.
+    fn backlog(&self, now: Instant, bps: u64) -> u128 {
+        let pending_us = u128::from(micros(self.busy_until.saturating_duration_since(now)));
+        (pending_us * u128::from(bps)).div_ceil(8_000_000)
+    }
+
     /// Admits `len` bytes at `now` and returns when their last bit leaves, or
     /// `None` if the queue is full (or the rate is 0).
     fn enqueue(&mut self, now: Instant, len: usize, bps: u64, limit: usize) -> Option<Instant> {
         if bps == 0 {
             return None;
         }
+        let backlog = self.backlog(now, bps);
         let bps = u128::from(bps);
-        let pending_us = u128::from(micros(self.busy_until.saturating_duration_since(now)));
-        let backlog = (pending_us * bps).div_ceil(8_000_000);
         if backlog + len as u128 > limit as u128 {
             return None;
         }
@@ -341,10 +416,70 @@ mod tests {
                 &mut QueueState::default(),
                 Instant::ZERO,
                 10,
+                true,
                 None,
             );
         }
         let m = LinkModel::new().jitter(Duration::MAX).delay(Duration::MAX);
-        let _ = m.plan(&mut rng, &mut QueueState::default(), Instant::ZERO, 0, None);
+        let _ = m.plan(
+            &mut rng,
+            &mut QueueState::default(),
+            Instant::ZERO,
+            0,
+            false,
+            None,
+        );
+    }
+
+    #[test]
+    fn aqm_marks_ect_and_drops_the_rest() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let m = LinkModel::new().mark(1.0);
+        let mut q = QueueState::default();
+        let t = Instant::ZERO;
+        assert!(matches!(
+            m.plan(&mut rng, &mut q, t, 100, true, None),
+            Plan::Deliver { ce: true, .. }
+        ));
+        assert_eq!(
+            m.plan(&mut rng, &mut q, t, 100, false, None),
+            Plan::Drop(DropReason::Aqm)
+        );
+        // Without ECN marking the AQM drops ECT packets too.
+        let m = m.ecn_marking(false);
+        assert_eq!(
+            m.plan(&mut rng, &mut q, t, 100, true, None),
+            Plan::Drop(DropReason::Aqm)
+        );
+        // A scripted mark, on a link that never marks by itself.
+        let m = LinkModel::new();
+        assert!(matches!(
+            m.plan(&mut rng, &mut q, t, 100, true, Some(Fault::Mark)),
+            Plan::Deliver { ce: true, .. }
+        ));
+        assert!(matches!(
+            m.plan(&mut rng, &mut q, t, 100, true, None),
+            Plan::Deliver { ce: false, .. }
+        ));
+    }
+
+    #[test]
+    fn step_aqm_marks_above_the_threshold() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        // 8 Mbit/s: 1000 bytes take 1 ms. Threshold 1500 bytes of backlog.
+        let m = LinkModel::new().bandwidth(8_000_000).mark_above(1500);
+        let mut q = QueueState::default();
+        let t = Instant::ZERO;
+        let ce = |p: Plan| matches!(p, Plan::Deliver { ce: true, .. });
+        assert!(!ce(m.plan(&mut rng, &mut q, t, 1000, true, None))); // backlog 0
+        assert!(!ce(m.plan(&mut rng, &mut q, t, 1000, true, None))); // 1000
+        assert!(ce(m.plan(&mut rng, &mut q, t, 1000, true, None))); // 2000
+        assert_eq!(
+            m.plan(&mut rng, &mut q, t, 1000, false, None),
+            Plan::Drop(DropReason::Aqm)
+        );
+        // Once the queue drained below the threshold, no more marks.
+        let later = Instant::from_millis(2);
+        assert!(!ce(m.plan(&mut rng, &mut q, later, 1000, true, None)));
     }
 }

@@ -100,6 +100,11 @@ pub struct NetStats {
     pub dropped_queue: u64,
     /// Dropped: the link was down.
     pub dropped_link_down: u64,
+    /// Dropped: an AQM signalled congestion on a packet that is not
+    /// ECN-capable ([`LinkModel::mark`]).
+    pub dropped_aqm: u64,
+    /// ECN-capable packets an AQM marked CE instead of dropping them.
+    pub ce_marked: u64,
 }
 
 struct HostSlot<H> {
@@ -658,10 +663,17 @@ impl<H: Host> Network<H> {
         let Some(to) = to else { return };
 
         let scripted = link.script.front().copied();
-        let plan = link
-            .model
-            .plan(&mut self.rng, &mut link.queue, now, packet.len(), scripted);
-        if !matches!(plan, Plan::Drop(_)) {
+        let ect = crate::wire::ip::packet_ecn(packet).is_some_and(crate::wire::Ecn::is_ect);
+        let plan = link.model.plan(
+            &mut self.rng,
+            &mut link.queue,
+            now,
+            packet.len(),
+            ect,
+            scripted,
+        );
+        // A scripted AQM signal is used up even when it drops the packet.
+        if !matches!(plan, Plan::Drop(r) if r != DropReason::Aqm) {
             link.script.pop_front();
         }
 
@@ -691,9 +703,13 @@ impl<H: Host> Network<H> {
                 duplicate_at,
                 corrupt_bit,
                 reordered,
+                ce,
             } => {
                 let mut bytes = packet.to_vec();
                 let mut fate = PacketFate::Delivered;
+                if ce && crate::wire::ip::mark_ce(&mut bytes) {
+                    self.stats.ce_marked += 1;
+                }
                 if let Some(bit) = corrupt_bit {
                     if let Some(byte) = usize::try_from(bit / 8).ok().and_then(|i| bytes.get_mut(i))
                     {
@@ -734,6 +750,7 @@ impl<H: Host> Network<H> {
             DropReason::NoRoute => &mut self.stats.dropped_no_route,
             DropReason::Mtu => &mut self.stats.dropped_mtu,
             DropReason::QueueFull => &mut self.stats.dropped_queue,
+            DropReason::Aqm => &mut self.stats.dropped_aqm,
             DropReason::LinkDown => &mut self.stats.dropped_link_down,
         };
         *counter += 1;

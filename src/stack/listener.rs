@@ -172,6 +172,10 @@ impl Stack {
         };
         let mut opts = negotiate(cfg, &local, &seg.options, our_ws);
         opts.message_mode = message_mode;
+        // RFC 3168 §6.1.1: an ECN-setup SYN gets an ECN-setup SYN-ACK when
+        // ECN is accepted. (A SYN cookie's SYN-ACK never agrees: the cookie
+        // has no bit to remember it.)
+        opts.ecn = cfg.ecn.accepts() && crate::tcp::ecn::is_ecn_setup_syn(seg.flags);
         let entry = HalfOpen {
             local,
             remote: key.remote(),
@@ -552,12 +556,18 @@ impl Stack {
             ));
         }
         let window = cfg.recv_buffer.min(65535) as u16;
+        // RFC 3168 §6.1.1: the ECN-setup SYN-ACK has ECE and not CWR.
+        let ecn = if h.opts.ecn {
+            TcpFlags::ECE
+        } else {
+            TcpFlags::empty()
+        };
         self.push_control(Control {
             local: h.local,
             remote: h.remote,
             seq: h.iss,
             ack: h.irs + 1u32,
-            flags: TcpFlags::SYN | TcpFlags::ACK,
+            flags: TcpFlags::SYN | TcpFlags::ACK | ecn,
             window,
             options,
         });

@@ -352,7 +352,7 @@ impl Stack {
                 ..
             }) = self.sockets.get_mut(h)
             {
-                c.conn.on_segment(now, &self.config.tcp, &seg);
+                c.conn.on_packet(now, &self.config.tcp, pkt.ip.ecn, &seg);
                 if c.conn.take_challenge() {
                     if self
                         .challenges
@@ -752,6 +752,12 @@ fn emit_segment(
         protocol: wire::PROTO_TCP,
         hop_limit: hop,
         payload_len: tcp_len,
+        // RFC 3168 §6.1.2: new data of an ECN connection goes ECT(0).
+        ecn: if seg.ect {
+            wire::Ecn::Ect0
+        } else {
+            wire::Ecn::NotEct
+        },
     };
     ip.emit(&mut buf[..ip_len]).ok()?;
     repr.emit_header(&mut buf[ip_len..ip_len + tcp_hdr]).ok()?;

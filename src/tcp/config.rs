@@ -4,6 +4,7 @@
 use core::time::Duration;
 
 pub use super::congestion::CongestionAlgorithm;
+pub use super::ecn::EcnMode;
 
 /// Configuration of TCP connections created by a stack.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,6 +34,15 @@ pub struct TcpConfig {
     pub sack: bool,
     /// The congestion controller of new connections (CUBIC by default).
     pub congestion: CongestionAlgorithm,
+    /// Explicit Congestion Notification (RFC 3168): off, agree when the
+    /// peer asks (the default, as Linux and FreeBSD), or ask on connect.
+    pub ecn: EcnMode,
+    /// How many retransmissions of an ECN-setup SYN still carry ECE and CWR
+    /// before the SYN falls back to a plain one (RFC 3168 §6.1.1.1: a SYN
+    /// lost to a middlebox that drops ECN-setup SYNs). 0 — the first
+    /// retransmission is plain — is Linux's `tcp_ecn_fallback`; FreeBSD's
+    /// `ecn.maxretries` defaults to 1.
+    pub ecn_syn_retries: u8,
     /// Disable Nagle's algorithm (RFC 9293 §3.7.4) — `TCP_NODELAY`.
     pub nodelay: bool,
     /// Delayed-ACK timer (RFC 9293 §3.8.6.3 requires < 0.5 s).
@@ -116,6 +126,8 @@ impl Default for TcpConfig {
             timestamps: true,
             sack: true,
             congestion: CongestionAlgorithm::Cubic,
+            ecn: EcnMode::Passive,
+            ecn_syn_retries: 0,
             nodelay: false,
             delayed_ack: Duration::from_millis(40),
             ack_every: 2,

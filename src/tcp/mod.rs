@@ -9,6 +9,7 @@ pub mod assembler;
 pub mod config;
 pub mod congestion;
 pub mod conn;
+pub mod ecn;
 pub mod message;
 pub mod rack;
 pub mod recovery;
@@ -22,6 +23,7 @@ pub mod state;
 pub use config::TcpConfig;
 pub use congestion::CongestionAlgorithm;
 pub use conn::{Connection, Events, LossStats, Segment};
+pub use ecn::EcnMode;
 pub use state::State;
 
 /// Why a connection ended abnormally, as the application sees it.

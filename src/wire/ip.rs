@@ -211,6 +211,83 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 }
 
+/// The ECN field: the low two bits of the IPv4 TOS byte and of the IPv6
+/// traffic class (RFC 3168 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Ecn {
+    /// `00`: the transport does not use ECN.
+    #[default]
+    NotEct,
+    /// `01`: ECN-capable transport, ECT(1).
+    Ect1,
+    /// `10`: ECN-capable transport, ECT(0) — what an RFC 3168 sender sets.
+    Ect0,
+    /// `11`: congestion experienced, set by a router instead of dropping.
+    Ce,
+}
+
+impl Ecn {
+    /// The codepoint of the two low bits of `tos` (a TOS or traffic-class
+    /// byte).
+    pub const fn from_bits(tos: u8) -> Ecn {
+        match tos & 0b11 {
+            0b00 => Ecn::NotEct,
+            0b01 => Ecn::Ect1,
+            0b10 => Ecn::Ect0,
+            _ => Ecn::Ce,
+        }
+    }
+    /// The two-bit codepoint.
+    pub const fn bits(self) -> u8 {
+        match self {
+            Ecn::NotEct => 0b00,
+            Ecn::Ect1 => 0b01,
+            Ecn::Ect0 => 0b10,
+            Ecn::Ce => 0b11,
+        }
+    }
+    /// ECT(0), ECT(1) or CE: the sender said it understands ECN, so a
+    /// router may mark the packet instead of dropping it (RFC 3168 §5).
+    pub const fn is_ect(self) -> bool {
+        !matches!(self, Ecn::NotEct)
+    }
+}
+
+/// The ECN field of a whole IPv4 or IPv6 packet, without parsing the rest;
+/// `None` if `packet` is too short or neither version. For links that mark.
+pub fn packet_ecn(packet: &[u8]) -> Option<Ecn> {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= IPV4_HEADER_LEN => Some(Ecn::from_bits(packet[1])),
+        Some(6) if packet.len() >= IPV6_HEADER_LEN => Some(Ecn::from_bits(packet[1] >> 4)),
+        _ => None,
+    }
+}
+
+/// Rewrites the ECN field of an ECN-capable packet to CE, as a congested
+/// router does (RFC 3168 §5), updating the IPv4 header checksum
+/// incrementally (RFC 1624). Returns false, leaving the packet alone, if it
+/// is not ECT (or not an IP packet).
+pub fn mark_ce(packet: &mut [u8]) -> bool {
+    if !packet_ecn(packet).is_some_and(Ecn::is_ect) {
+        return false;
+    }
+    if packet[0] >> 4 == 4 {
+        let old = be16(packet, 0);
+        packet[1] |= 0b11;
+        let new = be16(packet, 0);
+        // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').
+        let hc = be16(packet, 10);
+        let mut sum = u32::from(!hc) + u32::from(!old) + u32::from(new);
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        packet[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    } else {
+        packet[1] |= 0b11 << 4;
+    }
+    true
+}
+
 /// A family-agnostic IP header, as the TCP layer needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpRepr {
@@ -225,6 +302,9 @@ pub struct IpRepr {
     /// Upper-layer payload length in bytes (after any skipped extension
     /// headers).
     pub payload_len: usize,
+    /// The ECN field (RFC 3168 §5): the low two bits of the IPv4 TOS / IPv6
+    /// traffic class.
+    pub ecn: Ecn,
 }
 
 impl IpRepr {
@@ -239,9 +319,10 @@ impl IpRepr {
 
     /// Writes the header into the front of `buf` and returns its length.
     ///
-    /// IPv4 (RFC 791 §3.1): version 4, IHL 5, TOS 0, identification 0, DF set
-    /// (we do path MTU discovery, never fragment), header checksum filled.
-    /// IPv6 (RFC 8200 §3): traffic class 0, flow label 0.
+    /// IPv4 (RFC 791 §3.1): version 4, IHL 5, TOS 0 but for the ECN bits,
+    /// identification 0, DF set (we do path MTU discovery, never fragment),
+    /// header checksum filled. IPv6 (RFC 8200 §3): traffic class 0 but for
+    /// the ECN bits, flow label 0.
     ///
     /// Errors: `src`/`dst` family mismatch or a payload too long for the
     /// length field -> `Malformed`; `buf` shorter than the header ->
@@ -253,7 +334,7 @@ impl IpRepr {
                 let total = u16::try_from(total).map_err(|_| WireError::Malformed)?;
                 let h = buf.get_mut(..IPV4_HEADER_LEN).ok_or(WireError::Truncated)?;
                 h[0] = 0x45;
-                h[1] = 0;
+                h[1] = self.ecn.bits();
                 h[2..4].copy_from_slice(&total.to_be_bytes());
                 h[4..6].copy_from_slice(&0u16.to_be_bytes());
                 h[6..8].copy_from_slice(&0x4000u16.to_be_bytes());
@@ -269,7 +350,8 @@ impl IpRepr {
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 let plen = u16::try_from(self.payload_len).map_err(|_| WireError::Malformed)?;
                 let h = buf.get_mut(..IPV6_HEADER_LEN).ok_or(WireError::Truncated)?;
-                h[0..4].copy_from_slice(&0x6000_0000u32.to_be_bytes());
+                let first = 0x6000_0000u32 | (u32::from(self.ecn.bits()) << 20);
+                h[0..4].copy_from_slice(&first.to_be_bytes());
                 h[4..6].copy_from_slice(&plen.to_be_bytes());
                 h[6] = self.protocol;
                 h[7] = self.hop_limit;
@@ -312,6 +394,7 @@ pub fn parse_ip(bytes: &[u8]) -> Result<(IpRepr, &[u8]), WireError> {
                     protocol: p.protocol(),
                     hop_limit: p.ttl(),
                     payload_len: payload.len(),
+                    ecn: Ecn::from_bits(bytes[1]),
                 },
                 payload,
             ))
@@ -346,6 +429,7 @@ pub fn parse_ip(bytes: &[u8]) -> Result<(IpRepr, &[u8]), WireError> {
                     protocol: next,
                     hop_limit: p.hop_limit(),
                     payload_len: rest.len(),
+                    ecn: Ecn::from_bits(p.traffic_class()),
                 },
                 rest,
             ))
@@ -365,6 +449,7 @@ mod tests {
             protocol: PROTO_TCP,
             hop_limit: 64,
             payload_len,
+            ecn: Ecn::NotEct,
         }
     }
 
@@ -375,6 +460,7 @@ mod tests {
             protocol: PROTO_TCP,
             hop_limit: 255,
             payload_len,
+            ecn: Ecn::NotEct,
         }
     }
 
@@ -543,6 +629,41 @@ mod tests {
         assert_eq!(v4repr(65516).emit(&mut [0; 20]), Err(WireError::Malformed));
         assert_eq!(v4repr(65515).emit(&mut [0; 20]), Ok(20));
         assert_eq!(v6repr(65536).emit(&mut [0; 40]), Err(WireError::Malformed));
+    }
+
+    #[test]
+    fn ecn_field_round_trips_and_marks() {
+        for ecn in [Ecn::NotEct, Ecn::Ect1, Ecn::Ect0, Ecn::Ce] {
+            for mut r in [v4repr(2), v6repr(2)] {
+                r.ecn = ecn;
+                let pkt = build(&r, b"hi");
+                assert_eq!(parse_ip(&pkt).unwrap().0, r);
+                assert_eq!(packet_ecn(&pkt), Some(ecn));
+            }
+        }
+        let mut r = v4repr(2);
+        r.ecn = Ecn::Ect0;
+        let mut pkt = build(&r, b"hi");
+        assert_eq!(pkt[1], 0b10);
+        assert!(mark_ce(&mut pkt));
+        // The incremental checksum update verifies.
+        let (p, _) = parse_ip(&pkt).unwrap();
+        assert_eq!(p.ecn, Ecn::Ce);
+        let mut r = v6repr(2);
+        r.ecn = Ecn::Ect0;
+        let mut pkt = build(&r, b"hi");
+        assert_eq!(
+            Ipv6Packet::new_checked(&pkt[..]).unwrap().traffic_class(),
+            0b10
+        );
+        assert!(mark_ce(&mut pkt));
+        assert_eq!(parse_ip(&pkt).unwrap().0.ecn, Ecn::Ce);
+        // Not-ECT packets are never marked.
+        let mut pkt = build(&v4repr(2), b"hi");
+        assert!(!mark_ce(&mut pkt));
+        assert_eq!(parse_ip(&pkt).unwrap().0.ecn, Ecn::NotEct);
+        assert!(!mark_ce(&mut [0x45]));
+        assert_eq!(packet_ecn(&[]), None);
     }
 
     #[test]

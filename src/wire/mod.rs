@@ -15,7 +15,7 @@ mod tuple;
 
 use std::net::IpAddr;
 
-pub use ip::{parse_ip, IpRepr, Ipv4Packet, Ipv6Packet, PROTO_TCP};
+pub use ip::{parse_ip, Ecn, IpRepr, Ipv4Packet, Ipv6Packet, PROTO_TCP};
 pub use seq::SeqNum;
 pub use tcp::{SackBlocks, TcpFlags, TcpOptions, TcpRepr, TcpSegment};
 pub use tuple::FourTuple;
@@ -100,6 +100,7 @@ pub fn emit_tcp_packet(
         protocol: PROTO_TCP,
         hop_limit,
         payload_len: seg_len,
+        ecn: ip::Ecn::NotEct,
     };
     let buf = buf.get_mut(..total).ok_or(WireError::Truncated)?;
     let hl = ip.emit(buf)?;
@@ -193,6 +194,7 @@ mod tests {
             protocol: 17,
             hop_limit: 1,
             payload_len: 8,
+            ecn: Ecn::NotEct,
         };
         let mut buf = [0u8; 28];
         ip.emit(&mut buf).unwrap();

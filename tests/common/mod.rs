@@ -139,6 +139,8 @@ pub struct WireSeg {
     pub len: usize,
     pub window: u16,
     pub options: synfin::wire::TcpOptions,
+    /// The ECN field of its IP header, as it arrived (after any CE mark).
+    pub ecn: synfin::wire::Ecn,
 }
 
 impl WireSeg {
@@ -187,6 +189,7 @@ impl Pair {
                     len: p.tcp.payload.len(),
                     window: p.tcp.window,
                     options: p.tcp.options,
+                    ecn: p.ip.ecn,
                 })
             })
             .collect()

@@ -63,6 +63,14 @@ pub trait CongestionControl {
     /// A loss was detected (fast retransmit, SACK or RACK): the multiplicative
     /// decrease. Sets ssthresh and cwnd = ssthresh; `flight` is FlightSize.
     fn on_congestion_event(&mut self, now: Instant, flight: usize);
+    /// An ACK echoed a congestion mark (ECE, RFC 3168 §6.1.2), at most once
+    /// per window of data: the same decrease as for a loss — RFC 3168 asks
+    /// for it, and RFC 9438 §4.6 applies CUBIC's β to ECN too — but nothing
+    /// is retransmitted and no recovery episode starts. An algorithm that
+    /// answers marks more gently (RFC 8511's ABE) overrides this.
+    fn on_ecn_echo(&mut self, now: Instant, flight: usize) {
+        self.on_congestion_event(now, flight)
+    }
     /// A retransmission timeout: ssthresh from the window (unless
     /// `repeated`, a further timeout of the same data, RFC 5681 §3.1), and
     /// cwnd = one SMSS, the loss window.
@@ -153,6 +161,9 @@ impl CongestionControl for Controller {
     }
     fn on_congestion_event(&mut self, now: Instant, flight: usize) {
         self.inner_mut().on_congestion_event(now, flight)
+    }
+    fn on_ecn_echo(&mut self, now: Instant, flight: usize) {
+        self.inner_mut().on_ecn_echo(now, flight)
     }
     fn on_rto(&mut self, flight: usize, repeated: bool) {
         self.inner_mut().on_rto(flight, repeated)

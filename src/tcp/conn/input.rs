@@ -63,7 +63,17 @@ impl Connection {
         self.rcv_nxt = seg.seq + 1u32;
         let our_ws = self.opts.rcv_wscale;
         let wanted_messages = self.opts.message_mode;
+        let asked_ecn = self.opts.ecn;
         self.opts = negotiate(cfg, &self.local(), &seg.options, our_ws);
+        // RFC 3168 §6.1.1: ECN is on when our ECN-setup SYN is answered by
+        // an ECN-setup SYN-ACK (ECE without CWR). A simultaneous open's SYN
+        // is answered like a passive open's, as FreeBSD does: ECN when the
+        // peer's SYN asks and we accept.
+        self.opts.ecn = if f.contains(TcpFlags::ACK) {
+            asked_ecn && crate::tcp::ecn::is_ecn_setup_syn_ack(f)
+        } else {
+            cfg.ecn.accepts() && crate::tcp::ecn::is_ecn_setup_syn(f)
+        };
         self.round_buffers(cfg);
         if wanted_messages {
             // Message mode (docs/message-mode.md): the peer's SYN must echo
@@ -213,6 +223,9 @@ impl Connection {
         if !self.process_ack(now, cfg, seq, seg) {
             return;
         }
+        // RFC 3168 §6.1.2 and §6.1.3: ECE on the ACK, CWR and CE on the data.
+        self.ecn_on_ack(now, seg);
+        self.ecn_on_receive(seg);
         // Sixth (URG) is not supported: urgent data is delivered inline,
         // which RFC 6093 recommends for new applications.
         // Seventh and eighth: text and FIN, trimmed to the window.

@@ -48,6 +48,13 @@ pub struct LossStats {
     pub dsacks_received: u64,
     /// Segments RACK deemed lost (RFC 8985 §6.2).
     pub rack_marked_lost: u64,
+    /// ACKs that carried ECE (RFC 3168 §6.1.2) on an ECN connection.
+    pub ecn_echoes: u64,
+    /// Window reductions those ECEs caused (at most one per window of data;
+    /// none retransmits anything).
+    pub ecn_reductions: u64,
+    /// Data segments received with CE in the IP header (RFC 3168 §6.1.3).
+    pub ce_received: u64,
 }
 
 /// Everything about loss recovery and the congestion window, boxed.
@@ -69,6 +76,9 @@ pub(crate) struct LossState {
     /// part, completed by the SACK blocks).
     pub(super) delivered: Delivered,
     pub(super) stats: LossStats,
+    /// ECN (conn/ecn.rs): SND.MAX at the last ECE reduction; an ECE
+    /// reduces again only once an ACK passes it.
+    pub(super) ecn_high: SeqNum,
     // Receive-buffer auto-tuning (autotune.rs).
     pub(super) rcv_rtt_seq: Option<SeqNum>,
     pub(super) rcv_rtt_at: Instant,
@@ -95,6 +105,7 @@ impl Connection {
                 probe_room: false,
                 delivered: Delivered::default(),
                 stats: LossStats::default(),
+                ecn_high: iss,
                 rcv_rtt_seq: None,
                 rcv_rtt_at: Instant::ZERO,
                 rcv_rtt: None,

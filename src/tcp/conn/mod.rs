@@ -6,6 +6,7 @@
 //! the user calls (§3.10.1–§3.10.6) and [`timers`] the timeouts (§3.10.8).
 
 mod autotune;
+mod ecn;
 mod input;
 mod loss;
 mod output;
@@ -85,6 +86,10 @@ pub struct Negotiated {
     /// with [`MESSAGE_EXID`](crate::tcp::message::MESSAGE_EXID). Before the
     /// handshake completes on an active open, whether our SYN offers it.
     pub message_mode: bool,
+    /// ECN (RFC 3168 §6.1.1): an ECN-setup SYN was answered with an
+    /// ECN-setup SYN-ACK. Before the handshake completes on an active open,
+    /// whether our SYN asks for it.
+    pub ecn: bool,
 }
 
 /// What a TIME-WAIT record keeps of a connection: SND.NXT, RCV.NXT,
@@ -132,6 +137,8 @@ pub struct Connection {
     offer_wscale: bool,
     /// The next ACK repeats our FIN ([`TcpConfig::repeat_fin_in_closing`]).
     repeat_fin: bool,
+    /// ECN's per-connection flags (ecn.rs).
+    ecn: ecn::EcnFlags,
     offer_sack: bool,
     /// The congestion controller this connection uses once data flows.
     cc_alg: CongestionAlgorithm,
@@ -292,11 +299,13 @@ impl Connection {
                 sack_permitted: false,
                 window_scaling: false,
                 message_mode: false,
+                ecn: cfg.ecn.requests(),
             },
             local_mss: mss,
             offer_ts: cfg.timestamps,
             offer_wscale: cfg.window_scaling,
             repeat_fin: false,
+            ecn: ecn::EcnFlags::default(),
             offer_sack: cfg.sack,
             cc_alg: cfg.congestion,
             dsack: None,
@@ -619,5 +628,7 @@ pub(crate) fn negotiate(
         window_scaling: cfg.window_scaling && peer.window_scale.is_some(),
         // Decided by the caller, which knows whether this side asked for it.
         message_mode: false,
+        // Decided by the caller from the SYN's flags (RFC 3168 §6.1.1).
+        ecn: false,
     }
 }

@@ -26,6 +26,9 @@ pub struct Segment {
     pub payload_offset: usize,
     /// Payload length.
     pub payload_len: usize,
+    /// Send it ECN-capable, ECT(0) in the IP header (RFC 3168 §6.1.2: new
+    /// data on a connection that agreed on ECN).
+    pub ect: bool,
 }
 
 impl Connection {
@@ -135,6 +138,16 @@ impl Connection {
             flags |= TcpFlags::ACK;
             ack = self.rcv_nxt;
         }
+        // RFC 3168 §6.1.1: an ECN-setup SYN carries ECE and CWR, an
+        // ECN-setup SYN-ACK (a simultaneous open's, here) ECE only. After
+        // `ecn_syn_retries` retransmissions `opts.ecn` is off (timers.rs).
+        if self.opts.ecn {
+            flags |= if active {
+                crate::tcp::ecn::SYN_FLAGS
+            } else {
+                TcpFlags::ECE
+            };
+        }
         self.snd_nxt = self.iss + 1u32;
         if self.snd_max.diff(self.snd_nxt) < 0 || self.snd_max == self.iss {
             self.snd_max = self.snd_nxt;
@@ -155,6 +168,7 @@ impl Connection {
             options,
             payload_offset: 0,
             payload_len: 0,
+            ect: false,
         }
     }
 
@@ -193,7 +207,9 @@ impl Connection {
             self.persist_probe = false;
             if unsent > 0 {
                 let n = unsent.min(mss).min(usable.max(1));
-                let s = self.build(now, self.snd_nxt, off, n, false, retransmitting);
+                let mut s = self.build(now, self.snd_nxt, off, n, false, retransmitting);
+                // RFC 3168 §6.1.6: a window probe is not ECN-capable.
+                self.ecn_unmark_probe(&mut s);
                 self.snd_nxt = self.snd_nxt + n;
                 if self.snd_max.diff(self.snd_nxt) < 0 {
                     self.snd_max = self.snd_nxt;
@@ -306,6 +322,9 @@ impl Connection {
         }
         seg.payload_offset = off;
         seg.payload_len = len;
+        // ECT(0) and CWR on new data only (RFC 3168 §6.1.5), ECE while
+        // echoing a CE mark (§6.1.3).
+        self.ecn_mark(&mut seg, !retransmit);
         self.ack_sent();
         self.loss_on_send(now, seq, seq + len + usize::from(fin), retransmit);
         seg
@@ -342,6 +361,8 @@ impl Connection {
         let mut seg = self.bare(seq, self.rcv_nxt, flags);
         seg.window = self.advertise();
         seg.options = self.segment_options(now);
+        // A pure ACK is never ECT, but carries ECE while echoing.
+        self.ecn_mark(&mut seg, false);
         self.ack_sent();
         Some(seg)
     }
@@ -362,6 +383,7 @@ impl Connection {
             options: TcpOptions::default(),
             payload_offset: 0,
             payload_len: 0,
+            ect: false,
         }
     }
 

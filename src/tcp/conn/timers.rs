@@ -154,6 +154,11 @@ impl Connection {
             return;
         }
         self.retries += 1;
+        if self.state == State::SynSent && self.retries > cfg.ecn_syn_retries {
+            // RFC 3168 §6.1.1.1: the ECN-setup SYN may have been dropped by
+            // a middlebox; retransmit it without ECE and CWR.
+            self.opts.ecn = false;
+        }
         self.rtt.backoff();
         // With SACK the scoreboard deems the unSACKed data lost and recovery
         // resends only that; otherwise go back to SND.UNA (loss.rs).
