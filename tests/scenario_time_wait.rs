@@ -22,7 +22,7 @@ use open::*;
 use synfin::links::LinkModel;
 use synfin::stack::{Shutdown, SocketHandle, StackConfig};
 use synfin::tcp::State;
-use synfin::wire::{self, SeqNum, TcpFlags, TcpOptions, TcpRepr};
+use synfin::wire::{TcpFlags, TcpOptions};
 
 const SYN: TcpFlags = TcpFlags::SYN;
 const SYN_ACK: TcpFlags = TcpFlags(TcpFlags::SYN.0 | TcpFlags::ACK.0);
@@ -92,31 +92,12 @@ fn to_server(
     data: &[u8],
     ts: Option<u32>,
 ) {
-    let to = Pair::server_addr();
-    let pkt = match ts {
-        None => packet(from, to, seq, ack, flags, data),
-        Some(val) => {
-            let repr = TcpRepr {
-                src_port: from.port(),
-                dst_port: to.port(),
-                seq: SeqNum(seq),
-                ack: SeqNum(ack),
-                flags,
-                window: 65535,
-                urgent: 0,
-                options: TcpOptions {
-                    mss: Some(1460),
-                    timestamps: Some((val, 0)),
-                    ..TcpOptions::default()
-                },
-                payload: data,
-            };
-            let mut buf = vec![0u8; wire::tcp_packet_len(&from.ip(), &repr)];
-            let n = wire::emit_tcp_packet(from.ip(), to.ip(), 64, &repr, &mut buf).unwrap();
-            buf.truncate(n);
-            buf
-        }
+    let options = TcpOptions {
+        mss: ts.map(|_| 1460),
+        timestamps: ts.map(|val| (val, 0)),
+        ..TcpOptions::default()
     };
+    let pkt = packet_with_options(from, Pair::server_addr(), seq, ack, flags, options, data);
     let now = p.now();
     p.s().handle_packet(now, &pkt);
 }
