@@ -1072,3 +1072,56 @@ fn closing_listener_resets_half_open_connections() {
     assert_eq!(p.s().socket_count(), 0);
     assert_eq!(p.s().poll_timeout(), None);
 }
+
+/// RFC 9293 §3.10.7.3: in a simultaneous open, text on the peer's SYN is
+/// queued "for processing after the ESTABLISHED state has been reached" —
+/// the SYN-ACK acknowledges the SYN alone, nothing is readable in
+/// SYN-RECEIVED, and once the peer's ACK completes the handshake the text is
+/// readable and acknowledged. (It used to be discarded.)
+#[test]
+fn simultaneous_open_keeps_the_text_on_the_peers_syn() {
+    use synfin::stack::{Stack, StackConfig};
+    use synfin::time::Instant;
+    let mut st = Stack::new(StackConfig::default(), 21);
+    let ca = client_addr(5002);
+    let peer: SocketAddr = format!("{SERVER_IP}:6002").parse().unwrap();
+    st.add_address(ca.ip());
+    let h = st.socket();
+    st.bind(h, ca).unwrap();
+    let mut now = Instant::ZERO;
+    st.connect_from(now, h, peer).unwrap();
+    let out = transmit_all(&mut st, now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].2.flags, SYN);
+    let iss = out[0].2.seq.0;
+
+    // The peer's SYN crosses ours and carries three bytes.
+    now = now + ms(10);
+    st.handle_packet(now, &packet(peer, ca, 1000, 0, SYN, b"abc"));
+    let out = transmit_all(&mut st, now);
+    assert_eq!(out.len(), 1);
+    let syn_ack = &out[0].2;
+    assert_eq!(syn_ack.flags, SYN_ACK);
+    assert_eq!((syn_ack.seq.0, syn_ack.ack.0), (iss, 1001), "the SYN only");
+    assert_eq!(st.state(h), Ok(State::SynReceived));
+    let mut buf = [0u8; 16];
+    assert_eq!(st.recv(now, h, &mut buf), Err(Error::WouldBlock));
+
+    // The peer's ACK, sent after its three bytes, completes the handshake.
+    now = now + ms(10);
+    st.handle_packet(now, &packet(peer, ca, 1004, iss.wrapping_add(1), ACK, b""));
+    assert_eq!(st.state(h), Ok(State::Established));
+    let evs = events_of(&events(&mut st), h);
+    assert!(evs.contains(&Event::Readable), "{evs:?}");
+    assert_eq!(st.recv(now, h, &mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"abc");
+    // Acknowledged like in-order data: by the delayed ACK at the latest.
+    now = now + secs(1);
+    st.handle_timeout(now);
+    let out = transmit_all(&mut st, now);
+    assert!(
+        out.iter()
+            .any(|(_, _, s)| s.flags == ACK && s.ack.0 == 1004),
+        "{out:?}"
+    );
+}

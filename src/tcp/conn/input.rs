@@ -139,6 +139,16 @@ impl Connection {
             self.snd_nxt = self.iss;
             self.retries = 0;
             self.rtt_probe = None;
+            // RFC 9293 §3.10.7.3: text on the SYN is queued "for processing
+            // after the ESTABLISHED state has been reached". It waits at the
+            // front of the receive queue, neither acknowledged (RCV.NXT
+            // stays just past the SYN, so the SYN-ACK acknowledges the SYN
+            // alone) nor readable (`Connection::recv` holds back a queue in
+            // SYN-RECEIVED, the one state in which only this text can be
+            // there), until `process_ack` completes the handshake.
+            if !seg.payload.is_empty() {
+                self.recv_q.write_at(0, seg.payload);
+            }
         }
     }
 
@@ -347,6 +357,18 @@ impl Connection {
                 self.snd_wl2 = ack;
                 if self.fin_queued {
                     self.set_state(State::FinWait1);
+                }
+                // The text that came on the peer's SYN in a simultaneous
+                // open (`on_segment_syn_sent`) is processed now: readable,
+                // and acknowledged as in-order data is.
+                let held = self.recv_q.len();
+                if held > 0 {
+                    self.rcv_nxt = self.rcv_nxt + held;
+                    self.events.insert(Events::READABLE);
+                    self.segs_unacked = self.segs_unacked.saturating_add(1);
+                    if self.dack_at.is_none() {
+                        self.dack_at = Some(now + cfg.delayed_ack);
+                    }
                 }
             } else {
                 self.reply_rst(ack);

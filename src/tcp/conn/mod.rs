@@ -412,9 +412,15 @@ impl Connection {
     pub fn send_challenge_ack(&mut self) {
         self.ack_now = true;
     }
-    /// Bytes readable now.
+    /// Bytes readable now. In SYN-RECEIVED the queue can only hold text
+    /// that came on the peer's SYN, which is not readable before
+    /// ESTABLISHED (RFC 9293 §3.10.7.3).
     pub fn recv_queue_len(&self) -> usize {
-        self.recv_q.len()
+        if self.state == State::SynReceived {
+            0
+        } else {
+            self.recv_q.len()
+        }
     }
     /// [`TcpConfig::round_buffers_to_mss`]: once the MSS is known, both
     /// queues grow to a whole number of segments (FreeBSD's `tcp_mss()`).

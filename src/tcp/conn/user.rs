@@ -41,7 +41,7 @@ impl Connection {
     /// RECEIVE (RFC 9293 §3.10.3) into `buf`: queued data first, then `0`
     /// at the FIN, or the error that ended the connection.
     pub fn recv(&mut self, buf: &mut [u8], peek: bool) -> Result<usize, IoError> {
-        if !self.recv_q.is_empty() {
+        if self.recv_queue_len() > 0 {
             if buf.is_empty() {
                 return Ok(0);
             }
