@@ -1096,7 +1096,7 @@ fn simultaneous_open_keeps_the_text_on_the_peers_syn() {
     let iss = out[0].2.seq.0;
 
     // The peer's SYN crosses ours and carries three bytes.
-    now = now + ms(10);
+    now += ms(10);
     st.handle_packet(now, &packet(peer, ca, 1000, 0, SYN, b"abc"));
     let out = transmit_all(&mut st, now);
     assert_eq!(out.len(), 1);
@@ -1108,7 +1108,7 @@ fn simultaneous_open_keeps_the_text_on_the_peers_syn() {
     assert_eq!(st.recv(now, h, &mut buf), Err(Error::WouldBlock));
 
     // The peer's ACK, sent after its three bytes, completes the handshake.
-    now = now + ms(10);
+    now += ms(10);
     st.handle_packet(now, &packet(peer, ca, 1004, iss.wrapping_add(1), ACK, b""));
     assert_eq!(st.state(h), Ok(State::Established));
     let evs = events_of(&events(&mut st), h);
@@ -1116,7 +1116,7 @@ fn simultaneous_open_keeps_the_text_on_the_peers_syn() {
     assert_eq!(st.recv(now, h, &mut buf), Ok(3));
     assert_eq!(&buf[..3], b"abc");
     // Acknowledged like in-order data: by the delayed ACK at the latest.
-    now = now + secs(1);
+    now += secs(1);
     st.handle_timeout(now);
     let out = transmit_all(&mut st, now);
     assert!(
