@@ -25,7 +25,7 @@
 
 use core::fmt;
 
-use super::socket::{Socket, SocketKind};
+use super::socket::{ConnSocket, Socket, SocketKind};
 use super::{Error, SocketHandle, Stack};
 use crate::tcp::{ConnError, State};
 
@@ -228,70 +228,73 @@ impl NetState {
                     self.record(NetEvents::ACCEPT);
                 }
             }
-            SocketKind::Conn(c) => {
-                let conn = &c.conn;
-                let state = conn.state();
-                let synchronized = !matches!(state, State::SynSent | State::SynReceived);
-                let error = conn.error();
-                let connect_done = state == State::Closed || synchronized;
-                if self.connecting && self.mask.contains(NetEvents::CONNECT) && connect_done {
-                    self.connecting = false;
-                    self.connect_error = match error {
-                        Some(e) => Some(e),
-                        None if state == State::Closed => Some(ConnError::Aborted),
-                        None => None,
-                    };
-                    self.record(NetEvents::CONNECT);
-                    if self.connect_error.is_some() {
-                        // A failed connect is reported by CONNECT alone, as
-                        // Winsock does.
-                        self.disabled |= NetEvents::CLOSE | NetEvents::WRITE;
-                    }
+            SocketKind::Conn(c) => self.update_conn(c),
+        }
+    }
+
+    /// [`NetState::update`] for a connection.
+    pub(crate) fn update_conn(&mut self, c: &ConnSocket) {
+        if self.mask.is_empty() {
+            return;
+        }
+        let conn = &c.conn;
+        let state = conn.state();
+        let synchronized = !matches!(state, State::SynSent | State::SynReceived);
+        let error = conn.error();
+        let connect_done = state == State::Closed || synchronized;
+        if self.connecting && self.mask.contains(NetEvents::CONNECT) && connect_done {
+            self.connecting = false;
+            self.connect_error = match error {
+                Some(e) => Some(e),
+                None if state == State::Closed => Some(ConnError::Aborted),
+                None => None,
+            };
+            self.record(NetEvents::CONNECT);
+            if self.connect_error.is_some() {
+                // A failed connect is reported by CONNECT alone, as
+                // Winsock does.
+                self.disabled |= NetEvents::CLOSE | NetEvents::WRITE;
+            }
+        }
+        if c.listener.is_some() {
+            // Still in the accept queue: the application has no
+            // handle for it yet.
+            return;
+        }
+        // Message mode: READ means a whole message is waiting.
+        let readable = match &c.message {
+            Some(f) => f.message_ready(conn),
+            None => conn.recv_queue_len() > 0,
+        };
+        if readable {
+            self.record(NetEvents::READ);
+        }
+        if matches!(state, State::Established | State::CloseWait) && conn.send_queue_free() > 0 {
+            self.record(NetEvents::WRITE);
+        }
+        if !self.disabled.contains(NetEvents::CLOSE) && self.mask.contains(NetEvents::CLOSE) {
+            let close = match error {
+                Some(ConnError::Reset) => Some(Some(ConnError::Reset)),
+                Some(ConnError::TimedOut | ConnError::Aborted) if synchronized => {
+                    Some(Some(ConnError::Aborted))
                 }
-                if c.listener.is_some() {
-                    // Still in the accept queue: the application has no
-                    // handle for it yet.
-                    return;
+                Some(ConnError::ProtocolViolation) if synchronized => {
+                    Some(Some(ConnError::ProtocolViolation))
                 }
-                // Message mode: READ means a whole message is waiting.
-                let readable = match &c.message {
-                    Some(f) => f.message_ready(conn),
-                    None => conn.recv_queue_len() > 0,
-                };
-                if readable {
-                    self.record(NetEvents::READ);
-                }
-                if matches!(state, State::Established | State::CloseWait)
-                    && conn.send_queue_free() > 0
-                {
-                    self.record(NetEvents::WRITE);
-                }
-                if !self.disabled.contains(NetEvents::CLOSE) && self.mask.contains(NetEvents::CLOSE)
-                {
-                    let close = match error {
-                        Some(ConnError::Reset) => Some(Some(ConnError::Reset)),
-                        Some(ConnError::TimedOut | ConnError::Aborted) if synchronized => {
-                            Some(Some(ConnError::Aborted))
-                        }
-                        Some(ConnError::ProtocolViolation) if synchronized => {
-                            Some(Some(ConnError::ProtocolViolation))
-                        }
-                        Some(_) => None,
-                        // Message mode: graceful once the peer's DISCONNECT
-                        // record has been reached.
-                        None if c.message.is_some() => c
-                            .message
-                            .as_ref()
-                            .is_some_and(|f| f.disconnected())
-                            .then_some(None),
-                        None if conn.at_eof() => Some(None),
-                        None => None,
-                    };
-                    if let Some(e) = close {
-                        self.close_error = e;
-                        self.record(NetEvents::CLOSE);
-                    }
-                }
+                Some(_) => None,
+                // Message mode: graceful once the peer's DISCONNECT
+                // record has been reached.
+                None if c.message.is_some() => c
+                    .message
+                    .as_ref()
+                    .is_some_and(|f| f.disconnected())
+                    .then_some(None),
+                None if conn.at_eof() => Some(None),
+                None => None,
+            };
+            if let Some(e) = close {
+                self.close_error = e;
+                self.record(NetEvents::CLOSE);
             }
         }
     }

@@ -458,16 +458,18 @@ impl Stack {
             else {
                 continue;
             };
+            // Off the list while it is polled; the touch below puts it back
+            // (at the end: round-robin between connections) only if it
+            // still has something to send, so a connection that just sent
+            // its last segment is not polled once more for nothing.
+            c.tx_queued = false;
             match c.conn.poll_transmit(now) {
                 Some(seg) => {
                     let n = emit_segment(&c.conn, &seg, hop, buf);
-                    // Keep it queued while it has more to send; round-robin
-                    // between connections.
-                    self.tx_ready.push_back(h);
                     if n.is_none() {
                         tracing::warn!("packet buffer too small for a segment");
                     }
-                    self.touch_after_transmit(now, h);
+                    self.touch_inner(now, h, Touch::Sent);
                     if let Some(n) = n {
                         return Some(n);
                     }
@@ -476,8 +478,7 @@ impl Stack {
                     // `wants_transmit` is an over-estimate (Nagle, windows);
                     // do not requeue here or we would spin. Input, timers and
                     // user calls queue it again when something changes.
-                    c.tx_queued = false;
-                    self.touch_after_transmit(now, h);
+                    self.touch_inner(now, h, Touch::Idle);
                 }
             }
         }
@@ -539,29 +540,32 @@ impl Stack {
     /// changes, queue it for transmit, reschedule its timer, and retire it
     /// once it is done.
     pub(crate) fn touch(&mut self, now: Instant, h: SocketHandle) {
-        self.touch_inner(now, h, false);
+        self.touch_inner(now, h, Touch::Changed);
     }
 
-    fn touch_after_transmit(&mut self, now: Instant, h: SocketHandle) {
-        self.touch_inner(now, h, true);
-    }
-
-    fn touch_inner(&mut self, now: Instant, h: SocketHandle, transmitting: bool) {
-        let Some(s) = self.sockets.get_mut(h) else {
+    /// The bookkeeping after every packet in and out and every user call
+    /// (about 20 times per connection lifecycle), so it looks the socket up
+    /// once and works on its fields directly.
+    fn touch_inner(&mut self, now: Instant, h: SocketHandle, why: Touch) {
+        let Some(socket::Socket {
+            kind: SocketKind::Conn(c),
+            timer_at,
+            orphaned,
+            linger_until,
+            net,
+            ..
+        }) = self.sockets.get_mut(h)
+        else {
             return;
         };
-        let orphaned = s.orphaned;
-        let linger_until = s.linger_until;
-        let SocketKind::Conn(c) = &mut s.kind else {
-            return;
-        };
+        let (orphaned, linger_until) = (*orphaned, *linger_until);
         message::pump(c, self.config.max_message_size);
         let events = c.conn.take_events();
         let state = c.conn.state();
         let from = c.last_state;
         c.last_state = state;
         let wants_tx = c.conn.wants_transmit();
-        if wants_tx && !c.tx_queued && !transmitting {
+        if wants_tx && !c.tx_queued && why != Touch::Idle {
             c.tx_queued = true;
             self.tx_ready.push_back(h);
         }
@@ -571,22 +575,21 @@ impl Stack {
         let linger_ready =
             linger_until.is_some() && (c.conn.all_acked() || c.conn.state() == State::Closed);
         let linger_deadline = linger_until.filter(|_| !linger_ready);
-        let deadline = match (c.conn.poll_timeout(), linger_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = earlier(c.conn.poll_timeout(), linger_deadline);
         let done = c.conn.is_done() && !wants_tx;
-        // The addresses are rebuilt from the compact tuple only when needed:
-        // this runs for every packet in and out.
-        let addrs = (done || (from != state && self.transitions.is_some()))
-            .then(|| (c.conn.local(), c.conn.remote()));
-        let tw_info = (state == State::TimeWait)
-            .then(|| (c.conn.time_wait_info(), c.conn.negotiated().rcv_wscale));
-        let in_accept_queue = c.listener.is_some();
-        if let (true, Some((local, remote))) = (from != state, addrs) {
-            self.record(now, local, Some(remote), from, state);
+        if from != state {
+            if let Some(t) = &mut self.transitions {
+                t.push(Transition {
+                    at: now,
+                    local: c.conn.local(),
+                    remote: Some(c.conn.remote()),
+                    from,
+                    to: state,
+                });
+            }
         }
-        if !orphaned {
+        if !orphaned && !events.is_empty() {
+            let in_accept_queue = c.listener.is_some();
             for (bit, ev) in [
                 (Events::CONNECTED, Event::Connected),
                 (Events::READABLE, Event::Readable),
@@ -594,21 +597,30 @@ impl Stack {
                 (Events::CLOSED, Event::Closed),
             ] {
                 if events.contains(bit) && !(in_accept_queue && bit == Events::CONNECTED) {
-                    self.raise(h, ev);
+                    raise(&mut self.events, h, ev);
                 }
             }
         }
         if linger_ready {
-            self.raise(h, Event::Closed);
+            raise(&mut self.events, h, Event::Closed);
         }
+        // The timer heap holds the earliest deadline pushed; a later one is
+        // found when that entry fires (lazy cancellation).
         if let Some(t) = deadline {
-            self.schedule(h, t);
+            if !timer_at.is_some_and(|at| at <= t) {
+                *timer_at = Some(t);
+                self.timers.push(Reverse((t, h.index, h.generation)));
+            }
         }
-        if let Some(s) = self.sockets.get_mut(h) {
-            events::update(s);
+        if !orphaned {
+            net.update_conn(c);
         }
-        if let (true, Some((local, remote))) = (done && (transmitting || !wants_tx), addrs) {
-            self.retire(now, h, FourTuple::new(local, remote), tw_info);
+        if done {
+            // The addresses are rebuilt from the compact tuple only here.
+            let key = FourTuple::new(c.conn.local(), c.conn.remote());
+            let tw_info = (state == State::TimeWait)
+                .then(|| (c.conn.time_wait_info(), c.conn.negotiated().rcv_wscale));
+            self.retire(now, h, key, tw_info);
         }
     }
 
@@ -643,16 +655,7 @@ impl Stack {
     }
 
     pub(crate) fn raise(&mut self, h: SocketHandle, ev: Event) {
-        // Bounded: an event already pending for this socket is not repeated.
-        if !self
-            .events
-            .iter()
-            .rev()
-            .take(64)
-            .any(|&(eh, e)| eh == h && e == ev)
-        {
-            self.events.push_back((h, ev));
-        }
+        raise(&mut self.events, h, ev);
     }
 
     pub(crate) fn record(
@@ -698,6 +701,39 @@ impl Stack {
             return Some(port);
         }
         None
+    }
+}
+
+/// Why [`Stack::touch_inner`] runs.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Touch {
+    /// Input, a timer or a user call changed the connection.
+    Changed,
+    /// It just sent a segment (it is off the transmit list).
+    Sent,
+    /// It was polled and had nothing to send after all (off the list, and
+    /// stays off until something changes).
+    Idle,
+}
+
+/// Queues an application event; one already pending for this socket among
+/// the last 64 is not repeated (bounded work).
+fn raise(events: &mut VecDeque<(SocketHandle, Event)>, h: SocketHandle, ev: Event) {
+    if !events
+        .iter()
+        .rev()
+        .take(64)
+        .any(|&(eh, e)| eh == h && e == ev)
+    {
+        events.push_back((h, ev));
+    }
+}
+
+/// The earlier of two optional deadlines.
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -9,16 +9,11 @@ use crate::time::Instant;
 impl Connection {
     /// The earliest instant at which [`Connection::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.rto_at,
-            self.dack_at,
-            self.persist_at,
-            self.idle_at,
-            self.loss_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // Asked after every packet in and out: pairwise, without building
+        // an array to iterate.
+        let a = earlier(self.rto_at, self.dack_at);
+        let b = earlier(self.persist_at, self.idle_at);
+        earlier(earlier(a, b), self.loss_timeout())
     }
 
     /// Runs every timer due at `now`.
@@ -168,5 +163,13 @@ impl Connection {
         self.rtt_probe = None;
         self.fast_rexmit = false;
         self.restart_rto(now);
+    }
+}
+
+/// The earlier of two optional deadlines.
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
