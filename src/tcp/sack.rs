@@ -27,6 +27,9 @@ const RETRANS: u8 = 0x04;
 /// Retransmitted at some point (RACK ignores RTT samples from these).
 const EVER_RETRANS: u8 = 0x08;
 
+/// Records in a freshly allocated ring (`push`), 192 bytes.
+const FIRST_RECORDS: usize = 8;
+
 /// One transmitted segment.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct SegRecord {
@@ -243,8 +246,20 @@ impl Scoreboard {
                 return;
             }
         }
-        if self.recs.capacity() == 0 {
-            self.recs.reserve_exact(self.cap);
+        if self.recs.len() == self.recs.capacity() {
+            // Grow by doubling up to the cap, from a first block of
+            // FIRST_RECORDS: the ring is allocated again whenever a
+            // connection sends after everything was acknowledged (several
+            // times per request/response), and a block that small comes
+            // from the allocator's per-thread cache, where one of `cap`
+            // records (2.5 KiB with the default buffers) does not.
+            let have = self.recs.capacity();
+            let want = if have == 0 {
+                FIRST_RECORDS.min(self.cap)
+            } else {
+                have.min(self.cap.saturating_sub(have))
+            };
+            self.recs.reserve_exact(want.max(1));
         }
         let r = SegRecord {
             start,
@@ -532,6 +547,19 @@ mod tests {
         b.on_send(seq(200), seq(300), t(50));
         assert_eq!(b.pipe(), 150);
         assert_eq!(b.next_lost(), Some((seq(300), seq(400))));
+    }
+
+    #[test]
+    fn the_ring_starts_small_and_grows_to_the_cap_only() {
+        let mut b = Scoreboard::new(20);
+        b.on_send(seq(0), seq(10), t(0));
+        assert_eq!(b.heap_bytes(), FIRST_RECORDS * core::mem::size_of::<SegRecord>());
+        for k in 1..30u32 {
+            b.on_send(seq(k * 10), seq(k * 10 + 10), t(u64::from(k)));
+        }
+        assert_eq!(b.len(), 20);
+        assert_eq!(b.pipe(), 300);
+        assert!(b.heap_bytes() <= 20 * core::mem::size_of::<SegRecord>());
     }
 
     #[test]
