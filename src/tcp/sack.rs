@@ -553,7 +553,10 @@ mod tests {
     fn the_ring_starts_small_and_grows_to_the_cap_only() {
         let mut b = Scoreboard::new(20);
         b.on_send(seq(0), seq(10), t(0));
-        assert_eq!(b.heap_bytes(), FIRST_RECORDS * core::mem::size_of::<SegRecord>());
+        assert_eq!(
+            b.heap_bytes(),
+            FIRST_RECORDS * core::mem::size_of::<SegRecord>()
+        );
         for k in 1..30u32 {
             b.on_send(seq(k * 10), seq(k * 10 + 10), t(u64::from(k)));
         }
