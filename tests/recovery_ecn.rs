@@ -444,3 +444,41 @@ fn marking_bottleneck_goodput_without_retransmissions() {
     assert!(st.retransmits > 0, "{st:?}");
     assert_eq!(st.ecn_reductions, 0);
 }
+
+/// The per-socket option over the stack's default: a socket set to ask
+/// asks on a stack that only accepts, and a listener set to `Off` refuses
+/// on a stack that accepts. Once connected, the mode can no longer change.
+#[test]
+fn per_socket_mode_overrides_the_stack_default() {
+    let mut p = pair(11, path(), EcnMode::Passive, EcnMode::Passive);
+    let l = p.s().listen(Pair::server_addr(), 4).unwrap();
+    let h = p.c().socket();
+    p.c().set_ecn(h, EcnMode::On).unwrap();
+    assert_eq!(p.c().ecn(h), Ok(EcnMode::On));
+    let now = p.now();
+    p.c().connect_from(now, h, Pair::server_addr()).unwrap();
+    p.run_until(Duration::from_secs(5), |p| p.s().accept(l).is_ok());
+    assert!(p.c().connection(h).unwrap().ecn_enabled());
+    assert_eq!(
+        p.c().set_ecn(h, EcnMode::Off),
+        Err(synfin::stack::Error::InvalidInput)
+    );
+
+    let mut p = pair(12, path(), EcnMode::On, EcnMode::Passive);
+    let l = p.s().socket();
+    p.s().set_ecn(l, EcnMode::Off).unwrap();
+    p.s().bind(l, Pair::server_addr()).unwrap();
+    p.s().listen_on(l, 4).unwrap();
+    p.trace();
+    let now = p.now();
+    let c = p.c().connect(now, Pair::server_addr()).unwrap();
+    let mut s = None;
+    p.run_until(Duration::from_secs(5), |p| {
+        s = p.s().accept(l).ok().map(|a| a.0);
+        s.is_some()
+    });
+    assert!(!p.c().connection(c).unwrap().ecn_enabled());
+    assert!(!p.s().connection(s.unwrap()).unwrap().ecn_enabled());
+    let segs = p.segments();
+    assert!(segs[0].has(ECE | CWR) && !segs[1].has(ECE), "{:?}", segs[1]);
+}

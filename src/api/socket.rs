@@ -65,6 +65,13 @@ impl TcpSocket {
         self.sock.set_keepalive(on)
     }
 
+    /// ECN (RFC 3168) for this socket's handshake, over the stack's
+    /// `TcpConfig::ecn`: [`EcnMode::On`](crate::tcp::EcnMode::On) before
+    /// `connect` asks for it ([`Stack::set_ecn`](crate::stack::Stack::set_ecn)).
+    pub fn set_ecn(&self, mode: crate::tcp::EcnMode) -> io::Result<()> {
+        Ok(self.sock.with(|s, _, h| s.set_ecn(h, mode))?)
+    }
+
     /// `SO_LINGER`, for the stream this socket becomes.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         self.sock.set_linger(linger)

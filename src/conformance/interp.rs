@@ -20,7 +20,7 @@ use super::packets::{self, Outbound};
 use super::{shell, syscalls, Mode};
 use crate::stack::{SocketHandle, Stack, StackConfig};
 use crate::time::Instant;
-use crate::wire::TcpFlags;
+use crate::wire::{self, TcpFlags};
 
 /// Why a script stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +76,8 @@ pub(crate) struct Interp {
     out: VecDeque<(u64, Vec<u8>)>,
     /// (script TSval, live TSval) pairs seen on outbound segments.
     ts_map: Vec<(u32, u32)>,
+    /// The outbound packet just matched, for its IP-level checks.
+    last_ecn: Option<Outbound>,
     pub pending: Vec<Pending>,
     /// `--non_fatal=syscall`: syscall mismatches are reported, not fatal.
     pub non_fatal_syscall: bool,
@@ -118,6 +120,7 @@ impl Interp {
             local_isn: 0,
             out: VecDeque::new(),
             ts_map: Vec::new(),
+            last_ecn: None,
             pending: Vec::new(),
             non_fatal_syscall: false,
             notes: Vec::new(),
@@ -278,7 +281,13 @@ impl Interp {
                         "line {line}: outbound ICMP is not checked by this runner"
                     )));
                 };
-                self.outbound(tcp, lo, hi, ev.timing == Timing::Any, line)
+                self.outbound(tcp, lo, hi, ev.timing == Timing::Any, line)?;
+                // `[ect0]`, `[noecn]`, … on an outbound line (RFC 3168).
+                match self.last_ecn.take() {
+                    Some(o) => packets::compare_ecn(&p.ip_info, &o)
+                        .map_err(|e| Stop::Fail(format!("line {line}: {e}"))),
+                    None => Ok(()),
+                }
             }
             action => {
                 let start = lo;
@@ -330,18 +339,19 @@ impl Interp {
                 )))
             }
         };
-        if !p.ip_info.is_empty() {
+        // The ECN codepoint (`[ect0]`, `[ce]`, …) is written into the IP
+        // header; other IP fields are not.
+        let ecn = packets::ecn_of(&p.ip_info);
+        if p.ip_info
+            .iter()
+            .any(|(n, _)| !packets::is_ecn_annotation(n))
+        {
             self.notes.push(format!(
                 "line {line}: IP fields {:?} not written",
                 p.ip_info
             ));
         }
         let flags = packets::flags_of(&tcp.flags);
-        if flags.intersects(TcpFlags::ECE | TcpFlags::CWR) {
-            return Err(Stop::Unsupported(format!(
-                "line {line}: ECN (RFC 3168) — synfin does not negotiate ECN"
-            )));
-        }
         let last_ts = self.ts_map.last().map(|&(_, l)| l);
         let ts_map = self.ts_map.clone();
         let ecr = move |e: u32| {
@@ -377,6 +387,10 @@ impl Interp {
             &opts,
             tcp.len as usize,
         );
+        let mut pkt = pkt;
+        if let Some(ecn) = ecn {
+            wire::ip::set_packet_ecn(&mut pkt, ecn);
+        }
         let now = self.instant();
         self.stack.handle_packet(now, &pkt);
         Ok(())
@@ -416,6 +430,7 @@ impl Interp {
                 self.now = saved.max(t);
                 self.learn_ts(exp, &o);
                 self.anchor = t;
+                self.last_ecn = Some(o);
                 return Ok(());
             }
             if !self.step_until(deadline)? {

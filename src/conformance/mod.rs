@@ -114,6 +114,8 @@ pub fn freebsd_profile() -> StackConfig {
     c.tcp.wscale_buffer = Some(2_097_152);
     c.tcp.round_buffers_to_mss = true;
     c.tcp.repeat_fin_in_closing = true;
+    // net.inet.tcp.ecn.maxretries (ecn.enable defaults to 2, as synfin).
+    c.tcp.ecn_syn_retries = 1;
     c
 }
 

@@ -255,6 +255,8 @@ pub struct Outbound {
     pub options: Vec<WireOpt>,
     /// TSval when the timestamp option is present.
     pub ts_val: Option<u32>,
+    /// The IP header's ECN field (RFC 3168 §5).
+    pub ecn: wire::Ecn,
 }
 
 /// Decodes an outbound packet.
@@ -273,7 +275,43 @@ pub fn decode(pkt: &[u8]) -> Result<Outbound, String> {
         len: t.payload.len(),
         options: raw_options(seg.options()),
         ts_val: t.options.timestamps.map(|(v, _)| v),
+        ecn: p.ip.ecn,
     })
+}
+
+/// The ECN codepoint an `ip_info` annotation names (`[ect0]`, `[ect1]`,
+/// `[ce]`, `[noecn]`; GRAMMAR.md §4), if any. `[ect01]` (either ECT) is
+/// `Ect0` here, what an RFC 3168 sender sets.
+pub fn ecn_of(ip_info: &[(String, Option<i64>)]) -> Option<wire::Ecn> {
+    ip_info.iter().find_map(|(name, _)| match name.as_str() {
+        "ect0" | "ect01" => Some(wire::Ecn::Ect0),
+        "ect1" => Some(wire::Ecn::Ect1),
+        "ce" => Some(wire::Ecn::Ce),
+        "noecn" => Some(wire::Ecn::NotEct),
+        _ => None,
+    })
+}
+
+/// Whether an `ip_info` name is an ECN codepoint annotation.
+pub fn is_ecn_annotation(name: &str) -> bool {
+    matches!(name, "ect0" | "ect01" | "ect1" | "ce" | "noecn")
+}
+
+/// Checks an outbound packet's ECN field against the line's annotation;
+/// a line without one does not check it.
+pub fn compare_ecn(ip_info: &[(String, Option<i64>)], o: &Outbound) -> Result<(), String> {
+    let Some(want) = ecn_of(ip_info) else {
+        return Ok(());
+    };
+    let ok = match ip_info.iter().any(|(n, _)| n == "ect01") {
+        true => matches!(o.ecn, wire::Ecn::Ect0 | wire::Ecn::Ect1),
+        false => o.ecn == want,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("IP ECN field: expected {want:?} got {:?}", o.ecn))
+    }
 }
 
 /// Renders a live segment in script notation, local numbers made relative.
@@ -430,6 +468,7 @@ mod tests {
                 WireOpt::SackOk,
             ],
             ts_val: None,
+            ecn: wire::Ecn::NotEct,
         };
         assert!(compare(&exp, &o, 0, Mode::Semantic).is_err()); // ISN 77 not learned
         let o2 = Outbound {

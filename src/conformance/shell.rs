@@ -77,15 +77,16 @@ fn sysctl(it: &mut Interp, assignment: &str, line: u32) -> Step {
         "kern.ipc.maxsockbuf" => tcp.wscale_buffer = Some(v.max(0) as usize),
         "rexmit_drop_options" => fixed(0, "keeps its options on retransmitted SYNs")?,
         "drop_synfin" => drop_syn_fin = Some(v != 0),
-        "ecn.enable" => {
-            // 2: answer ECN only when asked; synfin never asks, and a peer
-            // that asks is reported unsupported when its SYN arrives.
-            if v == 1 {
-                return Err(Stop::Unsupported(format!(
-                    "line {line}: sysctl ecn.enable=1: synfin does not negotiate ECN"
-                )));
+        "ecn.enable" => match crate::tcp::EcnMode::from_sysctl(v) {
+            Some(mode) => tcp.ecn = mode,
+            None => {
+                return Err(Stop::Fail(format!(
+                    "line {line}: sysctl ecn.enable={v}: not 0, 1 or 2"
+                )))
             }
-        }
+        },
+        // FreeBSD: ECN-setup SYN retransmissions before the plain SYN.
+        "ecn.maxretries" => tcp.ecn_syn_retries = v.clamp(0, 255) as u8,
         "udp_tunneling_port" | "udp_tunneling_overhead" => {
             return Err(Stop::Unsupported(format!(
                 "line {line}: TCP over UDP encapsulation"
@@ -100,7 +101,6 @@ fn sysctl(it: &mut Interp, assignment: &str, line: u32) -> Step {
         | "icmp_may_rst"
         | "syncookies"
         | "syncookies_only"
-        | "ecn.maxretries"
         | "tolerate_missing_ts" => {}
         other => it
             .notes

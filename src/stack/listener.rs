@@ -29,6 +29,9 @@ pub(crate) struct Listener {
     /// not overflowed lately never accepts one (as Linux's
     /// `tcp_synq_no_recent_overflow`).
     pub cookies_until: Option<Instant>,
+    /// [`Stack::set_ecn`](super::Stack::set_ecn) before `listen`: whether
+    /// this listener's SYN-ACKs agree to ECN, over `TcpConfig::ecn`.
+    pub ecn: Option<crate::tcp::EcnMode>,
 }
 
 /// A passive SYN-RECEIVED entry.
@@ -53,6 +56,7 @@ impl Listener {
             syn_queue: Vec::new(),
             accept_queue: VecDeque::new(),
             cookies_until: None,
+            ecn: None,
         }
     }
 
@@ -175,7 +179,11 @@ impl Stack {
         // RFC 3168 §6.1.1: an ECN-setup SYN gets an ECN-setup SYN-ACK when
         // ECN is accepted. (A SYN cookie's SYN-ACK never agrees: the cookie
         // has no bit to remember it.)
-        opts.ecn = cfg.ecn.accepts() && crate::tcp::ecn::is_ecn_setup_syn(seg.flags);
+        let ecn = match self.sockets.get(lh).map(|s| &s.kind) {
+            Some(SocketKind::Listener(l)) => l.ecn,
+            _ => None,
+        };
+        opts.ecn = ecn.unwrap_or(cfg.ecn).accepts() && crate::tcp::ecn::is_ecn_setup_syn(seg.flags);
         let entry = HalfOpen {
             local,
             remote: key.remote(),

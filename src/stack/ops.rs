@@ -123,12 +123,15 @@ impl Stack {
                 return Ok(());
             }
             SocketKind::Unbound(u) => match u.local {
-                Some(l) if l.port() != 0 => l,
+                Some(l) if l.port() != 0 => (l, u.ecn),
                 _ => return Err(Error::InvalidInput),
             },
             SocketKind::Conn(_) => return Err(Error::AlreadyConnected),
         };
-        s.kind = SocketKind::Listener(Box::new(Listener::new(local, backlog)));
+        let (local, ecn) = local;
+        let mut listener = Box::new(Listener::new(local, backlog));
+        listener.ecn = ecn;
+        s.kind = SocketKind::Listener(listener);
         self.listeners.insert((local.ip(), local.port()), h);
         Ok(())
     }
@@ -153,8 +156,8 @@ impl Stack {
         remote: SocketAddr,
     ) -> Result<(), Error> {
         let s = self.sockets.app(h).ok_or(Error::InvalidHandle)?;
-        let bound = match &s.kind {
-            SocketKind::Unbound(u) => u.local,
+        let (bound, ecn) = match &s.kind {
+            SocketKind::Unbound(u) => (u.local, u.ecn),
             SocketKind::Listener(_) => return Err(Error::InvalidInput),
             SocketKind::Conn(_) => return Err(Error::AlreadyConnected),
         };
@@ -186,7 +189,10 @@ impl Stack {
         let iss = self.secret.isn(&key, now);
         let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
         // Options set before connect shape the SYN (window scale, MSS).
-        let cfg = s.options.effective(&self.config.tcp);
+        let mut cfg = s.options.effective(&self.config.tcp);
+        if let Some(e) = ecn {
+            cfg.ecn = e;
+        }
         let mut conn = Connection::connect(&cfg, local, remote, iss, now);
         conn.set_ts_offset(self.secret.ts_offset(&key));
         if s.options.message_mode {

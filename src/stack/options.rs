@@ -159,4 +159,36 @@ impl Stack {
         let s = self.sockets.app(h).ok_or(Error::InvalidHandle)?;
         Ok(s.options.effective(&self.config.tcp))
     }
+
+    /// ECN (RFC 3168) for this socket, over [`TcpConfig::ecn`]: set before
+    /// `connect` (whether the SYN asks) or `listen` (whether the SYN-ACKs
+    /// its connections send agree). There is no such option in the BSD API —
+    /// Linux and FreeBSD only have the host-wide sysctl — so this is
+    /// synfin's own; on an established connection it changes nothing
+    /// ([`Error::InvalidInput`]: ECN is agreed in the handshake).
+    ///
+    /// [`TcpConfig::ecn`]: crate::tcp::TcpConfig::ecn
+    pub fn set_ecn(&mut self, h: SocketHandle, mode: crate::tcp::EcnMode) -> Result<(), Error> {
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
+        match &mut s.kind {
+            SocketKind::Unbound(u) => u.ecn = Some(mode),
+            SocketKind::Listener(l) => l.ecn = Some(mode),
+            SocketKind::Conn(_) => return Err(Error::InvalidInput),
+        }
+        Ok(())
+    }
+
+    /// The ECN mode the next handshake of this unconnected socket or
+    /// listener uses ([`Stack::set_ecn`] or the stack's default). A
+    /// connection has agreed already: [`Error::InvalidInput`]; see
+    /// [`Connection::ecn_enabled`](crate::tcp::Connection::ecn_enabled).
+    pub fn ecn(&self, h: SocketHandle) -> Result<crate::tcp::EcnMode, Error> {
+        let s = self.sockets.app(h).ok_or(Error::InvalidHandle)?;
+        let own = match &s.kind {
+            SocketKind::Unbound(u) => u.ecn,
+            SocketKind::Listener(l) => l.ecn,
+            SocketKind::Conn(_) => return Err(Error::InvalidInput),
+        };
+        Ok(own.unwrap_or(self.config.tcp.ecn))
+    }
 }

@@ -24,6 +24,9 @@ impl core::fmt::Display for SocketHandle {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Unbound {
     pub local: Option<SocketAddr>,
+    /// [`Stack::set_ecn`](super::Stack::set_ecn), kept here rather than in
+    /// `SocketOptions`, which every connection's slot pays for.
+    pub ecn: Option<crate::tcp::EcnMode>,
 }
 
 /// A connection socket.

@@ -264,28 +264,36 @@ pub fn packet_ecn(packet: &[u8]) -> Option<Ecn> {
 }
 
 /// Rewrites the ECN field of an ECN-capable packet to CE, as a congested
-/// router does (RFC 3168 §5), updating the IPv4 header checksum
-/// incrementally (RFC 1624). Returns false, leaving the packet alone, if it
+/// router does (RFC 3168 §5). Returns false, leaving the packet alone, if it
 /// is not ECT (or not an IP packet).
 pub fn mark_ce(packet: &mut [u8]) -> bool {
-    if !packet_ecn(packet).is_some_and(Ecn::is_ect) {
-        return false;
-    }
-    if packet[0] >> 4 == 4 {
-        let old = be16(packet, 0);
-        packet[1] |= 0b11;
-        let new = be16(packet, 0);
-        // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').
-        let hc = be16(packet, 10);
-        let mut sum = u32::from(!hc) + u32::from(!old) + u32::from(new);
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
+    packet_ecn(packet).is_some_and(Ecn::is_ect) && set_packet_ecn(packet, Ecn::Ce)
+}
+
+/// Rewrites the ECN field of a whole IPv4 or IPv6 packet, updating the IPv4
+/// header checksum incrementally (RFC 1624). False if `packet` is too short
+/// or neither version.
+pub fn set_packet_ecn(packet: &mut [u8], ecn: Ecn) -> bool {
+    match packet_ecn(packet) {
+        None => false,
+        Some(_) if packet[0] >> 4 == 4 => {
+            let old = be16(packet, 0);
+            packet[1] = (packet[1] & !0b11) | ecn.bits();
+            let new = be16(packet, 0);
+            // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').
+            let hc = be16(packet, 10);
+            let mut sum = u32::from(!hc) + u32::from(!old) + u32::from(new);
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            packet[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+            true
         }
-        packet[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-    } else {
-        packet[1] |= 0b11 << 4;
+        Some(_) => {
+            packet[1] = (packet[1] & !(0b11 << 4)) | (ecn.bits() << 4);
+            true
+        }
     }
-    true
 }
 
 /// A family-agnostic IP header, as the TCP layer needs it.
@@ -664,6 +672,14 @@ mod tests {
         assert_eq!(parse_ip(&pkt).unwrap().0.ecn, Ecn::NotEct);
         assert!(!mark_ce(&mut [0x45]));
         assert_eq!(packet_ecn(&[]), None);
+        // Any codepoint can be written back, and the checksum still holds.
+        for r in [v4repr(2), v6repr(2)] {
+            let mut pkt = build(&r, b"hi");
+            for ecn in [Ecn::Ce, Ecn::Ect1, Ecn::NotEct, Ecn::Ect0] {
+                assert!(set_packet_ecn(&mut pkt, ecn));
+                assert_eq!(parse_ip(&pkt).unwrap().0.ecn, ecn);
+            }
+        }
     }
 
     #[test]
