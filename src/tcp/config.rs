@@ -43,6 +43,12 @@ pub struct TcpConfig {
     /// retransmission is plain — is Linux's `tcp_ecn_fallback`; FreeBSD's
     /// `ecn.maxretries` defaults to 1.
     pub ecn_syn_retries: u8,
+    /// Pace data segments over the round trip (Linux's internal pacing
+    /// rate: 2 × cwnd / SRTT in slow start, 1.2 × after) instead of sending
+    /// them in bursts as ACKs arrive; the departure times are
+    /// `poll_timeout` deadlines. Off by default, as in Linux without `fq`
+    /// or BBR.
+    pub pacing: bool,
     /// Disable Nagle's algorithm (RFC 9293 §3.7.4) — `TCP_NODELAY`.
     pub nodelay: bool,
     /// Delayed-ACK timer (RFC 9293 §3.8.6.3 requires < 0.5 s).
@@ -128,6 +134,7 @@ impl Default for TcpConfig {
             congestion: CongestionAlgorithm::Cubic,
             ecn: EcnMode::Passive,
             ecn_syn_retries: 0,
+            pacing: false,
             nodelay: false,
             delayed_ack: Duration::from_millis(40),
             ack_every: 2,

@@ -109,6 +109,9 @@ pub struct GoodputArgs {
     /// Turn SACK off on synfin (both ends), leaving NewReno-style recovery.
     #[arg(long)]
     pub no_sack: bool,
+    /// Pace synfin's data segments (`TcpConfig::pacing`).
+    #[arg(long)]
+    pub pacing: bool,
     /// Which stacks, as SENDER:RECEIVER pairs (synfin, smoltcp,
     /// smoltcp-cubic, smoltcp-reno; the smoltcp ones need the
     /// `bench-smoltcp` feature). Default: synfin:synfin, and with smoltcp
@@ -166,6 +169,7 @@ pub fn run_once(a: &GoodputArgs, pair: Pair, seed: u64) -> Result<RunResult, Str
     let s_ip: IpAddr = "198.18.0.2".parse().expect("valid address");
     let mut cfg = StackConfig::default();
     cfg.tcp.sack = !a.no_sack;
+    cfg.tcp.pacing = a.pacing;
     cfg.tcp.congestion = match a.congestion {
         Cc::Cubic => CongestionAlgorithm::Cubic,
         Cc::Newreno => CongestionAlgorithm::NewReno,
@@ -291,7 +295,7 @@ fn summarise(pair: &str, rs: &[RunResult]) -> Summary {
 
 pub fn run(a: &GoodputArgs) -> ExitCode {
     let path = format!(
-        "{} Mbit/s, {} ms RTT, {} % loss ({} % ACK loss), queue {} BDP, {} s per run; synfin: {:?}{}; smoltcp buffers {} B",
+        "{} Mbit/s, {} ms RTT, {} % loss ({} % ACK loss), queue {} BDP, {} s per run; synfin: {:?}{}{}; smoltcp buffers {} B",
         a.mbit,
         a.rtt_ms,
         a.loss * 100.0,
@@ -300,6 +304,7 @@ pub fn run(a: &GoodputArgs) -> ExitCode {
         a.seconds,
         a.congestion,
         if a.no_sack { ", no SACK" } else { ", SACK" },
+        if a.pacing { ", paced" } else { "" },
         a.smoltcp_buffer,
     );
     if !a.json {
@@ -367,6 +372,7 @@ mod tests {
             runs: 1,
             congestion: Cc::Cubic,
             no_sack: false,
+            pacing: false,
             pairs: Vec::new(),
             smoltcp_buffer: 256 * 1024,
             json: false,

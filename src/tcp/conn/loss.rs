@@ -86,6 +86,10 @@ pub(crate) struct LossState {
     pub(super) space_at: Option<Instant>,
     pub(super) space_seq: SeqNum,
     pub(super) space: usize,
+    /// Pacing (pacing.rs): the earliest departure of the next data
+    /// segment, and whether data is waiting for it.
+    pub(super) pace_at: Option<Instant>,
+    pub(super) pace_armed: bool,
 }
 
 impl Connection {
@@ -112,6 +116,8 @@ impl Connection {
                 space_at: None,
                 space_seq: SeqNum(0),
                 space: 0,
+                pace_at: None,
+                pace_armed: false,
             })
         })
     }
@@ -211,6 +217,11 @@ impl Connection {
         };
         let mss = usize::from(self.opts.snd_mss).max(1);
         let wnd_open = self.snd_wnd > 0;
+        self.pacing_on_send(
+            now,
+            end.diff(seq) as usize,
+            snd_max.diff(self.snd_una).max(0) as usize,
+        );
         let l = self.loss();
         l.stats.segments_sent += 1;
         if retrans {
@@ -456,16 +467,17 @@ impl Connection {
     /// The loss timers (probe and reordering), for `poll_timeout`.
     pub(super) fn loss_timeout(&self) -> Option<Instant> {
         let l = self.loss.as_ref()?;
-        match (l.pto_at, l.reo_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [l.pto_at, l.reo_at, self.pacing_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs the loss timers due at `now`.
     pub(super) fn loss_handle_timeout(&mut self, now: Instant) {
         // A closed peer window is the persist timer's business.
         let outstanding = self.snd_una != self.snd_max && self.snd_wnd > 0;
+        self.pacing_handle_timeout(now);
         let Some(l) = self.loss.as_mut() else {
             return;
         };

@@ -10,6 +10,7 @@ mod ecn;
 mod input;
 mod loss;
 mod output;
+mod pacing;
 mod sack;
 mod timers;
 mod user;
@@ -140,6 +141,8 @@ pub struct Connection {
     /// ECN's per-connection flags (ecn.rs).
     ecn: ecn::EcnFlags,
     offer_sack: bool,
+    /// Pace data segments over the RTT (pacing.rs).
+    pacing: bool,
     /// The congestion controller this connection uses once data flows.
     cc_alg: CongestionAlgorithm,
     /// A D-SACK block owed in the next ACK (RFC 2883).
@@ -307,6 +310,7 @@ impl Connection {
             repeat_fin: false,
             ecn: ecn::EcnFlags::default(),
             offer_sack: cfg.sack,
+            pacing: cfg.pacing,
             cc_alg: cfg.congestion,
             dsack: None,
             rcv_buf_max: clamp_u32(cfg.recv_buffer_max.max(cfg.recv_buffer)),

@@ -173,6 +173,10 @@ impl Connection {
     }
 
     fn data_segment(&mut self, now: Instant) -> Option<Segment> {
+        // Optional pacing (pacing.rs): not before the departure time.
+        if self.pacing_holds(now) {
+            return None;
+        }
         let mss = usize::from(self.opts.snd_mss).max(1);
         let data_start = self.data_start();
         let qlen = self.send_q.len();
