@@ -72,6 +72,29 @@ pub struct LinkArgs {
     /// Send and receive buffer of each connection, bytes.
     #[arg(long, default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(4096..=(1 << 30)))]
     pub buffer: u64,
+    /// ECN (RFC 3168, docs/ECN.md): `off`, `passive` (agree when the peer
+    /// asks, the default) or `on` (also ask on connect).
+    #[arg(long, default_value = "passive", value_parser = parse_ecn)]
+    pub ecn: synfin::tcp::EcnMode,
+    /// Link model: probability of an AQM congestion signal, each direction
+    /// — an ECN-capable packet is marked CE, any other dropped.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    pub mark: f64,
+    /// Link model: step AQM — with `--rate`, every packet arriving while
+    /// the queue holds more than this many bytes signals congestion as for
+    /// `--mark`.
+    #[arg(long, value_name = "BYTES", requires = "rate")]
+    pub mark_above: Option<usize>,
+}
+
+fn parse_ecn(s: &str) -> Result<synfin::tcp::EcnMode, String> {
+    use synfin::tcp::EcnMode;
+    match s {
+        "off" => Ok(EcnMode::Off),
+        "passive" => Ok(EcnMode::Passive),
+        "on" => Ok(EcnMode::On),
+        _ => Err(format!("`{s}`: expected off, passive or on")),
+    }
 }
 
 /// Either real link.
@@ -126,7 +149,11 @@ impl LinkArgs {
 
     /// The link model the fault options describe, or `None` without faults.
     pub fn model(&self) -> Option<LinkModel> {
-        let faulty = self.loss > 0.0 || self.delay > 0 || self.reorder > 0.0 || self.rate.is_some();
+        let faulty = self.loss > 0.0
+            || self.delay > 0
+            || self.reorder > 0.0
+            || self.rate.is_some()
+            || self.mark > 0.0;
         faulty.then(|| {
             let mut m = LinkModel::new()
                 .delay(Duration::from_millis(self.delay))
@@ -134,6 +161,10 @@ impl LinkArgs {
                 .reorder(self.reorder, Duration::from_millis(5));
             if let Some(r) = self.rate {
                 m = m.bandwidth((r * 1e6) as u64);
+            }
+            m = m.mark(self.mark);
+            if let Some(b) = self.mark_above {
+                m = m.mark_above(b);
             }
             m
         })
@@ -181,6 +212,7 @@ impl LinkArgs {
         config.tcp.mtu = usize::from(self.mtu);
         config.tcp.send_buffer = self.buffer as usize;
         config.tcp.recv_buffer = self.buffer as usize;
+        config.tcp.ecn = self.ecn;
         let mut stack = Stack::new(config, seed);
         stack.add_address(ip);
         let mut host = DeviceHost::new(stack, device);
