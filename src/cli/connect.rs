@@ -49,6 +49,10 @@ pub struct ConnectArgs {
     /// fails unless the peer agrees; data moves as whole messages.
     #[arg(long)]
     pub message: bool,
+    /// Do not hash the data (`sha256_in` / `sha256_out` are null): for
+    /// throughput measurements, where SHA-256 costs more than TCP.
+    #[arg(long)]
+    pub no_hash: bool,
     /// Print one JSON line for the connection (peer, bytes_in, bytes_out,
     /// sha256_in, sha256_out, peer_close, error).
     #[arg(long)]
@@ -96,6 +100,7 @@ pub fn run(args: &ConnectArgs) -> ExitCode {
         hold: Duration::from_millis(args.hold_ms),
         close: args.close,
         message: args.message,
+        hash: !args.no_hash,
         txn: (args.mode == "transactions").then(|| TxnRole::Client {
             amounts: amounts(args.link.seed.unwrap_or(now_seed()), args.transactions),
         }),

@@ -112,6 +112,12 @@ impl PacketDevice for AnyDevice {
             AnyDevice::Udp(d) => d.recv_batch(f),
         }
     }
+    fn recv_offloaded(&mut self, f: &mut dyn FnMut(&[u8], bool)) -> io::Result<usize> {
+        match self {
+            AnyDevice::Tun(d) => d.recv_offloaded(f),
+            AnyDevice::Udp(d) => d.recv_offloaded(f),
+        }
+    }
     fn send(&mut self, packet: &[u8]) -> io::Result<()> {
         match self {
             AnyDevice::Tun(d) => d.send(packet),

@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// clients that offer it; data moves as whole messages.
     #[arg(long)]
     pub message: bool,
+    /// Do not hash the data (`sha256_in` / `sha256_out` are null): for
+    /// throughput measurements, where SHA-256 costs more than TCP.
+    #[arg(long)]
+    pub no_hash: bool,
     /// Print one JSON line per connection (peer, bytes_in, bytes_out,
     /// sha256_in, sha256_out, peer_close, error).
     #[arg(long)]
@@ -136,6 +140,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         hold: Duration::from_millis(args.hold_ms),
         close: args.close,
         message: args.message,
+        hash: !args.no_hash,
         txn: (args.mode == Mode::Transactions).then(|| TxnRole::Server {
             grand: Rc::new(Cell::new(0)),
         }),

@@ -70,6 +70,9 @@ pub struct Plan {
     /// Run the transaction-total protocol instead of moving bytes
     /// (`--mode transactions`; `send`, `echo` and `read` are then unused).
     pub txn: Option<TxnRole>,
+    /// Hash what goes in and out (SHA-256 in the report); off for
+    /// throughput measurements, where hashing would cost more than TCP.
+    pub hash: bool,
 }
 
 /// Size of the messages generated data is cut into in message mode (a
@@ -106,8 +109,9 @@ pub struct Session {
     phase: Phase,
     bytes_in: u64,
     bytes_out: u64,
-    sha_in: Sha256,
-    sha_out: Sha256,
+    /// `None` with `--no-hash`.
+    sha_in: Option<Sha256>,
+    sha_out: Option<Sha256>,
     eof: bool,
     shut: bool,
     peer_close: PeerClose,
@@ -153,6 +157,7 @@ impl Session {
 
     fn new(h: SocketHandle, peer: SocketAddr, plan: Plan, phase: Phase) -> Session {
         let txn = plan.txn.as_ref().map(|_| txn::TxnState::default());
+        let hash = plan.hash;
         Session {
             h,
             peer,
@@ -161,8 +166,8 @@ impl Session {
             phase,
             bytes_in: 0,
             bytes_out: 0,
-            sha_in: Sha256::new(),
-            sha_out: Sha256::new(),
+            sha_in: hash.then(Sha256::new),
+            sha_out: hash.then(Sha256::new),
             eof: false,
             shut: false,
             peer_close: PeerClose::None,
@@ -289,7 +294,9 @@ impl Session {
             };
             match r {
                 Ok(n) => {
-                    self.sha_out.update(&chunk[..n]);
+                    if let Some(h) = &mut self.sha_out {
+                        h.update(&chunk[..n]);
+                    }
                     self.bytes_out += n as u64;
                     if self.plan.echo {
                         self.echo.drain(..n);
@@ -351,7 +358,9 @@ impl Session {
                 Ok(n) => {
                     let data = &buf[..n];
                     self.bytes_in += n as u64;
-                    self.sha_in.update(data);
+                    if let Some(h) = &mut self.sha_in {
+                        h.update(data);
+                    }
                     if self.plan.echo {
                         self.echo.extend(data);
                         if message {
@@ -412,8 +421,8 @@ impl Session {
             "local": self.local.map(|a| a.to_string()),
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
-            "sha256_in": hex(&self.sha_in.clone().finalize()),
-            "sha256_out": hex(&self.sha_out.clone().finalize()),
+            "sha256_in": self.sha_in.as_ref().map(|h| hex(&h.clone().finalize())),
+            "sha256_out": self.sha_out.as_ref().map(|h| hex(&h.clone().finalize())),
             "peer_close": match self.peer_close {
                 PeerClose::None => "none",
                 PeerClose::Fin => "fin",

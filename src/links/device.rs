@@ -17,6 +17,16 @@ pub trait PacketDevice: AsFd {
     /// Reads the packets available now (at most a batch), calling `f` with
     /// each whole IP packet; returns how many were read (0: nothing ready).
     fn recv_batch(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<usize>;
+    /// Like [`recv_batch`](Self::recv_batch), but a device with receive
+    /// offloads may hand over TCP segments larger than its MTU (the
+    /// kernel's TSO super-packets, not split), and says with each packet
+    /// whether its TCP checksum needs no verification (`true`: the kernel
+    /// vouches for it — verified, or partial because the packet never
+    /// crossed a wire). The default is `recv_batch`, every checksum to be
+    /// verified.
+    fn recv_offloaded(&mut self, f: &mut dyn FnMut(&[u8], bool)) -> io::Result<usize> {
+        self.recv_batch(&mut |p| f(p, false))
+    }
     /// Queues one IP packet for sending.
     fn send(&mut self, packet: &[u8]) -> io::Result<()>;
     /// Writes every queued packet.

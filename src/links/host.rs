@@ -130,8 +130,27 @@ impl<D: PacketDevice> DeviceHost<D> {
     pub fn pump(&mut self) -> io::Result<bool> {
         let now = self.now();
         let mut progressed = false;
-        // Device → stack.
-        {
+        // Device → stack. Without a capture or a link model (which want
+        // every packet as it would cross a wire), offloaded segments go to
+        // the stack whole.
+        if self.impair.is_none() && self.pcap.is_none() {
+            let DeviceHost {
+                stack,
+                device,
+                stats,
+                ..
+            } = self;
+            let n = device.recv_offloaded(&mut |pkt, trusted| {
+                stats.rx_packets += 1;
+                stats.rx_bytes += pkt.len() as u64;
+                if trusted {
+                    stack.handle_packet_trusted(now, pkt);
+                } else {
+                    stack.handle_packet(now, pkt);
+                }
+            })?;
+            progressed |= n > 0;
+        } else {
             let DeviceHost {
                 stack,
                 device,

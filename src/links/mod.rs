@@ -21,6 +21,8 @@ pub mod sim;
 #[cfg(target_os = "linux")]
 pub mod tun;
 #[cfg(target_os = "linux")]
+pub mod tun_gso;
+#[cfg(target_os = "linux")]
 pub mod udp;
 
 pub use model::{Fault, LinkModel};

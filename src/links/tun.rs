@@ -4,10 +4,18 @@
 //!
 //! The ioctls are the `tun-rs` crate's (this crate forbids `unsafe`). With
 //! [`TunConfig::offload`] the device is opened with `IFF_VNET_HDR` and the
-//! kernel's TCP segmentation offloads are enabled: the kernel hands synfin
-//! segments of up to 64 KiB (TSO/GSO) that `tun-rs` splits into MTU-sized
-//! packets, and a batch of synfin's segments of one flow is coalesced (GRO)
-//! into one large write, so far fewer system calls move the same bytes.
+//! kernel's TCP segmentation offloads are enabled, so far fewer system
+//! calls (and far fewer passes through the kernel's TCP) move the same
+//! bytes:
+//!
+//! - receive: the kernel hands over segments of up to 64 KiB (TSO/GSO) with
+//!   a partial checksum. [`PacketDevice::recv_offloaded`] gives them to the
+//!   stack whole, checksum trusted (the packet never crossed a wire);
+//!   [`PacketDevice::recv_batch`] splits them into MTU-sized packets with
+//!   complete checksums (`tun-rs`), for captures and the link model.
+//! - send: consecutive data segments of one flow are coalesced into one TSO
+//!   super-packet ([`super::tun_gso::Coalescer`]), which the kernel's TCP
+//!   receives as one large segment, as if GRO had built it.
 //!
 //! ```no_run
 //! use synfin::links::tun::{TunConfig, TunDevice};
@@ -23,9 +31,10 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use tun_rs::{DeviceBuilder, GROTable, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+use tun_rs::{DeviceBuilder, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 use super::device::{is_would_block, PacketDevice};
+use super::tun_gso::{Coalescer, VnetHdr, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, VNET_HDR_LEN};
 
 /// Largest packet a read can return with offloads on (a GSO super-packet).
 const MAX_GSO: usize = 65535;
@@ -69,11 +78,22 @@ pub struct TunDevice {
     rx_raw: Vec<u8>,
     rx_bufs: Vec<Vec<u8>>,
     rx_sizes: Vec<usize>,
-    /// Queued packets (offload only), each behind `VIRTIO_NET_HDR_LEN` bytes
-    /// of headroom for the header `tun-rs` writes.
-    tx_bufs: Vec<Vec<u8>>,
-    tx_len: usize,
-    gro: GROTable,
+    /// The super-packet being built (offload only).
+    gso: Coalescer,
+    stats: OffloadStats,
+}
+
+/// What the offloads did: writes and reads against the segments they
+/// carried.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OffloadStats {
+    /// Writes to the device.
+    pub tx_writes: u64,
+    /// Segments those writes carried (more than `tx_writes` when segments
+    /// were coalesced).
+    pub tx_segments: u64,
+    /// Reads of a TSO super-packet handed over whole.
+    pub rx_super: u64,
 }
 
 impl core::fmt::Debug for TunDevice {
@@ -132,9 +152,8 @@ impl TunDevice {
             rx_raw,
             rx_bufs,
             rx_sizes,
-            tx_bufs: Vec::new(),
-            tx_len: 0,
-            gro: GROTable::default(),
+            gso: Coalescer::default(),
+            stats: OffloadStats::default(),
         })
     }
 
@@ -146,6 +165,43 @@ impl TunDevice {
     /// Whether offloads are on.
     pub fn offload(&self) -> bool {
         self.offload
+    }
+
+    /// What the offloads did so far.
+    pub fn offload_stats(&self) -> OffloadStats {
+        self.stats
+    }
+
+    /// Writes one packet (offload: with its virtio header in front). A full
+    /// kernel queue loses it, as a congested link would; TCP recovers.
+    fn write(
+        dev: &SyncDevice,
+        stats: &mut OffloadStats,
+        b: &[u8],
+        segments: usize,
+    ) -> io::Result<()> {
+        stats.tx_writes += 1;
+        stats.tx_segments += segments as u64;
+        match dev.send(b) {
+            Ok(_) => Ok(()),
+            Err(e) if is_would_block(&e) || e.raw_os_error() == Some(105) => Ok(()),
+            // A packet the kernel refused (a malformed virtio header would
+            // be EINVAL): lost, as on a link.
+            Err(e) if e.raw_os_error() == Some(22) => {
+                tracing::debug!(error = %e, len = b.len(), "the TUN device refused a packet");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the super-packet being built, if any.
+    fn flush_gso(&mut self) -> io::Result<()> {
+        let segments = self.gso.segments();
+        match self.gso.finish() {
+            Some(b) => Self::write(&self.dev, &mut self.stats, b, segments),
+            None => Ok(()),
+        }
     }
 }
 
@@ -185,52 +241,101 @@ impl PacketDevice for TunDevice {
         Ok(count)
     }
 
-    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
+    fn recv_offloaded(&mut self, f: &mut dyn FnMut(&[u8], bool)) -> io::Result<usize> {
         if !self.offload {
-            return match self.dev.send(packet) {
-                Ok(_) => Ok(()),
-                // The kernel's queue is full: the packet is lost, as on a
-                // congested link; TCP recovers.
-                Err(e) if is_would_block(&e) || e.raw_os_error() == Some(105) => Ok(()),
-                Err(e) => Err(e),
+            return self.recv_batch(&mut |p| f(p, false));
+        }
+        let mut count = 0;
+        for _ in 0..READS_PER_BATCH {
+            let n = match self.dev.recv(&mut self.rx_raw) {
+                Ok(n) => n,
+                Err(e) if is_would_block(&e) => break,
+                Err(e) => return Err(e),
             };
+            let Some(hdr) = VnetHdr::decode(&self.rx_raw[..n]) else {
+                continue;
+            };
+            let pkt = &mut self.rx_raw[VNET_HDR_LEN..n];
+            match hdr.gso_type & !GSO_ECN {
+                GSO_NONE => f(pkt, hdr.checksum_trusted()),
+                GSO_TCPV4 | GSO_TCPV6 => {
+                    // One TSO super-packet: a single large segment to the
+                    // stack, its checksum partial and trusted.
+                    if pkt.first().is_some_and(|v| v >> 4 == 4) && pkt.len() >= 20 {
+                        fix_ipv4_length(pkt);
+                    }
+                    self.stats.rx_super += 1;
+                    f(pkt, true);
+                }
+                // UDP segmentation: nothing synfin's TCP can use.
+                _ => continue,
+            }
+            count += 1;
         }
-        if self.tx_len == self.tx_bufs.len() {
-            self.tx_bufs
-                .push(Vec::with_capacity(VIRTIO_NET_HDR_LEN + self.mtu));
-        }
-        let b = &mut self.tx_bufs[self.tx_len];
-        b.clear();
-        b.resize(VIRTIO_NET_HDR_LEN, 0);
-        b.extend_from_slice(packet);
-        self.tx_len += 1;
-        if self.tx_len >= IDEAL_BATCH_SIZE {
-            self.flush()?;
-        }
-        Ok(())
+        Ok(count)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        if self.tx_len == 0 {
+    fn send(&mut self, packet: &[u8]) -> io::Result<()> {
+        if !self.offload {
+            return Self::write(&self.dev, &mut self.stats, packet, 1);
+        }
+        if self.gso.append(packet) {
             return Ok(());
         }
-        let n = core::mem::take(&mut self.tx_len);
-        match self
+        self.flush_gso()?;
+        if self.gso.start(packet) {
+            return Ok(());
+        }
+        // Not a data segment (SYN, FIN, RST, a pure ACK…): alone, behind an
+        // empty virtio header, in order after what was built before it.
+        let mut b = [0u8; VNET_HDR_LEN];
+        VnetHdr::default().encode(&mut b);
+        let n = self
             .dev
-            .send_multiple(&mut self.gro, &mut self.tx_bufs[..n], VIRTIO_NET_HDR_LEN)
-        {
+            .send_vectored(&[io::IoSlice::new(&b), io::IoSlice::new(packet)]);
+        self.stats.tx_writes += 1;
+        self.stats.tx_segments += 1;
+        match n {
             Ok(_) => Ok(()),
             Err(e) if is_would_block(&e) || e.raw_os_error() == Some(105) => Ok(()),
-            Err(e) if e.raw_os_error().is_none() => {
-                tracing::debug!(error = %e, "dropped a batch the TUN device could not coalesce");
-                Ok(())
-            }
             Err(e) => Err(e),
         }
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_gso()
+    }
+
     fn mtu(&self) -> usize {
         self.mtu
+    }
+}
+
+/// A super-packet's IPv4 total length covers all of it (when the kernel
+/// left it otherwise, the header checksum is redone to match).
+fn fix_ipv4_length(pkt: &mut [u8]) {
+    let Ok(len) = u16::try_from(pkt.len()) else {
+        return;
+    };
+    if u16::from_be_bytes([pkt[2], pkt[3]]) == len {
+        return;
+    }
+    pkt[2..4].copy_from_slice(&len.to_be_bytes());
+    let ihl = usize::from(pkt[0] & 0x0f) * 4;
+    if ihl < 20 || ihl > pkt.len() {
+        return;
+    }
+    pkt[10] = 0;
+    pkt[11] = 0;
+    let c = crate::wire::checksum::checksum(&pkt[..ihl]);
+    pkt[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+impl Drop for TunDevice {
+    fn drop(&mut self) {
+        if self.offload {
+            tracing::debug!(stats = ?self.stats, "TUN offloads");
+        }
     }
 }
 

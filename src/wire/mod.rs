@@ -60,12 +60,22 @@ pub struct TcpPacket<'a> {
 /// header checksum and the TCP checksum. Errors as in [`parse_ip`],
 /// [`TcpSegment::new_checked`] and [`TcpRepr::parse`].
 pub fn parse_tcp_packet(bytes: &[u8]) -> Result<TcpPacket<'_>, WireError> {
+    parse_tcp_packet_with(bytes, true)
+}
+
+/// [`parse_tcp_packet`], with the TCP checksum verified only if
+/// `verify_checksum` (a link that vouches for it, such as a TUN device's
+/// offloads, passes `false`; the IPv4 header checksum is always verified).
+pub fn parse_tcp_packet_with(
+    bytes: &[u8],
+    verify_checksum: bool,
+) -> Result<TcpPacket<'_>, WireError> {
     let (ip, payload) = parse_ip(bytes)?;
     if ip.protocol != PROTO_TCP {
         return Err(WireError::Unsupported);
     }
     let seg = TcpSegment::new_checked(payload)?;
-    let tcp = TcpRepr::parse(&seg, &ip.src, &ip.dst, true)?;
+    let tcp = TcpRepr::parse(&seg, &ip.src, &ip.dst, verify_checksum)?;
     Ok(TcpPacket { ip, tcp })
 }
 

@@ -1,0 +1,292 @@
+//! Segmentation offload on a TUN device opened with `IFF_VNET_HDR`: the
+//! 10-byte virtio-net header (virtio spec 1.1 §5.1.6, `struct
+//! virtio_net_hdr`) in front of every packet, and the coalescing of
+//! synfin's consecutive segments of one flow into one TSO super-packet.
+//!
+//! A super-packet is what a NIC with TSO is handed: one IP header and one
+//! TCP header (those of the first segment, with the lengths of the whole),
+//! the payloads back to back, `gso_size` the segments' payload size, and
+//! the TCP checksum left to the device (`NEEDS_CSUM`: the field holds the
+//! pseudo-header sum, `csum_start`/`csum_offset` say where to finish it).
+//! The kernel delivers such a packet to its own TCP as one large segment,
+//! as GRO would have made it, so the per-packet cost of its receive path
+//! (and of the write system call) is paid once per super-packet instead of
+//! once per segment.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::wire::checksum;
+
+/// Bytes of `struct virtio_net_hdr` (without `num_buffers`).
+pub const VNET_HDR_LEN: usize = 10;
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the checksum is partial (CHECKSUM_PARTIAL).
+pub const F_NEEDS_CSUM: u8 = 1;
+/// `VIRTIO_NET_HDR_F_DATA_VALID`: the checksum was verified.
+pub const F_DATA_VALID: u8 = 2;
+/// `VIRTIO_NET_HDR_GSO_NONE`.
+pub const GSO_NONE: u8 = 0;
+/// `VIRTIO_NET_HDR_GSO_TCPV4`.
+pub const GSO_TCPV4: u8 = 1;
+/// `VIRTIO_NET_HDR_GSO_TCPV6`.
+pub const GSO_TCPV6: u8 = 4;
+/// `VIRTIO_NET_HDR_GSO_ECN` (ORed into the type).
+pub const GSO_ECN: u8 = 0x80;
+/// Largest IP packet a super-packet may be (the IPv4 total-length field).
+const MAX_SUPER: usize = 65_535;
+/// TCP flag bits.
+const PSH: u8 = 0x08;
+const ACK: u8 = 0x10;
+
+/// The virtio-net header (little-endian fields: a TUN device's default).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct VnetHdr {
+    /// `F_NEEDS_CSUM`, `F_DATA_VALID`.
+    pub flags: u8,
+    /// `GSO_NONE`, `GSO_TCPV4`, `GSO_TCPV6` (| `GSO_ECN`).
+    pub gso_type: u8,
+    /// Bytes of headers (IP + TCP) in front of the payload.
+    pub hdr_len: u16,
+    /// Payload bytes per segment.
+    pub gso_size: u16,
+    /// Where checksumming starts (the TCP header).
+    pub csum_start: u16,
+    /// Offset of the checksum field from `csum_start`.
+    pub csum_offset: u16,
+}
+
+impl VnetHdr {
+    /// Reads a header from the first [`VNET_HDR_LEN`] bytes.
+    pub fn decode(b: &[u8]) -> Option<VnetHdr> {
+        let b = b.get(..VNET_HDR_LEN)?;
+        let u = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+        Some(VnetHdr {
+            flags: b[0],
+            gso_type: b[1],
+            hdr_len: u(2),
+            gso_size: u(4),
+            csum_start: u(6),
+            csum_offset: u(8),
+        })
+    }
+
+    /// Writes the header into the first [`VNET_HDR_LEN`] bytes of `b`.
+    pub fn encode(&self, b: &mut [u8]) {
+        b[0] = self.flags;
+        b[1] = self.gso_type;
+        b[2..4].copy_from_slice(&self.hdr_len.to_le_bytes());
+        b[4..6].copy_from_slice(&self.gso_size.to_le_bytes());
+        b[6..8].copy_from_slice(&self.csum_start.to_le_bytes());
+        b[8..10].copy_from_slice(&self.csum_offset.to_le_bytes());
+    }
+
+    /// Whether the kernel vouches for the packet's checksum: it was
+    /// verified, or it is partial because the packet never left this host.
+    pub fn checksum_trusted(&self) -> bool {
+        self.flags & (F_NEEDS_CSUM | F_DATA_VALID) != 0 || self.gso_type & !GSO_ECN != GSO_NONE
+    }
+}
+
+/// Where a TCP data segment's parts are, if it may join a super-packet:
+/// IPv4 without options or fragmentation, or IPv6 with TCP as the first
+/// next header; flags only ACK (and PSH); a payload.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Layout {
+    v6: bool,
+    ip_len: usize,
+    hdr_len: usize,
+    payload: usize,
+    seq: u32,
+}
+
+fn layout(p: &[u8]) -> Option<Layout> {
+    let (v6, ip_len) = match p.first()? >> 4 {
+        4 => {
+            let ok = p.len() >= 20
+                && p[0] & 0x0f == 5
+                && p[9] == 6
+                && usize::from(u16::from_be_bytes([p[2], p[3]])) == p.len()
+                // MF clear, fragment offset zero.
+                && u16::from_be_bytes([p[6], p[7]]) & 0x3fff == 0;
+            ok.then_some((false, 20))?
+        }
+        6 => {
+            let ok = p.len() >= 40
+                && p[6] == 6
+                && usize::from(u16::from_be_bytes([p[4], p[5]])) + 40 == p.len();
+            ok.then_some((true, 40))?
+        }
+        _ => return None,
+    };
+    let tcp = p.get(ip_len..ip_len + 20)?;
+    let tcp_len = usize::from(tcp[12] >> 4) * 4;
+    let hdr_len = ip_len + tcp_len;
+    let flags = tcp[13];
+    if tcp_len < 20 || hdr_len >= p.len() || flags & ACK == 0 || flags & !(ACK | PSH) != 0 {
+        return None;
+    }
+    Some(Layout {
+        v6,
+        ip_len,
+        hdr_len,
+        payload: p.len() - hdr_len,
+        seq: u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),
+    })
+}
+
+/// Whether `a` and `b` (headers of two segments) belong in one
+/// super-packet: equal everywhere but the IP length, ID and checksum, the
+/// TCP sequence number, checksum and PSH.
+fn same_headers(a: &[u8], b: &[u8], l: &Layout) -> bool {
+    let ip_same = if l.v6 {
+        a[..4] == b[..4] && a[6..40] == b[6..40]
+    } else {
+        a[..2] == b[..2] && a[6..10] == b[6..10] && a[12..20] == b[12..20]
+    };
+    let (ta, tb) = (&a[l.ip_len..l.hdr_len], &b[l.ip_len..l.hdr_len]);
+    ip_same
+        && ta[..4] == tb[..4]
+        && ta[8..13] == tb[8..13]
+        && (ta[13] | PSH) == (tb[13] | PSH)
+        && ta[14..16] == tb[14..16]
+        && ta[18..] == tb[18..]
+}
+
+/// Builds super-packets out of consecutive segments of one flow.
+#[derive(Debug, Default)]
+pub struct Coalescer {
+    /// Virtio header room, then the packet being built.
+    buf: Vec<u8>,
+    layout: Option<Layout>,
+    segments: usize,
+    next_seq: u32,
+    /// A segment shorter than the first ended the super-packet.
+    closed: bool,
+}
+
+impl Coalescer {
+    /// Whether a packet is being built.
+    pub fn is_empty(&self) -> bool {
+        self.layout.is_none()
+    }
+
+    /// Segments in the packet being built.
+    pub fn segments(&self) -> usize {
+        self.segments
+    }
+
+    /// Appends `pkt` to the packet being built if it continues it; returns
+    /// `false` (and changes nothing) otherwise.
+    pub fn append(&mut self, pkt: &[u8]) -> bool {
+        let Some(l) = self.layout else {
+            return false;
+        };
+        let Some(n) = layout(pkt) else {
+            return false;
+        };
+        let first = &self.buf[VNET_HDR_LEN..];
+        let fits = self.buf.len() - VNET_HDR_LEN + n.payload <= MAX_SUPER;
+        if self.closed
+            || !fits
+            || n.v6 != l.v6
+            || n.hdr_len != l.hdr_len
+            || n.seq != self.next_seq
+            || n.payload > l.payload
+            || !same_headers(first, pkt, &l)
+        {
+            return false;
+        }
+        // PSH anywhere makes the whole super-packet PSH.
+        self.buf[VNET_HDR_LEN + l.ip_len + 13] |= pkt[l.ip_len + 13] & PSH;
+        self.buf.extend_from_slice(&pkt[n.hdr_len..]);
+        self.segments += 1;
+        self.next_seq = n.seq.wrapping_add(n.payload as u32);
+        self.closed = n.payload < l.payload;
+        true
+    }
+
+    /// Starts a packet with `pkt`; returns `false` (and changes nothing) if
+    /// it cannot be coalesced with anything, so it is to be written alone.
+    pub fn start(&mut self, pkt: &[u8]) -> bool {
+        debug_assert!(self.is_empty());
+        let Some(l) = layout(pkt) else {
+            return false;
+        };
+        self.buf.clear();
+        self.buf.resize(VNET_HDR_LEN, 0);
+        self.buf.extend_from_slice(pkt);
+        self.layout = Some(l);
+        self.segments = 1;
+        self.next_seq = l.seq.wrapping_add(l.payload as u32);
+        self.closed = false;
+        true
+    }
+
+    /// Finishes the packet being built: the virtio header and, for more than
+    /// one segment, the lengths, the IPv4 header checksum and the partial
+    /// TCP checksum. Returns the bytes to write (virtio header first); the
+    /// builder is empty afterwards.
+    pub fn finish(&mut self) -> Option<&[u8]> {
+        let l = self.layout.take()?;
+        let segments = core::mem::take(&mut self.segments);
+        if segments == 1 {
+            // Its own checksum is complete: a plain packet.
+            VnetHdr::default().encode(&mut self.buf);
+            return Some(&self.buf);
+        }
+        let p = &mut self.buf[VNET_HDR_LEN..];
+        let total = p.len();
+        let tcp_len = total - l.ip_len;
+        let (src, dst) = if l.v6 {
+            p[4..6].copy_from_slice(&(tcp_len as u16).to_be_bytes());
+            let a: [u8; 16] = p[8..24].try_into().expect("16 bytes");
+            let b: [u8; 16] = p[24..40].try_into().expect("16 bytes");
+            (IpAddr::V6(Ipv6Addr::from(a)), IpAddr::V6(Ipv6Addr::from(b)))
+        } else {
+            p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+            p[10] = 0;
+            p[11] = 0;
+            let c = checksum::checksum(&p[..20]);
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+            let a: [u8; 4] = p[12..16].try_into().expect("4 bytes");
+            let b: [u8; 4] = p[16..20].try_into().expect("4 bytes");
+            (IpAddr::V4(Ipv4Addr::from(a)), IpAddr::V4(Ipv4Addr::from(b)))
+        };
+        // NEEDS_CSUM: the field carries the pseudo-header sum (not
+        // complemented); whoever finishes the checksum sums from
+        // `csum_start` onwards (virtio spec 1.1 §5.1.6.2).
+        let partial = checksum::fold(checksum::pseudo_header(&src, &dst, 6, tcp_len as u32));
+        p[l.ip_len + 16..l.ip_len + 18].copy_from_slice(&partial.to_be_bytes());
+        VnetHdr {
+            flags: F_NEEDS_CSUM,
+            // Only ACK and PSH segments join: never CWR, so never GSO_ECN.
+            gso_type: if l.v6 { GSO_TCPV6 } else { GSO_TCPV4 },
+            hdr_len: l.hdr_len as u16,
+            gso_size: l.payload as u16,
+            csum_start: l.ip_len as u16,
+            csum_offset: 16,
+        }
+        .encode(&mut self.buf);
+        Some(&self.buf)
+    }
+}
+
+/// Completes a partial (`NEEDS_CSUM`) checksum in place: the sum from
+/// `csum_start` to the end, seeded by the field's pseudo-header sum, goes
+/// into the field at `csum_start + csum_offset`. Returns `false` if the
+/// offsets do not fit the packet.
+pub fn complete_checksum(pkt: &mut [u8], hdr: &VnetHdr) -> bool {
+    let start = usize::from(hdr.csum_start);
+    let at = start + usize::from(hdr.csum_offset);
+    if at + 2 > pkt.len() {
+        return false;
+    }
+    let seed = u64::from(u16::from_be_bytes([pkt[at], pkt[at + 1]]));
+    pkt[at] = 0;
+    pkt[at + 1] = 0;
+    let c = !checksum::fold(checksum::sum(&pkt[start..], seed));
+    pkt[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    true
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,136 @@
+use super::*;
+use crate::wire::{self, TcpFlags, TcpOptions, TcpRepr};
+
+const A: &str = "198.18.0.2";
+const B: &str = "198.18.0.1";
+
+/// A data segment as synfin's stack would emit it.
+fn segment(seq: u32, payload: &[u8], flags: TcpFlags) -> Vec<u8> {
+    let (src, dst): (IpAddr, IpAddr) = (A.parse().unwrap(), B.parse().unwrap());
+    let repr = TcpRepr {
+        src_port: 5000,
+        dst_port: 40000,
+        seq: wire::SeqNum(seq),
+        ack: wire::SeqNum(77),
+        flags,
+        window: 512,
+        urgent: 0,
+        options: TcpOptions::default(),
+        payload,
+    };
+    let mut buf = vec![0u8; 2000];
+    let n = wire::emit_tcp_packet(src, dst, 64, &repr, &mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+fn ack() -> TcpFlags {
+    TcpFlags::ACK
+}
+
+#[test]
+fn header_round_trip() {
+    let h = VnetHdr {
+        flags: F_NEEDS_CSUM,
+        gso_type: GSO_TCPV4,
+        hdr_len: 52,
+        gso_size: 1448,
+        csum_start: 20,
+        csum_offset: 16,
+    };
+    let mut b = [0u8; VNET_HDR_LEN];
+    h.encode(&mut b);
+    assert_eq!(VnetHdr::decode(&b), Some(h));
+    assert_eq!(VnetHdr::decode(&b[..9]), None);
+    assert!(h.checksum_trusted());
+    assert!(!VnetHdr::default().checksum_trusted());
+}
+
+#[test]
+fn one_segment_goes_out_as_a_plain_packet() {
+    let s = segment(1000, &[7; 100], ack());
+    let mut c = Coalescer::default();
+    assert!(c.start(&s));
+    let out = c.finish().unwrap().to_vec();
+    assert_eq!(VnetHdr::decode(&out), Some(VnetHdr::default()));
+    assert_eq!(&out[VNET_HDR_LEN..], &s[..]);
+    assert!(c.is_empty());
+}
+
+#[test]
+fn consecutive_segments_make_one_super_packet_that_splits_back() {
+    let payloads: Vec<Vec<u8>> = (0..5u8)
+        .map(|i| {
+            (0..if i == 4 { 300 } else { 1000 })
+                .map(|j| (j as u8) ^ i)
+                .collect()
+        })
+        .collect();
+    let mut seq = 1000u32;
+    let mut segs = Vec::new();
+    for (i, p) in payloads.iter().enumerate() {
+        let f = if i == 2 { ack() | TcpFlags::PSH } else { ack() };
+        segs.push(segment(seq, p, f));
+        seq += p.len() as u32;
+    }
+    let mut c = Coalescer::default();
+    assert!(c.start(&segs[0]));
+    for s in &segs[1..] {
+        assert!(c.append(s));
+    }
+    assert_eq!(c.segments(), 5);
+    // After the short one nothing more joins.
+    assert!(!c.append(&segment(seq, &[1; 1000], ack())));
+    let mut out = c.finish().unwrap().to_vec();
+    let h = VnetHdr::decode(&out).unwrap();
+    assert_eq!(h.gso_type, GSO_TCPV4);
+    assert_eq!(h.flags, F_NEEDS_CSUM);
+    assert_eq!(h.gso_size, 1000);
+    assert_eq!(h.hdr_len, 40);
+    assert_eq!((h.csum_start, h.csum_offset), (20, 16));
+    let pkt = &mut out[VNET_HDR_LEN..];
+    assert!(complete_checksum(pkt, &h));
+    // Now an ordinary (if large) valid segment: the payloads in order,
+    // PSH set, lengths right.
+    let p = wire::parse_tcp_packet(pkt).unwrap();
+    let all: Vec<u8> = payloads.concat();
+    assert_eq!(p.tcp.payload, &all[..]);
+    assert_eq!(p.tcp.seq, wire::SeqNum(1000));
+    assert!(p.tcp.flags.contains(TcpFlags::PSH));
+}
+
+#[test]
+fn what_does_not_continue_the_flow_is_refused() {
+    let first = segment(1000, &[1; 500], ack());
+    let mut c = Coalescer::default();
+    assert!(c.start(&first));
+    // A gap in the sequence space, a longer segment, a FIN, another ACK
+    // number: none joins.
+    assert!(!c.append(&segment(1600, &[1; 500], ack())));
+    assert!(!c.append(&segment(1500, &[1; 600], ack())));
+    assert!(!c.append(&segment(1500, &[1; 500], ack() | TcpFlags::FIN)));
+    let mut other = segment(1500, &[1; 500], ack());
+    other[20 + 11] ^= 1; // the ACK number
+    assert!(!c.append(&other));
+    assert_eq!(c.segments(), 1);
+    // Control segments never start one.
+    let mut d = Coalescer::default();
+    assert!(!d.start(&segment(1, &[], ack())));
+    assert!(!d.start(&segment(1, &[], TcpFlags::SYN)));
+    assert!(!d.start(&[0x45, 0, 0]));
+}
+
+#[test]
+fn a_super_packet_never_exceeds_64_kib() {
+    let mut c = Coalescer::default();
+    let mut seq = 0u32;
+    let s = segment(seq, &[9; 1448], ack());
+    assert!(c.start(&s));
+    seq += 1448;
+    while c.append(&segment(seq, &[9; 1448], ack())) {
+        seq += 1448;
+    }
+    assert_eq!(c.segments(), 45);
+    let out = c.finish().unwrap();
+    assert!(out.len() - VNET_HDR_LEN <= 65_535);
+}
