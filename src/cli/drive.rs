@@ -34,6 +34,14 @@ pub const QUIET: Duration = Duration::from_millis(1500);
 /// Longest single sleep, so a stuck peer never makes the loop unresponsive.
 const MAX_SLEEP: Duration = Duration::from_millis(200);
 
+/// How long the loop keeps polling the device without sleeping after the
+/// last thing that moved (busy polling, as `SO_BUSY_POLL` does for kernel
+/// sockets). An ACK that comes back within it is handled at once, instead
+/// of after a sleep and a wake-up — which on a loaded machine can wait for
+/// the scheduler for milliseconds, and bulk transfers over a TUN device are
+/// a ping-pong of bursts and ACKs. Idle, the loop sleeps as before.
+pub const BUSY_POLL: Duration = Duration::from_micros(100);
+
 /// Runs `app` over `host` until it says it is finished and the stack has no
 /// sockets left.
 pub fn run<D: PacketDevice>(
@@ -41,6 +49,7 @@ pub fn run<D: PacketDevice>(
     mut app: impl FnMut(&mut Stack, Instant) -> Step,
 ) -> io::Result<()> {
     let mut drain_until: Option<std::time::Instant> = None;
+    let mut last_moved = std::time::Instant::now();
     let mut last_rx = (host.stats().rx_packets, std::time::Instant::now());
     loop {
         let moved = host.pump()?;
@@ -64,7 +73,11 @@ pub fn run<D: PacketDevice>(
                 return Ok(());
             }
         }
-        if !moved && !step.progressed {
+        if moved || step.progressed {
+            last_moved = std::time::Instant::now();
+        } else if last_moved.elapsed() < BUSY_POLL {
+            std::hint::spin_loop();
+        } else {
             let max = step.deadline.map_or(MAX_SLEEP, |t| {
                 t.saturating_duration_since(now).min(MAX_SLEEP)
             });

@@ -124,6 +124,8 @@ pub struct Session {
     txn: Option<txn::TxnState>,
     /// A failed check of the application protocol (transactions).
     app_error: Option<String>,
+    /// The connection's loss-recovery counters, taken when it was closed.
+    loss: Option<synfin::tcp::LossStats>,
     started: std::time::Instant,
 }
 
@@ -178,6 +180,7 @@ impl Session {
             messages_out: 0,
             txn,
             app_error: None,
+            loss: None,
             started: std::time::Instant::now(),
         }
     }
@@ -385,7 +388,15 @@ impl Session {
         self.peer_close = PeerClose::Fin;
     }
 
+    /// Keeps the loss-recovery counters before the handle goes.
+    fn note_loss(&mut self, stack: &Stack) {
+        if let Ok(c) = stack.connection(self.h) {
+            self.loss = Some(c.loss_stats());
+        }
+    }
+
     fn close(&mut self, stack: &mut Stack, now: Instant) {
+        self.note_loss(stack);
         let linger = match self.plan.close {
             CloseHow::Graceful => None,
             CloseHow::Abort => Some(Duration::ZERO),
@@ -410,6 +421,7 @@ impl Session {
             self.peer_close = PeerClose::Rst;
         }
         self.error = Some(e);
+        self.note_loss(stack);
         let _ = stack.close(now, self.h);
         self.phase = Phase::Done;
     }
@@ -438,6 +450,9 @@ impl Session {
         }
         if let Some(t) = &self.txn {
             t.report(&mut v);
+        }
+        if let Some(l) = &self.loss {
+            v["loss"] = serde_json::to_value(l).unwrap_or_default();
         }
         v
     }
