@@ -220,3 +220,47 @@ fn time_wait_drops_a_segment_without_ack() {
 ",
     );
 }
+
+#[test]
+fn ip_tos_and_ttl_are_checked_on_outbound_packets() {
+    let script = |tos: &str, ttl: &str| {
+        format!(
+            "--tolerance_usecs=10000
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 setsockopt(3, IPPROTO_IP, IP_TOS, [IPTOS_DSCP_CS1], 4) = 0
++0 setsockopt(3, IPPROTO_IP, IP_TTL, [9], 4) = 0
++0 getsockopt(3, IPPROTO_IP, IP_TOS, [32], [4]) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > (tos {tos}) (ttl {ttl}) S 0:0(0) <...>
+"
+        )
+    };
+    let r = run_source(&script("0x20", "9"), Mode::Semantic);
+    assert_eq!(r.verdict, Verdict::Pass, "{}", r.reason);
+    for (tos, ttl) in [("0x40", "9"), ("0x20", "64")] {
+        let r = run_source(&script(tos, ttl), Mode::Semantic);
+        assert_eq!(r.verdict, Verdict::Fail, "{tos} {ttl}: {}", r.reason);
+    }
+}
+
+#[test]
+fn tcp_noopt_and_keepinit_map_to_the_socket() {
+    // FreeBSD: TCP_KEEPINIT in seconds, the sysctl in milliseconds.
+    let r = run_source(
+        "0 `sysctl -w net.inet.tcp.keepinit=15000`
++0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 getsockopt(3, IPPROTO_TCP, TCP_KEEPINIT, [15], [4]) = 0
++0 setsockopt(3, IPPROTO_TCP, TCP_KEEPINIT, [3], 4) = 0
++0 getsockopt(3, IPPROTO_TCP, TCP_KEEPINIT, [3], [4]) = 0
++0 setsockopt(3, IPPROTO_TCP, TCP_NOOPT, [1], 4) = 0
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0)
++1 > S 0:0(0)
++2 getsockopt(3, SOL_SOCKET, SO_ERROR, [ETIMEDOUT], [4]) = 0
+",
+        Mode::Semantic,
+    );
+    assert_eq!(r.verdict, Verdict::Pass, "{}", r.reason);
+}

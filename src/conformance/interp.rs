@@ -281,7 +281,7 @@ impl Interp {
                         "line {line}: outbound ICMP is not checked by this runner"
                     )));
                 };
-                self.outbound(tcp, lo, hi, ev.timing == Timing::Any, line)?;
+                self.outbound(tcp, &p.ip_info, lo, hi, ev.timing == Timing::Any, line)?;
                 // `[ect0]`, `[noecn]`, … on an outbound line (RFC 3168).
                 match self.last_ecn.take() {
                     Some(o) => packets::compare_ecn(&p.ip_info, &o)
@@ -396,7 +396,15 @@ impl Interp {
         Ok(())
     }
 
-    fn outbound(&mut self, exp: &TcpPacket, lo: u64, hi: u64, any: bool, line: u32) -> Step {
+    fn outbound(
+        &mut self,
+        exp: &TcpPacket,
+        ip_info: &[(String, Option<i64>)],
+        lo: u64,
+        hi: u64,
+        any: bool,
+        line: u32,
+    ) -> Step {
         // packetdrill gives up on a missing packet 2 s after its latest time.
         let deadline = if any {
             self.now + 3_600_000_000
@@ -409,7 +417,9 @@ impl Interp {
                 if exp.seq.is_some() && o.flags.contains(TcpFlags::SYN) {
                     self.local_isn = o.seq.wrapping_sub(exp.seq.unwrap_or(0));
                 }
-                if let Err(e) = packets::compare(exp, &o, self.local_isn, self.mode) {
+                if let Err(e) = packets::compare(exp, &o, self.local_isn, self.mode)
+                    .and_then(|()| packets::compare_ip(ip_info, &o))
+                {
                     return Err(Stop::Fail(format!(
                         "line {line}: {e} (live: {})",
                         packets::describe(&o, self.local_isn)

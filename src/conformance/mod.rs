@@ -116,6 +116,11 @@ pub fn freebsd_profile() -> StackConfig {
     c.tcp.repeat_fin_in_closing = true;
     // net.inet.tcp.ecn.maxretries (ecn.enable defaults to 2, as synfin).
     c.tcp.ecn_syn_retries = 1;
+    // TCPTV_KEEP_INIT bounds connection establishment; the retry limit is
+    // TCP_MAXRXTSHIFT and the RTO ceiling TCPTV_REXMTMAX.
+    c.tcp.keepinit = Some(Duration::from_secs(75));
+    c.tcp.syn_retries = 12;
+    c.tcp.max_rto = Duration::from_secs(64);
     c
 }
 

@@ -209,6 +209,7 @@ pub fn build_packet(
         hop_limit: 64,
         payload_len: tcp_len,
         ecn: wire::Ecn::NotEct,
+        dscp: 0,
     };
     let hl = ip.header_len();
     let mut buf = vec![0u8; hl + tcp_len];
@@ -257,6 +258,10 @@ pub struct Outbound {
     pub ts_val: Option<u32>,
     /// The IP header's ECN field (RFC 3168 §5).
     pub ecn: wire::Ecn,
+    /// IPv4 TOS / IPv6 traffic class, ECN bits included.
+    pub tos: u8,
+    /// IPv4 TTL / IPv6 hop limit.
+    pub ttl: u8,
 }
 
 /// Decodes an outbound packet.
@@ -276,7 +281,29 @@ pub fn decode(pkt: &[u8]) -> Result<Outbound, String> {
         options: raw_options(seg.options()),
         ts_val: t.options.timestamps.map(|(v, _)| v),
         ecn: p.ip.ecn,
+        tos: p.ip.dscp << 2 | p.ip.ecn.bits(),
+        ttl: p.ip.hop_limit,
     })
+}
+
+/// Checks the IP fields a script line states for an outbound packet:
+/// `(tos N)` / `(class N)` by their DSCP (the ECN bits are RFC 3168's and
+/// written separately, as `[ect0]`), `(ttl N)` / `(hlim N)` exactly. The
+/// others (`flowlabel`, `id`, the ECN brackets) are not checked.
+pub fn compare_ip(want: &[(String, Option<i64>)], o: &Outbound) -> Result<(), String> {
+    for (name, v) in want {
+        let Some(v) = *v else { continue };
+        match name.as_str() {
+            "tos" | "class" if i64::from(o.tos >> 2) != v >> 2 => {
+                return Err(format!("{name}: expected {v:#04x}, got {:#04x}", o.tos));
+            }
+            "ttl" | "hlim" if i64::from(o.ttl) != v => {
+                return Err(format!("{name}: expected {v}, got {}", o.ttl));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The ECN codepoint an `ip_info` annotation names (`[ect0]`, `[ect1]`,
@@ -469,6 +496,8 @@ mod tests {
             ],
             ts_val: None,
             ecn: wire::Ecn::NotEct,
+            tos: 0,
+            ttl: 64,
         };
         assert!(compare(&exp, &o, 0, Mode::Semantic).is_err()); // ISN 77 not learned
         let o2 = Outbound {

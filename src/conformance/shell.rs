@@ -47,17 +47,6 @@ fn sysctl(it: &mut Interp, assignment: &str, line: u32) -> Step {
     let mut drop_syn_fin = None;
     let tcp = &mut it.stack.config_mut().tcp;
     let name = name.strip_prefix("net.inet.tcp.").unwrap_or(name);
-    // (what synfin does, as the sysctl's value) for behaviour synfin has
-    // but cannot switch: the default is accepted, the other value is not.
-    let fixed = |does: i64, what: &str| -> Step {
-        if v == does {
-            Ok(())
-        } else {
-            Err(Stop::Unsupported(format!(
-                "line {line}: sysctl {name}={v}: synfin always {what}"
-            )))
-        }
-    };
     match name {
         "rfc1323" => {
             tcp.window_scaling = v != 0;
@@ -75,7 +64,8 @@ fn sysctl(it: &mut Interp, assignment: &str, line: u32) -> Step {
         "insecure_rst" => tcp.rfc5961_rst = v == 0,
         "insecure_syn" => tcp.rfc5961_syn = v == 0,
         "kern.ipc.maxsockbuf" => tcp.wscale_buffer = Some(v.max(0) as usize),
-        "rexmit_drop_options" => fixed(0, "keeps its options on retransmitted SYNs")?,
+        "rexmit_drop_options" => tcp.syn_rexmit_drop_options = v != 0,
+        "keepinit" => tcp.keepinit = (v > 0).then(|| ms(v)),
         "drop_synfin" => drop_syn_fin = Some(v != 0),
         "ecn.enable" => match crate::tcp::EcnMode::from_sysctl(v) {
             Some(mode) => tcp.ecn = mode,
@@ -97,7 +87,6 @@ fn sysctl(it: &mut Interp, assignment: &str, line: u32) -> Step {
         "blackhole"
         | "hostcache.purgenow"
         | "rexmit_slop"
-        | "keepinit"
         | "icmp_may_rst"
         | "syncookies"
         | "syncookies_only"

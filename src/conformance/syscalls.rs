@@ -121,6 +121,14 @@ fn symbol(w: &str) -> Option<i64> {
         "SHUT_RD" => 0,
         "SHUT_WR" => 1,
         "SHUT_RDWR" => 2,
+        // RFC 2474 class selectors as <netinet/ip.h> names them (TOS bytes).
+        w if w.starts_with("IPTOS_DSCP_CS") => {
+            let n: i64 = w["IPTOS_DSCP_CS".len()..].parse().ok()?;
+            if !(0..=7).contains(&n) {
+                return None;
+            }
+            n << 5
+        }
         _ => return errno_value(w).map(i64::from),
     })
 }
@@ -431,6 +439,26 @@ fn setsockopt(
                 (get("onoff") != 0).then(|| Duration::from_secs(get("linger").max(0) as u64));
             it.stack.set_linger(h, linger)
         }
+        "IP_TOS" | "IPV6_TCLASS" => match int_of(val) {
+            // -1 (IPV6_TCLASS): the default.
+            Some(-1) => it.stack.set_tos(h, it.stack.config().tcp.tos),
+            Some(v @ 0..=255) => it.stack.set_tos(h, v as u8),
+            _ => Err(Error::InvalidInput),
+        },
+        "IP_TTL" | "IPV6_UNICAST_HOPS" => match int_of(val) {
+            Some(-1) => it.stack.set_hop_limit(h, None),
+            Some(v @ 1..=255) => it.stack.set_hop_limit(h, Some(v as u8)),
+            _ => Err(Error::InvalidInput),
+        },
+        "TCP_NOOPT" => it.stack.set_no_options(h, int_of(val).unwrap_or(0) != 0),
+        "TCP_KEEPINIT" => match int_of(val) {
+            // Seconds, as in FreeBSD; 0 leaves the retry count alone.
+            Some(0) => it.stack.set_keepinit(h, None),
+            Some(v) if v > 0 => it
+                .stack
+                .set_keepinit(h, Some(Duration::from_secs(v as u64))),
+            _ => Err(Error::InvalidInput),
+        },
         other => return unsupported(format!("setsockopt {other}: no such option in synfin")),
     };
     Ok(match r {
@@ -485,6 +513,22 @@ fn getsockopt(
                 _ => i64::from(c.keepalive_probes),
             }
         }
+        "IP_TOS" | "IPV6_TCLASS" => match it.stack.tos(h) {
+            Ok(v) => i64::from(v),
+            Err(e) => return Ok(err(e)),
+        },
+        "IP_TTL" | "IPV6_UNICAST_HOPS" => match it.stack.hop_limit(h) {
+            Ok(v) => i64::from(v),
+            Err(e) => return Ok(err(e)),
+        },
+        "TCP_NOOPT" => match it.stack.no_options(h) {
+            Ok(v) => i64::from(v),
+            Err(e) => return Ok(err(e)),
+        },
+        "TCP_KEEPINIT" => match it.stack.keepinit(h) {
+            Ok(v) => v.map_or(0, |d| d.as_secs() as i64),
+            Err(e) => return Ok(err(e)),
+        },
         other => return unsupported(format!("getsockopt {other}: no such option in synfin")),
     };
     match want {

@@ -32,6 +32,9 @@ pub(crate) struct Listener {
     /// [`Stack::set_ecn`](super::Stack::set_ecn) before `listen`: whether
     /// this listener's SYN-ACKs agree to ECN, over `TcpConfig::ecn`.
     pub ecn: Option<crate::tcp::EcnMode>,
+    /// IP header fields and SYN options (`IP_TOS`, `TCP_NOOPT`, ...) of
+    /// its SYN-ACKs, inherited by the connections it accepts.
+    pub header: super::socket::HeaderOptions,
 }
 
 /// A passive SYN-RECEIVED entry.
@@ -46,6 +49,10 @@ pub(crate) struct HalfOpen {
     pub ts_offset: u32,
     pub retries: u8,
     pub deadline: Instant,
+    /// The listener's IP header fields, for the SYN-ACK.
+    pub ip: crate::tcp::IpFields,
+    /// `TCP_NOOPT`: the SYN-ACK carries no options.
+    pub no_options: bool,
 }
 
 impl Listener {
@@ -57,6 +64,7 @@ impl Listener {
             accept_queue: VecDeque::new(),
             cookies_until: None,
             ecn: None,
+            header: Default::default(),
         }
     }
 
@@ -160,7 +168,20 @@ impl Stack {
             }
             return;
         }
-        let cfg = &self.config.tcp;
+        let (ip, no_options) = self.listener_header(lh);
+        // TCP_NOOPT: the SYN-ACK offers nothing, so nothing is negotiated.
+        let noopt_cfg;
+        let cfg = if no_options {
+            noopt_cfg = crate::tcp::TcpConfig {
+                timestamps: false,
+                window_scaling: false,
+                sack: false,
+                ..self.config.tcp.clone()
+            };
+            &noopt_cfg
+        } else {
+            &self.config.tcp
+        };
         let local = key.local();
         // The window scale is fixed by the SYN-ACK, so it must already fit
         // the receive buffer the listener's options ask for.
@@ -194,6 +215,8 @@ impl Stack {
             ts_offset: self.secret.ts_offset(&key),
             retries: 0,
             deadline: now + cfg.initial_rto,
+            ip,
+            no_options,
         };
         self.record(
             now,
@@ -257,6 +280,7 @@ impl Stack {
                         flags: TcpFlags::ACK,
                         window: wnd as u16,
                         options,
+                        ip: h.ip,
                     });
                 } else {
                     self.stats.challenge_acks_limited += 1;
@@ -315,7 +339,10 @@ impl Stack {
     ) {
         let f = seg.flags;
         let options = self.listener_options(lh);
-        let cfg = options.effective(&self.config.tcp);
+        let mut cfg = options.effective(&self.config.tcp);
+        if let Some(SocketKind::Listener(l)) = self.sockets.get(lh).map(|s| &s.kind) {
+            l.header.apply(&mut cfg);
+        }
         let mut conn = Connection::accepted(
             &cfg,
             h.local,
@@ -430,8 +457,14 @@ impl Stack {
             .unwrap_or(crate::tcp::conn::default_peer_mss(&key.remote()));
         let iss = super::syn_cookie::make(&self.secret, &key, seg.seq, peer_mss, now);
         let ts_offset = self.secret.ts_offset(&key);
+        let (ip, no_options) = self.listener_header(lh);
+        if no_options {
+            // TCP_NOOPT: the cookie carries the peer's MSS; nothing else is
+            // offered.
+            opts.timestamps = false;
+        }
         let mut options = TcpOptions {
-            mss: Some(local_mss(cfg, &local)),
+            mss: (!no_options).then(|| local_mss(cfg, &local)),
             ..TcpOptions::default()
         };
         if self.listener_message_mode(lh) {
@@ -448,6 +481,9 @@ impl Stack {
             let val = super::syn_cookie::ts_encode(now_ts, ws, opts.sack_permitted);
             options.timestamps = Some((val, seg.options.timestamps.map_or(0, |t| t.0)));
         }
+        if no_options {
+            options = TcpOptions::default();
+        }
         let window = cfg.recv_buffer.min(65535) as u16;
         self.stats.syn_cookies_sent += 1;
         self.push_control(Control {
@@ -458,6 +494,7 @@ impl Stack {
             flags: TcpFlags::SYN | TcpFlags::ACK,
             window,
             options,
+            ip,
         });
     }
 
@@ -506,6 +543,8 @@ impl Stack {
             ts_offset,
             retries: 0,
             deadline: now + rto,
+            ip: self.listener_header(lh).0,
+            no_options: self.listener_header(lh).1,
         };
         let Some(Socket {
             kind: SocketKind::Listener(l),
@@ -544,10 +583,31 @@ impl Stack {
             .unwrap_or_default()
     }
 
+    /// The IP header fields of a listener's SYN-ACKs and whether they go
+    /// without options (`TCP_NOOPT`): its own settings, else the stack's.
+    fn listener_header(&self, lh: SocketHandle) -> (crate::tcp::IpFields, bool) {
+        let mut cfg_ip = self.config.tcp.ip_fields();
+        let mut no_options = self.config.tcp.no_options;
+        if let Some(Socket {
+            kind: SocketKind::Listener(l),
+            ..
+        }) = self.sockets.get(lh)
+        {
+            if let Some(t) = l.header.tos {
+                cfg_ip.dscp = t >> 2;
+            }
+            if let Some(h) = l.header.hop_limit {
+                cfg_ip.hop_limit = h;
+            }
+            no_options = l.header.no_options.unwrap_or(no_options);
+        }
+        (cfg_ip, no_options)
+    }
+
     fn send_syn_ack(&mut self, now: Instant, h: &HalfOpen) {
         let cfg = &self.config.tcp;
         let mut options = TcpOptions {
-            mss: Some(local_mss(cfg, &h.local)),
+            mss: (!h.no_options).then(|| local_mss(cfg, &h.local)),
             ..TcpOptions::default()
         };
         if h.opts.window_scaling {
@@ -578,6 +638,7 @@ impl Stack {
             flags: TcpFlags::SYN | TcpFlags::ACK | ecn,
             window,
             options,
+            ip: h.ip,
         });
     }
 

@@ -174,6 +174,9 @@ pub(crate) struct Control {
     flags: TcpFlags,
     window: u16,
     options: TcpOptions,
+    /// IP header fields: the socket's (a listener's SYN-ACK) or the
+    /// stack's; a hop limit of 0 is the stack's.
+    ip: crate::tcp::IpFields,
 }
 
 /// A userspace TCP/IP stack, sans-IO.
@@ -183,6 +186,10 @@ pub struct Stack {
     sockets: SocketTable,
     conns: demux::Demux,
     listeners: HashMap<(IpAddr, u16), SocketHandle>,
+    /// Bound, not listening sockets with their own IP header fields
+    /// (`IP_TOS`, `IP_TTL`): the RST that answers a segment for their port
+    /// carries them (options.rs). Checked when used; stale entries go then.
+    bound_ip: HashMap<SocketAddr, SocketHandle>,
     time_wait: TimeWaitTable,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     tx_ready: VecDeque<SocketHandle>,
@@ -237,6 +244,7 @@ impl Stack {
             sockets: SocketTable::default(),
             conns: demux::Demux::default(),
             listeners: HashMap::new(),
+            bound_ip: HashMap::new(),
             timers: BinaryHeap::new(),
             tx_ready: VecDeque::new(),
             control: VecDeque::new(),
@@ -414,6 +422,7 @@ impl Stack {
             )
         };
         self.stats.resets_sent += 1;
+        let ip = self.bound_ip_fields(key.local());
         self.push_control(Control {
             local: key.local(),
             remote: key.remote(),
@@ -422,6 +431,7 @@ impl Stack {
             flags,
             window: 0,
             options: TcpOptions::default(),
+            ip,
         });
     }
 
@@ -450,10 +460,15 @@ impl Stack {
                 options: c.options,
                 payload: &[],
             };
-            match wire::emit_tcp_packet(
+            let hop = match c.ip.hop_limit {
+                0 => self.config.tcp.hop_limit,
+                h => h,
+            };
+            match wire::emit_tcp_packet_dscp(
                 c.local.ip(),
                 c.remote.ip(),
-                self.config.tcp.hop_limit,
+                hop,
+                c.ip.dscp,
                 &repr,
                 buf,
             ) {
@@ -462,7 +477,6 @@ impl Stack {
             }
         }
         while let Some(h) = self.tx_ready.pop_front() {
-            let hop = self.config.tcp.hop_limit;
             let Some(socket::Socket {
                 kind: SocketKind::Conn(c),
                 ..
@@ -477,7 +491,7 @@ impl Stack {
             c.tx_queued = false;
             match c.conn.poll_transmit(now) {
                 Some(seg) => {
-                    let n = emit_segment(&c.conn, &seg, hop, buf);
+                    let n = emit_segment(&c.conn, &seg, buf);
                     if n.is_none() {
                         tracing::warn!("packet buffer too small for a segment");
                     }
@@ -762,9 +776,9 @@ fn unspecified(ip: IpAddr) -> IpAddr {
 fn emit_segment(
     conn: &crate::tcp::Connection,
     seg: &crate::tcp::Segment,
-    hop: u8,
     buf: &mut [u8],
 ) -> Option<usize> {
+    let ip_fields = conn.ip_fields();
     // Rebuilt from the compact tuple once per packet, not once per field.
     let (local, remote) = (conn.local(), conn.remote());
     let (src, dst) = (local.ip(), remote.ip());
@@ -798,7 +812,7 @@ fn emit_segment(
         src,
         dst,
         protocol: wire::PROTO_TCP,
-        hop_limit: hop,
+        hop_limit: ip_fields.hop_limit,
         payload_len: tcp_len,
         // RFC 3168 §6.1.2: new data of an ECN connection goes ECT(0).
         ecn: if seg.ect {
@@ -806,6 +820,7 @@ fn emit_segment(
         } else {
             wire::Ecn::NotEct
         },
+        dscp: ip_fields.dscp,
     };
     ip.emit(&mut buf[..ip_len]).ok()?;
     repr.emit_header(&mut buf[ip_len..ip_len + tcp_hdr]).ok()?;

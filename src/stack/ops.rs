@@ -55,6 +55,7 @@ impl Stack {
         match &mut self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?.kind {
             SocketKind::Unbound(u) if u.local.is_none() => {
                 u.local = Some(local);
+                self.note_bound_ip(h);
                 Ok(())
             }
             _ => Err(Error::InvalidInput),
@@ -117,20 +118,20 @@ impl Stack {
     pub fn listen_on(&mut self, h: SocketHandle, backlog: usize) -> Result<(), Error> {
         let backlog = backlog.clamp(1, self.config.max_backlog.max(1));
         let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
-        let local = match &mut s.kind {
+        let (local, ecn, header) = match &mut s.kind {
             SocketKind::Listener(l) => {
                 l.backlog = backlog;
                 return Ok(());
             }
             SocketKind::Unbound(u) => match u.local {
-                Some(l) if l.port() != 0 => (l, u.ecn),
+                Some(l) if l.port() != 0 => (l, u.ecn, u.header),
                 _ => return Err(Error::InvalidInput),
             },
             SocketKind::Conn(_) => return Err(Error::AlreadyConnected),
         };
-        let (local, ecn) = local;
         let mut listener = Box::new(Listener::new(local, backlog));
         listener.ecn = ecn;
+        listener.header = header;
         s.kind = SocketKind::Listener(listener);
         self.listeners.insert((local.ip(), local.port()), h);
         Ok(())
@@ -192,6 +193,9 @@ impl Stack {
         let mut cfg = s.options.effective(&self.config.tcp);
         if let Some(e) = ecn {
             cfg.ecn = e;
+        }
+        if let SocketKind::Unbound(u) = &s.kind {
+            u.header.apply(&mut cfg);
         }
         let mut conn = Connection::connect(&cfg, local, remote, iss, now);
         conn.set_ts_offset(self.secret.ts_offset(&key));
@@ -351,6 +355,7 @@ impl Stack {
                         flags: TcpFlags::RST | TcpFlags::ACK,
                         window: 0,
                         options: TcpOptions::default(),
+                        ip: e.ip,
                     });
                 }
                 for c in pending {

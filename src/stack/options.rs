@@ -1,9 +1,12 @@
 //! Socket options: `SO_REUSEADDR`, `TCP_NODELAY`, `SO_SNDBUF`/`SO_RCVBUF`,
-//! `SO_KEEPALIVE`, `SO_LINGER`, and the one-shot pending error (`SO_ERROR`).
+//! `SO_KEEPALIVE`, `SO_LINGER`, `IP_TOS`/`IPV6_TCLASS`,
+//! `IP_TTL`/`IPV6_UNICAST_HOPS`, `TCP_NOOPT`, `TCP_KEEPINIT`, and the
+//! one-shot pending error (`SO_ERROR`).
 //!
 //! Options set on a listener are inherited by the connections it accepts;
 //! options set before `connect` shape the SYN.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::socket::{OptU32, SocketKind};
@@ -118,6 +121,183 @@ impl Stack {
             .linger_ms
             .get()
             .map(|ms| Duration::from_millis(u64::from(ms))))
+    }
+
+    /// `IP_TOS` / `IPV6_TCLASS`: the type-of-service (traffic-class) byte
+    /// of this socket's packets. Only the DSCP, its upper six bits (RFC 2474
+    /// §3), is used; the two ECN bits are RFC 3168's and ignored here. Set
+    /// before `connect` or `listen` it applies from the SYN (a listener's
+    /// SYN-ACKs and accepted connections inherit it); on a connection, from
+    /// the next segment.
+    ///
+    /// ```
+    /// use synfin::stack::{Stack, StackConfig};
+    ///
+    /// let mut stack = Stack::new(StackConfig::default(), 1);
+    /// let s = stack.socket();
+    /// stack.set_tos(s, 0x20).unwrap(); // CS1
+    /// assert_eq!(stack.tos(s), Ok(0x20));
+    /// ```
+    pub fn set_tos(&mut self, h: SocketHandle, tos: u8) -> Result<(), Error> {
+        let tos = tos & !0b11;
+        match &mut self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?.kind {
+            SocketKind::Unbound(u) => u.header.tos = Some(tos),
+            SocketKind::Listener(l) => l.header.tos = Some(tos),
+            SocketKind::Conn(c) => {
+                let mut ip = c.conn.ip_fields();
+                ip.dscp = tos >> 2;
+                c.conn.set_ip_fields(ip);
+            }
+        }
+        self.note_bound_ip(h);
+        Ok(())
+    }
+
+    /// The TOS / traffic-class byte in use (ECN bits zero).
+    pub fn tos(&self, h: SocketHandle) -> Result<u8, Error> {
+        Ok(self.header_options(h)?.ip_fields().dscp << 2)
+    }
+
+    /// `IP_TTL` / `IPV6_UNICAST_HOPS`: the TTL or hop limit of this
+    /// socket's packets (1..=255), inherited and applied as
+    /// [`set_tos`](Self::set_tos); `None` goes back to the stack's
+    /// [`TcpConfig::hop_limit`](crate::tcp::TcpConfig::hop_limit).
+    pub fn set_hop_limit(&mut self, h: SocketHandle, hops: Option<u8>) -> Result<(), Error> {
+        if hops == Some(0) {
+            return Err(Error::InvalidInput);
+        }
+        let default = self.config.tcp.hop_limit;
+        match &mut self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?.kind {
+            SocketKind::Unbound(u) => u.header.hop_limit = hops,
+            SocketKind::Listener(l) => l.header.hop_limit = hops,
+            SocketKind::Conn(c) => {
+                let mut ip = c.conn.ip_fields();
+                ip.hop_limit = hops.unwrap_or(default);
+                c.conn.set_ip_fields(ip);
+            }
+        }
+        self.note_bound_ip(h);
+        Ok(())
+    }
+
+    /// The TTL / hop limit in use.
+    pub fn hop_limit(&self, h: SocketHandle) -> Result<u8, Error> {
+        Ok(self.header_options(h)?.ip_fields().hop_limit)
+    }
+
+    /// `TCP_NOOPT`: the SYN (or a listener's SYN-ACK) carries no TCP option
+    /// at all, not even the MSS, so no window scaling, timestamps or SACK
+    /// are negotiated and the peer assumes the default MSS (536 for IPv4,
+    /// 1220 for IPv6; RFC 9293 §3.7.1). Set before `connect` or `listen`;
+    /// once the SYN is out it changes nothing (as in FreeBSD).
+    pub fn set_no_options(&mut self, h: SocketHandle, on: bool) -> Result<(), Error> {
+        match &mut self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?.kind {
+            SocketKind::Unbound(u) => u.header.no_options = Some(on),
+            SocketKind::Listener(l) => l.header.no_options = Some(on),
+            SocketKind::Conn(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Whether the socket sends (or sent) its SYN without options.
+    pub fn no_options(&self, h: SocketHandle) -> Result<bool, Error> {
+        Ok(self.header_options(h)?.no_options)
+    }
+
+    /// `TCP_KEEPINIT`: how long an active open may take to reach
+    /// ESTABLISHED before it fails with [`Error::TimedOut`], however many
+    /// SYN retransmissions [`TcpConfig::syn_retries`](crate::tcp::TcpConfig::syn_retries)
+    /// would still allow; `None` leaves only the retry count. Without a call
+    /// the socket uses [`TcpConfig::keepinit`](crate::tcp::TcpConfig::keepinit).
+    /// Set it before `connect`; a connecting or connected socket reports
+    /// [`Error::AlreadyConnected`].
+    pub fn set_keepinit(&mut self, h: SocketHandle, t: Option<Duration>) -> Result<(), Error> {
+        if t.is_some_and(|d| d.is_zero()) {
+            return Err(Error::InvalidInput);
+        }
+        match &mut self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?.kind {
+            SocketKind::Unbound(u) => u.header.keepinit = Some(t),
+            SocketKind::Listener(l) => l.header.keepinit = Some(t),
+            SocketKind::Conn(_) => return Err(Error::AlreadyConnected),
+        }
+        Ok(())
+    }
+
+    /// The bound on connection establishment (`TCP_KEEPINIT`).
+    pub fn keepinit(&self, h: SocketHandle) -> Result<Option<Duration>, Error> {
+        Ok(self.header_options(h)?.keepinit)
+    }
+
+    /// Records `h` in the bound-socket IP-field index if it is a bound,
+    /// unconnected socket with its own TOS or hop limit (BSD: a segment for
+    /// a port bound but not listening is answered by that socket's
+    /// `inpcb`, whose IP options the RST carries).
+    pub(crate) fn note_bound_ip(&mut self, h: SocketHandle) {
+        let local = match self.sockets.get(h).map(|s| &s.kind) {
+            Some(SocketKind::Unbound(u))
+                if u.header.tos.is_some() || u.header.hop_limit.is_some() =>
+            {
+                u.local
+            }
+            _ => None,
+        };
+        let Some(local) = local else { return };
+        if self.bound_ip.len() >= 64 {
+            let sockets = &self.sockets;
+            self.bound_ip
+                .retain(|a, h| matches!(sockets.get(*h).map(|s| &s.kind), Some(SocketKind::Unbound(u)) if u.local == Some(*a)));
+        }
+        self.bound_ip.insert(local, h);
+    }
+
+    /// The IP header fields of a RST for a segment to `local` that no
+    /// connection or listener took: those of a socket bound there, if it
+    /// set any, else the stack's.
+    pub(crate) fn bound_ip_fields(&mut self, local: SocketAddr) -> crate::tcp::IpFields {
+        let mut ip = self.config.tcp.ip_fields();
+        if self.bound_ip.is_empty() {
+            return ip;
+        }
+        let wildcard = SocketAddr::new(super::unspecified(local.ip()), local.port());
+        for a in [local, wildcard] {
+            let Some(&h) = self.bound_ip.get(&a) else {
+                continue;
+            };
+            match self.sockets.app(h).map(|s| &s.kind) {
+                Some(SocketKind::Unbound(u)) if u.local == Some(a) => {
+                    if let Some(t) = u.header.tos {
+                        ip.dscp = t >> 2;
+                    }
+                    if let Some(hl) = u.header.hop_limit {
+                        ip.hop_limit = hl;
+                    }
+                    return ip;
+                }
+                _ => {
+                    self.bound_ip.remove(&a);
+                }
+            }
+        }
+        ip
+    }
+
+    /// The IP header and SYN settings in effect: a connection's own, else
+    /// the socket's overrides on the stack's defaults.
+    fn header_options(&self, h: SocketHandle) -> Result<crate::tcp::TcpConfig, Error> {
+        let s = self.sockets.app(h).ok_or(Error::InvalidHandle)?;
+        let mut cfg = self.config.tcp.clone();
+        match &s.kind {
+            SocketKind::Unbound(u) => u.header.apply(&mut cfg),
+            SocketKind::Listener(l) => l.header.apply(&mut cfg),
+            SocketKind::Conn(c) => {
+                let ip = c.conn.ip_fields();
+                cfg.tos = ip.dscp << 2;
+                cfg.hop_limit = ip.hop_limit;
+                cfg.no_options = c.conn.no_options();
+                cfg.keepinit = c.conn.keepinit();
+            }
+        }
+        Ok(cfg)
     }
 
     /// The pending error, once (`SO_ERROR`): the first call after a

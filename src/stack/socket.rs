@@ -27,6 +27,42 @@ pub(crate) struct Unbound {
     /// [`Stack::set_ecn`](super::Stack::set_ecn), kept here rather than in
     /// `SocketOptions`, which every connection's slot pays for.
     pub ecn: Option<crate::tcp::EcnMode>,
+    /// `IP_TOS`, `IP_TTL`, `TCP_NOOPT`, `TCP_KEEPINIT` for the connection
+    /// or listener this becomes.
+    pub header: HeaderOptions,
+}
+
+/// A socket's IP header fields and SYN-shaping switches before it connects
+/// or while it listens: `IP_TOS` / `IPV6_TCLASS`, `IP_TTL` /
+/// `IPV6_UNICAST_HOPS`, `TCP_NOOPT`, `TCP_KEEPINIT`. Unset ones inherit the
+/// stack's [`TcpConfig`]. They live in the boxed unbound and listener
+/// states, not in [`SocketOptions`], so the slot of every connection does
+/// not pay for them; a connection keeps its own copy.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HeaderOptions {
+    pub tos: Option<u8>,
+    pub hop_limit: Option<u8>,
+    pub no_options: Option<bool>,
+    /// `Some(None)`: no bound.
+    pub keepinit: Option<Option<core::time::Duration>>,
+}
+
+impl HeaderOptions {
+    /// `cfg` with these overrides applied.
+    pub fn apply(&self, cfg: &mut TcpConfig) {
+        if let Some(t) = self.tos {
+            cfg.tos = t;
+        }
+        if let Some(h) = self.hop_limit {
+            cfg.hop_limit = h;
+        }
+        if let Some(n) = self.no_options {
+            cfg.no_options = n;
+        }
+        if let Some(k) = self.keepinit {
+            cfg.keepinit = k;
+        }
+    }
 }
 
 /// A connection socket.

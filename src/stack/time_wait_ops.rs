@@ -143,6 +143,7 @@ impl Stack {
                 flags: TcpFlags::RST | TcpFlags::ACK,
                 window: 0,
                 options: TcpOptions::default(),
+                ip: self.config.tcp.ip_fields(),
             });
         } else {
             self.time_wait_ack(now, key, e);
@@ -163,6 +164,7 @@ impl Stack {
             flags: TcpFlags::ACK,
             window: e.window,
             options,
+            ip: self.config.tcp.ip_fields(),
         });
     }
 

@@ -117,6 +117,28 @@ pub struct TcpConfig {
     /// retransmission of the FIN is always allowed; off by default (a plain
     /// ACK, as Linux sends).
     pub repeat_fin_in_closing: bool,
+    /// Send no TCP options at all on our SYN or SYN-ACK — not even the MSS
+    /// (BSD's `TCP_NOOPT`), so none is negotiated: no window scaling,
+    /// timestamps or SACK, and the peer assumes the default MSS (RFC 9293
+    /// §3.7.1: 536 for IPv4, 1220 for IPv6). Off by default; per socket
+    /// with [`Stack::set_no_options`](crate::stack::Stack::set_no_options).
+    pub no_options: bool,
+    /// Bound on connection establishment (BSD's `TCP_KEEPINIT`): an active
+    /// open still short of ESTABLISHED this long after `connect` fails with
+    /// `TimedOut`, however many SYN retransmissions `syn_retries` still
+    /// allows. `None` (the default): `syn_retries` alone bounds it.
+    pub keepinit: Option<Duration>,
+    /// From the third SYN retransmission on, offer no option but the MSS
+    /// (FreeBSD's `net.inet.tcp.rexmit_drop_options`), in case a middlebox
+    /// drops SYNs with options it does not know; what the peer's SYN-ACK
+    /// then negotiates follows what our last SYN offered. Off by default.
+    pub syn_rexmit_drop_options: bool,
+    /// The IPv4 type-of-service / IPv6 traffic-class byte of outgoing
+    /// packets (`IP_TOS`, `IPV6_TCLASS`; per socket with
+    /// [`Stack::set_tos`](crate::stack::Stack::set_tos)). Only its upper six
+    /// bits, the DSCP (RFC 2474 §3), are used: the two ECN bits belong to
+    /// RFC 3168. 0 by default.
+    pub tos: u8,
 }
 
 impl Default for TcpConfig {
@@ -157,11 +179,34 @@ impl Default for TcpConfig {
             user_timeout: None,
             rfc5961_syn: true,
             repeat_fin_in_closing: false,
+            no_options: false,
+            keepinit: None,
+            syn_rexmit_drop_options: false,
+            tos: 0,
         }
     }
 }
 
+/// The IP header fields a socket puts on what it sends (`IP_TOS` /
+/// `IPV6_TCLASS` as a DSCP, `IP_TTL` / `IPV6_UNICAST_HOPS`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpFields {
+    /// The DSCP (RFC 2474 §3, 0..=63): the TOS byte without its ECN bits.
+    pub dscp: u8,
+    /// IPv4 TTL / IPv6 hop limit; 0 in a stack control segment means the
+    /// stack's [`TcpConfig::hop_limit`].
+    pub hop_limit: u8,
+}
+
 impl TcpConfig {
+    /// The IP header fields this configuration gives a connection.
+    pub fn ip_fields(&self) -> IpFields {
+        IpFields {
+            dscp: self.tos >> 2,
+            hop_limit: self.hop_limit,
+        }
+    }
+
     /// 2×MSL, the TIME-WAIT duration.
     pub fn time_wait(&self) -> Duration {
         self.msl * 2

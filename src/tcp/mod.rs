@@ -20,7 +20,7 @@ pub mod sack;
 pub mod send_queue;
 pub mod state;
 
-pub use config::TcpConfig;
+pub use config::{IpFields, TcpConfig};
 pub use congestion::CongestionAlgorithm;
 pub use conn::{Connection, Events, LossStats, Segment};
 pub use ecn::EcnMode;

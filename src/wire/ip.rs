@@ -313,6 +313,9 @@ pub struct IpRepr {
     /// The ECN field (RFC 3168 §5): the low two bits of the IPv4 TOS / IPv6
     /// traffic class.
     pub ecn: Ecn,
+    /// The DSCP (RFC 2474 §3): the upper six bits of the IPv4 TOS / IPv6
+    /// traffic class, as a value 0..=63 (`IP_TOS` 0x20 is DSCP 8).
+    pub dscp: u8,
 }
 
 impl IpRepr {
@@ -327,10 +330,10 @@ impl IpRepr {
 
     /// Writes the header into the front of `buf` and returns its length.
     ///
-    /// IPv4 (RFC 791 §3.1): version 4, IHL 5, TOS 0 but for the ECN bits,
+    /// IPv4 (RFC 791 §3.1): version 4, IHL 5, TOS from the DSCP and ECN bits,
     /// identification 0, DF set (we do path MTU discovery, never fragment),
-    /// header checksum filled. IPv6 (RFC 8200 §3): traffic class 0 but for
-    /// the ECN bits, flow label 0.
+    /// header checksum filled. IPv6 (RFC 8200 §3): traffic class from the DSCP
+    /// and ECN bits, flow label 0.
     ///
     /// Errors: `src`/`dst` family mismatch or a payload too long for the
     /// length field -> `Malformed`; `buf` shorter than the header ->
@@ -342,7 +345,7 @@ impl IpRepr {
                 let total = u16::try_from(total).map_err(|_| WireError::Malformed)?;
                 let h = buf.get_mut(..IPV4_HEADER_LEN).ok_or(WireError::Truncated)?;
                 h[0] = 0x45;
-                h[1] = self.ecn.bits();
+                h[1] = (self.dscp & 0x3f) << 2 | self.ecn.bits();
                 h[2..4].copy_from_slice(&total.to_be_bytes());
                 h[4..6].copy_from_slice(&0u16.to_be_bytes());
                 h[6..8].copy_from_slice(&0x4000u16.to_be_bytes());
@@ -358,7 +361,8 @@ impl IpRepr {
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 let plen = u16::try_from(self.payload_len).map_err(|_| WireError::Malformed)?;
                 let h = buf.get_mut(..IPV6_HEADER_LEN).ok_or(WireError::Truncated)?;
-                let first = 0x6000_0000u32 | (u32::from(self.ecn.bits()) << 20);
+                let class = (self.dscp & 0x3f) << 2 | self.ecn.bits();
+                let first = 0x6000_0000u32 | (u32::from(class) << 20);
                 h[0..4].copy_from_slice(&first.to_be_bytes());
                 h[4..6].copy_from_slice(&plen.to_be_bytes());
                 h[6] = self.protocol;
@@ -403,6 +407,7 @@ pub fn parse_ip(bytes: &[u8]) -> Result<(IpRepr, &[u8]), WireError> {
                     hop_limit: p.ttl(),
                     payload_len: payload.len(),
                     ecn: Ecn::from_bits(bytes[1]),
+                    dscp: bytes[1] >> 2,
                 },
                 payload,
             ))
@@ -438,6 +443,7 @@ pub fn parse_ip(bytes: &[u8]) -> Result<(IpRepr, &[u8]), WireError> {
                     hop_limit: p.hop_limit(),
                     payload_len: rest.len(),
                     ecn: Ecn::from_bits(p.traffic_class()),
+                    dscp: p.traffic_class() >> 2,
                 },
                 rest,
             ))
@@ -458,6 +464,7 @@ mod tests {
             hop_limit: 64,
             payload_len,
             ecn: Ecn::NotEct,
+            dscp: 0,
         }
     }
 
@@ -469,6 +476,7 @@ mod tests {
             hop_limit: 255,
             payload_len,
             ecn: Ecn::NotEct,
+            dscp: 0,
         }
     }
 
@@ -637,6 +645,22 @@ mod tests {
         assert_eq!(v4repr(65516).emit(&mut [0; 20]), Err(WireError::Malformed));
         assert_eq!(v4repr(65515).emit(&mut [0; 20]), Ok(20));
         assert_eq!(v6repr(65536).emit(&mut [0; 40]), Err(WireError::Malformed));
+    }
+
+    #[test]
+    fn dscp_round_trips_beside_the_ecn_bits() {
+        for mut r in [v4repr(2), v6repr(2)] {
+            r.dscp = 0x38; // IP_TOS 0xe0, CS7
+            r.ecn = Ecn::Ect0;
+            let pkt = build(&r, b"hi");
+            assert_eq!(parse_ip(&pkt).unwrap().0, r);
+            let byte = if r.src.is_ipv4() {
+                pkt[1]
+            } else {
+                Ipv6Packet::new_checked(&pkt[..]).unwrap().traffic_class()
+            };
+            assert_eq!(byte, 0xe2);
+        }
     }
 
     #[test]

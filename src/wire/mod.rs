@@ -99,6 +99,19 @@ pub fn emit_tcp_packet(
     tcp: &TcpRepr,
     buf: &mut [u8],
 ) -> Result<usize, WireError> {
+    emit_tcp_packet_dscp(src, dst, hop_limit, 0, tcp, buf)
+}
+
+/// [`emit_tcp_packet`] with a DSCP (RFC 2474 §3, 0..=63) in the IPv4 TOS /
+/// IPv6 traffic class; the ECN bits are left Not-ECT.
+pub fn emit_tcp_packet_dscp(
+    src: IpAddr,
+    dst: IpAddr,
+    hop_limit: u8,
+    dscp: u8,
+    tcp: &TcpRepr,
+    buf: &mut [u8],
+) -> Result<usize, WireError> {
     if src.is_ipv4() != dst.is_ipv4() {
         return Err(WireError::Malformed);
     }
@@ -111,6 +124,7 @@ pub fn emit_tcp_packet(
         hop_limit,
         payload_len: seg_len,
         ecn: ip::Ecn::NotEct,
+        dscp,
     };
     let buf = buf.get_mut(..total).ok_or(WireError::Truncated)?;
     let hl = ip.emit(buf)?;
@@ -205,6 +219,7 @@ mod tests {
             hop_limit: 1,
             payload_len: 8,
             ecn: Ecn::NotEct,
+            dscp: 0,
         };
         let mut buf = [0u8; 28];
         ip.emit(&mut buf).unwrap();

@@ -64,7 +64,16 @@ impl Connection {
         let our_ws = self.opts.rcv_wscale;
         let wanted_messages = self.opts.message_mode;
         let asked_ecn = self.opts.ecn;
-        self.opts = negotiate(cfg, &self.local(), &seg.options, our_ws);
+        // What our SYN offered decides, not the stack's defaults (RFC 7323
+        // §2.2, RFC 2018 §2: an option is on only if both SYNs carried it):
+        // TCP_NOOPT or a retransmission that dropped the options offered
+        // less.
+        let offered = TcpConfig {
+            timestamps: self.offer_ts,
+            window_scaling: self.offer_wscale,
+            ..cfg.clone()
+        };
+        self.opts = negotiate(&offered, &self.local(), &seg.options, our_ws);
         // RFC 3168 §6.1.1: ECN is on when our ECN-setup SYN is answered by
         // an ECN-setup SYN-ACK (ECE without CWR). A simultaneous open's SYN
         // is answered like a passive open's, as FreeBSD does: ECN when the

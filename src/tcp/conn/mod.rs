@@ -21,7 +21,7 @@ use super::congestion::CongestionAlgorithm;
 use super::recv_queue::RecvQueue;
 use super::rtt::RttEstimator;
 use super::send_queue::SendQueue;
-use super::{ConnError, State, TcpConfig};
+use super::{ConnError, IpFields, State, TcpConfig};
 use crate::time::Instant;
 use crate::wire::{FourTuple, SeqNum, TcpOptions};
 
@@ -143,6 +143,14 @@ pub struct Connection {
     offer_sack: bool,
     /// Pace data segments over the RTT (pacing.rs).
     pacing: bool,
+    /// `TcpConfig::no_options` (`TCP_NOOPT`): our SYN or SYN-ACK carries no
+    /// option at all, not even the MSS.
+    no_options: bool,
+    /// IP header fields of every segment (`IP_TOS`, `IP_TTL`, ...).
+    ip: IpFields,
+    /// `TcpConfig::keepinit` in milliseconds, 0 for none (BSD's
+    /// `TCP_KEEPINIT`); while connecting, the idle timer holds its deadline.
+    keepinit_ms: u32,
     /// The congestion controller this connection uses once data flows.
     cc_alg: CongestionAlgorithm,
     /// A D-SACK block owed in the next ACK (RFC 2883).
@@ -231,7 +239,11 @@ impl Connection {
         let mut c = Connection::blank(cfg, local, remote, iss);
         c.state = State::SynSent;
         c.rto_at = None;
-        let _ = now;
+        if c.keepinit_ms > 0 {
+            // TCP_KEEPINIT: the idle timer serves no other purpose before
+            // ESTABLISHED (keep-alive and the FIN-WAIT-2 bound come later).
+            c.idle_at = Some(now + core::time::Duration::from_millis(u64::from(c.keepinit_ms)));
+        }
         c
     }
 
@@ -305,11 +317,16 @@ impl Connection {
                 ecn: cfg.ecn.requests(),
             },
             local_mss: mss,
-            offer_ts: cfg.timestamps,
-            offer_wscale: cfg.window_scaling,
+            offer_ts: cfg.timestamps && !cfg.no_options,
+            offer_wscale: cfg.window_scaling && !cfg.no_options,
             repeat_fin: false,
             ecn: ecn::EcnFlags::default(),
-            offer_sack: cfg.sack,
+            offer_sack: cfg.sack && !cfg.no_options,
+            no_options: cfg.no_options,
+            ip: cfg.ip_fields(),
+            keepinit_ms: cfg.keepinit.map_or(0, |d| {
+                u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
+            }),
             pacing: cfg.pacing,
             cc_alg: cfg.congestion,
             dsack: None,
@@ -506,7 +523,12 @@ impl Connection {
     fn set_state(&mut self, to: State) {
         if self.state != to {
             tracing::debug!(local = %self.local(), remote = %self.remote(), from = %self.state, to = %to, "state");
+            let connecting = matches!(self.state, State::SynSent | State::SynReceived);
             self.state = to;
+            if connecting && to.is_synchronized() {
+                // Established: TCP_KEEPINIT's deadline no longer applies.
+                self.idle_at = None;
+            }
             if matches!(to, State::Closed | State::TimeWait) {
                 self.events.insert(Events::CLOSED);
                 self.rto_at = None;

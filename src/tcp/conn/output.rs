@@ -111,8 +111,9 @@ impl Connection {
     }
 
     fn syn_segment(&mut self, now: Instant) -> Segment {
+        // TCP_NOOPT: no option at all, not even the MSS.
         let mut options = TcpOptions {
-            mss: Some(self.our_mss()),
+            mss: (!self.no_options).then(|| self.our_mss()),
             ..TcpOptions::default()
         };
         let active = self.state == State::SynSent;

@@ -24,6 +24,16 @@ impl Connection {
         }
         if self.idle_at.is_some_and(|t| t <= now) {
             self.idle_at = None;
+            if matches!(self.state, State::SynSent | State::SynReceived) {
+                // TCP_KEEPINIT (`Connection::connect`): still not
+                // established.
+                tracing::debug!(local = %self.local(), remote = %self.remote(), "connection establishment timed out (keepinit)");
+                if self.state == State::SynReceived {
+                    self.send_rst = true;
+                }
+                self.fail(ConnError::TimedOut);
+                return;
+            }
             if self.fin_wait2_bounded() {
                 // Orphaned FIN-WAIT-2 bounded (DESIGN.md: default close).
                 self.send_q.clear();
@@ -149,6 +159,14 @@ impl Connection {
             return;
         }
         self.retries += 1;
+        if self.state == State::SynSent && self.retries == 3 && cfg.syn_rexmit_drop_options {
+            // FreeBSD's rexmit_drop_options: from the third retransmission
+            // the SYN offers the MSS alone (message mode keeps its option:
+            // without it the connect fails anyway).
+            self.offer_ts = false;
+            self.offer_wscale = false;
+            self.offer_sack = false;
+        }
         if self.state == State::SynSent && self.retries > cfg.ecn_syn_retries {
             // RFC 3168 §6.1.1.1: the ECN-setup SYN may have been dropped by
             // a middlebox; retransmit it without ECE and CWR.

@@ -224,6 +224,28 @@ impl Connection {
         self.nodelay = on;
     }
 
+    /// The IP header fields of this connection's segments.
+    pub fn ip_fields(&self) -> crate::tcp::IpFields {
+        self.ip
+    }
+
+    /// Changes the IP header fields (`IP_TOS`, `IP_TTL`, ...) of the
+    /// segments sent from now on.
+    pub fn set_ip_fields(&mut self, ip: crate::tcp::IpFields) {
+        self.ip = ip;
+    }
+
+    /// Whether the SYN went without options (`TCP_NOOPT`).
+    pub fn no_options(&self) -> bool {
+        self.no_options
+    }
+
+    /// The bound on connection establishment (`TCP_KEEPINIT`).
+    pub fn keepinit(&self) -> Option<core::time::Duration> {
+        (self.keepinit_ms > 0)
+            .then(|| core::time::Duration::from_millis(u64::from(self.keepinit_ms)))
+    }
+
     /// Resizes the queues (`SO_SNDBUF`/`SO_RCVBUF`); data already queued is
     /// never dropped.
     pub fn set_buffer_sizes(&mut self, send: Option<usize>, recv: Option<usize>) {
