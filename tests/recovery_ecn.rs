@@ -482,3 +482,40 @@ fn per_socket_mode_overrides_the_stack_default() {
     let segs = p.segments();
     assert!(segs[0].has(ECE | CWR) && !segs[1].has(ECE), "{:?}", segs[1]);
 }
+
+/// RFC 3168 §6.1.6: zero-window probes are not ECT. The server never
+/// reads; once its window is closed the client's one-byte probes go out
+/// Not-ECT while the data before them was ECT(0).
+#[test]
+fn window_probes_are_not_ect() {
+    let mut p = pair(14, path(), EcnMode::On, EcnMode::Passive);
+    p.s().config_mut().tcp.recv_buffer = 8192;
+    p.s().config_mut().tcp.recv_buffer_max = 8192;
+    let (c, _s, _) = p.establish();
+    p.trace();
+    let now = p.now();
+    let data = pattern(40_000, 14);
+    let sent = p.c().send(now, c, &data).unwrap();
+    assert!(sent > 8192);
+    p.run_for(Duration::from_secs(10));
+    let segs = p.segments();
+    assert!(
+        segs.iter().any(|s| !s.from_client && s.window == 0),
+        "the window closed"
+    );
+    let probes: Vec<_> = segs
+        .iter()
+        .filter(|s| s.from_client && s.len == 1)
+        .collect();
+    assert!(
+        probes.len() >= 2,
+        "persist probes were sent: {}",
+        probes.len()
+    );
+    assert!(
+        probes.iter().all(|s| s.ecn == Ecn::NotEct && !s.has(CWR)),
+        "{probes:?}"
+    );
+    let first = segs.iter().find(|s| s.from_client && s.len > 1).unwrap();
+    assert_eq!(first.ecn, Ecn::Ect0);
+}
