@@ -12,7 +12,8 @@ use std::os::fd::AsFd;
 /// what is available now, and [`send`](Self::send) queues a packet that
 /// [`flush`](Self::flush) (or a full batch) writes out. Batching is what the
 /// device allows: a TUN device with offloads coalesces a batch of segments
-/// into one large write; the UDP tunnel uses `sendmmsg`-free plain writes.
+/// into one TSO super-packet; the UDP tunnel batches with `recvmmsg` and
+/// `sendmmsg`.
 pub trait PacketDevice: AsFd {
     /// Reads the packets available now (at most a batch), calling `f` with
     /// each whole IP packet; returns how many were read (0: nothing ready).
