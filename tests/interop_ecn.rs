@@ -308,6 +308,13 @@ fn kernel_sender_reacts_to_synfin_echo() {
     assert_eq!(s[0]["error"], Value::Null, "{}", s[0]);
     assert_eq!(s[0]["bytes_in"], BYTES, "{}", s[0]);
     assert_eq!(s[0]["sha256_in"], k[0]["sha256_out"]);
+    // synfin's own counters (its JSON line's `loss`): the marks it saw.
+    let ce = &s[0]["loss"]["ce_received"];
+    assert!(
+        ce.as_u64().is_some_and(|n| n > 0),
+        "CE marks received: {}",
+        s[0]
+    );
 
     let segs = read_pcap(&pcap);
     let syn = segs
@@ -382,6 +389,14 @@ fn synfin_sender_reacts_to_kernel_echo() {
     assert_eq!(c[0]["error"], Value::Null, "{}", c[0]);
     assert_eq!(k[0]["bytes_in"], BYTES, "{}", k[0]);
     assert_eq!(k[0]["sha256_in"], c[0]["sha256_out"]);
+    // synfin's own counters: it reduced its window on the kernel's ECE.
+    // (No timeout is asserted: on a loaded machine a late ACK can still
+    // make one spurious retransmission, which D-SACK then reports.)
+    let loss = &c[0]["loss"];
+    assert!(
+        loss["ecn_reductions"].as_u64().is_some_and(|n| n > 0),
+        "ECE reductions: {loss}"
+    );
 
     let segs = read_pcap(&pcap);
     let syn = segs
