@@ -121,6 +121,9 @@ pub fn freebsd_profile() -> StackConfig {
     c.tcp.keepinit = Some(Duration::from_secs(75));
     c.tcp.syn_retries = 12;
     c.tcp.max_rto = Duration::from_secs(64);
+    // TCPT_RANGESET: RTO = max(rexmit_min, SRTT + 4 RTTVAR) + rexmit_slop.
+    c.tcp.min_rto = Duration::from_millis(30);
+    c.tcp.rto_slop = Duration::from_millis(200);
     c
 }
 

@@ -65,6 +65,8 @@ fn sysctl(it: &mut Interp, assignment: &str, line: u32) -> Step {
         "insecure_syn" => tcp.rfc5961_syn = v == 0,
         "kern.ipc.maxsockbuf" => tcp.wscale_buffer = Some(v.max(0) as usize),
         "rexmit_drop_options" => tcp.syn_rexmit_drop_options = v != 0,
+        "rexmit_slop" => tcp.rto_slop = ms(v),
+        "rexmit_min" => tcp.min_rto = ms(v),
         "keepinit" => tcp.keepinit = (v > 0).then(|| ms(v)),
         "drop_synfin" => drop_syn_fin = Some(v != 0),
         "ecn.enable" => match crate::tcp::EcnMode::from_sysctl(v) {
@@ -86,7 +88,6 @@ fn sysctl(it: &mut Interp, assignment: &str, line: u32) -> Step {
         // defaults that match synfin: accepted as no-ops.
         "blackhole"
         | "hostcache.purgenow"
-        | "rexmit_slop"
         | "icmp_may_rst"
         | "syncookies"
         | "syncookies_only"

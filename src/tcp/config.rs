@@ -133,6 +133,11 @@ pub struct TcpConfig {
     /// drops SYNs with options it does not know; what the peer's SYN-ACK
     /// then negotiates follows what our last SYN offered. Off by default.
     pub syn_rexmit_drop_options: bool,
+    /// Added to every retransmission timeout but the initial one, after
+    /// RFC 6298's computation and backoff and before `max_rto` caps it
+    /// (BSD's `net.inet.tcp.rexmit_slop`, 200 ms there, which FreeBSD pairs
+    /// with a 30 ms `min_rto`). Zero by default: RFC 6298 exactly.
+    pub rto_slop: Duration,
     /// The IPv4 type-of-service / IPv6 traffic-class byte of outgoing
     /// packets (`IP_TOS`, `IPV6_TCLASS`; per socket with
     /// [`Stack::set_tos`](crate::stack::Stack::set_tos)). Only its upper six
@@ -182,6 +187,7 @@ impl Default for TcpConfig {
             no_options: false,
             keepinit: None,
             syn_rexmit_drop_options: false,
+            rto_slop: Duration::ZERO,
             tos: 0,
         }
     }

@@ -33,6 +33,9 @@ pub struct RttEstimator {
     max_rto_us: u32,
     /// Number of consecutive doublings (RFC 6298 §5.5).
     backoff: u32,
+    /// Added to every RTO but the initial one, in milliseconds
+    /// ([`RttEstimator::with_slop`]).
+    slop_ms: u16,
     has_sample: bool,
 }
 
@@ -56,8 +59,19 @@ impl RttEstimator {
             min_rto_us,
             max_rto_us,
             backoff: 0,
+            slop_ms: 0,
             has_sample: false,
         }
+    }
+
+    /// Adds `slop` (at most 65 s) to every RTO once it is computed from a
+    /// sample or backed off — not to the initial one — before the cap, as
+    /// BSD's `TCPT_RANGESET` adds `net.inet.tcp.rexmit_slop` (200 ms
+    /// there): a margin for the peer's delayed ACK and timer granularity.
+    /// RFC 6298 has no such term; 0 (the default) is RFC 6298 exactly.
+    pub fn with_slop(mut self, slop: Duration) -> Self {
+        self.slop_ms = u16::try_from(slop.as_millis()).unwrap_or(u16::MAX);
+        self
     }
 
     /// Take an RTT measurement (RFC 6298 §2.2 for the first, §2.3 for later
@@ -92,7 +106,12 @@ impl RttEstimator {
     /// capped at `max_rto` (§2.5 permits a maximum).
     pub fn rto(&self) -> Duration {
         let shift = self.backoff.min(MAX_SHIFT);
-        let us = ((self.rto_us as u64) << shift).min(self.max_rto_us as u64);
+        let slop = if self.has_sample || shift > 0 {
+            u64::from(self.slop_ms) * 1000
+        } else {
+            0
+        };
+        let us = (((self.rto_us as u64) << shift) + slop).min(self.max_rto_us as u64);
         Duration::from_micros(us)
     }
 
@@ -149,6 +168,21 @@ mod tests {
     }
     fn us(n: u64) -> Duration {
         Duration::from_micros(n)
+    }
+
+    #[test]
+    fn slop_is_added_after_a_sample_or_a_backoff_only() {
+        let mut e = RttEstimator::new(ms(1000), ms(30), ms(64_000)).with_slop(ms(200));
+        assert_eq!(e.rto(), ms(1000));
+        e.backoff();
+        assert_eq!(e.rto(), ms(2200));
+        e.sample(ms(100));
+        // 100 + 4 * 50, plus the slop.
+        assert_eq!(e.rto(), ms(500));
+        for _ in 0..20 {
+            e.backoff();
+        }
+        assert_eq!(e.rto(), ms(64_000), "capped after the slop");
     }
 
     #[test]

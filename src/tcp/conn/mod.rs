@@ -342,7 +342,8 @@ impl Connection {
             rd_closed: false,
             orphaned: false,
             nodelay: cfg.nodelay,
-            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto)
+                .with_slop(cfg.rto_slop),
             loss: None,
             rtt_probe: None,
             retries: 0,
