@@ -159,6 +159,11 @@ pub fn bulk(mtu: usize, bytes: u64, buffer: usize, mode: Mode) -> Result<Run, St
         tcp: TcpConfig {
             send_buffer: buffer,
             recv_buffer: buffer,
+            // The same buffers as smoltcp's, fixed: auto-tuning would grow
+            // them (to 4 MiB and 2 MiB by default) in a run without loss,
+            // and the stack with the larger working set pays in cache.
+            send_buffer_max: buffer,
+            recv_buffer_max: buffer,
             mtu,
             ..TcpConfig::default()
         },
