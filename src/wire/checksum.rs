@@ -53,21 +53,23 @@ pub fn sum(data: &[u8], initial: u64) -> u64 {
         };
         acc = add_carry(acc, u64::from(be));
     }
-    let mut chunks = data[wide..].chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        acc = add_carry(acc, u64::from_be_bytes(w));
+    // The remainder (all of a header-only packet's IP and TCP headers):
+    // under 32 bytes as at most seven big-endian 32-bit words, each
+    // congruent to the sum of its two 16-bit words, added without carries
+    // into a 64-bit total that cannot overflow, then the last 0–3 bytes.
+    let mut words = data[wide..].chunks_exact(4);
+    let mut tail = 0u64;
+    for w in &mut words {
+        tail += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
     }
-    let rest = chunks.remainder();
-    let mut pairs = rest.chunks_exact(2);
-    for p in &mut pairs {
-        acc = add_carry(acc, u64::from(u16::from_be_bytes([p[0], p[1]])));
-    }
-    if let [last] = pairs.remainder() {
-        acc = add_carry(acc, u64::from(*last) << 8);
-    }
-    acc
+    tail += match *words.remainder() {
+        [a, b, c] => u64::from(u16::from_be_bytes([a, b])) + (u64::from(c) << 8),
+        [a, b] => u64::from(u16::from_be_bytes([a, b])),
+        // An odd trailing byte is padded with a zero byte on the right.
+        [a] => u64::from(a) << 8,
+        _ => 0,
+    };
+    add_carry(acc, tail)
 }
 
 /// Folds the carries of an unfolded sum down to 16 bits (end-around carry,

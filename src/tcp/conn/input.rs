@@ -28,7 +28,12 @@ impl Connection {
         match self.state {
             State::SynSent => self.on_segment_syn_sent(now, cfg, seg),
             State::Closed | State::Listen | State::TimeWait => {}
-            _ => self.on_segment_synchronized(now, cfg, seg),
+            _ => {
+                // Header prediction (predict.rs) for the in-order bulk case.
+                if !self.predicted_data(now, cfg, seg) {
+                    self.on_segment_synchronized(now, cfg, seg)
+                }
+            }
         }
         if !seg.flags.contains(TcpFlags::RST) {
             self.heard_from_peer(now, cfg);
@@ -259,7 +264,7 @@ impl Connection {
     /// peer's clock may have wrapped. A segment without a timestamp is let
     /// through (RFC 7323 §3.2 says SHOULD drop it; Linux accepts it, and so
     /// do we, so a peer that omits it on some segments still works).
-    fn paws_rejects(&self, now: Instant, seg: &TcpRepr<'_>) -> bool {
+    pub(super) fn paws_rejects(&self, now: Instant, seg: &TcpRepr<'_>) -> bool {
         if !self.opts.timestamps || seg.flags.contains(TcpFlags::RST) {
             return false;
         }
@@ -274,7 +279,7 @@ impl Connection {
 
     /// RFC 7323 §4.3 / §5.3 R3: TS.Recent follows the segment that covers the
     /// left edge of the window, and never moves back (unless it was stale).
-    fn update_ts_recent(&mut self, now: Instant, seq: SeqNum, seg: &TcpRepr<'_>) {
+    pub(super) fn update_ts_recent(&mut self, now: Instant, seq: SeqNum, seg: &TcpRepr<'_>) {
         let Some((val, _)) = seg.options.timestamps else {
             return;
         };
@@ -558,7 +563,13 @@ impl Connection {
         }
     }
 
-    fn process_text(&mut self, now: Instant, cfg: &TcpConfig, seq: SeqNum, payload: &[u8]) {
+    pub(super) fn process_text(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seq: SeqNum,
+        payload: &[u8],
+    ) {
         if !matches!(
             self.state,
             State::Established | State::FinWait1 | State::FinWait2

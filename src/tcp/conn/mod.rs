@@ -11,6 +11,7 @@ mod input;
 mod loss;
 mod output;
 mod pacing;
+mod predict;
 mod sack;
 mod timers;
 mod user;
