@@ -6,6 +6,7 @@
 //! This is a benchmark, not a test: nothing here asserts a speed.
 
 mod clock;
+mod driver;
 mod kernel;
 mod report;
 mod rss;

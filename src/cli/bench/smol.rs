@@ -21,12 +21,11 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
 use super::clock::{Clock, Mode};
+use super::driver::{self, BulkEnds, Pumped, Run};
 use super::report::Memory;
-use super::synfin::Run;
 
 const CLIENT: IpAddress = IpAddress::v4(198, 18, 0, 1);
 const SERVER: IpAddress = IpAddress::v4(198, 18, 0, 2);
-const STUCK: u32 = 10_000;
 
 type Pool = Rc<RefCell<Vec<Vec<u8>>>>;
 
@@ -162,6 +161,12 @@ impl Pair {
         Instant::from_micros(self.clock.now() as i64)
     }
 
+    fn until(&mut self, what: &str, done: impl FnMut(&mut Pair) -> bool) -> Result<(), String> {
+        driver::until(self, what, done).map_err(|e| format!("smoltcp {e}"))
+    }
+}
+
+impl Pumped for Pair {
     /// Polls both interfaces, handing packets across, until nothing moves.
     fn pump(&mut self) -> bool {
         let now = self.now();
@@ -197,24 +202,18 @@ impl Pair {
         Ok(())
     }
 
-    fn until(&mut self, what: &str, mut done: impl FnMut(&mut Pair) -> bool) -> Result<(), String> {
-        for _ in 0..STUCK {
-            if done(self) {
-                return Ok(());
-            }
-            if !self.pump() && !done(self) {
-                self.wait().map_err(|e| format!("smoltcp {what}: {e}"))?;
-            }
-        }
-        Err(format!("smoltcp {what}: no progress"))
+    fn c2s(&self) -> u64 {
+        self.c2s
+    }
+
+    fn jumps(&self) -> u64 {
+        self.clock.jumps
     }
 }
 
-/// Bulk on smoltcp, as [`super::synfin::bulk`].
-pub fn bulk(mtu: usize, bytes: u64, buffer: usize, mode: Mode) -> Result<Run, String> {
-    let mut p = Pair::new(mtu, mode);
-    let s = p.server.sockets.add(socket(buffer, buffer));
-    let c = p.client.sockets.add(socket(buffer, buffer));
+/// Server socket `s` listens on port 80, client socket `c` connects to it
+/// from `port`; returns once both are established.
+fn open(p: &mut Pair, s: SocketHandle, c: SocketHandle, port: u16) -> Result<(), String> {
     p.server
         .tcp(s)
         .listen(80)
@@ -223,65 +222,38 @@ pub fn bulk(mtu: usize, bytes: u64, buffer: usize, mode: Mode) -> Result<Run, St
     p.client
         .sockets
         .get_mut::<tcp::Socket>(c)
-        .connect(cx, (SERVER, 80), 49152)
+        .connect(cx, (SERVER, 80), port)
         .map_err(|e| format!("smoltcp connect: {e}"))?;
     p.until("handshake", |p| {
         p.client.tcp(c).state() == tcp::State::Established
             && p.server.tcp(s).state() == tcp::State::Established
-    })?;
-    let app_tx: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 + 3) as u8).collect();
-    let mut app_rx = vec![0u8; 64 * 1024];
-    let (mut sent, mut got) = (0u64, 0u64);
-    let c2s_before = p.c2s;
-    let start = std::time::Instant::now();
-    let mut idle = 0;
-    while got < bytes {
-        let mut progress = false;
-        while sent < bytes {
-            // The stream is `app_tx` over and over, so a read can be checked.
-            let off = (sent % app_tx.len() as u64) as usize;
-            let n = (bytes - sent).min((app_tx.len() - off) as u64) as usize;
-            match p.client.tcp(c).send_slice(&app_tx[off..off + n]) {
-                Ok(0) => break,
-                Ok(k) => {
-                    sent += k as u64;
-                    progress = true;
-                }
-                Err(e) => return Err(format!("smoltcp send: {e}")),
-            }
-        }
-        progress |= p.pump();
-        loop {
-            match p.server.tcp(s).recv_slice(&mut app_rx) {
-                Ok(0) => break,
-                Ok(n) => {
-                    got += n as u64;
-                    progress = true;
-                    super::synfin::check_tail(&app_rx[..n], &app_tx, got)?;
-                }
-                Err(e) => return Err(format!("smoltcp recv: {e}")),
-            }
-        }
-        if progress {
-            idle = 0;
-        } else {
-            idle += 1;
-            if idle > STUCK {
-                return Err(format!("smoltcp bulk stuck after {got} bytes"));
-            }
-            p.wait()?;
-        }
+    })
+}
+
+/// Bulk on smoltcp, as [`super::synfin::bulk`].
+pub fn bulk(mtu: usize, bytes: u64, buffer: usize, mode: Mode) -> Result<Run, String> {
+    let mut p = Pair::new(mtu, mode);
+    let s = p.server.sockets.add(socket(buffer, buffer));
+    let c = p.client.sockets.add(socket(buffer, buffer));
+    open(&mut p, s, c, 49152)?;
+    driver::bulk(&mut driver::Conn { p, c, s }, "smoltcp", mtu, bytes)
+}
+
+impl BulkEnds for driver::Conn<Pair, SocketHandle> {
+    fn send(&mut self, data: &[u8]) -> Result<usize, String> {
+        self.p
+            .client
+            .tcp(self.c)
+            .send_slice(data)
+            .map_err(|e| format!("smoltcp send: {e}"))
     }
-    let secs = start.elapsed().as_secs_f64();
-    if got != bytes {
-        return Err(format!("smoltcp: received {got} of {bytes} bytes"));
+    fn recv(&mut self, buf: &mut [u8]) -> Result<usize, String> {
+        self.p
+            .server
+            .tcp(self.s)
+            .recv_slice(buf)
+            .map_err(|e| format!("smoltcp recv: {e}"))
     }
-    let segments = p.c2s - c2s_before;
-    eprintln!(
-        "bench-detail: stack=smoltcp workload=bulk mtu={mtu} bytes={bytes} segments={segments} timer_jumps={}",
-        p.clock.jumps
-    );
-    Ok(Run { secs })
 }
 
 /// Lifecycles on smoltcp, as [`super::synfin::lifecycles`]. smoltcp has no
@@ -298,20 +270,7 @@ pub fn lifecycles(n: u64, mode: Mode) -> Result<Run, String> {
     let c2s_before = p.c2s;
     let start = std::time::Instant::now();
     for i in 0..n {
-        p.server
-            .tcp(s)
-            .listen(80)
-            .map_err(|e| format!("smoltcp listen: {e}"))?;
-        let cx = p.client.iface.context();
-        p.client
-            .sockets
-            .get_mut::<tcp::Socket>(c)
-            .connect(cx, (SERVER, 80), 1024 + (i % 64_000) as u16)
-            .map_err(|e| format!("smoltcp connect: {e}"))?;
-        p.until("handshake", |p| {
-            p.client.tcp(c).state() == tcp::State::Established
-                && p.server.tcp(s).state() == tcp::State::Established
-        })?;
+        open(&mut p, s, c, 1024 + (i % 64_000) as u16)?;
         p.client
             .tcp(c)
             .send_slice(b"q")

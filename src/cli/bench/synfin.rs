@@ -10,20 +10,11 @@ use synfin::tcp::{State, TcpConfig};
 use synfin::time::Instant;
 
 use super::clock::{Clock, Mode};
+use super::driver::{self, BulkEnds, Pumped, Run};
 use super::report::Memory;
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-/// Steps a workload may take without progress (each one a timer jump)
-/// before it is declared stuck.
-const STUCK: u32 = 10_000;
-
-/// What one bulk or lifecycle run measured.
-pub struct Run {
-    /// Wall-clock seconds of the measured part.
-    pub secs: f64,
-}
-
 /// Two stacks and the buffer a packet crosses in.
 pub struct Pair {
     pub client: Stack,
@@ -56,9 +47,16 @@ impl Pair {
         Instant::from_micros(self.clock.now())
     }
 
+    /// Pumps until `done` holds, jumping to timers when idle.
+    pub fn until(&mut self, what: &str, done: impl FnMut(&mut Pair) -> bool) -> Result<(), String> {
+        driver::until(self, what, done)
+    }
+}
+
+impl Pumped for Pair {
     /// Moves every packet both stacks have to send, runs due timers, and
     /// returns whether anything moved.
-    pub fn pump(&mut self) -> bool {
+    fn pump(&mut self) -> bool {
         let now = self.now();
         let mut moved = false;
         loop {
@@ -88,7 +86,7 @@ impl Pair {
     }
 
     /// Both stacks are idle: jump to the earlier timer.
-    pub fn wait(&mut self) -> Result<(), String> {
+    fn wait(&mut self) -> Result<(), String> {
         let t = match (self.client.poll_timeout(), self.server.poll_timeout()) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) | (None, Some(a)) => a,
@@ -98,21 +96,12 @@ impl Pair {
         Ok(())
     }
 
-    /// Pumps until `done` holds, jumping to timers when idle.
-    pub fn until(
-        &mut self,
-        what: &str,
-        mut done: impl FnMut(&mut Pair) -> bool,
-    ) -> Result<(), String> {
-        for _ in 0..STUCK {
-            if done(self) {
-                return Ok(());
-            }
-            if !self.pump() && !done(self) {
-                self.wait().map_err(|e| format!("{what}: {e}"))?;
-            }
-        }
-        Err(format!("{what}: no progress"))
+    fn c2s(&self) -> u64 {
+        self.c2s
+    }
+
+    fn jumps(&self) -> u64 {
+        self.clock.jumps
     }
 }
 
@@ -169,75 +158,28 @@ pub fn bulk(mtu: usize, bytes: u64, buffer: usize, mode: Mode) -> Result<Run, St
         },
         ..StackConfig::default()
     };
-    let (mut p, c, s) = establish(cfg, mtu, mode)?;
-    let app_tx: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 + 3) as u8).collect();
-    let mut app_rx = vec![0u8; 64 * 1024];
-    let (mut sent, mut got) = (0u64, 0u64);
-    let c2s_before = p.c2s;
-    let start = std::time::Instant::now();
-    let mut idle = 0;
-    while got < bytes {
-        let now = p.now();
-        let mut progress = false;
-        while sent < bytes {
-            // The stream is `app_tx` over and over, so a read can be checked.
-            let off = (sent % app_tx.len() as u64) as usize;
-            let n = (bytes - sent).min((app_tx.len() - off) as u64) as usize;
-            match p.client.send(now, c, &app_tx[off..off + n]) {
-                Ok(k) => {
-                    sent += k as u64;
-                    progress = true;
-                }
-                Err(Error::WouldBlock) => break,
-                Err(e) => return Err(stuck("send", e)),
-            }
-        }
-        progress |= p.pump();
-        loop {
-            match p.server.recv(now, s, &mut app_rx) {
-                Ok(0) => return Err("unexpected end of stream".into()),
-                Ok(n) => {
-                    got += n as u64;
-                    progress = true;
-                    check_tail(&app_rx[..n], &app_tx, got)?;
-                }
-                Err(Error::WouldBlock) => break,
-                Err(e) => return Err(stuck("recv", e)),
-            }
-        }
-        if progress {
-            idle = 0;
-        } else {
-            idle += 1;
-            if idle > STUCK {
-                return Err(format!("bulk stuck after {got} bytes"));
-            }
-            p.wait()?;
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
-    if got != bytes {
-        return Err(format!("received {got} bytes, sent {bytes}"));
-    }
-    let segments = p.c2s - c2s_before;
-    eprintln!(
-        "bench-detail: stack=synfin workload=bulk mtu={mtu} bytes={bytes} segments={segments} timer_jumps={}",
-        p.clock.jumps
-    );
-    Ok(Run { secs })
+    let (p, c, s) = establish(cfg, mtu, mode)?;
+    driver::bulk(&mut driver::Conn { p, c, s }, "synfin", mtu, bytes)
 }
 
-/// A spot check that the bytes are the bytes (the tests check them all):
-/// the last byte of each read is the one the sender wrote at that offset
-/// (the sender writes `pattern` over and over).
-pub fn check_tail(read: &[u8], pattern: &[u8], total: u64) -> Result<(), String> {
-    let want = pattern[((total - 1) % pattern.len() as u64) as usize];
-    if read.last() != Some(&want) {
-        return Err(format!(
-            "received data differs from sent data before offset {total}"
-        ));
+impl BulkEnds for driver::Conn<Pair, SocketHandle> {
+    fn send(&mut self, data: &[u8]) -> Result<usize, String> {
+        let now = self.p.now();
+        match self.p.client.send(now, self.c, data) {
+            Ok(k) => Ok(k),
+            Err(Error::WouldBlock) => Ok(0),
+            Err(e) => Err(stuck("send", e)),
+        }
     }
-    Ok(())
+    fn recv(&mut self, buf: &mut [u8]) -> Result<usize, String> {
+        let now = self.p.now();
+        match self.p.server.recv(now, self.s, buf) {
+            Ok(0) => Err("unexpected end of stream".into()),
+            Ok(n) => Ok(n),
+            Err(Error::WouldBlock) => Ok(0),
+            Err(e) => Err(stuck("recv", e)),
+        }
+    }
 }
 
 /// The stack configuration of the lifecycle and memory runs: defaults,
