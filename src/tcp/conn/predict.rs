@@ -7,7 +7,7 @@
 //!
 //! The prediction only chooses *which* checks run: every step whose outcome
 //! is not known (PAWS, the SACK/RACK bookkeeping of an ACK, the window
-//! update's SND.WL1/SND.WL2, queueing the text and the ACK decision,
+//! update's SND.WL1/SND.WL2, ECN, queueing the text and the ACK decision,
 //! TS.Recent; `on_segment` still restarts the keep-alive timer) is the general path's own code, so the
 //! two paths cannot drift apart. Any segment that does not match takes the
 //! general path unchanged.
@@ -58,6 +58,9 @@ impl Connection {
             self.persist_at = None;
             self.persist_backoff = 0;
         }
+        // RFC 3168 §6.1.3: a CE mark on the IP header (no ECE or CWR here).
+        self.ecn_on_ack(now, seg);
+        self.ecn_on_receive(seg);
         // Seventh: the text (no FIN, none pending: the eighth has nothing
         // to do).
         self.process_text(now, cfg, seg.seq, seg.payload);
