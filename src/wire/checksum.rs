@@ -26,25 +26,29 @@ fn add_carry(a: u64, b: u64) -> u64 {
 /// Sums can be chained: `sum(b, sum(a, 0))` folds to the same value as
 /// `sum(a ++ b, 0)` whenever `a` has even length.
 ///
-/// The bulk of the data is added as native-endian 16-bit words into sixteen
-/// 32-bit lanes: no carry has to travel between additions (a lane takes one
-/// word per 32 bytes, so a 1 MiB block cannot overflow it), so the loop
-/// vectorizes, and byte order does not matter to a one's complement sum as
-/// long as the result is swapped back (RFC 1071 §2(B)). The remainder,
-/// under 32 bytes, takes the big-endian path.
+/// The bulk of the data is added as native-endian 64-bit words into four
+/// 128-bit accumulators: each addition is an add and an add-with-carry on
+/// the machine (no vector unpacking), no carry is ever lost (a lane would
+/// need 2^64 words to overflow), and four independent chains keep the
+/// adder busy. Byte order does not matter to a one's complement sum as long
+/// as the result is swapped back (RFC 1071 §2(B)), and `2^64 ≡ 1`, so a
+/// lane's high half counts as its carries added at the bottom (§2(A)). The
+/// remainder, under 32 bytes, takes the big-endian path.
 pub fn sum(data: &[u8], initial: u64) -> u64 {
-    /// Bytes per block: 32 768 words per lane at most, each under 2^16.
-    const BLOCK: usize = 1 << 20;
-    let mut acc = initial;
     let wide = data.len() / 32 * 32;
-    for block in data[..wide].chunks(BLOCK) {
-        let mut lanes = [0u32; 16];
-        for c in block.chunks_exact(32) {
-            for (lane, w) in lanes.iter_mut().zip(c.chunks_exact(2)) {
-                *lane += u32::from(u16::from_ne_bytes([w[0], w[1]]));
-            }
+    let mut lanes = [0u128; 4];
+    for c in data[..wide].chunks_exact(32) {
+        for (lane, w) in lanes.iter_mut().zip(c.chunks_exact(8)) {
+            let word = [w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]];
+            *lane += u128::from(u64::from_ne_bytes(word));
         }
-        let native = lanes.iter().map(|&l| u64::from(l)).sum::<u64>();
+    }
+    let mut acc = initial;
+    if wide > 0 {
+        // A lane holds under 2^64 per word added (far under 2^126), so
+        // the four together fit in 128 bits.
+        let native: u128 = lanes.iter().sum();
+        let native = add_carry(native as u64, (native >> 64) as u64);
         let folded = fold(native);
         let be = if cfg!(target_endian = "little") {
             folded.swap_bytes()
