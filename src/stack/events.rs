@@ -232,11 +232,16 @@ impl NetState {
         }
     }
 
-    /// [`NetState::update`] for a connection.
+    /// [`NetState::update`] for a connection. Inlined to the check that
+    /// nothing is selected, which is most sockets' case, after every packet.
+    #[inline]
     pub(crate) fn update_conn(&mut self, c: &ConnSocket) {
-        if self.mask.is_empty() {
-            return;
+        if !self.mask.is_empty() {
+            self.update_selected_conn(c);
         }
+    }
+
+    fn update_selected_conn(&mut self, c: &ConnSocket) {
         let conn = &c.conn;
         let state = conn.state();
         let synchronized = !matches!(state, State::SynSent | State::SynReceived);

@@ -236,6 +236,7 @@ impl Framing {
 /// Validates and unframes after every change (called from the stack's
 /// `touch`, before events are computed). Allocates the framing state the
 /// first time a message-mode connection is seen.
+#[inline] // after every packet; a byte stream returns at once
 pub(crate) fn pump(c: &mut ConnSocket, max: usize) {
     if !c.conn.negotiated().message_mode {
         return;

@@ -198,6 +198,10 @@ pub struct Stack {
     secret: Secret,
     rng: rand::rngs::ChaCha8Rng,
     port_counter: u32,
+    /// The last RFC 6056 port offset computed and its input (local address,
+    /// remote address and port): a client connecting to the same server
+    /// again and again needs the keyed hash once, not once per connection.
+    port_memo: Option<([u8; 36], u32)>,
     stats: StackStats,
     transitions: Option<Vec<Transition>>,
     challenges: ChallengeBudget,
@@ -252,6 +256,7 @@ impl Stack {
             secret,
             rng,
             port_counter,
+            port_memo: None,
             stats: StackStats::default(),
             transitions: None,
             challenges: ChallengeBudget::default(),
@@ -710,7 +715,14 @@ impl Stack {
         let (lo, hi) = self.config.ephemeral_ports;
         let n = u32::from(hi.saturating_sub(lo)) + 1;
         let lip = FourTuple::new(SocketAddr::new(local_ip, 0), remote).to_bytes();
-        let offset = self.secret.port_offset(&lip[..16], &lip[16..]);
+        let offset = match self.port_memo {
+            Some((k, offset)) if k == lip => offset,
+            _ => {
+                let offset = self.secret.port_offset(&lip[..16], &lip[16..]);
+                self.port_memo = Some((lip, offset));
+                offset
+            }
+        };
         for _ in 0..n {
             let port = lo + ((offset.wrapping_add(self.port_counter)) % n) as u16;
             self.port_counter = self
