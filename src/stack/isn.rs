@@ -61,19 +61,27 @@ impl Secret {
         h.finish()
     }
 
-    /// RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport,
-    /// secretkey), M a 4-microsecond clock.
-    pub fn isn(&self, tuple: &FourTuple, now: Instant) -> SeqNum {
-        let m = (now.total_micros() / 4) as u32;
-        let (b, n) = tuple.compact_bytes();
-        SeqNum(m.wrapping_add(self.hash(1, &b[..n]) as u32))
+    /// A per-connection offset for the timestamp clock (RFC 7323 §5.4
+    /// recommends randomizing it per connection): the high 32 bits of the
+    /// same F as the ISN (see [`Secret::isn_and_ts_offset`]), so a
+    /// connection set-up needs one keyed hash for both (the halves of a
+    /// PRF's output are independent).
+    pub fn ts_offset(&self, tuple: &FourTuple) -> u32 {
+        (self.tuple_hash(tuple) >> 32) as u32
     }
 
-    /// A per-connection offset for the timestamp clock (RFC 7323 §5.4
-    /// recommends randomizing it per connection).
-    pub fn ts_offset(&self, tuple: &FourTuple) -> u32 {
+    /// RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport,
+    /// secretkey), M a 4-microsecond clock, with F's low 32 bits; and the
+    /// connection's [`Secret::ts_offset`], from the same hash.
+    pub fn isn_and_ts_offset(&self, tuple: &FourTuple, now: Instant) -> (SeqNum, u32) {
+        let m = (now.total_micros() / 4) as u32;
+        let f = self.tuple_hash(tuple);
+        (SeqNum(m.wrapping_add(f as u32)), (f >> 32) as u32)
+    }
+
+    fn tuple_hash(&self, tuple: &FourTuple) -> u64 {
         let (b, n) = tuple.compact_bytes();
-        self.hash(2, &b[..n]) as u32
+        self.hash(1, &b[..n])
     }
 
     /// RFC 6056 §3.3.3 (Algorithm 3): the starting offset of the ephemeral

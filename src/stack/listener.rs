@@ -205,14 +205,15 @@ impl Stack {
             _ => None,
         };
         opts.ecn = ecn.unwrap_or(cfg.ecn).accepts() && crate::tcp::ecn::is_ecn_setup_syn(seg.flags);
+        let (iss, ts_offset) = self.secret.isn_and_ts_offset(&key, now);
         let entry = HalfOpen {
             local,
             remote: key.remote(),
-            iss: self.secret.isn(&key, now),
+            iss,
             irs: seg.seq,
             opts,
             ts_recent: seg.options.timestamps.map_or(0, |t| t.0),
-            ts_offset: self.secret.ts_offset(&key),
+            ts_offset,
             retries: 0,
             deadline: now + cfg.initial_rto,
             ip,

@@ -187,7 +187,7 @@ impl Stack {
         if self.conns.contains_key(&key) || self.time_wait.contains(&key) {
             return Err(Error::AddrInUse);
         }
-        let iss = self.secret.isn(&key, now);
+        let (iss, ts_offset) = self.secret.isn_and_ts_offset(&key, now);
         let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
         // Options set before connect shape the SYN (window scale, MSS).
         let mut cfg = s.options.effective(&self.config.tcp);
@@ -198,7 +198,7 @@ impl Stack {
             u.header.apply(&mut cfg);
         }
         let mut conn = Connection::connect(&cfg, local, remote, iss, now);
-        conn.set_ts_offset(self.secret.ts_offset(&key));
+        conn.set_ts_offset(ts_offset);
         if s.options.message_mode {
             conn.request_message_mode();
         }
