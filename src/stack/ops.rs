@@ -266,13 +266,24 @@ impl Stack {
     /// Reads queued data; `Ok(0)` is end-of-stream (the peer's FIN), and an
     /// abnormal end is reported after the data received before it.
     pub fn recv(&mut self, now: Instant, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
-        if self.conn(h)?.negotiated().message_mode {
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
+        let SocketKind::Conn(c) = &mut s.kind else {
+            return Err(Error::NotConnected);
+        };
+        if c.conn.negotiated().message_mode {
             // Message mode: each receive is one whole message.
             return self.recv_message(now, h, buf);
         }
-        let r = self.conn_mut(h)?.recv(buf, false).map_err(Error::from);
-        self.reenable_event(h, NetEvents::READ);
-        self.touch(now, h);
+        let r = c.conn.recv(buf, false).map_err(Error::from);
+        // Even a failed receive re-enables READ (Winsock).
+        s.net.reenable(NetEvents::READ);
+        s.net.update(&s.kind);
+        // A receive that found nothing changed nothing (a poll loop makes
+        // many): only a read, an end-of-stream or an error needs the
+        // bookkeeping (window update, events, retiring).
+        if r != Err(Error::WouldBlock) {
+            self.touch(now, h);
+        }
         r
     }
 
