@@ -67,7 +67,8 @@ mkns() {
     ip netns add "$1"
     ip -n "$1" link set lo up
 }
-# The sending kernel's TCP counters, one "name value" per line.
+# A namespace's TCP counters, one "$2:name value" per line ($2: snd or rcv,
+# whether the kernel there sends or receives the bulk data).
 counters() {
     ip netns exec "$1" cat /proc/net/snmp /proc/net/netstat | python3 -c '
 import sys
@@ -75,7 +76,8 @@ lines = sys.stdin.read().split("\n")
 want = {"Tcp:RetransSegs", "Tcp:OutSegs", "TcpExt:TCPTimeouts", "TcpExt:TCPLossProbes",
         "TcpExt:TCPSackRecovery", "TcpExt:TCPDSACKRecv", "TcpExt:TCPSpuriousRTOs",
         "TcpExt:TCPLossUndo", "TcpExt:TCPSackRecoveryFail", "TcpExt:TCPFullUndo",
-        "TcpExt:TCPPartialUndo", "TcpExt:TCPDSACKUndo"}
+        "TcpExt:TCPPartialUndo", "TcpExt:TCPDSACKUndo", "Tcp:InSegs",
+        "TcpExt:TCPDSACKOldSent", "TcpExt:TCPDSACKOfoSent", "TcpExt:TCPOFOQueue"}
 for a, b in zip(lines, lines[1:]):
     ka, kb = a.split(), b.split()
     # Header line ("Tcp: RtoAlgorithm ...") followed by its values ("Tcp: 1 ...").
@@ -83,7 +85,7 @@ for a, b in zip(lines, lines[1:]):
         p = ka[0].rstrip(":")
         for k, v in zip(ka[1:], kb[1:]):
             if p + ":" + k in want:
-                print(p + ":" + k, v)'
+                print(sys.argv[1] + ":" + p + ":" + k, v)' "$2"
 }
 wait_dev() { # $1 netns, $2 device
     for _ in $(seq 100); do
@@ -123,21 +125,23 @@ k2s() { # kernel → synfin over TUN
         --count 1 --json --seed "$seed" "${MODEL[@]}" >"$TMP/s" 2>"$TMP/s.err" &
     local pid=$!
     wait_dev "$NS" sf0
-    before=$(counters "$NS")
+    before=$(counters "$NS" snd)
     ip netns exec "$NS" python3 "$PEER" send --to 198.18.0.2:5000 --bytes "$BYTES" --cc "$KCC" >"$TMP/ks"
     wait "$pid"
-    after=$(counters "$NS")
+    after=$(counters "$NS" snd)
     record kernel_to_synfin "$seed" "$(cat "$TMP/s")" "$before" "$after" "$(cat "$TMP/ks")"
 }
 s2k() { # synfin → kernel over TUN
-    local seed=$1 out
+    local seed=$1 out before after
     ip netns exec "$NS" "$SYNFIN" serve --tun sf0 --addr 198.18.0.2/24 --port 5000 \
         --mode "source=$BYTES" --count 1 --json --seed "$seed" "${MODEL[@]}" >/dev/null 2>"$TMP/s.err" &
     local pid=$!
     wait_dev "$NS" sf0
+    before=$(counters "$NS" rcv)
     out=$(ip netns exec "$NS" python3 "$PEER" recv --to 198.18.0.2:5000 --cc "$KCC")
     wait "$pid"
-    record synfin_to_kernel "$seed" "$out" "" "" "{}"
+    after=$(counters "$NS" rcv)
+    record synfin_to_kernel "$seed" "$out" "$before" "$after" "{}"
 }
 k2k() { # kernel → kernel through synfin bridge
     local seed=$1 before after
@@ -149,10 +153,10 @@ k2k() { # kernel → kernel through synfin bridge
     ip netns exec "${NS}b" python3 "$PEER" server --port 5000 --cc "$KCC" >"$TMP/k" 2>/dev/null &
     local srv=$!
     sleep 0.3
-    before=$(counters "${NS}a")
+    before="$(counters "${NS}a" snd; counters "${NS}b" rcv)"
     ip netns exec "${NS}a" python3 "$PEER" send --to 198.18.2.2:5000 --bytes "$BYTES" --cc "$KCC" >"$TMP/ks"
     wait "$srv"
-    after=$(counters "${NS}a")
+    after="$(counters "${NS}a" snd; counters "${NS}b" rcv)"
     kill "$BRIDGE_PID"; wait "$BRIDGE_PID" 2>/dev/null || true
     BRIDGE_PID=
     record kernel_to_kernel "$seed" "$(cat "$TMP/k")" "$before" "$after" "$(cat "$TMP/ks")"
@@ -186,7 +190,7 @@ for p in paths:
             c.setdefault(k, []).append(v)
     summary[p] = {"median_mbit": statistics.median(g), "runs_mbit": g,
                   "errors": [r["error"] for r in rs if r["error"]],
-                  "kernel_sender_counters_median": {k: statistics.median(v) for k, v in c.items()}}
+                  "kernel_counters_median": {k: statistics.median(v) for k, v in c.items()}}
 meta = {"kernel": kernel, "kernel_congestion_control": kcc, "bytes_per_run": int(nbytes),
         "loss": float(loss), "one_way_delay_ms": int(delay), "rate_mbit": float(rate),
         "kernel_congestion_control_used": sorted({r["kernel_cc"] for r in rows if r.get("kernel_cc")}),
@@ -198,12 +202,17 @@ print("path: %s Mbit/s, %s ms each way, %s %% loss each way (synfin's link model
       "kernel %s, congestion control %s; %d runs per path, %d s in all"
       % (rate, delay, float(loss) * 100, nbytes, kernel, ",".join(meta["kernel_congestion_control_used"]),
          meta["runs"], meta["elapsed_s"]))
-print("%-26s %10s  %-40s %s" % ("path", "median", "runs (Mbit/s)", "kernel sender: retrans / RTOs / TLPs (median)"))
+print("%-26s %8s  %-32s %-28s %s" % ("path", "median", "runs (Mbit/s)", "kernel sender rexmit/RTO/TLP",
+                                    "kernel receiver dup. segments"))
 for p in paths:
     s = summary[p]
-    k = s["kernel_sender_counters_median"]
-    ks = "%g / %g / %g" % (k["Tcp:RetransSegs"], k["TcpExt:TCPTimeouts"], k["TcpExt:TCPLossProbes"]) if k else "—"
-    print("%-26s %10.2f  %-40s %s" % (label[p], s["median_mbit"], " ".join("%.2f" % x for x in s["runs_mbit"]), ks))
+    k = s["kernel_counters_median"]
+    ks = ("%g / %g / %g" % (k["snd:Tcp:RetransSegs"], k["snd:TcpExt:TCPTimeouts"], k["snd:TcpExt:TCPLossProbes"])
+          if "snd:Tcp:RetransSegs" in k else "—")
+    kr = ("%g" % (k["rcv:TcpExt:TCPDSACKOldSent"] + k["rcv:TcpExt:TCPDSACKOfoSent"])
+          if "rcv:Tcp:InSegs" in k else "—")
+    print("%-26s %8.2f  %-32s %-28s %s" % (label[p], s["median_mbit"], " ".join("%.2f" % x for x in s["runs_mbit"]),
+                                          ks, kr))
     if s["errors"]:
         print("   errors: %s" % s["errors"])
 EOF
