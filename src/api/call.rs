@@ -124,6 +124,16 @@ impl Sock {
         Ok(self.with(|s, now, h| s.set_keepalive(now, h, on))?)
     }
 
+    /// `TCP_USER_TIMEOUT`.
+    pub fn set_user_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        Ok(self.with(|s, _, h| s.set_user_timeout(h, timeout))?)
+    }
+
+    /// The user timeout in effect.
+    pub fn user_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.with(|s, _, h| s.user_timeout(h))?)
+    }
+
     /// `SO_LINGER`.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         Ok(self.with(|s, _, h| s.set_linger(h, linger))?)

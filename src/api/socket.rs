@@ -72,6 +72,19 @@ impl TcpSocket {
         Ok(self.sock.with(|s, _, h| s.set_ecn(h, mode))?)
     }
 
+    /// `TCP_USER_TIMEOUT` (RFC 5482): how long sent data may stay
+    /// unacknowledged before the connection is aborted with `TimedOut`;
+    /// `None` turns it off. Inherited by the connection (and by connections
+    /// a listener accepts); see [`crate::stack::Stack::set_user_timeout`].
+    pub fn set_user_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_user_timeout(timeout)
+    }
+
+    /// The user timeout in effect.
+    pub fn user_timeout(&self) -> io::Result<Option<Duration>> {
+        self.sock.user_timeout()
+    }
+
     /// `SO_LINGER`, for the stream this socket becomes.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         self.sock.set_linger(linger)

@@ -175,6 +175,19 @@ impl TcpStream {
         self.sock.set_keepalive(on)
     }
 
+    /// `TCP_USER_TIMEOUT` (RFC 5482): how long sent data may stay
+    /// unacknowledged before the connection is aborted — reads and writes
+    /// then fail with `TimedOut` — however many retransmissions that is;
+    /// `None` turns it off. See [`crate::stack::Stack::set_user_timeout`].
+    pub fn set_user_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_user_timeout(timeout)
+    }
+
+    /// The user timeout in effect.
+    pub fn user_timeout(&self) -> io::Result<Option<Duration>> {
+        self.sock.user_timeout()
+    }
+
     /// `SO_SNDBUF`: the send queue's size in bytes.
     pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
         self.sock.set_buffer_sizes(Some(size), None)

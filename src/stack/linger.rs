@@ -27,8 +27,8 @@ impl Stack {
             // RFC 9293 §3.10.5 ABORT: RST with SEQ=SND.NXT, queues dropped,
             // no TIME-WAIT.
             c.conn.abort();
-            s.orphaned = true;
             s.linger_until = None;
+            self.sockets.orphan(h);
             self.touch(now, h);
             return Ok(());
         }
@@ -37,7 +37,7 @@ impl Stack {
             // unread data would be lost), and the clock starts.
             let reset = c.conn.close(now, &self.config.tcp);
             if reset {
-                s.orphaned = true;
+                self.sockets.orphan(h);
                 self.touch(now, h);
                 return Err(Error::ConnectionAborted);
             }
@@ -57,8 +57,11 @@ impl Stack {
         };
         match outcome {
             Some(r) => {
-                s.orphaned = true;
                 s.linger_until = None;
+                self.sockets.orphan(h);
+                // Everything was acknowledged (or the connection is over):
+                // what is left, FIN-WAIT-2 or LAST-ACK, is an ordinary orphan.
+                self.enforce_orphan_cap(h);
                 self.touch(now, h);
                 r
             }

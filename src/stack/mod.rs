@@ -26,6 +26,7 @@ mod memory;
 mod message;
 mod ops;
 mod options;
+mod orphans;
 mod socket;
 mod syn_cookie;
 pub mod time_wait;
@@ -90,6 +91,12 @@ pub struct StackConfig {
     /// (as FreeBSD, whose TIME-WAIT check comes first). Off by default.
     /// Counted in [`StackStats::malformed`].
     pub drop_syn_fin: bool,
+    /// Most orphaned connections (closed by the application, still in
+    /// FIN-WAIT-1, FIN-WAIT-2, CLOSING or LAST-ACK; Linux's
+    /// `tcp_max_orphans`). A close that would exceed it resets that
+    /// connection instead, counted in [`StackStats::orphans_reset`]
+    /// (`stack/orphans.rs` says why the new one, not the oldest).
+    pub max_orphans: usize,
 }
 
 impl Default for StackConfig {
@@ -104,6 +111,7 @@ impl Default for StackConfig {
             max_backlog: 4096,
             max_message_size: crate::tcp::message::DEFAULT_MAX_MESSAGE_SIZE,
             drop_syn_fin: false,
+            max_orphans: 16_384,
         }
     }
 }
@@ -162,6 +170,9 @@ pub struct StackStats {
     pub syn_cookies_accepted: u64,
     /// ACKs checked against cookies that did not hold one (answered by RST).
     pub syn_cookies_rejected: u64,
+    /// Connections reset at close because the stack already held
+    /// [`StackConfig::max_orphans`] orphans.
+    pub orphans_reset: u64,
 }
 
 /// A segment the stack sends on its own behalf (RST, SYN-ACK, TIME-WAIT ACK).

@@ -372,8 +372,8 @@ impl Stack {
                 for c in pending {
                     // DESIGN.md: closing a listener resets every unaccepted
                     // connection.
+                    self.sockets.orphan(c);
                     if let Some(s) = self.sockets.get_mut(c) {
-                        s.orphaned = true;
                         if let SocketKind::Conn(cs) = &mut s.kind {
                             cs.conn.abort();
                         }
@@ -386,11 +386,9 @@ impl Stack {
                 return self.close_lingering(now, h, ms);
             }
             SocketKind::Conn(c) => {
-                s.orphaned = true;
                 c.conn.close(now, &self.config.tcp);
-                if c.conn.state() == State::TimeWait || c.conn.state() == State::Closed {
-                    // Nothing left to do on the wire beyond what is queued.
-                }
+                self.sockets.orphan(h);
+                self.enforce_orphan_cap(h);
                 self.touch(now, h);
             }
         }

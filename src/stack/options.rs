@@ -1,7 +1,7 @@
 //! Socket options: `SO_REUSEADDR`, `TCP_NODELAY`, `SO_SNDBUF`/`SO_RCVBUF`,
 //! `SO_KEEPALIVE`, `SO_LINGER`, `IP_TOS`/`IPV6_TCLASS`,
-//! `IP_TTL`/`IPV6_UNICAST_HOPS`, `TCP_NOOPT`, `TCP_KEEPINIT`, and the
-//! one-shot pending error (`SO_ERROR`).
+//! `IP_TTL`/`IPV6_UNICAST_HOPS`, `TCP_NOOPT`, `TCP_KEEPINIT`,
+//! `TCP_USER_TIMEOUT`, and the one-shot pending error (`SO_ERROR`).
 //!
 //! Options set on a listener are inherited by the connections it accepts;
 //! options set before `connect` shape the SYN.
@@ -84,6 +84,54 @@ impl Stack {
         }
         self.touch(now, h);
         Ok(())
+    }
+
+    /// `TCP_USER_TIMEOUT` (RFC 5482 §3 for the local timeout; RFC 9293
+    /// §3.10.8 USER TIMEOUT): how long sent data — or a SYN, or window
+    /// probes nobody answers — may stay unacknowledged before the connection
+    /// is aborted with [`Error::TimedOut`] and a RST, however many
+    /// retransmissions that is. `None` turns it off for this socket (the
+    /// retry limits alone bound it); without a call the socket uses
+    /// [`crate::tcp::TcpConfig::user_timeout`]. Set on a listener, accepted
+    /// connections inherit it; on a connection it applies from the next
+    /// retransmission timeout. Kept in milliseconds (the unit of Linux's
+    /// option), at most about 49 days; the UTO option (RFC 5482 §3.1) is
+    /// not sent.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use synfin::stack::{Stack, StackConfig};
+    /// use synfin::time::Instant;
+    ///
+    /// let mut stack = Stack::new(StackConfig::default(), 1);
+    /// stack.add_address("198.18.0.1".parse().unwrap());
+    /// let c = stack.connect(Instant::ZERO, "198.18.0.2:80".parse().unwrap()).unwrap();
+    /// stack.set_user_timeout(c, Some(Duration::from_secs(30))).unwrap();
+    /// assert_eq!(stack.user_timeout(c), Ok(Some(Duration::from_secs(30))));
+    /// ```
+    pub fn set_user_timeout(
+        &mut self,
+        h: SocketHandle,
+        timeout: Option<Duration>,
+    ) -> Result<(), Error> {
+        if timeout.is_some_and(|d| d.is_zero()) {
+            return Err(Error::InvalidInput);
+        }
+        // Whole milliseconds, as the connection keeps it.
+        let t = timeout
+            .map(|d| Duration::from_millis(u64::from(crate::tcp::conn::user_timeout_ms(Some(d)))));
+        match &mut self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?.kind {
+            SocketKind::Unbound(u) => u.header.user_timeout = Some(t),
+            SocketKind::Listener(l) => l.header.user_timeout = Some(t),
+            SocketKind::Conn(c) => c.conn.set_user_timeout(t),
+        }
+        Ok(())
+    }
+
+    /// The user timeout in effect (`TCP_USER_TIMEOUT`): the socket's own, or
+    /// the stack's default.
+    pub fn user_timeout(&self, h: SocketHandle) -> Result<Option<Duration>, Error> {
+        Ok(self.header_options(h)?.user_timeout)
     }
 
     /// `SO_LINGER`, deciding what [`Stack::close`] does (DESIGN.md):
@@ -295,6 +343,7 @@ impl Stack {
                 cfg.hop_limit = ip.hop_limit;
                 cfg.no_options = c.conn.no_options();
                 cfg.keepinit = c.conn.keepinit();
+                cfg.user_timeout = c.conn.user_timeout();
             }
         }
         Ok(cfg)

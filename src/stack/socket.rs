@@ -27,14 +27,15 @@ pub(crate) struct Unbound {
     /// [`Stack::set_ecn`](super::Stack::set_ecn), kept here rather than in
     /// `SocketOptions`, which every connection's slot pays for.
     pub ecn: Option<crate::tcp::EcnMode>,
-    /// `IP_TOS`, `IP_TTL`, `TCP_NOOPT`, `TCP_KEEPINIT` for the connection
-    /// or listener this becomes.
+    /// `IP_TOS`, `IP_TTL`, `TCP_NOOPT`, `TCP_KEEPINIT`, `TCP_USER_TIMEOUT`
+    /// for the connection or listener this becomes.
     pub header: HeaderOptions,
 }
 
 /// A socket's IP header fields and SYN-shaping switches before it connects
 /// or while it listens: `IP_TOS` / `IPV6_TCLASS`, `IP_TTL` /
-/// `IPV6_UNICAST_HOPS`, `TCP_NOOPT`, `TCP_KEEPINIT`. Unset ones inherit the
+/// `IPV6_UNICAST_HOPS`, `TCP_NOOPT`, `TCP_KEEPINIT`, and `TCP_USER_TIMEOUT`
+/// (not a header field, but set before connecting alike). Unset ones inherit the
 /// stack's [`TcpConfig`]. They live in the boxed unbound and listener
 /// states, not in [`SocketOptions`], so the slot of every connection does
 /// not pay for them; a connection keeps its own copy.
@@ -45,6 +46,8 @@ pub(crate) struct HeaderOptions {
     pub no_options: Option<bool>,
     /// `Some(None)`: no bound.
     pub keepinit: Option<Option<core::time::Duration>>,
+    /// `TCP_USER_TIMEOUT`; `Some(None)`: off.
+    pub user_timeout: Option<Option<core::time::Duration>>,
 }
 
 impl HeaderOptions {
@@ -61,6 +64,9 @@ impl HeaderOptions {
         }
         if let Some(k) = self.keepinit {
             cfg.keepinit = k;
+        }
+        if let Some(u) = self.user_timeout {
+            cfg.user_timeout = u;
         }
     }
 }
@@ -172,6 +178,9 @@ pub(crate) struct SocketTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: usize,
+    /// Connection sockets the application closed whose connection is still
+    /// finishing (`Socket::orphaned`); kept here so removal keeps it exact.
+    orphans: usize,
 }
 
 impl SocketTable {
@@ -234,7 +243,28 @@ impl SocketTable {
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(h.index);
         self.live -= 1;
+        if s.as_ref().is_some_and(|s| s.orphaned) {
+            self.orphans -= 1;
+        }
         s
+    }
+
+    /// Marks `h` closed by the application (its slot is freed once the
+    /// connection is done). Returns whether it was not already.
+    pub fn orphan(&mut self, h: SocketHandle) -> bool {
+        match self.get_mut(h) {
+            Some(s) if !s.orphaned => {
+                s.orphaned = true;
+                self.orphans += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sockets marked by [`SocketTable::orphan`] and not yet removed.
+    pub fn orphans(&self) -> usize {
+        self.orphans
     }
 
     pub fn len(&self) -> usize {

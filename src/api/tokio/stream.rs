@@ -169,6 +169,16 @@ impl TcpStream {
         Ok(self.with(|s, _, h| s.nodelay(h))?)
     }
 
+    /// `TCP_USER_TIMEOUT`, as [`crate::api::TcpStream::set_user_timeout`].
+    pub fn set_user_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        Ok(self.with(|s, _, h| s.set_user_timeout(h, timeout))?)
+    }
+
+    /// The user timeout in effect.
+    pub fn user_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.with(|s, _, h| s.user_timeout(h))?)
+    }
+
     /// The pending error, once (`SO_ERROR`).
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         Ok(self.with(|s, _, h| s.take_error(h))?.map(io::Error::from))

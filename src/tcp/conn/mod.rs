@@ -194,6 +194,10 @@ pub struct Connection {
     /// unacknowledged data was first sent, estimated at its first
     /// retransmission timeout; the user timeout counts from here.
     rexmit_start_ms: u32,
+    /// The user timeout in milliseconds, 0 for none (RFC 5482; Linux's
+    /// `TCP_USER_TIMEOUT`, in the same unit): from
+    /// [`TcpConfig::user_timeout`], or set per socket.
+    user_timeout_ms: u32,
 
     rto_at: Option<Instant>,
     dack_at: Option<Instant>,
@@ -349,6 +353,7 @@ impl Connection {
             rtt_probe: None,
             retries: 0,
             rexmit_start_ms: 0,
+            user_timeout_ms: user_timeout_ms(cfg.user_timeout),
             rto_at: None,
             dack_at: None,
             persist_at: None,
@@ -597,6 +602,14 @@ impl Connection {
     fn restart_rto(&mut self, now: Instant) {
         self.rto_at = Some(now + self.rtt.rto());
     }
+}
+
+/// A user timeout in whole milliseconds (at least 1, at most `u32::MAX`:
+/// about 49 days), 0 for none.
+pub(crate) fn user_timeout_ms(t: Option<core::time::Duration>) -> u32 {
+    t.map_or(0, |d| {
+        u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
+    })
 }
 
 /// `t` in whole seconds, truncated to 32 bits (136 years).

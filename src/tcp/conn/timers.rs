@@ -55,10 +55,25 @@ impl Connection {
                 // retransmission, as Linux does (tcp_probe_timer against
                 // tcp_retries2) — else a vanished peer would hold the
                 // connection forever.
-                if self.retries >= cfg.max_retries {
+                // The user timeout bounds unanswered probes too, counted
+                // from the first one (Linux's tcp_probe_timer does the same
+                // with TCP_USER_TIMEOUT); a peer that answers them with a
+                // zero window resets `retries` and is probed for ever
+                // (RFC 9293 MUST-36).
+                let now_ms = now.total_millis() as u32;
+                if self.retries == 0 {
+                    self.rexmit_start_ms = now_ms;
+                }
+                let user_timeout_hit = self.user_timeout_ms > 0
+                    && now_ms.wrapping_sub(self.rexmit_start_ms) >= self.user_timeout_ms;
+                if self.retries >= cfg.max_retries || user_timeout_hit {
                     tracing::debug!(local = %self.local(), remote = %self.remote(), "window probes unanswered");
                     self.send_rst = true;
-                    self.fail(ConnError::Aborted);
+                    self.fail(if user_timeout_hit {
+                        ConnError::TimedOut
+                    } else {
+                        ConnError::Aborted
+                    });
                     return;
                 }
                 self.retries += 1;
@@ -141,9 +156,10 @@ impl Connection {
             // The segment now timing out was sent one RTO ago.
             self.rexmit_start_ms = now_ms.wrapping_sub(self.rtt.rto().as_millis() as u32);
         }
-        let user_timeout_hit = cfg.user_timeout.is_some_and(|ut| {
-            u128::from(now_ms.wrapping_sub(self.rexmit_start_ms)) >= ut.as_millis()
-        });
+        // RFC 5482 §3 / RFC 9293 §3.10.8 USER TIMEOUT: data unacknowledged
+        // that long ends the connection, whatever the retry count.
+        let elapsed_ms = now_ms.wrapping_sub(self.rexmit_start_ms);
+        let user_timeout_hit = self.user_timeout_ms > 0 && elapsed_ms >= self.user_timeout_ms;
         if self.retries >= limit || user_timeout_hit {
             let err = if self.state == State::SynSent || user_timeout_hit {
                 ConnError::TimedOut
@@ -181,6 +197,13 @@ impl Connection {
         self.rtt_probe = None;
         self.fast_rexmit = false;
         self.restart_rto(now);
+        if self.user_timeout_ms > 0 {
+            // Give up when the user timeout says, not at the first backed-off
+            // timeout after it (Linux's tcp_clamp_rto_to_user_timeout).
+            let left = self.user_timeout_ms.saturating_sub(elapsed_ms);
+            let deadline = now + core::time::Duration::from_millis(u64::from(left.max(1)));
+            self.rto_at = self.rto_at.map(|t| t.min(deadline));
+        }
     }
 }
 

@@ -219,6 +219,22 @@ impl Connection {
         self.events.insert(Events::READABLE | Events::WRITABLE);
     }
 
+    /// Sets the user timeout (RFC 5482 §3, Linux's `TCP_USER_TIMEOUT`): how
+    /// long sent data, a SYN, or unanswered window probes may stay
+    /// unacknowledged before the connection is aborted with `TimedOut`,
+    /// whatever the retry count; `None` turns it off (only `max_retries` and
+    /// `syn_retries` bound retransmission then). Kept in milliseconds, at
+    /// most about 49 days. It applies from the next retransmission timeout.
+    pub fn set_user_timeout(&mut self, timeout: Option<core::time::Duration>) {
+        self.user_timeout_ms = super::user_timeout_ms(timeout);
+    }
+
+    /// The user timeout (see [`Connection::set_user_timeout`]).
+    pub fn user_timeout(&self) -> Option<core::time::Duration> {
+        (self.user_timeout_ms > 0)
+            .then(|| core::time::Duration::from_millis(u64::from(self.user_timeout_ms)))
+    }
+
     /// Sets or clears Nagle's algorithm (`TCP_NODELAY`).
     pub fn set_nodelay(&mut self, on: bool) {
         self.nodelay = on;
