@@ -10,6 +10,7 @@
 pub mod attack;
 #[cfg(target_os = "linux")]
 pub mod device;
+pub mod flood;
 #[cfg(target_os = "linux")]
 pub mod host;
 pub mod impair;
