@@ -71,6 +71,7 @@ struct Summary {
     passed: u64,
     failures: Vec<Failure>,
     by_close_mode: BTreeMap<String, u64>,
+    by_data_mode: BTreeMap<String, u64>,
     with_partition: u64,
     linger_succeeded: u64,
     linger_failed: u64,
@@ -111,8 +112,9 @@ pub fn run(args: &SoakArgs) -> ExitCode {
                 if !out.ok {
                     failed.fetch_add(1, Ordering::Relaxed);
                     eprintln!(
-                        "soak: seed {} FAILED ({:?}, {:?} closes): {}",
+                        "soak: seed {} FAILED ({:?}, {:?}, {:?} closes): {}",
                         sc.seed,
+                        sc.mode,
                         sc.close,
                         sc.who,
                         out.failure.as_deref().unwrap_or("")
@@ -161,6 +163,7 @@ fn summarize(first: u64, count: u64, results: Vec<(Scenario, Outcome)>) -> Summa
         passed: 0,
         failures: Vec::new(),
         by_close_mode: BTreeMap::new(),
+        by_data_mode: BTreeMap::new(),
         with_partition: 0,
         linger_succeeded: 0,
         linger_failed: 0,
@@ -172,6 +175,7 @@ fn summarize(first: u64, count: u64, results: Vec<(Scenario, Outcome)>) -> Summa
         *s.by_close_mode
             .entry(format!("{:?}", sc.close))
             .or_default() += 1;
+        *s.by_data_mode.entry(format!("{:?}", sc.mode)).or_default() += 1;
         s.with_partition += u64::from(sc.faults.partition_ms.is_some());
         match out.linger_ok {
             Some(true) => s.linger_succeeded += 1,
@@ -210,6 +214,12 @@ fn print_text(s: &Summary) {
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     println!("  close modes: {}", modes.join(", "));
+    let data: Vec<String> = s
+        .by_data_mode
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    println!("  data modes: {}", data.join(", "));
     println!(
         "  with a partition: {}; lingering closes confirmed {} / reset at expiry {}",
         s.with_partition, s.linger_succeeded, s.linger_failed

@@ -2,8 +2,9 @@
 //!
 //! A scenario is a lifecycle (how much data each way), faults on the link
 //! (loss, duplication, reordering, corruption, delay and jitter, and
-//! sometimes a partition that heals), a close mode, and which side performs
-//! it. Everything random comes from the seed, so `synfin soak --seed N`
+//! sometimes a partition that heals), a close mode, which side performs
+//! it, and whether the two ends exchange a byte stream or whole messages
+//! (message mode, with disconnect data). Everything random comes from the seed, so `synfin soak --seed N`
 //! replays a failure exactly.
 
 use std::time::Duration;
@@ -35,18 +36,18 @@ pub enum CloseMode {
 }
 
 /// What the two ends exchange.
-///
-/// Extension point: message mode (DESIGN.md "Message mode") adds a variant
-/// here. Its ends would open the connection in message mode, send whole
-/// messages of random sizes, check on receipt that every message arrives
-/// whole, once and in order, and end with a DISCONNECT record whose data the
-/// peer must read with `recv_disconnect` (a receive then reports
-/// `Disconnected` instead of `Ok(0)`). Only [`End`]'s `pump` and the final
-/// delivery check depend on the mode.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum DataMode {
     /// A byte stream; the bytes are a seeded pattern.
     Bytes,
+    /// Message mode (DESIGN.md "Message mode", docs/message-mode.md): the
+    /// same pattern cut into whole messages of random sizes (empty ones
+    /// and ones of the largest size included), each direction ended by a
+    /// DISCONNECT record with random disconnect data. Every message must
+    /// arrive whole, once and in order; a graceful end is seen as
+    /// `Disconnected` and the peer's disconnect data; an abort or an
+    /// unread close as `ConnectionReset`, never `Disconnected`.
+    Messages,
 }
 
 /// Which end performs the close mode's special action.
@@ -75,6 +76,9 @@ pub struct Faults {
 pub struct Scenario {
     pub seed: u64,
     pub mode: DataMode,
+    /// Message mode: the disconnect data each side sends (client, server),
+    /// in bytes.
+    pub disconnect: (usize, usize),
     pub close: CloseMode,
     pub who: Who,
     pub client_to_server: usize,
@@ -155,9 +159,24 @@ impl Scenario {
         if c2s == 0 && s2c == 0 && r.next_u32() % 2 == 0 {
             c2s = 1;
         }
+        // The data mode comes from a stream of its own, so a byte-stream
+        // seed keeps the scenario it had before message mode was added.
+        let mut m = ChaCha8Rng::seed_from_u64(seed ^ 0x3e55_a9e5);
+        let mode = if m.next_u32() % 4 == 0 {
+            DataMode::Messages
+        } else {
+            DataMode::Bytes
+        };
+        let mut disconnect_len = || match m.next_u32() % 4 {
+            0 => 0,
+            1 | 2 => (m.next_u32() % 200) as usize,
+            _ => (m.next_u32() % 5000) as usize,
+        };
+        let disconnect = (disconnect_len(), disconnect_len());
         Scenario {
             seed,
-            mode: DataMode::Bytes,
+            mode,
+            disconnect,
             close,
             who,
             client_to_server: c2s,
@@ -202,9 +221,21 @@ pub struct Outcome {
 /// One end as the application sees it.
 struct End {
     h: Option<SocketHandle>,
+    mode: DataMode,
     out: Vec<u8>,
     sent: usize,
     got: Vec<u8>,
+    /// Message mode: the sizes of the messages `out` is cut into, and how
+    /// many of them were queued.
+    msgs: Vec<usize>,
+    msgs_sent: usize,
+    /// Message mode: the sizes of the messages received, in order.
+    got_msgs: Vec<usize>,
+    /// Message mode: the disconnect data this end sends, and the peer's
+    /// once a receive reported `Disconnected`.
+    disconnect: Vec<u8>,
+    peer_disconnect: Option<Result<Vec<u8>, Error>>,
+    /// End-of-stream (byte stream) or `Disconnected` (message mode).
     eof: bool,
     /// The first error a send or receive reported.
     err: Option<Error>,
@@ -223,13 +254,43 @@ fn pattern(len: usize, salt: u64) -> Vec<u8> {
     v
 }
 
+/// Cuts `len` bytes into message sizes: mostly small, some of several
+/// kilobytes, a few of the largest size, and some empty.
+fn message_sizes(len: usize, max: usize, salt: u64) -> Vec<usize> {
+    let mut r = ChaCha8Rng::seed_from_u64(salt);
+    let mut v = Vec::new();
+    let mut left = len;
+    while left > 0 {
+        let n = match r.next_u32() % 20 {
+            0 => 0,
+            1 => max,
+            2..=5 => 512 + (r.next_u32() % 8192) as usize,
+            _ => (r.next_u32() % 512) as usize,
+        }
+        .min(left);
+        v.push(n);
+        left -= n;
+    }
+    if r.next_u32() % 8 == 0 {
+        // An empty message may also come last.
+        v.push(0);
+    }
+    v
+}
+
 impl End {
     fn new(out: Vec<u8>, closer: bool) -> End {
         End {
             h: None,
+            mode: DataMode::Bytes,
             out,
             sent: 0,
             got: Vec::new(),
+            msgs: Vec::new(),
+            msgs_sent: 0,
+            got_msgs: Vec::new(),
+            disconnect: Vec::new(),
+            peer_disconnect: None,
             eof: false,
             err: None,
             shut: false,
@@ -239,10 +300,23 @@ impl End {
         }
     }
 
+    /// The same end in message mode: `out` cut into messages, and
+    /// `disconnect` as its disconnect data.
+    fn messages(mut self, max: usize, salt: u64, disconnect: Vec<u8>) -> End {
+        self.mode = DataMode::Messages;
+        self.msgs = message_sizes(self.out.len(), max, salt);
+        self.disconnect = disconnect;
+        self
+    }
+
     /// Sends what fits (if `send`) and reads what is there (if `read`).
     fn pump(&mut self, st: &mut Stack, now: Instant, send: bool, read: bool) {
         let Some(h) = self.h else { return };
         if self.err.is_some() || self.closed {
+            return;
+        }
+        if self.mode == DataMode::Messages {
+            self.pump_messages(st, now, h, send, read);
             return;
         }
         if send && !self.shut {
@@ -271,17 +345,78 @@ impl End {
         }
     }
 
-    fn all_queued(&self) -> bool {
-        self.sent == self.out.len()
+    /// [`End::pump`] in message mode: whole messages out, whole messages
+    /// in, and the peer's disconnect data once `Disconnected` is reported.
+    fn pump_messages(
+        &mut self,
+        st: &mut Stack,
+        now: Instant,
+        h: SocketHandle,
+        send: bool,
+        read: bool,
+    ) {
+        if send && !self.shut {
+            while self.msgs_sent < self.msgs.len() {
+                let n = self.msgs[self.msgs_sent];
+                match st.send_message(now, h, &self.out[self.sent..self.sent + n]) {
+                    Ok(()) => {
+                        self.sent += n;
+                        self.msgs_sent += 1;
+                    }
+                    Err(Error::WouldBlock) => break,
+                    Err(e) => {
+                        self.err = Some(e);
+                        return;
+                    }
+                }
+            }
+        }
+        let mut buf = vec![0u8; st.max_message_size()];
+        while read && !self.eof {
+            match st.recv_message(now, h, &mut buf) {
+                Ok(n) => {
+                    self.got.extend_from_slice(&buf[..n]);
+                    self.got_msgs.push(n);
+                }
+                Err(Error::Disconnected) => {
+                    self.eof = true;
+                    self.peer_disconnect = Some(st.recv_disconnect(h));
+                }
+                Err(Error::WouldBlock) => break,
+                Err(e) => {
+                    self.err = Some(e);
+                    return;
+                }
+            }
+        }
     }
 
+    fn all_queued(&self) -> bool {
+        match self.mode {
+            DataMode::Bytes => self.sent == self.out.len(),
+            DataMode::Messages => self.msgs_sent == self.msgs.len(),
+        }
+    }
+
+    /// Ends the sending side: `shutdown(Write)`, or in message mode a
+    /// DISCONNECT record with this end's disconnect data.
     fn shutdown(&mut self, st: &mut Stack, now: Instant) {
         if let (Some(h), false) = (self.h, self.shut) {
-            if let Err(e) = st.shutdown(now, h, Shutdown::Write) {
+            let r = match self.mode {
+                DataMode::Bytes => st.shutdown(now, h, Shutdown::Write),
+                DataMode::Messages => st.send_disconnect(now, h, &self.disconnect),
+            };
+            if let Err(e) = r {
                 self.err.get_or_insert(e);
             }
             self.shut = true;
         }
+    }
+
+    /// Everything the peer sent has been received: all its bytes and, in
+    /// message mode, all its messages with their boundaries.
+    fn got_all(&self, want: &[u8], want_msgs: &[usize]) -> bool {
+        self.got == want && (self.mode == DataMode::Bytes || self.got_msgs == want_msgs)
     }
 
     fn close(&mut self, st: &mut Stack, now: Instant) {
@@ -375,19 +510,30 @@ fn drive(sc: &Scenario, net: &mut Network<Stack>, outcome: &mut Outcome) -> Resu
     let ch = net.add_host(&[CLIENT_IP.parse().expect("constant address")], c);
     let sh = net.add_host(&[server_addr.ip()], s);
     net.link(ch, sh, sc.link());
-    let listener = net
-        .host_mut(sh)
-        .listen(server_addr, 16)
-        .map_err(|e| format!("listen: {e}"))?;
+    let messages = sc.mode == DataMode::Messages;
+    let listener = if messages {
+        net.host_mut(sh).listen_message(server_addr, 16)
+    } else {
+        net.host_mut(sh).listen(server_addr, 16)
+    }
+    .map_err(|e| format!("listen: {e}"))?;
     let c2s = pattern(sc.client_to_server, sc.seed ^ 1);
     let s2c = pattern(sc.server_to_client, sc.seed ^ 2);
     let mut cl = End::new(c2s.clone(), sc.who == Who::Client);
     let mut sv = End::new(s2c.clone(), sc.who == Who::Server);
+    if messages {
+        let max = cfg.max_message_size;
+        cl = cl.messages(max, sc.seed ^ 3, pattern(sc.disconnect.0, sc.seed ^ 5));
+        sv = sv.messages(max, sc.seed ^ 4, pattern(sc.disconnect.1, sc.seed ^ 6));
+    }
+    let (c2s_msgs, s2c_msgs) = (cl.msgs.clone(), sv.msgs.clone());
     let now = net.now();
-    let h = net
-        .host_mut(ch)
-        .connect(now, server_addr)
-        .map_err(|e| format!("connect: {e}"))?;
+    let h = if messages {
+        net.host_mut(ch).connect_message(now, server_addr)
+    } else {
+        net.host_mut(ch).connect(now, server_addr)
+    }
+    .map_err(|e| format!("connect: {e}"))?;
     cl.h = Some(h);
     if sc.close == CloseMode::Linger && sc.who == Who::Client {
         set_linger(net.host_mut(ch), h, sc.linger_s)?;
@@ -439,12 +585,26 @@ fn drive(sc: &Scenario, net: &mut Network<Stack>, outcome: &mut Outcome) -> Resu
             first_diff(&sv.got, &c2s),
             sv.got.len()
         );
+        // Message mode: whole messages, each once and in order — the sizes
+        // received are a prefix of the sizes sent (the bytes, above).
         check!(
-            !cl.eof || cl.got.len() == s2c.len(),
+            s2c_msgs.starts_with(&cl.got_msgs),
+            "client received messages of sizes {:?}…, not a prefix of {:?}…",
+            &cl.got_msgs[..cl.got_msgs.len().min(8)],
+            &s2c_msgs[..s2c_msgs.len().min(8)]
+        );
+        check!(
+            c2s_msgs.starts_with(&sv.got_msgs),
+            "server received messages of sizes {:?}…, not a prefix of {:?}…",
+            &sv.got_msgs[..sv.got_msgs.len().min(8)],
+            &c2s_msgs[..c2s_msgs.len().min(8)]
+        );
+        check!(
+            !cl.eof || cl.got_all(&s2c, &s2c_msgs),
             "client end-of-stream before all data"
         );
         check!(
-            !sv.eof || sv.got.len() == c2s.len(),
+            !sv.eof || sv.got_all(&c2s, &c2s_msgs),
             "server end-of-stream before all data"
         );
         steps += 1;
@@ -497,7 +657,7 @@ fn drive(sc: &Scenario, net: &mut Network<Stack>, outcome: &mut Outcome) -> Resu
         }
         set_up(net, ch, sh, true);
     }
-    verify(sc, &cl, &sv, &c2s, &s2c, outcome)?;
+    verify(sc, &cl, &sv, (&c2s, &c2s_msgs), (&s2c, &s2c_msgs), outcome)?;
     // Everything winds down: TIME-WAIT, orphans, retransmitted FINs.
     let end = net.now() + Duration::from_secs(3600);
     net.run_until_cond(end, |n| {
@@ -595,6 +755,11 @@ fn act(sc: &Scenario, e: &mut End, st: &mut Stack, now: Instant, both: bool) {
         }
         (CloseMode::Linger, true) => {
             e.pump(st, now, true, true);
+            if e.all_queued() && e.eof && e.mode == DataMode::Messages {
+                // The disconnect data goes before the lingering close (a
+                // close alone would send an empty DISCONNECT record).
+                e.shutdown(st, now);
+            }
             if e.all_queued() && e.eof || e.err.is_some() {
                 e.close(st, now);
             }
@@ -630,29 +795,54 @@ fn verify(
     sc: &Scenario,
     cl: &End,
     sv: &End,
-    c2s: &[u8],
-    s2c: &[u8],
+    c2s: (&[u8], &[usize]),
+    s2c: (&[u8], &[usize]),
     outcome: &mut Outcome,
 ) -> Result<(), String> {
-    let (closer, peer, closer_out) = match sc.who {
-        Who::Client => (cl, sv, c2s),
-        Who::Server => (sv, cl, s2c),
+    let (closer, peer) = match sc.who {
+        Who::Client => (cl, sv),
+        Who::Server => (sv, cl),
     };
-    let peer_out = if sc.who == Who::Client { s2c } else { c2s };
+    let (closer_out, peer_out) = if sc.who == Who::Client {
+        (c2s, s2c)
+    } else {
+        (s2c, c2s)
+    };
+    let messages = sc.mode == DataMode::Messages;
+    // Message mode: the disconnect data `e` read is what `from` sent.
+    let disconnect_ok = |e: &End, from: &End| {
+        !messages || e.peer_disconnect.as_ref() == Some(&Ok(from.disconnect.clone()))
+    };
     match sc.close {
         CloseMode::Graceful | CloseMode::HalfClose => {
-            for (name, e, want) in [("client", cl, s2c), ("server", sv, c2s)] {
+            for (name, e, other, want) in [("client", cl, sv, s2c), ("server", sv, cl, c2s)] {
                 check!(
                     e.err.is_none(),
                     "{name} saw {:?} in a graceful close",
                     e.err
                 );
-                check!(e.eof, "{name} never read end-of-stream");
                 check!(
-                    e.got == want,
-                    "{name} got {} of {} bytes",
+                    e.eof,
+                    "{name} never read {}",
+                    if messages {
+                        "Disconnected"
+                    } else {
+                        "end-of-stream"
+                    }
+                );
+                check!(
+                    e.got_all(want.0, want.1),
+                    "{name} got {} of {} bytes ({} of {} messages)",
                     e.got.len(),
-                    want.len()
+                    want.0.len(),
+                    e.got_msgs.len(),
+                    want.1.len()
+                );
+                check!(
+                    disconnect_ok(e, other),
+                    "{name} read disconnect data {:?}, not the {} bytes sent",
+                    e.peer_disconnect.as_ref().map(|r| r.as_ref().map(Vec::len)),
+                    other.disconnect.len()
                 );
                 check!(
                     e.close_result == Some(Ok(())),
@@ -670,7 +860,12 @@ fn verify(
             );
             check!(
                 !peer.eof,
-                "the peer read end-of-stream, but no FIN was sent"
+                "the peer read {}, but the closer reset",
+                if messages {
+                    "Disconnected"
+                } else {
+                    "end-of-stream"
+                }
             );
             check!(
                 closer.close_result == Some(Ok(())),
@@ -679,7 +874,7 @@ fn verify(
             );
             if sc.close == CloseMode::Abort {
                 check!(
-                    closer.got.len() >= sc.abort_after.min(peer_out.len()),
+                    closer.got.len() >= sc.abort_after.min(peer_out.0.len()),
                     "aborted before reading {} bytes",
                     sc.abort_after
                 );
@@ -691,11 +886,17 @@ fn verify(
             if ok {
                 // Success means the peer acknowledged every byte and the FIN.
                 check!(
-                    peer.got == closer_out && peer.eof,
+                    peer.got_all(closer_out.0, closer_out.1) && peer.eof,
                     "lingering close succeeded but the peer got {} of {} bytes (eof={})",
                     peer.got.len(),
-                    closer_out.len(),
+                    closer_out.0.len(),
                     peer.eof
+                );
+                check!(
+                    disconnect_ok(peer, closer),
+                    "lingering close succeeded but the peer read disconnect data {:?}, not the {} bytes sent",
+                    peer.peer_disconnect.as_ref().map(|r| r.as_ref().map(Vec::len)),
+                    closer.disconnect.len()
                 );
             } else {
                 check!(
@@ -710,10 +911,10 @@ fn verify(
                 );
             }
             check!(
-                closer.got == peer_out || closer.err.is_some() || !ok,
+                closer.got_all(peer_out.0, peer_out.1) || closer.err.is_some() || !ok,
                 "the lingering closer read {} of {} bytes",
                 closer.got.len(),
-                peer_out.len()
+                peer_out.0.len()
             );
         }
     }
@@ -757,5 +958,46 @@ mod tests {
             }
         }
         assert!(scs.iter().any(|s| s.faults.partition_ms.is_some()));
+        for mode in [
+            CloseMode::Graceful,
+            CloseMode::HalfClose,
+            CloseMode::Abort,
+            CloseMode::Linger,
+            CloseMode::UnreadClose,
+        ] {
+            assert!(
+                scs.iter()
+                    .any(|s| s.close == mode && s.mode == DataMode::Messages),
+                "{mode:?} in message mode"
+            );
+        }
+    }
+
+    #[test]
+    fn message_sizes_cover_the_input_and_the_edge_sizes() {
+        let mut seen_empty = false;
+        let mut seen_max = false;
+        for salt in 0..200 {
+            let v = message_sizes(100_000, 65_536, salt);
+            assert_eq!(v.iter().sum::<usize>(), 100_000);
+            assert!(v.iter().all(|&n| n <= 65_536));
+            seen_empty |= v.contains(&0);
+            seen_max |= v.contains(&65_536);
+        }
+        assert!(seen_empty && seen_max);
+        assert!(message_sizes(0, 10, 1).iter().all(|&n| n == 0));
+    }
+
+    #[test]
+    fn message_mode_seeds_pass() {
+        let seeds: Vec<u64> = (1..400)
+            .filter(|&s| Scenario::from_seed(s).mode == DataMode::Messages)
+            .take(12)
+            .collect();
+        for seed in seeds {
+            let sc = Scenario::from_seed(seed);
+            let out = run(&sc, None);
+            assert!(out.ok, "seed {seed} ({:?}): {:?}", sc.close, out.failure);
+        }
     }
 }
