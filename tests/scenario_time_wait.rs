@@ -274,3 +274,40 @@ fn insecure_syn_in_window_resets() {
     assert_eq!(t.p.s().time_wait_count(), 0);
     assert_eq!(t.p.s().state(t.s), Ok(State::Closed));
 }
+
+/// At `max_time_wait` records, each new TIME-WAIT drops the oldest record
+/// early (as Linux's `tcp_max_tw_buckets`), and `StackStats` counts it.
+#[test]
+fn full_time_wait_table_evicts_the_oldest_and_counts_it() {
+    let cfg = StackConfig {
+        max_time_wait: 2,
+        ..StackConfig::default()
+    };
+    let mut p = Pair::with_config(75, LinkModel::default(), cfg);
+    let l = p.s().listen(Pair::server_addr(), 16).unwrap();
+    for _ in 0..4 {
+        let now = p.now();
+        let c = p.c().connect(now, Pair::server_addr()).unwrap();
+        let mut accepted = None;
+        p.run_until(Duration::from_secs(5), |p| {
+            accepted = accepted.or_else(|| p.s().accept(l).ok());
+            accepted.is_some() && p.c().state(c) == Ok(State::Established)
+        });
+        let s = accepted.unwrap().0;
+        // The client closes first, so the client holds the TIME-WAIT.
+        let now = p.now();
+        p.c().close(now, c).unwrap();
+        p.run_until(Duration::from_secs(5), |p| {
+            p.s().state(s) == Ok(State::CloseWait)
+        });
+        let now = p.now();
+        p.s().close(now, s).unwrap();
+        // Done when the client holds no connection: this one is a
+        // TIME-WAIT record now.
+        p.run_until(Duration::from_secs(5), |p| p.c().connection_count() == 0);
+        p.run_for(ms(100));
+    }
+    assert_eq!(p.c().time_wait_count(), 2);
+    assert_eq!(p.c().stats().time_wait_evicted, 2);
+    assert_eq!(p.s().stats().time_wait_evicted, 0);
+}

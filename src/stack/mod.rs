@@ -173,6 +173,9 @@ pub struct StackStats {
     /// Connections reset at close because the stack already held
     /// [`StackConfig::max_orphans`] orphans.
     pub orphans_reset: u64,
+    /// TIME-WAIT records dropped before 2×MSL because the table held
+    /// [`StackConfig::max_time_wait`] records (the oldest goes first).
+    pub time_wait_evicted: u64,
 }
 
 /// A segment the stack sends on its own behalf (RST, SYN-ACK, TIME-WAIT ACK).
@@ -298,7 +301,10 @@ impl Stack {
 
     /// Counters.
     pub fn stats(&self) -> StackStats {
-        self.stats
+        StackStats {
+            time_wait_evicted: self.time_wait.evicted(),
+            ..self.stats
+        }
     }
 
     /// Starts (or stops) recording state transitions.

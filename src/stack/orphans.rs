@@ -51,13 +51,19 @@ impl Stack {
             // Already over (CLOSED, TIME-WAIT): it leaves at the next touch.
             return;
         }
-        tracing::warn!(
-            local = %c.conn.local(),
-            remote = %c.conn.remote(),
-            orphans,
-            "too many orphaned connections; resetting the new one"
-        );
-        c.conn.abort();
         self.stats.orphans_reset += 1;
+        // Logged at the first reset and then at each power of two, so a
+        // stack held at its cap does not log per close; every reset is
+        // counted in `StackStats::orphans_reset`.
+        if self.stats.orphans_reset.is_power_of_two() {
+            tracing::warn!(
+                local = %c.conn.local(),
+                remote = %c.conn.remote(),
+                orphans,
+                resets = self.stats.orphans_reset,
+                "too many orphaned connections; resetting the new one"
+            );
+        }
+        c.conn.abort();
     }
 }

@@ -236,6 +236,8 @@ pub struct TimeWaitTable {
     v4: Ring<V4Key>,
     v6: Ring<FourTuple>,
     max: usize,
+    /// Records dropped early because the table was full.
+    evicted: u64,
     /// Real expiry instants are millisecond-truncated; keep the stack's
     /// clock's high bits to rebuild an [`Instant`] for `next_expiry`.
     last_now: Instant,
@@ -250,6 +252,7 @@ impl TimeWaitTable {
             v4: Ring::new(),
             v6: Ring::new(),
             max,
+            evicted: 0,
             last_now: Instant::ZERO,
         }
     }
@@ -282,11 +285,23 @@ impl TimeWaitTable {
         }
     }
 
+    /// How many records were dropped early because the table was full.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
     fn evict_oldest(&mut self) {
-        tracing::warn!(
-            max = self.max,
-            "TIME-WAIT table full; dropping the oldest record early"
-        );
+        self.evicted += 1;
+        // At the cap every new record evicts one: log the first eviction
+        // and then at each power of two, so a busy server at its cap does
+        // not log per connection; the count is in `StackStats`.
+        if self.evicted.is_power_of_two() {
+            tracing::warn!(
+                max = self.max,
+                evicted = self.evicted,
+                "TIME-WAIT table full; dropping the oldest record early"
+            );
+        }
         let pick_v4 = match (
             self.v4.records.iter().find(|r| r.live()),
             self.v6.records.iter().find(|r| r.live()),
@@ -494,6 +509,10 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert!(!t.contains(&tuple(0, false)));
         assert!(t.contains(&tuple(2, false)));
+        assert_eq!(t.evicted(), 1);
+        // Replacing a record that is there evicts nothing.
+        t.insert(tuple(2, false), entry(9), Instant::from_millis(20));
+        assert_eq!((t.len(), t.evicted()), (2, 1));
     }
 
     #[test]
