@@ -16,6 +16,10 @@
 //! transfers are 8 MiB; `cargo test --release --test interop` (what
 //! `.ci/run` does) moves 100 MiB each way.
 
+#[path = "common/root.rs"]
+mod root;
+
+use root::{have, is_root};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -42,25 +46,6 @@ const BIG: u64 = if cfg!(debug_assertions) {
 const BIG_FAULTY: u64 = 2 << 20;
 /// Longest any one process of a scenario may run.
 const LIMIT: Duration = Duration::from_secs(90);
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// Whether the interop tests can run here; `false` (with a message) means
 /// skip, and under `CI=true` a missing prerequisite is a failure.

@@ -9,6 +9,10 @@
 //! and fails instead under `CI=true`. Quick (a few MiB), so it runs in a
 //! debug `cargo test` too.
 
+#[path = "common/root.rs"]
+mod root;
+
+use root::{have, is_root};
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::Shutdown;
@@ -33,25 +37,6 @@ const SYNFIN_IP: &str = "198.18.0.2";
 const HOST_IP: &str = "198.18.0.1";
 /// Bytes moved each way.
 const BULK: usize = 4 << 20;
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// `false` (with a message) means skip; under `CI=true` a missing
 /// prerequisite fails the test.

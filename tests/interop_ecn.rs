@@ -20,6 +20,10 @@
 //! it only with `CI=true` or `SYNFIN_INTEROP=1`. Addresses are
 //! 198.18.0.0/24 inside the namespace only.
 
+#[path = "common/root.rs"]
+mod root;
+
+use root::{have, is_root};
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -39,25 +43,6 @@ const BYTES: u64 = 2 << 20;
 /// The bottleneck: 20 Mbit/s, CE (or drop) above 20 kB queued.
 const AQM: [&str; 6] = ["--rate", "20", "--mark-above", "20000", "--delay", "5"];
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
 
 /// Whether the test can run; under `CI=true` a missing prerequisite fails.
 fn prerequisites() -> bool {
