@@ -11,7 +11,7 @@ use super::drive;
 use super::link::LinkArgs;
 use super::serve::{parse_bytes, report};
 use super::session::{parse_close, CloseHow, Plan, Session, TxnRole};
-use rand::{Rng, SeedableRng};
+use super::transactions::Amounts;
 
 /// Options of `synfin connect`.
 #[derive(Args, Debug, Clone)]
@@ -61,10 +61,7 @@ pub struct ConnectArgs {
 
 /// The amounts of `n` transactions, 1 to 999 each, from `seed`.
 fn amounts(seed: u64, n: u32) -> Vec<u64> {
-    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed ^ 0x7a11);
-    (0..n)
-        .map(|_| 1 + u64::from(rng.next_u32() % 999))
-        .collect()
+    Amounts::new(seed).take(n as usize)
 }
 
 /// Runs `synfin connect`; exits 0 only if the connection ended without

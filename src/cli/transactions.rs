@@ -10,6 +10,25 @@
 //! byte stream every message is a line ending in `\n`, and the totals are
 //! the lines `TOTAL <t>` and `GRAND <g>`, each followed by the FIN.
 
+use rand::{Rng, SeedableRng};
+
+/// Transaction amounts, 1 to 999 each, drawn from a seed, so that a run
+/// (the demo's clients, or `synfin connect --seed`) replays exactly.
+pub struct Amounts(rand::rngs::ChaCha8Rng);
+
+impl Amounts {
+    pub fn new(seed: u64) -> Self {
+        Amounts(rand::rngs::ChaCha8Rng::seed_from_u64(seed ^ 0x7a11))
+    }
+
+    /// The next `n` amounts.
+    pub fn take(&mut self, n: usize) -> Vec<u64> {
+        (0..n)
+            .map(|_| 1 + u64::from(self.0.next_u32() % 999))
+            .collect()
+    }
+}
+
 /// The request for transaction `n` (from 1) of `amount`.
 pub fn request(n: usize, amount: u64) -> String {
     format!("TXN {n} {amount}")

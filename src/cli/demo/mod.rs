@@ -27,7 +27,6 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use synfin::links::LinkModel;
 use synfin::stack::{NetEvents, SocketHandle, Stack, Transition};
@@ -173,11 +172,9 @@ pub fn scenario(args: &DemoArgs) -> Result<(Summary, String), String> {
     );
     // Amounts from the seed; client i runs 3 + i/2 transactions, so with
     // the default three clients the first two hang up at the same moment.
-    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(args.seed ^ 0x7a11);
+    let mut draw = Amounts::new(args.seed);
     for i in 0..usize::from(args.clients) {
-        let amounts = (0..3 + i / 2)
-            .map(|_| 1 + u64::from(rng.next_u32() % 999))
-            .collect();
+        let amounts = draw.take(3 + i / 2);
         let now = d.h.net.now();
         let cs = d.cli();
         let h = cs.socket();
@@ -255,7 +252,7 @@ pub fn scenario(args: &DemoArgs) -> Result<(Summary, String), String> {
     Ok(d.finish(args))
 }
 
-use super::transactions::{decode_total, encode_total};
+use super::transactions::{decode_total, encode_total, Amounts};
 
 impl Demo {
     fn cli(&mut self) -> &mut Stack {
