@@ -268,11 +268,7 @@ impl Session {
                         ));
                     }
                     let grand = if message {
-                        let d = stack
-                            .recv_disconnect(self.h)
-                            .map_err(|e| format!("recv_disconnect: {e}"))?;
-                        words::decode_total(&d)
-                            .ok_or_else(|| format!("disconnect data {d:?} is not a total"))?
+                        disconnect_total(stack, self.h)?
                     } else {
                         t.grand
                             .ok_or_else(|| "the stream ended without a GRAND line".to_string())?
@@ -290,11 +286,7 @@ impl Session {
             TxnRole::Server { grand } => {
                 if t.peer_done && !t.hung_up && t.out.is_empty() {
                     let total = if message {
-                        let d = stack
-                            .recv_disconnect(self.h)
-                            .map_err(|e| format!("recv_disconnect: {e}"))?;
-                        words::decode_total(&d)
-                            .ok_or_else(|| format!("disconnect data {d:?} is not a total"))?
+                        disconnect_total(stack, self.h)?
                     } else {
                         t.peer_total
                             .ok_or_else(|| "the stream ended without a TOTAL line".to_string())?
@@ -393,4 +385,12 @@ fn push(t: &mut TxnState, message: bool, text: String) {
         b.push(b'\n');
     }
     t.out.push_back(b);
+}
+
+/// The total the peer handed over as disconnect data (message mode).
+fn disconnect_total(stack: &mut Stack, h: synfin::stack::SocketHandle) -> Result<u64, String> {
+    let d = stack
+        .recv_disconnect(h)
+        .map_err(|e| format!("recv_disconnect: {e}"))?;
+    words::decode_total(&d).ok_or_else(|| format!("disconnect data {d:?} is not a total"))
 }
