@@ -23,6 +23,8 @@ pub trait Pumped {
     fn wait(&mut self) -> Result<(), String>;
     /// Packets client → server so far.
     fn c2s(&self) -> u64;
+    /// Packets server → client so far (in a bulk run, the receiver's ACKs).
+    fn s2c(&self) -> u64;
     /// Clock jumps so far.
     fn jumps(&self) -> u64;
 }
@@ -75,6 +77,9 @@ impl<P: Pumped, H> Pumped for Conn<P, H> {
     fn c2s(&self) -> u64 {
         self.p.c2s()
     }
+    fn s2c(&self) -> u64 {
+        self.p.s2c()
+    }
     fn jumps(&self) -> u64 {
         self.p.jumps()
     }
@@ -88,6 +93,7 @@ pub fn bulk<P: BulkEnds>(p: &mut P, stack: &str, mtu: usize, bytes: u64) -> Resu
     let mut app_rx = vec![0u8; 64 * 1024];
     let (mut sent, mut got) = (0u64, 0u64);
     let c2s_before = p.c2s();
+    let s2c_before = p.s2c();
     let start = std::time::Instant::now();
     let mut idle = 0;
     while got < bytes {
@@ -130,8 +136,9 @@ pub fn bulk<P: BulkEnds>(p: &mut P, stack: &str, mtu: usize, bytes: u64) -> Resu
         return Err(format!("{stack}: received {got} of {bytes} bytes"));
     }
     let segments = p.c2s() - c2s_before;
+    let acks = p.s2c() - s2c_before;
     eprintln!(
-        "bench-detail: stack={stack} workload=bulk mtu={mtu} bytes={bytes} segments={segments} timer_jumps={}",
+        "bench-detail: stack={stack} workload=bulk mtu={mtu} bytes={bytes} segments={segments} acks={acks} timer_jumps={}",
         p.jumps()
     );
     Ok(Run { secs })

@@ -142,6 +142,8 @@ struct Pair {
     server: Host,
     clock: Clock,
     c2s: u64,
+    /// Packets server → client.
+    s2c: u64,
 }
 
 impl Pair {
@@ -154,6 +156,7 @@ impl Pair {
             server: Host::new(SERVER, mtu, &pool, 2, now),
             clock,
             c2s: 0,
+            s2c: 0,
         }
     }
 
@@ -180,6 +183,7 @@ impl Pumped for Pair {
             let s = &mut self.server;
             s.iface.poll(now, &mut s.dev, &mut s.sockets);
             let m = s.dev.tx.len();
+            self.s2c += m as u64;
             self.client.dev.rx.extend(s.dev.tx.drain(..));
             if n + m == 0 {
                 break;
@@ -204,6 +208,10 @@ impl Pumped for Pair {
 
     fn c2s(&self) -> u64 {
         self.c2s
+    }
+
+    fn s2c(&self) -> u64 {
+        self.s2c
     }
 
     fn jumps(&self) -> u64 {

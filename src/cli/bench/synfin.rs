@@ -23,6 +23,8 @@ pub struct Pair {
     pkt: Vec<u8>,
     /// Packets client → server.
     pub c2s: u64,
+    /// Packets server → client.
+    pub s2c: u64,
 }
 
 impl Pair {
@@ -38,6 +40,7 @@ impl Pair {
             clock: Clock::new(mode),
             pkt: vec![0; mtu],
             c2s: 0,
+            s2c: 0,
         }
     }
 
@@ -68,6 +71,7 @@ impl Pumped for Pair {
             }
             while let Some(n) = self.server.poll_transmit(now, &mut self.pkt) {
                 self.client.handle_packet(now, &self.pkt[..n]);
+                self.s2c += 1;
                 any = true;
             }
             if !any {
@@ -98,6 +102,10 @@ impl Pumped for Pair {
 
     fn c2s(&self) -> u64 {
         self.c2s
+    }
+
+    fn s2c(&self) -> u64 {
+        self.s2c
     }
 
     fn jumps(&self) -> u64 {
