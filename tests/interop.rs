@@ -16,13 +16,15 @@
 //! transfers are 8 MiB; `cargo test --release --test interop` (what
 //! `.ci/run` does) moves 100 MiB each way.
 
+#[path = "common/netns.rs"]
+mod netns;
 #[path = "common/root.rs"]
 mod root;
 
+use netns::{run, Netns};
 use root::{have, is_root};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
@@ -95,30 +97,10 @@ fn prerequisites(faulty: bool) -> bool {
     false
 }
 
-/// A network namespace for one scenario; deleted (with whatever still runs
-/// in it) on drop, even when the test fails.
-struct Netns {
-    name: String,
-}
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
 impl Netns {
-    fn new() -> Netns {
-        let name = format!(
-            "sfi{}x{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        run("ip", &["netns", "add", &name]);
-        let ns = Netns { name };
-        run("ip", &["-n", &ns.name, "link", "set", "lo", "up"]);
-        ns
-    }
-
     fn command(&self, prog: &str, args: &[String]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, prog]).args(args);
+        let mut c = self.exec(prog);
+        c.args(args);
         c
     }
 
@@ -132,35 +114,6 @@ impl Netns {
         );
         run("ip", &["netns", "exec", &self.name, "nft", &rules]);
     }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Only processes inside this test's own namespace, by pid.
-        if let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-        {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn run(prog: &str, args: &[&str]) {
-    let out = Command::new(prog)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {prog}: {e}"));
-    assert!(
-        out.status.success(),
-        "{prog} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A running process with its output collected line by line.
@@ -291,7 +244,7 @@ impl Env {
         if !prerequisites(faulty) {
             return None;
         }
-        let ns = Netns::new();
+        let ns = Netns::new("sfi");
         if faulty {
             ns.drop_from_tun(5);
         }
@@ -753,7 +706,7 @@ fn bridge_kernel_to_kernel(faulty: bool) {
     if !prerequisites(false) {
         return;
     }
-    let (na, nb) = (Netns::new(), Netns::new());
+    let (na, nb) = (Netns::new("sfi"), Netns::new("sfi"));
     let mut args = strings(&[
         "bridge",
         "--a",

@@ -9,16 +9,18 @@
 //! and fails instead under `CI=true`. Quick (a few MiB), so it runs in a
 //! debug `cargo test` too.
 
+#[path = "common/netns.rs"]
+mod netns;
 #[path = "common/root.rs"]
 mod root;
 
+use netns::Netns;
 use root::{have, is_root};
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::AsFd;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use nix::sched::{setns, CloneFlags};
@@ -66,37 +68,12 @@ fn prerequisites() -> bool {
 
 /// A network namespace, deleted (with the processes left in it) on drop,
 /// also when the test fails.
-struct Netns(String);
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn run(prog: &str, args: &[&str]) {
-    let out = Command::new(prog).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{prog} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 impl Netns {
-    fn new() -> Netns {
-        let name = format!(
-            "sfa{}x{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        run("ip", &["netns", "add", &name]);
-        let ns = Netns(name);
-        run("ip", &["-n", &ns.0, "link", "set", "lo", "up"]);
-        ns
-    }
-
     /// A runtime on a TUN device created inside the namespace (the kernel
     /// side 198.18.0.1/24, synfin 198.18.0.2). Only a helper thread enters
     /// the namespace; the device's descriptor works from anywhere.
     fn runtime(&self) -> Runtime {
-        let path = format!("/run/netns/{}", self.0);
+        let path = format!("/run/netns/{}", self.name);
         let dev = std::thread::spawn(move || {
             let ns = File::open(&path).expect("the namespace's file");
             setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).expect("setns");
@@ -112,8 +89,9 @@ impl Netns {
 
     /// `peer.py` in the namespace.
     fn peer(&self, args: &[&str]) -> Peer {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.0, "python3", PEER])
+        let mut child = self
+            .exec("python3")
+            .arg(PEER)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -122,17 +100,6 @@ impl Netns {
             .unwrap();
         let err = BufReader::new(child.stderr.take().unwrap());
         Peer { child, err }
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.0]).output() {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
-        }
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
 
@@ -196,7 +163,7 @@ fn synfin_listener_echoes_a_kernel_client() {
     if !prerequisites() {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("sfa");
     let rt = ns.runtime();
     let node = rt.node(HostId(0)).unwrap();
     let listener = TcpListener::bind(&node, (SYNFIN_IP, 5000)).unwrap();
@@ -231,7 +198,7 @@ fn synfin_stream_talks_to_a_kernel_server() {
     if !prerequisites() {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("sfa");
     let rt = ns.runtime();
     let node = rt.node(HostId(0)).unwrap();
     let n = BULK.to_string();
@@ -265,7 +232,7 @@ fn kernel_reset_reaches_a_blocked_read_and_closed_port_refuses() {
     if !prerequisites() {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("sfa");
     let rt = ns.runtime();
     let node = rt.node(HostId(0)).unwrap();
     // Nothing listens on the kernel's port 5001: RST, ConnectionRefused.

@@ -20,13 +20,15 @@
 //! it only with `CI=true` or `SYNFIN_INTEROP=1`. Addresses are
 //! 198.18.0.0/24 inside the namespace only.
 
+#[path = "common/netns.rs"]
+mod netns;
 #[path = "common/root.rs"]
 mod root;
 
+use netns::{run, Netns};
 use root::{have, is_root};
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -74,29 +76,10 @@ fn prerequisites() -> bool {
     false
 }
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A network namespace, deleted on drop with whatever runs in it.
-struct Netns {
-    name: String,
-}
-
+// The congestion controller stays the host's (a namespace may not change it
+// here); whichever it is, Linux enters its CWR state on ECE and sets CWR
+// (tcp_enter_cwr -> tcp_ecn_queue_cwr).
 impl Netns {
-    fn new() -> Netns {
-        let name = format!(
-            "sfe{}x{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        run("ip", &["netns", "add", &name]);
-        let ns = Netns { name };
-        run("ip", &["-n", &ns.name, "link", "set", "lo", "up"]);
-        // The congestion controller stays the host's (a namespace may not
-        // change it here); whichever it is, Linux enters its CWR state on
-        // ECE and sets CWR (tcp_enter_cwr -> tcp_ecn_queue_cwr).
-        ns
-    }
-
     fn sysctl(&self, setting: &str) {
         run(
             "ip",
@@ -105,42 +88,13 @@ impl Netns {
     }
 
     fn command(&self, prog: &str, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, prog]).args(args);
+        let mut c = self.exec(prog);
+        c.args(args);
         c.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         c
     }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Only processes inside this test's own namespace, by pid.
-        if let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-        {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn run(prog: &str, args: &[&str]) {
-    let out = Command::new(prog)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {prog}: {e}"));
-    assert!(
-        out.status.success(),
-        "{prog} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Waits (bounded) for `child` and returns its JSON stdout lines.
@@ -256,7 +210,7 @@ fn kernel_sender_reacts_to_synfin_echo() {
     if !prerequisites() {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("sfe");
     ns.sysctl("net.ipv4.tcp_ecn=1");
     let dir = std::env::temp_dir().join(format!("synfin-ecn-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -341,7 +295,7 @@ fn synfin_sender_reacts_to_kernel_echo() {
     if !prerequisites() {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("sfe");
     ns.sysctl("net.ipv4.tcp_ecn=2");
     let dir = std::env::temp_dir().join(format!("synfin-ecn2-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
