@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::*;
 use synfin::links::{Fault, LinkModel};
-use synfin::stack::{SocketHandle, StackConfig};
-use synfin::tcp::{CongestionAlgorithm, LossStats, TcpConfig};
+use synfin::stack::StackConfig;
+use synfin::tcp::{CongestionAlgorithm, TcpConfig};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -24,31 +24,6 @@ fn pair(seed: u64, model: LinkModel, tcp: TcpConfig) -> Pair {
         ..StackConfig::default()
     };
     Pair::with_config(seed, model, cfg)
-}
-
-/// Sends `data` from client to server, reading as it arrives; returns the
-/// client's counters once everything is acknowledged.
-fn transfer(
-    p: &mut Pair,
-    c: SocketHandle,
-    s: SocketHandle,
-    data: &[u8],
-    limit: Duration,
-) -> LossStats {
-    let mut sent = 0;
-    let mut got = Vec::new();
-    p.run_until(limit, |p| {
-        let now = p.now();
-        if sent < data.len() {
-            sent += p.c().send(now, c, &data[sent..]).unwrap_or(0);
-        }
-        p.drain(true, s, &mut got).unwrap();
-        got.len() == data.len() && p.c().send_queue_len(c) == Ok(0)
-    });
-    assert!(got == data, "the bytes arrive intact and in order");
-    let st = p.c().connection(c).unwrap().loss_stats();
-    eprintln!("{st:?} {:?}", p.net.stats());
-    st
 }
 
 fn path() -> LinkModel {
@@ -65,7 +40,7 @@ fn single_loss_recovered_without_timeout() {
     let mut script = vec![Fault::Pass; 30];
     script.push(Fault::Drop);
     p.net.script(client, server, script);
-    let st = transfer(&mut p, c, s, &pattern(300_000, 1), Duration::from_secs(20));
+    let st = p.transfer(c, s, &pattern(300_000, 1), Duration::from_secs(20));
     assert_eq!(st.timeouts, 0, "{st:?}");
     assert_eq!(st.retransmits, 1, "exactly the lost segment: {st:?}");
     assert_eq!(st.fast_retransmits, 1, "{st:?}");
@@ -90,7 +65,7 @@ fn multiple_losses_per_window_recovered_without_timeout() {
         Fault::Drop,
     ]);
     p.net.script(client, server, script);
-    let st = transfer(&mut p, c, s, &pattern(400_000, 2), Duration::from_secs(20));
+    let st = p.transfer(c, s, &pattern(400_000, 2), Duration::from_secs(20));
     assert_eq!(st.timeouts, 0, "{st:?}");
     assert_eq!(st.retransmits, 3, "{st:?}");
     assert_eq!(st.recoveries, 1, "one episode for one window: {st:?}");
@@ -142,7 +117,7 @@ fn tail_loss_recovered_by_probe() {
     let mut p = pair(4, path(), TcpConfig::default());
     let (c, s, _) = p.establish();
     // Warm up so SRTT is known (the PTO is 2·SRTT).
-    let st0 = transfer(&mut p, c, s, &pattern(20_000, 4), Duration::from_secs(5));
+    let st0 = p.transfer(c, s, &pattern(20_000, 4), Duration::from_secs(5));
     assert_eq!(st0.retransmits, 0);
     let (client, server) = (p.client, p.server);
     // 10 segments; the last two are lost.
@@ -150,7 +125,7 @@ fn tail_loss_recovered_by_probe() {
     script.extend([Fault::Drop, Fault::Drop]);
     p.net.script(client, server, script);
     let start = p.now();
-    let st = transfer(&mut p, c, s, &pattern(14_480, 5), Duration::from_secs(5));
+    let st = p.transfer(c, s, &pattern(14_480, 5), Duration::from_secs(5));
     let took = p.now() - start;
     assert_eq!(st.timeouts, 0, "{st:?}");
     assert_eq!(st.tlp_probes, 1, "{st:?}");
@@ -170,13 +145,7 @@ fn reordering_path_few_spurious_retransmissions() {
     let model = path().reorder(0.05, ms(3));
     let mut p = pair(5, model, TcpConfig::default());
     let (c, s, _) = p.establish();
-    let st = transfer(
-        &mut p,
-        c,
-        s,
-        &pattern(1_000_000, 6),
-        Duration::from_secs(60),
-    );
+    let st = p.transfer(c, s, &pattern(1_000_000, 6), Duration::from_secs(60));
     let stats = p.net.stats();
     assert_eq!(st.timeouts, 0, "{st:?}");
     // Nothing is lost on this path, so every retransmission is spurious.
@@ -198,13 +167,7 @@ fn reordering_beyond_window_adapts_by_dsack() {
     p.net.model_mut(client, server).unwrap().reorder = 0.02;
     p.net.model_mut(client, server).unwrap().reorder_delay = ms(12);
     let (c, s, _) = p.establish();
-    let st = transfer(
-        &mut p,
-        c,
-        s,
-        &pattern(1_500_000, 7),
-        Duration::from_secs(120),
-    );
+    let st = p.transfer(c, s, &pattern(1_500_000, 7), Duration::from_secs(120));
     let reordered = p.net.stats().reordered;
     assert_eq!(st.timeouts, 0, "{st:?}");
     // Nothing is lost: every retransmission is spurious, and the receiver
@@ -236,7 +199,7 @@ fn without_sack_fast_retransmit_newreno() {
     let mut script = vec![Fault::Pass; 30];
     script.push(Fault::Drop);
     p.net.script(client, server, script);
-    let st = transfer(&mut p, c, s, &pattern(300_000, 8), Duration::from_secs(20));
+    let st = p.transfer(c, s, &pattern(300_000, 8), Duration::from_secs(20));
     assert_eq!(st.timeouts, 0, "{st:?}");
     assert_eq!(st.retransmits, 1, "{st:?}");
     assert_eq!(st.fast_retransmits, 1, "{st:?}");
@@ -251,7 +214,7 @@ fn timeout_resends_only_unsacked_data() {
     let (client, server) = (p.client, p.server);
     // Warm up, then lose a segment and every packet for a while (the link
     // is cut for 1 s), so only the RTO can restart the flow.
-    transfer(&mut p, c, s, &pattern(50_000, 9), Duration::from_secs(5));
+    p.transfer(c, s, &pattern(50_000, 9), Duration::from_secs(5));
     let now = p.now();
     let data = pattern(30_000, 10);
     p.net.script(client, server, [Fault::Drop]);

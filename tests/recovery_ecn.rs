@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::*;
 use synfin::links::{Fault, LinkModel};
 use synfin::stack::{SocketHandle, Stack, StackConfig};
-use synfin::tcp::{EcnMode, LossStats, TcpConfig};
+use synfin::tcp::{EcnMode, TcpConfig};
 use synfin::wire::{self, Ecn, SeqNum, TcpFlags, TcpOptions, TcpRepr};
 
 fn ms(n: u64) -> Duration {
@@ -42,31 +42,6 @@ fn path() -> LinkModel {
     LinkModel::default().delay(ms(10))
 }
 
-/// Sends `data` from client to server, reading as it arrives; returns the
-/// client's counters once everything is acknowledged.
-fn transfer(
-    p: &mut Pair,
-    c: SocketHandle,
-    s: SocketHandle,
-    data: &[u8],
-    limit: Duration,
-) -> LossStats {
-    let mut sent = 0;
-    let mut got = Vec::new();
-    p.run_until(limit, |p| {
-        let now = p.now();
-        if sent < data.len() {
-            sent += p.c().send(now, c, &data[sent..]).unwrap_or(0);
-        }
-        p.drain(true, s, &mut got).unwrap();
-        got.len() == data.len() && p.c().send_queue_len(c) == Ok(0)
-    });
-    assert!(got == data, "the bytes arrive intact and in order");
-    let st = p.c().connection(c).unwrap().loss_stats();
-    eprintln!("{st:?} {:?}", p.net.stats());
-    st
-}
-
 const ECE: TcpFlags = TcpFlags::ECE;
 const CWR: TcpFlags = TcpFlags::CWR;
 
@@ -79,7 +54,7 @@ fn negotiated_when_asked_and_accepted() {
     let (c, s, _) = p.establish();
     assert!(p.c().connection(c).unwrap().ecn_enabled());
     assert!(p.s().connection(s).unwrap().ecn_enabled());
-    transfer(&mut p, c, s, &pattern(20_000, 1), Duration::from_secs(5));
+    p.transfer(c, s, &pattern(20_000, 1), Duration::from_secs(5));
     let segs = p.segments();
     let syn = &segs[0];
     assert!(syn.is(TcpFlags::SYN | ECE | CWR), "ECN-setup SYN: {syn:?}");
@@ -113,7 +88,7 @@ fn peer_without_ecn_falls_back() {
     let (c, s, _) = p.establish();
     assert!(!p.c().connection(c).unwrap().ecn_enabled());
     assert!(!p.s().connection(s).unwrap().ecn_enabled());
-    let st = transfer(&mut p, c, s, &pattern(20_000, 2), Duration::from_secs(5));
+    let st = p.transfer(c, s, &pattern(20_000, 2), Duration::from_secs(5));
     assert_eq!(st.retransmits, 0);
     let segs = p.segments();
     assert!(segs[0].is(TcpFlags::SYN | ECE | CWR));
@@ -130,7 +105,7 @@ fn not_asked_not_used() {
     p.trace();
     let (c, s, _) = p.establish();
     assert!(!p.c().connection(c).unwrap().ecn_enabled());
-    transfer(&mut p, c, s, &pattern(10_000, 3), Duration::from_secs(5));
+    p.transfer(c, s, &pattern(10_000, 3), Duration::from_secs(5));
     assert!(p
         .segments()
         .iter()
@@ -269,7 +244,7 @@ fn ce_echo_until_cwr_one_reduction_per_window() {
     script.extend([Fault::Mark, Fault::Pass, Fault::Mark]);
     p.net.script(client, server, script);
     p.trace();
-    let st = transfer(&mut p, c, s, &pattern(300_000, 6), Duration::from_secs(20));
+    let st = p.transfer(c, s, &pattern(300_000, 6), Duration::from_secs(20));
     assert_eq!(p.net.stats().ce_marked, 2);
     assert_eq!(
         st.retransmits, 0,
@@ -322,7 +297,7 @@ fn marks_in_two_windows_reduce_twice() {
     script.extend(vec![Fault::Pass; 150]);
     script.push(Fault::Mark);
     p.net.script(client, server, script);
-    let st = transfer(&mut p, c, s, &pattern(600_000, 7), Duration::from_secs(20));
+    let st = p.transfer(c, s, &pattern(600_000, 7), Duration::from_secs(20));
     assert_eq!(st.retransmits, 0, "{st:?}");
     assert_eq!(st.ecn_reductions, 2, "{st:?}");
 }
@@ -385,7 +360,7 @@ fn retransmissions_are_not_ect() {
     script.extend([Fault::Drop, Fault::Pass, Fault::Pass, Fault::Drop]);
     p.net.script(client, server, script);
     p.trace();
-    let st = transfer(&mut p, c, s, &pattern(300_000, 9), Duration::from_secs(20));
+    let st = p.transfer(c, s, &pattern(300_000, 9), Duration::from_secs(20));
     assert_eq!(st.retransmits, 2, "{st:?}");
     let segs = p.segments();
     let mut seen = std::collections::HashSet::new();
@@ -424,7 +399,7 @@ fn marking_bottleneck_goodput_without_retransmissions() {
         p.net.link_directed(client, server, bottleneck.clone());
         let (c, s, _) = p.establish();
         let t0 = p.now();
-        let st = transfer(&mut p, c, s, &data, Duration::from_secs(60));
+        let st = p.transfer(c, s, &data, Duration::from_secs(60));
         let secs = (p.now() - t0).as_secs_f64();
         (st, p.net.stats(), data.len() as f64 * 8.0 / secs / 1e6)
     };

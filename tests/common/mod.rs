@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use synfin::links::{HostId, LinkModel, Network};
 use synfin::stack::{Error, SocketHandle, Stack, StackConfig};
-use synfin::tcp::State;
+use synfin::tcp::{LossStats, State};
 use synfin::time::Instant;
 
 pub const CLIENT_IP: &str = "198.18.0.1";
@@ -115,6 +115,32 @@ impl Pair {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Sends `data` from client `c` to server `s`, reading as it arrives,
+    /// until everything is delivered and acknowledged (within `limit`);
+    /// returns the client's loss-recovery counters.
+    pub fn transfer(
+        &mut self,
+        c: SocketHandle,
+        s: SocketHandle,
+        data: &[u8],
+        limit: Duration,
+    ) -> LossStats {
+        let mut sent = 0;
+        let mut got = Vec::new();
+        self.run_until(limit, |p| {
+            let now = p.now();
+            if sent < data.len() {
+                sent += p.c().send(now, c, &data[sent..]).unwrap_or(0);
+            }
+            p.drain(true, s, &mut got).unwrap();
+            got.len() == data.len() && p.c().send_queue_len(c) == Ok(0)
+        });
+        assert!(got == data, "the bytes arrive intact and in order");
+        let st = self.c().connection(c).unwrap().loss_stats();
+        eprintln!("{st:?} {:?}", self.net.stats());
+        st
     }
 }
 
