@@ -100,6 +100,39 @@ enum Phase {
 /// server applies back-pressure instead of buffering without bound).
 const ECHO_BACKLOG: usize = 256 * 1024;
 
+/// What a session handed to the stack: bytes, their SHA-256 (`None` with
+/// `--no-hash`), messages.
+struct Sent {
+    bytes: u64,
+    sha: Option<Sha256>,
+    messages: u64,
+}
+
+impl Sent {
+    /// Hands `chunk` to the stack — as one message in message mode, else as
+    /// stream bytes (what fits) — and counts what it took.
+    fn send(
+        &mut self,
+        stack: &mut Stack,
+        now: Instant,
+        h: SocketHandle,
+        message: bool,
+        chunk: &[u8],
+    ) -> Result<usize, Error> {
+        let n = if message {
+            stack.send_message(now, h, chunk).map(|()| chunk.len())?
+        } else {
+            stack.send(now, h, chunk)?
+        };
+        if let Some(sha) = &mut self.sha {
+            sha.update(&chunk[..n]);
+        }
+        self.bytes += n as u64;
+        self.messages += u64::from(message);
+        Ok(n)
+    }
+}
+
 /// One connection in progress.
 pub struct Session {
     h: SocketHandle,
@@ -108,10 +141,10 @@ pub struct Session {
     plan: Plan,
     phase: Phase,
     bytes_in: u64,
-    bytes_out: u64,
     /// `None` with `--no-hash`.
     sha_in: Option<Sha256>,
-    sha_out: Option<Sha256>,
+    /// What went out: bytes, their hash, messages.
+    out: Sent,
     eof: bool,
     shut: bool,
     peer_close: PeerClose,
@@ -120,7 +153,6 @@ pub struct Session {
     /// Message mode: the lengths of the messages in `echo`.
     echo_lens: VecDeque<usize>,
     messages_in: u64,
-    messages_out: u64,
     txn: Option<txn::TxnState>,
     /// A failed check of the application protocol (transactions).
     app_error: Option<String>,
@@ -167,9 +199,12 @@ impl Session {
             plan,
             phase,
             bytes_in: 0,
-            bytes_out: 0,
             sha_in: hash.then(Sha256::new),
-            sha_out: hash.then(Sha256::new),
+            out: Sent {
+                bytes: 0,
+                sha: hash.then(Sha256::new),
+                messages: 0,
+            },
             eof: false,
             shut: false,
             peer_close: PeerClose::None,
@@ -177,7 +212,6 @@ impl Session {
             echo: VecDeque::new(),
             echo_lens: VecDeque::new(),
             messages_in: 0,
-            messages_out: 0,
             txn,
             app_error: None,
             loss: None,
@@ -278,10 +312,10 @@ impl Session {
                 }
             } else if self.plan.echo {
                 self.echo.as_slices().0
-            } else if self.bytes_out < self.plan.send {
+            } else if self.out.bytes < self.plan.send {
                 let p = pattern();
-                let off = (self.bytes_out % p.len() as u64) as usize;
-                let left = self.plan.send - self.bytes_out;
+                let off = (self.out.bytes % p.len() as u64) as usize;
+                let left = self.plan.send - self.out.bytes;
                 let most = if message { MESSAGE_SIZE } else { p.len() - off };
                 &p[off..(off + left.min(most.min(p.len() - off) as u64) as usize)]
             } else {
@@ -290,24 +324,14 @@ impl Session {
             if chunk.is_empty() && !(message && self.plan.echo) {
                 break;
             }
-            let r = if message {
-                stack.send_message(now, self.h, chunk).map(|()| chunk.len())
-            } else {
-                stack.send(now, self.h, chunk)
-            };
-            match r {
+            match self.out.send(stack, now, self.h, message, chunk) {
                 Ok(n) => {
-                    if let Some(h) = &mut self.sha_out {
-                        h.update(&chunk[..n]);
-                    }
-                    self.bytes_out += n as u64;
                     if self.plan.echo {
                         self.echo.drain(..n);
                         if message {
                             self.echo_lens.pop_front();
                         }
                     }
-                    self.messages_out += u64::from(message);
                     did = true;
                 }
                 Err(Error::WouldBlock) => break,
@@ -320,7 +344,7 @@ impl Session {
         let sent_all = if self.plan.echo {
             self.eof && self.echo.is_empty()
         } else {
-            self.bytes_out >= self.plan.send
+            self.out.bytes >= self.plan.send
         };
         if sent_all && self.plan.shutdown_write && !self.shut {
             self.shut = true;
@@ -432,9 +456,9 @@ impl Session {
             "peer": self.peer.to_string(),
             "local": self.local.map(|a| a.to_string()),
             "bytes_in": self.bytes_in,
-            "bytes_out": self.bytes_out,
+            "bytes_out": self.out.bytes,
             "sha256_in": self.sha_in.as_ref().map(|h| hex(&h.clone().finalize())),
-            "sha256_out": self.sha_out.as_ref().map(|h| hex(&h.clone().finalize())),
+            "sha256_out": self.out.sha.as_ref().map(|h| hex(&h.clone().finalize())),
             "peer_close": match self.peer_close {
                 PeerClose::None => "none",
                 PeerClose::Fin => "fin",
@@ -446,7 +470,7 @@ impl Session {
         if self.plan.message {
             v["message_mode"] = true.into();
             v["messages_in"] = self.messages_in.into();
-            v["messages_out"] = self.messages_out.into();
+            v["messages_out"] = self.out.messages.into();
         }
         if let Some(t) = &self.txn {
             t.report(&mut v);
@@ -471,7 +495,7 @@ impl Session {
             "{} in={} out={} peer_close={} error={}",
             self.peer,
             self.bytes_in,
-            self.bytes_out,
+            self.out.bytes,
             match self.peer_close {
                 PeerClose::None => "none",
                 PeerClose::Fin => "fin",

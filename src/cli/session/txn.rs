@@ -329,18 +329,8 @@ impl Session {
             let t = self.txn.as_mut().expect("transaction state");
             let Some(front) = t.out.front() else { break };
             let chunk = &front[t.out_off..];
-            let r = if message {
-                stack.send_message(now, self.h, chunk).map(|()| chunk.len())
-            } else {
-                stack.send(now, self.h, chunk)
-            };
-            match r {
+            match self.out.send(stack, now, self.h, message, chunk) {
                 Ok(n) => {
-                    if let Some(h) = &mut self.sha_out {
-                        h.update(&chunk[..n]);
-                    }
-                    self.bytes_out += n as u64;
-                    self.messages_out += u64::from(message);
                     did = true;
                     if n == chunk.len() {
                         t.out.pop_front();
