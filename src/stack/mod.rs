@@ -31,6 +31,7 @@ mod socket;
 mod syn_cookie;
 pub mod time_wait;
 mod time_wait_ops;
+mod transmit;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -207,6 +208,8 @@ pub struct Stack {
     time_wait: TimeWaitTable,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     tx_ready: VecDeque<SocketHandle>,
+    /// The header template of the connection last sent for (transmit.rs).
+    tx_template: transmit::TxTemplate,
     control: VecDeque<Control>,
     events: VecDeque<(SocketHandle, Event)>,
     secret: Secret,
@@ -265,6 +268,7 @@ impl Stack {
             bound_ip: HashMap::new(),
             timers: BinaryHeap::new(),
             tx_ready: VecDeque::new(),
+            tx_template: transmit::TxTemplate::default(),
             control: VecDeque::new(),
             events: VecDeque::new(),
             secret,
@@ -513,7 +517,12 @@ impl Stack {
             c.tx_queued = false;
             match c.conn.poll_transmit(now) {
                 Some(seg) => {
-                    let n = emit_segment(&c.conn, &seg, buf);
+                    // The template when it applies (transmit.rs), else the
+                    // general emitter: the same bytes either way.
+                    let n = self
+                        .tx_template
+                        .emit(h, &c.conn, &seg, buf)
+                        .unwrap_or_else(|| emit_segment(&c.conn, &seg, buf));
                     if n.is_none() {
                         tracing::warn!("packet buffer too small for a segment");
                     }

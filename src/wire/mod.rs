@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod ip;
 pub mod seq;
 pub mod tcp;
+pub mod template;
 mod tuple;
 
 use std::net::IpAddr;

@@ -1,0 +1,212 @@
+//! The transmit fast path's header template cache.
+//!
+//! A bulk sender writes thousands of segments in a row for one connection,
+//! and all of them have the same addresses, ports, TTL/hop limit, DSCP and
+//! option layout. The stack keeps one [`HeaderTemplate`] for the connection
+//! it last sent for (one entry for the whole stack: no memory per
+//! connection), and writes a segment whose only option is the timestamps
+//! (or that has none) by copying the template and patching the rest
+//! (wire/template.rs). Anything else — a SYN's options, SACK blocks, a
+//! different connection whose template is not built yet and cannot be
+//! (mixed address families) — goes through the general emitter
+//! (`emit_segment` in mod.rs), which writes the same bytes.
+
+use super::SocketHandle;
+use crate::tcp::{Connection, Segment};
+use crate::wire::template::{HeaderTemplate, SegmentFields};
+use crate::wire::{checksum, Ecn};
+
+/// The one cached template and the connection it belongs to. A handle's
+/// generation changes when its slot is reused, and a connection's
+/// addresses and ports never change, so the handle plus the IP fields a
+/// socket option may change ([`HeaderTemplate::matches`]) decide whether
+/// the entry applies.
+#[derive(Default)]
+pub(super) struct TxTemplate {
+    entry: Option<(SocketHandle, HeaderTemplate)>,
+}
+
+impl TxTemplate {
+    /// Writes `seg` of `conn` (socket `h`) into `buf` from the template,
+    /// building it first if the cached one is another connection's. `None`
+    /// when the segment is not the template's to write (the caller then
+    /// uses the general emitter); `Some(None)` when `buf` is too small.
+    pub(super) fn emit(
+        &mut self,
+        h: SocketHandle,
+        conn: &Connection,
+        seg: &Segment,
+        buf: &mut [u8],
+    ) -> Option<Option<usize>> {
+        let timestamps = SegmentFields::template_timestamps(&seg.options)?;
+        let ip = conn.ip_fields();
+        let t = match &mut self.entry {
+            Some((eh, t)) if *eh == h && t.matches(ip.hop_limit, ip.dscp) => t,
+            entry => {
+                let (local, remote) = (conn.local(), conn.remote());
+                let t = HeaderTemplate::new(
+                    local.ip(),
+                    remote.ip(),
+                    local.port(),
+                    remote.port(),
+                    ip.hop_limit,
+                    ip.dscp,
+                )
+                .ok()?;
+                &mut entry.insert((h, t)).1
+            }
+        };
+        let hl = t.header_len(timestamps.is_some());
+        let len = seg.payload_len;
+        if buf.len() < hl + len {
+            return Some(None);
+        }
+        // The payload straight from the send queue into place (one copy),
+        // then its sum; the template adds the headers' words to it.
+        let (a, b) = conn.payload(seg);
+        let (pa, rest) = buf[hl..hl + len].split_at_mut(a.len());
+        pa.copy_from_slice(a);
+        rest.copy_from_slice(b);
+        let payload_sum = checksum::sum(&buf[hl..hl + len], 0);
+        let fields = SegmentFields {
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
+            window: seg.window,
+            timestamps,
+            // RFC 3168 §6.1.2: new data of an ECN connection goes ECT(0).
+            ecn: if seg.ect { Ecn::Ect0 } else { Ecn::NotEct },
+        };
+        let n = t.emit(buf, &fields, len, payload_sum).ok();
+        // Debug builds (every test) check each templated packet against the
+        // general emitter's bytes.
+        #[cfg(debug_assertions)]
+        if let Some(n) = n {
+            let mut general = vec![0u8; buf.len()];
+            assert_eq!(
+                super::emit_segment(conn, seg, &mut general),
+                Some(n),
+                "templated length differs"
+            );
+            assert_eq!(&buf[..n], &general[..n], "templated bytes differ: {seg:?}");
+        }
+        Some(n)
+    }
+
+    /// The cached template's socket and whether it is built for
+    /// `hop_limit` and `dscp`.
+    #[cfg(test)]
+    fn cached(&self) -> Option<(SocketHandle, bool)> {
+        self.entry.as_ref().map(|(h, t)| (*h, t.matches(64, 0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Real connections through the templated path; in debug builds every
+    //! packet it writes is compared with the general emitter's (above).
+    use super::super::{Stack, StackConfig};
+    use crate::tcp::{EcnMode, State, TcpConfig};
+    use crate::time::Instant;
+    use crate::wire;
+    use std::net::{IpAddr, SocketAddr};
+
+    /// Moves packets both ways until both stacks are quiet; returns how
+    /// many went client to server.
+    fn pump(now: Instant, c: &mut Stack, s: &mut Stack) -> usize {
+        let mut buf = vec![0u8; 1500];
+        let mut sent = 0;
+        loop {
+            let mut any = false;
+            while let Some(n) = c.poll_transmit(now, &mut buf) {
+                wire::parse_tcp_packet(&buf[..n]).expect("client packet parses");
+                s.handle_packet(now, &buf[..n]);
+                sent += 1;
+                any = true;
+            }
+            while let Some(n) = s.poll_transmit(now, &mut buf) {
+                wire::parse_tcp_packet(&buf[..n]).expect("server packet parses");
+                c.handle_packet(now, &buf[..n]);
+                any = true;
+            }
+            if !any {
+                return sent;
+            }
+        }
+    }
+
+    fn run(client_ip: &str, server_ip: &str, timestamps: bool, ecn: EcnMode) {
+        let tcp = TcpConfig {
+            timestamps,
+            ecn,
+            ..TcpConfig::default()
+        };
+        let cfg = StackConfig {
+            tcp,
+            ..StackConfig::default()
+        };
+        let (cip, sip): (IpAddr, IpAddr) = (client_ip.parse().unwrap(), server_ip.parse().unwrap());
+        let mut c = Stack::new(cfg.clone(), 1);
+        c.add_address(cip);
+        let mut s = Stack::new(cfg, 2);
+        s.add_address(sip);
+        let server = SocketAddr::new(sip, 80);
+        let l = s.listen(server, 4).unwrap();
+        let mut now = Instant::ZERO;
+        let h = c.connect(now, server).unwrap();
+        pump(now, &mut c, &mut s);
+        let (sh, _) = s.accept(l).unwrap();
+        assert_eq!(c.state(h), Ok(State::Established));
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut got = Vec::new();
+        let mut off = 0;
+        let mut rbuf = vec![0u8; 65536];
+        for round in 0..400 {
+            if round == 3 {
+                // The template follows socket options changed mid-stream.
+                c.set_tos(h, 0xb8).unwrap();
+                c.set_hop_limit(h, Some(17)).unwrap();
+            }
+            if round == 6 {
+                c.set_tos(h, 0).unwrap();
+                c.set_hop_limit(h, Some(64)).unwrap();
+            }
+            if off < data.len() {
+                off += c.send(now, h, &data[off..]).unwrap_or(0);
+            }
+            pump(now, &mut c, &mut s);
+            while let Ok(n) = s.recv(now, sh, &mut rbuf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&rbuf[..n]);
+            }
+            if got.len() == data.len() {
+                break;
+            }
+            now += core::time::Duration::from_millis(1);
+            if c.poll_timeout().is_some_and(|t| t <= now) {
+                c.handle_timeout(now);
+            }
+            if s.poll_timeout().is_some_and(|t| t <= now) {
+                s.handle_timeout(now);
+            }
+        }
+        assert_eq!(got, data);
+        // The data went out through the template, rebuilt after the
+        // socket options changed back.
+        assert_eq!(c.tx_template.cached(), Some((h, true)));
+    }
+
+    #[test]
+    fn ipv4_with_and_without_timestamps() {
+        run("198.18.0.1", "198.18.0.2", true, EcnMode::Passive);
+        run("198.18.0.1", "198.18.0.2", false, EcnMode::Off);
+    }
+
+    #[test]
+    fn ipv6_and_ecn() {
+        run("2001:db8::1", "2001:db8::2", true, EcnMode::On);
+        run("2001:db8::1", "2001:db8::2", false, EcnMode::On);
+    }
+}
