@@ -2,7 +2,7 @@
 //! device, and the host (the kernel) side of the device gets its own address
 //! and a route to the prefix, so ordinary kernel sockets reach synfin.
 //!
-//! The ioctls are the `tun-rs` crate's (this crate forbids `unsafe`). With
+//! The ioctls are the `tun-rs` crate's (this crate keeps `unsafe` out of everything but the checksum's vector kernels). With
 //! [`TunConfig::offload`] the device is opened with `IFF_VNET_HDR` and the
 //! kernel's TCP segmentation offloads are enabled, so far fewer system
 //! calls (and far fewer passes through the kernel's TCP) move the same

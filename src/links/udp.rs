@@ -5,8 +5,8 @@
 //! Reads and writes are batched: one `recvmmsg(2)` takes up to
 //! [`BATCH`] datagrams, and the packets queued by [`PacketDevice::send`] go
 //! out in one `sendmmsg(2)` at [`PacketDevice::flush`] (or when the batch is
-//! full) — the `nix` crate's safe wrappers, since this crate forbids
-//! `unsafe`.
+//! full) — the `nix` crate's safe wrappers, since this crate keeps
+//! `unsafe` out of everything but the checksum's vector kernels.
 //!
 //! ```no_run
 //! use synfin::links::udp::UdpLink;

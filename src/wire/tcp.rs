@@ -564,6 +564,31 @@ impl<T: AsRef<[u8]>> TcpSegment<T> {
         let s = checksum::sum(b, checksum::pseudo_header(src, dst, PROTO_TCP, len));
         checksum::fold(s) == 0xffff
     }
+
+    /// [`TcpSegment::verify_checksum`] with the payload's sum already
+    /// computed (`payload_sum` must be `checksum::sum(self.payload(), 0)`,
+    /// or the [`checksum::copy_and_sum`] of it into a receive buffer, or
+    /// pieces of it joined by [`checksum::combine`]): sums only the
+    /// pseudo-header and the TCP header. For a receiver that copies the
+    /// payload out and verifies in the same pass, committing the copy only
+    /// when this returns true.
+    pub fn verify_checksum_with_payload_sum(
+        &self,
+        src: &IpAddr,
+        dst: &IpAddr,
+        payload_sum: u64,
+    ) -> bool {
+        if src.is_ipv4() != dst.is_ipv4() {
+            return false;
+        }
+        let b = self.b();
+        let Ok(len) = u32::try_from(b.len()) else {
+            return false;
+        };
+        let hl = self.header_len();
+        let s = checksum::sum(&b[..hl], checksum::pseudo_header(src, dst, PROTO_TCP, len));
+        checksum::fold(checksum::combine(s, hl, payload_sum)) == 0xffff
+    }
 }
 
 /// A parsed or to-be-emitted TCP segment.
@@ -644,11 +669,75 @@ impl<'a> TcpRepr<'a> {
         let total = self.header_len() + self.payload.len();
         let len32 = u32::try_from(total).map_err(|_| WireError::Malformed)?;
         let out = buf.get_mut(..total).ok_or(WireError::Truncated)?;
-        let hl = self.emit_header(out)?;
-        out[hl..].copy_from_slice(self.payload);
-        let s = checksum::sum(out, checksum::pseudo_header(src, dst, PROTO_TCP, len32));
-        out[16..18].copy_from_slice(&(!checksum::fold(s)).to_be_bytes());
+        let hl = self.header_len();
+        // One pass over the payload: copied and summed together.
+        let payload_sum = checksum::copy_and_sum(&mut out[hl..], self.payload, 0);
+        self.emit_checksummed_header(out, src, dst, len32, self.payload.len(), payload_sum)?;
         Ok(total)
+    }
+
+    /// Writes the header alone (options included, `self.payload` ignored)
+    /// with its checksum computed from `payload_sum`, the sum of the
+    /// `payload_len` payload bytes that go (or already are) after it:
+    /// `checksum::sum(payload, 0)`, or the [`checksum::copy_and_sum`] that
+    /// put them there, or pieces joined by [`checksum::combine`]. Returns the
+    /// header length. For a caller that copies the payload into the packet
+    /// itself and sums it on the way, so only the header is summed here.
+    /// `Truncated` if `buf` is too small for the header; `Malformed` if
+    /// `src`/`dst` families differ or the segment is too long.
+    ///
+    /// ```
+    /// use std::net::{IpAddr, Ipv4Addr};
+    /// use synfin::wire::{checksum, SeqNum, TcpFlags, TcpOptions, TcpRepr, TcpSegment};
+    /// let (src, dst) = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+    /// let repr = TcpRepr {
+    ///     src_port: 1, dst_port: 2, seq: SeqNum(3), ack: SeqNum(4), flags: TcpFlags::ACK,
+    ///     window: 5, urgent: 0, options: TcpOptions::default(), payload: &[],
+    /// };
+    /// let (ring_a, ring_b) = (&b"hello, "[..], &b"world"[..]); // a wrapped send ring
+    /// let mut pkt = [0u8; 32];
+    /// let hl = repr.header_len();
+    /// let (a, b) = pkt[hl..].split_at_mut(ring_a.len());
+    /// let sa = checksum::copy_and_sum(a, ring_a, 0);
+    /// let sum = checksum::combine(sa, ring_a.len(), checksum::copy_and_sum(b, ring_b, 0));
+    /// repr.emit_header_with_payload_sum(&mut pkt, &src, &dst, 12, sum).unwrap();
+    /// assert!(TcpSegment::new_checked(&pkt[..]).unwrap().verify_checksum(&src, &dst));
+    /// ```
+    pub fn emit_header_with_payload_sum(
+        &self,
+        buf: &mut [u8],
+        src: &IpAddr,
+        dst: &IpAddr,
+        payload_len: usize,
+        payload_sum: u64,
+    ) -> Result<usize, WireError> {
+        if src.is_ipv4() != dst.is_ipv4() {
+            return Err(WireError::Malformed);
+        }
+        let total = self.header_len().checked_add(payload_len);
+        let len32 = total
+            .and_then(|t| u32::try_from(t).ok())
+            .ok_or(WireError::Malformed)?;
+        self.emit_checksummed_header(buf, src, dst, len32, payload_len, payload_sum)
+    }
+
+    /// The header with its checksum from the payload's sum; `len32` is the
+    /// segment length (header + payload), already checked.
+    fn emit_checksummed_header(
+        &self,
+        buf: &mut [u8],
+        src: &IpAddr,
+        dst: &IpAddr,
+        len32: u32,
+        payload_len: usize,
+        payload_sum: u64,
+    ) -> Result<usize, WireError> {
+        let hl = self.emit_header(buf)?;
+        debug_assert_eq!(hl + payload_len, len32 as usize);
+        let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, len32);
+        let s = checksum::combine(checksum::sum(&buf[..hl], pseudo), hl, payload_sum);
+        buf[16..18].copy_from_slice(&(!checksum::fold(s)).to_be_bytes());
+        Ok(hl)
     }
 
     /// Writes the header alone (options included, `self.payload` ignored)
@@ -972,6 +1061,64 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn payload_sum_emit_and_verify_match_the_whole_segment_ones() {
+        // The split paths (payload summed apart, in two pieces cut at every
+        // point, odd ones included) give the same bytes and verdicts as
+        // summing the whole segment.
+        let payload: Vec<u8> = (0..300u32).map(|i| (i * 131 + 7) as u8).collect();
+        for (src, dst) in [v4(), v6()] {
+            for opts in [TcpOptions::default(), all_options()] {
+                for plen in [0, 1, 2, 3, 64, 129, 300] {
+                    let r = repr(opts, &payload[..plen]);
+                    let mut whole = vec![0u8; 400];
+                    let n = r.emit(&mut whole, &src, &dst).unwrap();
+                    let hl = r.header_len();
+                    for cut in [0, 1, plen / 2, plen.saturating_sub(1), plen] {
+                        let (a, b) = r.payload.split_at(cut.min(plen));
+                        let mut buf = vec![0xaau8; n];
+                        let (pa, pb) = buf[hl..].split_at_mut(a.len());
+                        let sa = checksum::copy_and_sum(pa, a, 0);
+                        let ps = checksum::combine(sa, a.len(), checksum::copy_and_sum(pb, b, 0));
+                        let got = r.emit_header_with_payload_sum(&mut buf, &src, &dst, plen, ps);
+                        assert_eq!(got, Ok(hl));
+                        assert_eq!(buf, whole[..n], "plen {plen} cut {cut}");
+                    }
+                    let seg = TcpSegment::new_checked(&whole[..n]).unwrap();
+                    let ps = checksum::sum(seg.payload(), 0);
+                    assert!(seg.verify_checksum_with_payload_sum(&src, &dst, ps));
+                    assert!(!seg.verify_checksum_with_payload_sum(&dst, &dst, ps));
+                    assert!(!seg.verify_checksum_with_payload_sum(&v4().0, &v6().0, ps));
+                    // A flip anywhere: in the header it is caught by the
+                    // header sum, in the payload by the payload sum.
+                    for i in 0..n {
+                        let mut c = whole[..n].to_vec();
+                        c[i] ^= 0x10;
+                        let s = TcpSegment::new_checked(&c[..]);
+                        if let Ok(s) = s {
+                            let ps = checksum::sum(s.payload(), 0);
+                            assert!(!s.verify_checksum_with_payload_sum(&src, &dst, ps), "{i}");
+                        }
+                    }
+                }
+            }
+        }
+        let (s, d) = v4();
+        let r = repr(TcpOptions::default(), b"");
+        assert_eq!(
+            r.emit_header_with_payload_sum(&mut [0u8; 19], &s, &d, 0, 0),
+            Err(WireError::Truncated)
+        );
+        assert_eq!(
+            r.emit_header_with_payload_sum(&mut [0u8; 20], &s, &v6().1, 0, 0),
+            Err(WireError::Malformed)
+        );
+        assert_eq!(
+            r.emit_header_with_payload_sum(&mut [0u8; 20], &s, &d, usize::MAX - 8, 0),
+            Err(WireError::Malformed)
+        );
     }
 
     #[test]
