@@ -526,7 +526,7 @@ impl Stack {
                     if n.is_none() {
                         tracing::warn!("packet buffer too small for a segment");
                     }
-                    self.touch_inner(now, h, Touch::Sent);
+                    self.touch_sent(now, h, &seg);
                     if let Some(n) = n {
                         return Some(n);
                     }

@@ -11,10 +11,66 @@
 //! (mixed address families) — goes through the general emitter
 //! (`emit_segment` in mod.rs), which writes the same bytes.
 
-use super::SocketHandle;
+use std::cmp::Reverse;
+
+use super::socket::{Socket, SocketKind};
+use super::{SocketHandle, Stack, Touch};
 use crate::tcp::{Connection, Segment};
+use crate::time::Instant;
 use crate::wire::template::{HeaderTemplate, SegmentFields};
-use crate::wire::{checksum, Ecn};
+use crate::wire::{checksum, Ecn, TcpFlags};
+
+impl Stack {
+    /// The bookkeeping after connection `h` sent `seg`. A data segment
+    /// without SYN, FIN or RST changes no state, raises no event and cannot
+    /// finish the connection (the output path sets no state and queues no
+    /// event); all it can do is leave more to send and move the
+    /// connection's deadline (the RTO, the tail-loss probe). So only that
+    /// is done here — the transmit queue, the timer heap and the network
+    /// events the general touch would update — when the connection's state
+    /// and events confirm it; a lingering socket, message mode and
+    /// everything else get the general `touch_inner`.
+    pub(super) fn touch_sent(&mut self, now: Instant, h: SocketHandle, seg: &Segment) {
+        let plain = seg.payload_len > 0
+            && seg.flags.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0) == 0;
+        if plain {
+            if let Some(Socket {
+                kind: SocketKind::Conn(c),
+                timer_at,
+                orphaned,
+                linger_until: None,
+                net,
+                ..
+            }) = self.sockets.get_mut(h)
+            {
+                let conn = &c.conn;
+                if c.last_state == conn.state()
+                    && !conn.has_events()
+                    && !conn.is_done()
+                    && !conn.negotiated().message_mode
+                {
+                    if !c.tx_queued && conn.wants_transmit() {
+                        c.tx_queued = true;
+                        self.tx_ready.push_back(h);
+                    }
+                    // As touch_inner: the heap holds the earliest deadline
+                    // pushed, a later one is found when that entry fires.
+                    if let Some(t) = conn.poll_timeout() {
+                        if !timer_at.is_some_and(|at| at <= t) {
+                            *timer_at = Some(t);
+                            self.timers.push(Reverse((t, h.index, h.generation)));
+                        }
+                    }
+                    if !*orphaned {
+                        net.update_conn(c);
+                    }
+                    return;
+                }
+            }
+        }
+        self.touch_inner(now, h, Touch::Sent);
+    }
+}
 
 /// The one cached template and the connection it belongs to. A handle's
 /// generation changes when its slot is reused, and a connection's

@@ -95,9 +95,18 @@ pub(crate) struct LossState {
 impl Connection {
     /// The loss state, created on first use with the negotiated MSS.
     pub(super) fn loss(&mut self) -> &mut LossState {
+        if self.loss.is_none() {
+            // Computed only here: `loss` runs for every segment sent, and
+            // the record capacity costs a division.
+            self.loss = Some(self.new_loss_state());
+        }
+        self.loss.as_mut().expect("just created")
+    }
+
+    fn new_loss_state(&self) -> Box<LossState> {
         let mss = usize::from(self.opts.snd_mss).max(1);
         let (alg, iss, cap) = (self.cc_alg, self.iss, self.record_capacity());
-        self.loss.get_or_insert_with(|| {
+        {
             Box::new(LossState {
                 cc: Controller::new(alg, mss),
                 rec: Recovery::new(mss, iss),
@@ -119,7 +128,7 @@ impl Connection {
                 pace_at: None,
                 pace_armed: false,
             })
-        })
+        }
     }
 
     /// Records to keep: one per full segment the send buffer holds, plus
@@ -209,7 +218,7 @@ impl Connection {
         }
         let sack = self.sack_on();
         let srtt = self.rtt.srtt();
-        let rto_left = self.rto_at.map(|t| t - now);
+        let rto_at = self.rto_at;
         let snd_max = if end.diff(self.snd_max) > 0 {
             end
         } else {
@@ -247,6 +256,7 @@ impl Connection {
             && l.board.sacked_bytes() == 0
         {
             let one = l.board.pipe() <= mss;
+            let rto_left = rto_at.map(|t| t - now);
             l.pto_at = Some(now + Rack::pto(srtt, one, rto_left));
         }
     }
@@ -381,8 +391,17 @@ impl Connection {
     /// A retransmission chosen by SACK recovery (RFC 6675 NextSeg rule 1)
     /// or a due tail-loss probe, if any may go now.
     pub(super) fn loss_retransmit(&mut self, now: Instant) -> Option<Segment> {
-        if !self.sack_on() || self.loss.is_none() {
+        if !self.sack_on() {
             return None;
+        }
+        let l = self.loss.as_mut()?;
+        if !l.probe_due {
+            // No probe due (every segment of a bulk transfer): only what
+            // the scoreboard deems lost, which it answers at once when
+            // nothing is (the probe's inputs below are not needed).
+            l.probe_room = false;
+            let (s, e) = l.board.next_lost()?;
+            return self.retransmit_lost(now, s, e);
         }
         let unsent = self.unsent_len();
         let mss = usize::from(self.opts.snd_mss).max(1);
@@ -408,6 +427,14 @@ impl Connection {
             }
         }
         let (s, e) = l.board.next_lost()?;
+        self.retransmit_lost(now, s, e)
+    }
+
+    /// Retransmits `[s, e)`, which the scoreboard deems lost, if the
+    /// congestion window has room.
+    fn retransmit_lost(&mut self, now: Instant, s: SeqNum, e: SeqNum) -> Option<Segment> {
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let l = self.loss.as_mut()?;
         // RFC 6675 §5 step (C): only while cwnd - pipe >= 1 SMSS (or the
         // whole segment, if smaller).
         let len = (e.diff(s).max(0) as usize).min(mss);

@@ -75,6 +75,12 @@ impl Connection {
         self.ack_if_owed(now)
     }
 
+    /// Whether events are waiting for [`take_events`](Self::take_events)
+    /// (the stack's cheap touch after a send checks there are none).
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The part of the send queue a [`Segment`] refers to, as at most two
     /// slices (the queue is a ring).
     pub fn payload(&self, seg: &Segment) -> (&[u8], &[u8]) {
