@@ -261,7 +261,7 @@ impl NetState {
                 self.disabled |= NetEvents::CLOSE | NetEvents::WRITE;
             }
         }
-        if c.listener.is_some() {
+        if c.in_accept_queue {
             // Still in the accept queue: the application has no
             // handle for it yet.
             return;

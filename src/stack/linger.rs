@@ -19,6 +19,7 @@ impl Stack {
         h: SocketHandle,
         ms: u32,
     ) -> Result<(), Error> {
+        let lingering = self.sockets.linger_until(h).is_some();
         let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
         let SocketKind::Conn(c) = &mut s.kind else {
             return Err(Error::InvalidInput);
@@ -27,12 +28,12 @@ impl Stack {
             // RFC 9293 §3.10.5 ABORT: RST with SEQ=SND.NXT, queues dropped,
             // no TIME-WAIT.
             c.conn.abort();
-            s.linger_until = None;
+            self.sockets.set_linger_until(h, None);
             self.sockets.orphan(h);
             self.touch(now, h);
             return Ok(());
         }
-        if s.linger_until.is_none() {
+        if !lingering {
             // First call: the FIN goes after the queued data (or a RST, if
             // unread data would be lost), and the clock starts.
             let reset = c.conn.close(now, &self.config.tcp);
@@ -41,8 +42,12 @@ impl Stack {
                 self.touch(now, h);
                 return Err(Error::ConnectionAborted);
             }
-            s.linger_until = Some(now + core::time::Duration::from_millis(u64::from(ms)));
+            let until = now + core::time::Duration::from_millis(u64::from(ms));
+            self.sockets.set_linger_until(h, Some(until));
         }
+        let Some(SocketKind::Conn(c)) = self.sockets.get(h).map(|s| &s.kind) else {
+            return Err(Error::InvalidInput);
+        };
         let conn = &c.conn;
         let outcome = match conn.state() {
             State::Closed => match conn.error() {
@@ -57,7 +62,7 @@ impl Stack {
         };
         match outcome {
             Some(r) => {
-                s.linger_until = None;
+                self.sockets.set_linger_until(h, None);
                 self.sockets.orphan(h);
                 // Everything was acknowledged (or the connection is over):
                 // what is left, FIN-WAIT-2 or LAST-ACK, is an ordinary orphan.
@@ -97,7 +102,7 @@ impl Stack {
             && s.options.linger_ms.get().is_some_and(|ms| ms > 0)
         {
             s.options.linger_ms = OptU32::default();
-            s.linger_until = None;
+            self.sockets.set_linger_until(h, None);
         }
         self.close(now, h)
     }

@@ -369,7 +369,7 @@ impl Stack {
         let handle = self.sockets.insert(Socket {
             kind: SocketKind::Conn(ConnSocket {
                 conn: Box::new(conn),
-                listener: Some(lh),
+                in_accept_queue: true,
                 last_state: State::Established,
                 tx_queued: false,
                 message: None,
@@ -377,7 +377,6 @@ impl Stack {
             options,
             timer_at: None,
             orphaned: false,
-            linger_until: None,
             net,
         });
         let key = FourTuple::new(h.local, h.remote);

@@ -13,7 +13,8 @@ use crate::tcp::Connection;
 pub struct MemoryUsage {
     /// The socket slab (one slot per handle ever live at once).
     pub socket_table: usize,
-    /// The boxed connection control blocks.
+    /// The boxed connection control blocks, with their own boxed parts
+    /// (non-default settings, IPv6 addresses).
     pub connections: usize,
     /// Send and receive queue storage (0 for idle connections, which give
     /// their buffers back).
@@ -70,7 +71,8 @@ impl Stack {
             if let Some(s) = self.sockets.get(h) {
                 match &s.kind {
                     SocketKind::Conn(c) => {
-                        m.connections += core::mem::size_of::<Connection>();
+                        m.connections +=
+                            core::mem::size_of::<Connection>() + c.conn.block_heap_bytes();
                         m.buffers += c.conn.heap_bytes();
                     }
                     SocketKind::Listener(l) => m.listeners += l.heap_bytes(),

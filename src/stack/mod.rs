@@ -502,6 +502,10 @@ impl Stack {
                 Err(e) => tracing::warn!(error = %e, "could not emit control segment"),
             }
         }
+        // Emptied: a burst (a thousand SYN-ACKs) gives its memory back.
+        if self.control.capacity() > CONTROL_KEEP {
+            self.control = VecDeque::new();
+        }
         while let Some(h) = self.tx_ready.pop_front() {
             let Some(socket::Socket {
                 kind: SocketKind::Conn(c),
@@ -570,7 +574,7 @@ impl Stack {
             match &mut s.kind {
                 SocketKind::Conn(c) => {
                     c.conn.handle_timeout(now, &self.config.tcp);
-                    if s.linger_until.is_some_and(|t| t <= now) {
+                    if self.sockets.linger_until(h).is_some_and(|t| t <= now) {
                         self.linger_expired(h);
                     }
                     self.touch(now, h);
@@ -604,18 +608,18 @@ impl Stack {
     /// (about 20 times per connection lifecycle), so it looks the socket up
     /// once and works on its fields directly.
     fn touch_inner(&mut self, now: Instant, h: SocketHandle, why: Touch) {
+        let linger_until = self.sockets.linger_until(h);
         let Some(socket::Socket {
             kind: SocketKind::Conn(c),
             timer_at,
             orphaned,
-            linger_until,
             net,
             ..
         }) = self.sockets.get_mut(h)
         else {
             return;
         };
-        let (orphaned, linger_until) = (*orphaned, *linger_until);
+        let orphaned = *orphaned;
         message::pump(c, self.config.max_message_size);
         let events = c.conn.take_events();
         let state = c.conn.state();
@@ -646,7 +650,7 @@ impl Stack {
             }
         }
         if !orphaned && !events.is_empty() {
-            let in_accept_queue = c.listener.is_some();
+            let in_accept_queue = c.in_accept_queue;
             for (bit, ev) in [
                 (Events::CONNECTED, Event::Connected),
                 (Events::READABLE, Event::Readable),
@@ -767,6 +771,9 @@ impl Stack {
         None
     }
 }
+
+/// Control segments whose queue capacity an empty control queue keeps.
+const CONTROL_KEEP: usize = 16;
 
 /// Why [`Stack::touch_inner`] runs.
 #[derive(Copy, Clone, PartialEq, Eq)]

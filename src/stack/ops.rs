@@ -33,7 +33,6 @@ impl Stack {
             options: SocketOptions::default(),
             timer_at: None,
             orphaned: false,
-            linger_until: None,
             net: Default::default(),
         })
     }
@@ -204,7 +203,7 @@ impl Stack {
         }
         s.kind = SocketKind::Conn(ConnSocket {
             conn: Box::new(conn),
-            listener: None,
+            in_accept_queue: false,
             last_state: State::Closed,
             tx_queued: false,
             message: None,
@@ -235,7 +234,7 @@ impl Stack {
         else {
             return Err(Error::ConnectionAborted);
         };
-        c.listener = None;
+        c.in_accept_queue = false;
         let remote = c.conn.remote();
         if more {
             self.raise(listener, super::Event::Acceptable);

@@ -74,8 +74,10 @@ impl HeaderOptions {
 /// A connection socket.
 pub(crate) struct ConnSocket {
     pub conn: Box<Connection>,
-    /// The listener whose accept queue holds this connection, until accepted.
-    pub listener: Option<SocketHandle>,
+    /// In its listener's accept queue, not yet accepted (the application
+    /// has no handle for it). A flag, not the listener's handle: nothing
+    /// needs to find the listener from here, and the slot stays small.
+    pub in_accept_queue: bool,
     /// Last state reported, to record transitions.
     pub last_state: State,
     /// Queued in the stack's transmit list.
@@ -161,8 +163,9 @@ pub(crate) struct Socket {
     /// The application closed its handle; the stack frees the slot once the
     /// connection is done.
     pub orphaned: bool,
-    /// A lingering close is under way and must end by then (`SO_LINGER`).
-    pub linger_until: Option<Instant>,
+    // A lingering close's deadline (`SO_LINGER`) is kept in the table's
+    // `lingering` map, not here: few sockets ever linger, and every slot
+    // would pay 8 bytes for it.
     /// Network events selected and recorded (Winsock's `FD_*`).
     pub net: super::events::NetState,
 }
@@ -181,6 +184,9 @@ pub(crate) struct SocketTable {
     /// Connection sockets the application closed whose connection is still
     /// finishing (`Socket::orphaned`); kept here so removal keeps it exact.
     orphans: usize,
+    /// Deadlines of lingering closes under way (`SO_LINGER`), by slot
+    /// index; removing a socket removes its entry.
+    lingering: hashbrown::HashMap<u32, Instant>,
 }
 
 impl SocketTable {
@@ -241,6 +247,9 @@ impl SocketTable {
         }
         let s = slot.socket.take();
         slot.generation = slot.generation.wrapping_add(1);
+        if !self.lingering.is_empty() {
+            self.lingering.remove(&h.index);
+        }
         self.free.push(h.index);
         self.live -= 1;
         if s.as_ref().is_some_and(|s| s.orphaned) {
@@ -259,6 +268,31 @@ impl SocketTable {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// The deadline of `h`'s lingering close, if one is under way.
+    #[inline]
+    pub fn linger_until(&self, h: SocketHandle) -> Option<Instant> {
+        if self.lingering.is_empty() {
+            return None;
+        }
+        self.get(h)?;
+        self.lingering.get(&h.index).copied()
+    }
+
+    /// Starts (`Some`) or ends (`None`) `h`'s lingering close.
+    pub fn set_linger_until(&mut self, h: SocketHandle, until: Option<Instant>) {
+        if self.get(h).is_none() {
+            return;
+        }
+        match until {
+            Some(t) => {
+                self.lingering.insert(h.index, t);
+            }
+            None => {
+                self.lingering.remove(&h.index);
+            }
         }
     }
 
@@ -283,7 +317,12 @@ impl SocketTable {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * core::mem::size_of::<Slot>() + self.free.capacity() * 4
+        self.slots.capacity() * core::mem::size_of::<Slot>()
+            + self.free.capacity() * 4
+            + super::memory::hash_table_bytes(
+                self.lingering.capacity(),
+                core::mem::size_of::<(u32, Instant)>(),
+            )
     }
 }
 #[cfg(test)]
@@ -292,10 +331,12 @@ mod tests {
     /// ≤ 512 B budget); growing it should be a decision, not an accident.
     /// 72 → 80: the message-mode framing pointer (issue 4), one `None` for
     /// a byte stream, chosen over a field in the connection block so the
-    /// TCP state machine stays unaware of framing.
+    /// TCP state machine stays unaware of framing. 80 → 64 (issue 6): the
+    /// accept-queue listener handle became a flag, the linger deadline moved
+    /// to a side map.
     #[test]
     fn slot_stays_small() {
-        assert!(core::mem::size_of::<super::Slot>() <= 80);
+        assert!(core::mem::size_of::<super::Slot>() <= 64);
         assert!(core::mem::size_of::<super::SocketOptions>() <= 16);
     }
 

@@ -33,12 +33,11 @@ impl Stack {
     pub(super) fn touch_sent(&mut self, now: Instant, h: SocketHandle, seg: &Segment) {
         let plain = seg.payload_len > 0
             && seg.flags.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0) == 0;
-        if plain {
+        if plain && self.sockets.linger_until(h).is_none() {
             if let Some(Socket {
                 kind: SocketKind::Conn(c),
                 timer_at,
                 orphaned,
-                linger_until: None,
                 net,
                 ..
             }) = self.sockets.get_mut(h)

@@ -31,8 +31,11 @@ pub struct RttEstimator {
     rto_us: u32,
     min_rto_us: u32,
     max_rto_us: u32,
-    /// Number of consecutive doublings (RFC 6298 §5.5).
-    backoff: u32,
+    /// Number of consecutive doublings (RFC 6298 §5.5), saturating. A u8
+    /// (255 doublings are far past any cap: the shift stops at
+    /// `MAX_SHIFT`), so the estimator packs into 24 bytes of every
+    /// connection block.
+    backoff: u8,
     /// Added to every RTO but the initial one, in milliseconds
     /// ([`RttEstimator::with_slop`]).
     slop_ms: u16,
@@ -105,7 +108,7 @@ impl RttEstimator {
     /// The current RTO including exponential backoff (RFC 6298 §5.5),
     /// capped at `max_rto` (§2.5 permits a maximum).
     pub fn rto(&self) -> Duration {
-        let shift = self.backoff.min(MAX_SHIFT);
+        let shift = u32::from(self.backoff).min(MAX_SHIFT);
         let slop = if self.has_sample || shift > 0 {
             u64::from(self.slop_ms) * 1000
         } else {
@@ -125,7 +128,7 @@ impl RttEstimator {
     /// Number of doublings since the last sample or reset.
     #[inline]
     pub fn backoff_count(&self) -> u32 {
-        self.backoff
+        u32::from(self.backoff)
     }
 
     /// RFC 6298 §5.7: the SYN (or SYN-ACK) was retransmitted and the
@@ -276,7 +279,7 @@ mod tests {
         assert_eq!(e.backoff_count(), 0, "a sample resets backoff");
         assert_eq!(e.rto(), ms(300));
         // Saturating counter.
-        e.backoff = u32::MAX;
+        e.backoff = u8::MAX;
         e.backoff();
         assert_eq!(e.rto(), ms(60_000));
     }

@@ -74,8 +74,8 @@ impl Connection {
         // TCP_NOOPT or a retransmission that dropped the options offered
         // less.
         let offered = TcpConfig {
-            timestamps: self.offer_ts,
-            window_scaling: self.offer_wscale,
+            timestamps: self.offers(super::block::Settings::OFFER_TS),
+            window_scaling: self.offers(super::block::Settings::OFFER_WSCALE),
             ..cfg.clone()
         };
         self.opts = negotiate(&offered, &self.local(), &seg.options, our_ws);
@@ -105,7 +105,7 @@ impl Connection {
             }
             self.opts.message_mode = true;
         }
-        if !self.offer_sack {
+        if !self.offers(super::block::Settings::OFFER_SACK) {
             self.opts.sack_permitted = false;
         }
         if let Some((val, _)) = seg.options.timestamps {
@@ -644,6 +644,6 @@ impl Connection {
     /// Answers an unacceptable segment with `<SEQ=SEG.ACK><CTL=RST>`
     /// (RFC 9293 §3.10.7.3/§3.10.7.4) without touching our state.
     fn reply_rst(&mut self, seq: SeqNum) {
-        self.pending_rst_reply = Some(seq);
+        self.cold_mut().pending_rst_reply = Some(seq);
     }
 }

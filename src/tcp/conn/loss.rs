@@ -105,7 +105,7 @@ impl Connection {
 
     fn new_loss_state(&self) -> Box<LossState> {
         let mss = usize::from(self.opts.snd_mss).max(1);
-        let (alg, iss, cap) = (self.cc_alg, self.iss, self.record_capacity());
+        let (alg, iss, cap) = (self.cc_alg(), self.iss, self.record_capacity());
         {
             Box::new(LossState {
                 cc: Controller::new(alg, mss),
@@ -405,7 +405,9 @@ impl Connection {
         }
         let unsent = self.unsent_len();
         let mss = usize::from(self.opts.snd_mss).max(1);
-        let new_probe_ok = unsent >= mss || (unsent > 0 && self.nodelay) || self.fin_queued;
+        let new_probe_ok = unsent >= mss
+            || (unsent > 0 && self.settings.has(super::block::Settings::NODELAY))
+            || self.fin_queued;
         let rwnd_open = (self.snd_wnd as usize) > self.flight();
         let fin_unsent = self.fin_queued && !self.fin_sent();
         let max = self.snd_max;

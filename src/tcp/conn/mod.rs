@@ -6,6 +6,7 @@
 //! the user calls (§3.10.1–§3.10.6) and [`timers`] the timeouts (§3.10.8).
 
 mod autotune;
+mod block;
 mod ecn;
 mod input;
 mod loss;
@@ -22,9 +23,9 @@ use super::congestion::CongestionAlgorithm;
 use super::recv_queue::RecvQueue;
 use super::rtt::RttEstimator;
 use super::send_queue::SendQueue;
-use super::{ConnError, IpFields, State, TcpConfig};
+use super::{ConnError, State, TcpConfig};
 use crate::time::Instant;
-use crate::wire::{FourTuple, SeqNum, TcpOptions};
+use crate::wire::{SeqNum, TcpOptions};
 
 pub use loss::LossStats;
 pub use output::Segment;
@@ -105,9 +106,12 @@ pub type TimeWaitInfo = (SeqNum, SeqNum, Option<(u32, u32)>, u16);
 /// offset 0 of the send queue has sequence number SND.UNA once the SYN is
 /// acknowledged; a queued FIN follows the last byte of the queue.
 pub struct Connection {
-    /// Both endpoints, compactly (36 bytes instead of two 32-byte
-    /// `SocketAddr`s: this block is on every connection).
-    tuple: FourTuple,
+    // Field order is free (the compiler packs them); every byte counts
+    // (issue 6: <= 512 B per idle connection with its slot and table
+    // entries), so rarely used settings live in `cold` and the switches in
+    // `settings` (block.rs).
+    /// Both endpoints, compactly (16 bytes for IPv4, block.rs).
+    ends: block::Endpoints,
     state: State,
 
     // Send sequence variables (RFC 9293 §3.3.1, Figure 2).
@@ -135,25 +139,16 @@ pub struct Connection {
 
     opts: Negotiated,
     local_mss: u16,
-    offer_ts: bool,
-    offer_wscale: bool,
+    /// Offers of our SYN, `TCP_NOOPT`, pacing, `TCP_NODELAY`,
+    /// `SO_KEEPALIVE`, the one-shot `SO_ERROR` (block.rs).
+    settings: block::Settings,
+    /// Settings few sockets change and the rare reply RST; `None` while
+    /// all are default (block.rs).
+    cold: Option<Box<block::Cold>>,
     /// The next ACK repeats our FIN ([`TcpConfig::repeat_fin_in_closing`]).
     repeat_fin: bool,
     /// ECN's per-connection flags (ecn.rs).
     ecn: ecn::EcnFlags,
-    offer_sack: bool,
-    /// Pace data segments over the RTT (pacing.rs).
-    pacing: bool,
-    /// `TcpConfig::no_options` (`TCP_NOOPT`): our SYN or SYN-ACK carries no
-    /// option at all, not even the MSS.
-    no_options: bool,
-    /// IP header fields of every segment (`IP_TOS`, `IP_TTL`, ...).
-    ip: IpFields,
-    /// `TcpConfig::keepinit` in milliseconds, 0 for none (BSD's
-    /// `TCP_KEEPINIT`); while connecting, the idle timer holds its deadline.
-    keepinit_ms: u32,
-    /// The congestion controller this connection uses once data flows.
-    cc_alg: CongestionAlgorithm,
     /// A D-SACK block owed in the next ACK (RFC 2883).
     dsack: Option<(SeqNum, SeqNum)>,
     /// Auto-tuning bounds of the receive and send queues (autotune.rs).
@@ -180,7 +175,6 @@ pub struct Connection {
     /// The application let go of the connection (default close); it finishes
     /// in the background and bounds its FIN-WAIT-2 stay.
     orphaned: bool,
-    nodelay: bool,
 
     rtt: RttEstimator,
     /// Congestion control and loss recovery, allocated when data first
@@ -188,16 +182,12 @@ pub struct Connection {
     loss: Option<Box<loss::LossState>>,
     /// Karn's algorithm (RFC 6298 §3): one timed segment at a time, never a
     /// retransmitted one.
-    rtt_probe: Option<(SeqNum, Instant)>,
+    rtt_probe: Option<(SeqNum, block::SentAt)>,
     retries: u8,
     /// When (in milliseconds of [`Instant`], truncated) the oldest
     /// unacknowledged data was first sent, estimated at its first
     /// retransmission timeout; the user timeout counts from here.
     rexmit_start_ms: u32,
-    /// The user timeout in milliseconds, 0 for none (RFC 5482; Linux's
-    /// `TCP_USER_TIMEOUT`, in the same unit): from
-    /// [`TcpConfig::user_timeout`], or set per socket.
-    user_timeout_ms: u32,
 
     rto_at: Option<Instant>,
     dack_at: Option<Instant>,
@@ -208,7 +198,6 @@ pub struct Connection {
     /// keep-alive is on (RFC 9293 §3.8.4). One field, as the two never run
     /// at once: every idle connection pays for it.
     idle_at: Option<Instant>,
-    keepalive: bool,
     /// Probes sent since the peer was last heard from.
     keepalive_sent: u8,
     keepalive_probe: bool,
@@ -221,13 +210,8 @@ pub struct Connection {
     fast_rexmit: bool,
     persist_probe: bool,
     send_rst: bool,
-    /// A reply RST `<SEQ=x><CTL=RST>` owed to an unacceptable segment.
-    pending_rst_reply: Option<SeqNum>,
 
     error: Option<ConnError>,
-    /// The error was handed out by [`Connection::take_error`] (SO_ERROR is
-    /// one-shot; reads and writes keep reporting it).
-    error_taken: bool,
     events: Events,
 }
 
@@ -244,10 +228,10 @@ impl Connection {
         let mut c = Connection::blank(cfg, local, remote, iss);
         c.state = State::SynSent;
         c.rto_at = None;
-        if c.keepinit_ms > 0 {
+        if let Some(k) = c.keepinit() {
             // TCP_KEEPINIT: the idle timer serves no other purpose before
             // ESTABLISHED (keep-alive and the FIN-WAIT-2 bound come later).
-            c.idle_at = Some(now + core::time::Duration::from_millis(u64::from(c.keepinit_ms)));
+            c.idle_at = Some(now + k);
         }
         c
     }
@@ -293,7 +277,7 @@ impl Connection {
     fn blank(cfg: &TcpConfig, local: SocketAddr, remote: SocketAddr, iss: SeqNum) -> Connection {
         let mss = local_mss(cfg, &local);
         Connection {
-            tuple: FourTuple::new(local, remote),
+            ends: block::Endpoints::new(local, remote),
             state: State::Closed,
             iss,
             snd_una: iss,
@@ -322,18 +306,10 @@ impl Connection {
                 ecn: cfg.ecn.requests(),
             },
             local_mss: mss,
-            offer_ts: cfg.timestamps && !cfg.no_options,
-            offer_wscale: cfg.window_scaling && !cfg.no_options,
+            settings: block::Settings::for_config(cfg),
+            cold: block::Cold::for_config(cfg),
             repeat_fin: false,
             ecn: ecn::EcnFlags::default(),
-            offer_sack: cfg.sack && !cfg.no_options,
-            no_options: cfg.no_options,
-            ip: cfg.ip_fields(),
-            keepinit_ms: cfg.keepinit.map_or(0, |d| {
-                u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
-            }),
-            pacing: cfg.pacing,
-            cc_alg: cfg.congestion,
             dsack: None,
             rcv_buf_max: clamp_u32(cfg.recv_buffer_max.max(cfg.recv_buffer)),
             snd_buf_max: clamp_u32(cfg.send_buffer_max.max(cfg.send_buffer)),
@@ -346,30 +322,25 @@ impl Connection {
             fin_acked: false,
             rd_closed: false,
             orphaned: false,
-            nodelay: cfg.nodelay,
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto)
                 .with_slop(cfg.rto_slop),
             loss: None,
             rtt_probe: None,
             retries: 0,
             rexmit_start_ms: 0,
-            user_timeout_ms: user_timeout_ms(cfg.user_timeout),
             rto_at: None,
             dack_at: None,
             persist_at: None,
             persist_backoff: 0,
             idle_at: None,
-            keepalive: cfg.keepalive,
             keepalive_sent: 0,
             keepalive_probe: false,
-            error_taken: false,
             ack_now: false,
             challenge: false,
             segs_unacked: 0,
             fast_rexmit: false,
             persist_probe: false,
             send_rst: false,
-            pending_rst_reply: None,
             error: None,
             events: Events::empty(),
         }
@@ -397,11 +368,11 @@ impl Connection {
 
     /// Local address and port.
     pub fn local(&self) -> SocketAddr {
-        self.tuple.local()
+        self.ends.local()
     }
     /// Remote address and port.
     pub fn remote(&self) -> SocketAddr {
-        self.tuple.remote()
+        self.ends.remote()
     }
     /// Current state.
     pub fn state(&self) -> State {
@@ -415,10 +386,11 @@ impl Connection {
     /// a failure returns it, later calls `None`. Reads and writes go on
     /// reporting the failure.
     pub fn take_error(&mut self) -> Option<ConnError> {
-        if self.error_taken {
+        if self.settings.has(block::Settings::ERROR_TAKEN) {
             return None;
         }
-        self.error_taken = self.error.is_some();
+        self.settings
+            .set(block::Settings::ERROR_TAKEN, self.error.is_some());
         self.error
     }
     /// Options agreed in the handshake.
@@ -502,6 +474,12 @@ impl Connection {
     pub fn cwnd(&self) -> usize {
         self.cwnd_now()
     }
+    /// Heap bytes of the connection block's own boxed parts: the cold
+    /// settings and an IPv6 address pair (0 for an IPv4 connection with
+    /// default settings).
+    pub fn block_heap_bytes(&self) -> usize {
+        self.ends.heap_bytes() + self.cold.as_ref().map_or(0, |_| size_of::<block::Cold>())
+    }
     /// Heap bytes held by the queues and the loss-recovery state (0 for a
     /// connection that never carried data).
     pub fn heap_bytes(&self) -> usize {
@@ -526,6 +504,36 @@ impl Connection {
     }
 
     // ---- helpers shared by the submodules ----
+
+    /// The cold part, allocated on first use (block.rs).
+    fn cold_mut(&mut self) -> &mut block::Cold {
+        self.cold.get_or_insert_with(Box::default)
+    }
+    /// The user timeout in milliseconds, 0 for none.
+    fn user_timeout_ms(&self) -> u32 {
+        self.cold.as_ref().map_or(0, |c| c.user_timeout_ms)
+    }
+    /// Whether a reply RST is owed (see [`block::Cold::pending_rst_reply`]).
+    #[inline]
+    fn rst_reply_pending(&self) -> bool {
+        self.cold
+            .as_ref()
+            .is_some_and(|c| c.pending_rst_reply.is_some())
+    }
+    /// The congestion controller this connection uses once data flows.
+    fn cc_alg(&self) -> CongestionAlgorithm {
+        self.cold
+            .as_ref()
+            .map_or(CongestionAlgorithm::Cubic, |c| c.cc_alg)
+    }
+    /// Takes the owed reply RST's sequence number, if any.
+    fn take_rst_reply(&mut self) -> Option<SeqNum> {
+        self.cold.as_mut().and_then(|c| c.pending_rst_reply.take())
+    }
+    /// Whether our SYN offers all of `bits` (block.rs's `Settings::OFFER_*`).
+    fn offers(&self, bits: u8) -> bool {
+        self.settings.has(bits)
+    }
 
     fn set_state(&mut self, to: State) {
         if self.state != to {
@@ -677,5 +685,18 @@ pub(crate) fn negotiate(
         message_mode: false,
         // Decided by the caller from the SYN's flags (RFC 3168 §6.1.1).
         ecn: false,
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Every idle connection pays for each byte of the block (issue 6:
+    /// <= 512 B per idle connection with its socket slot and table
+    /// entries); growing it should be a decision, not an accident.
+    #[test]
+    fn connection_block_stays_small() {
+        let n = core::mem::size_of::<super::Connection>();
+        eprintln!("Connection: {n} B");
+        assert!(n <= 304, "{n}");
     }
 }

@@ -2,6 +2,7 @@
 //! the peer's window, the congestion window and Nagle, retransmissions, window
 //! probes, ACKs and RSTs.
 
+use super::block::{SentAt, Settings};
 use super::Connection;
 use crate::tcp::State;
 use crate::time::Instant;
@@ -35,7 +36,7 @@ impl Connection {
     /// The next segment to send at `now`, if any. Call until it returns
     /// `None`; the stack writes each into a packet.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
-        if let Some(seq) = self.pending_rst_reply.take() {
+        if let Some(seq) = self.take_rst_reply() {
             return Some(self.bare(seq, SeqNum(0), TcpFlags::RST));
         }
         if self.send_rst {
@@ -96,10 +97,10 @@ impl Connection {
             // from being retired — it would sit in the demultiplexing table
             // and swallow the peer's segments instead of answering them with
             // RST (found by `synfin soak`, seed 2).
-            return self.send_rst || self.pending_rst_reply.is_some();
+            return self.send_rst || self.rst_reply_pending();
         }
         self.send_rst
-            || self.pending_rst_reply.is_some()
+            || self.rst_reply_pending()
             || self.ack_now
             || self.fast_rexmit
             || self.persist_probe
@@ -119,19 +120,19 @@ impl Connection {
     fn syn_segment(&mut self, now: Instant) -> Segment {
         // TCP_NOOPT: no option at all, not even the MSS.
         let mut options = TcpOptions {
-            mss: (!self.no_options).then(|| self.our_mss()),
+            mss: (!self.no_options()).then(|| self.our_mss()),
             ..TcpOptions::default()
         };
         let active = self.state == State::SynSent;
         // In SYN-SENT we offer; in a simultaneous open's SYN-ACK we only
         // repeat what both offered.
-        if (active && self.offer_wscale) || self.opts.window_scaling {
+        if (active && self.offers(Settings::OFFER_WSCALE)) || self.opts.window_scaling {
             options.window_scale = Some(self.opts.rcv_wscale);
         }
-        if (active && self.offer_sack) || (!active && self.opts.sack_permitted) {
+        if (active && self.offers(Settings::OFFER_SACK)) || (!active && self.opts.sack_permitted) {
             options.sack_permitted = true;
         }
-        if (active && self.offer_ts) || self.opts.timestamps {
+        if (active && self.offers(Settings::OFFER_TS)) || self.opts.timestamps {
             options.timestamps = Some((self.now_ts(now), if active { 0 } else { self.ts_recent }));
         }
         if self.opts.message_mode {
@@ -160,7 +161,7 @@ impl Connection {
             self.snd_max = self.snd_nxt;
         }
         if self.retries == 0 && self.rtt_probe.is_none() {
-            self.rtt_probe = Some((self.iss, now));
+            self.rtt_probe = Some((self.iss, SentAt::new(now)));
         }
         if self.rto_at.is_none() {
             self.restart_rto(now);
@@ -244,7 +245,7 @@ impl Connection {
             // The whole rest of the queue: Nagle (RFC 9293 §3.7.4) holds a
             // small segment while data is unacknowledged, unless disabled
             // or a FIN follows.
-            self.nodelay || flight == 0 || fin
+            self.settings.has(Settings::NODELAY) || flight == 0 || fin
         } else {
             // Limited by the window: sender SWS avoidance
             // (RFC 9293 §3.8.6.2.1) sends at least half the largest window.
@@ -261,7 +262,7 @@ impl Connection {
             self.snd_max = self.snd_nxt;
         }
         if !retransmitting && self.rtt_probe.is_none() && self.retries == 0 {
-            self.rtt_probe = Some((seq, now));
+            self.rtt_probe = Some((seq, SentAt::new(now)));
         }
         if self.rto_at.is_none() {
             self.restart_rto(now);

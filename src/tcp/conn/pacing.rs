@@ -32,7 +32,7 @@ impl Connection {
     /// Whether pacing holds data back at `now`. If so the pacing timer is
     /// armed for the departure time.
     pub(super) fn pacing_holds(&mut self, now: Instant) -> bool {
-        if !self.pacing {
+        if !self.settings.has(super::block::Settings::PACING) {
             return false;
         }
         let Some(l) = self.loss.as_mut() else {
@@ -51,7 +51,7 @@ impl Connection {
     /// outstanding (itself included): the next may leave one interval
     /// later.
     pub(super) fn pacing_on_send(&mut self, now: Instant, len: usize, flight: usize) {
-        if !self.pacing {
+        if !self.settings.has(super::block::Settings::PACING) {
             return;
         }
         let Some(srtt) = self.rtt.srtt() else {

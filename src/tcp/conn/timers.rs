@@ -64,8 +64,9 @@ impl Connection {
                 if self.retries == 0 {
                     self.rexmit_start_ms = now_ms;
                 }
-                let user_timeout_hit = self.user_timeout_ms > 0
-                    && now_ms.wrapping_sub(self.rexmit_start_ms) >= self.user_timeout_ms;
+                let user_timeout_ms = self.user_timeout_ms();
+                let user_timeout_hit = user_timeout_ms > 0
+                    && now_ms.wrapping_sub(self.rexmit_start_ms) >= user_timeout_ms;
                 if self.retries >= cfg.max_retries || user_timeout_hit {
                     tracing::debug!(local = %self.local(), remote = %self.remote(), "window probes unanswered");
                     self.send_rst = true;
@@ -92,7 +93,7 @@ impl Connection {
 
     /// Turns keep-alive on or off (`SO_KEEPALIVE`); the idle time starts now.
     pub fn set_keepalive(&mut self, now: Instant, cfg: &TcpConfig, on: bool) {
-        self.keepalive = on;
+        self.settings.set(super::block::Settings::KEEPALIVE, on);
         self.keepalive_sent = 0;
         if !self.fin_wait2_bounded() {
             self.idle_at = None;
@@ -107,7 +108,7 @@ impl Connection {
 
     /// Any segment from the peer proves it alive: the idle time restarts.
     pub(super) fn heard_from_peer(&mut self, now: Instant, cfg: &TcpConfig) {
-        if self.keepalive
+        if self.settings.has(super::block::Settings::KEEPALIVE)
             && self.state.is_synchronized()
             && !matches!(self.state, State::TimeWait)
             && !self.fin_wait2_bounded()
@@ -121,7 +122,10 @@ impl Connection {
     /// `<SEQ=SND.NXT-1><CTL=ACK>`, which the peer must answer; give up with
     /// `TimedOut` after the configured number of unanswered probes.
     fn on_keepalive(&mut self, now: Instant, cfg: &TcpConfig) {
-        if !self.keepalive || !self.state.is_synchronized() || self.state == State::TimeWait {
+        if !self.settings.has(super::block::Settings::KEEPALIVE)
+            || !self.state.is_synchronized()
+            || self.state == State::TimeWait
+        {
             return;
         }
         if self.snd_una != self.snd_max || self.unsent_len() > 0 {
@@ -159,7 +163,8 @@ impl Connection {
         // RFC 5482 §3 / RFC 9293 §3.10.8 USER TIMEOUT: data unacknowledged
         // that long ends the connection, whatever the retry count.
         let elapsed_ms = now_ms.wrapping_sub(self.rexmit_start_ms);
-        let user_timeout_hit = self.user_timeout_ms > 0 && elapsed_ms >= self.user_timeout_ms;
+        let user_timeout_ms = self.user_timeout_ms();
+        let user_timeout_hit = user_timeout_ms > 0 && elapsed_ms >= user_timeout_ms;
         if self.retries >= limit || user_timeout_hit {
             let err = if self.state == State::SynSent || user_timeout_hit {
                 ConnError::TimedOut
@@ -179,9 +184,11 @@ impl Connection {
             // FreeBSD's rexmit_drop_options: from the third retransmission
             // the SYN offers the MSS alone (message mode keeps its option:
             // without it the connect fails anyway).
-            self.offer_ts = false;
-            self.offer_wscale = false;
-            self.offer_sack = false;
+            use super::block::Settings;
+            self.settings.set(
+                Settings::OFFER_TS | Settings::OFFER_WSCALE | Settings::OFFER_SACK,
+                false,
+            );
         }
         if self.state == State::SynSent && self.retries > cfg.ecn_syn_retries {
             // RFC 3168 §6.1.1.1: the ECN-setup SYN may have been dropped by
@@ -197,10 +204,10 @@ impl Connection {
         self.rtt_probe = None;
         self.fast_rexmit = false;
         self.restart_rto(now);
-        if self.user_timeout_ms > 0 {
+        if user_timeout_ms > 0 {
             // Give up when the user timeout says, not at the first backed-off
             // timeout after it (Linux's tcp_clamp_rto_to_user_timeout).
-            let left = self.user_timeout_ms.saturating_sub(elapsed_ms);
+            let left = user_timeout_ms.saturating_sub(elapsed_ms);
             let deadline = now + core::time::Duration::from_millis(u64::from(left.max(1)));
             self.rto_at = self.rto_at.map(|t| t.min(deadline));
         }

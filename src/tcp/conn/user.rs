@@ -226,40 +226,48 @@ impl Connection {
     /// `syn_retries` bound retransmission then). Kept in milliseconds, at
     /// most about 49 days. It applies from the next retransmission timeout.
     pub fn set_user_timeout(&mut self, timeout: Option<core::time::Duration>) {
-        self.user_timeout_ms = super::user_timeout_ms(timeout);
+        let ms = super::user_timeout_ms(timeout);
+        if ms != self.user_timeout_ms() {
+            self.cold_mut().user_timeout_ms = ms;
+        }
     }
 
     /// The user timeout (see [`Connection::set_user_timeout`]).
     pub fn user_timeout(&self) -> Option<core::time::Duration> {
-        (self.user_timeout_ms > 0)
-            .then(|| core::time::Duration::from_millis(u64::from(self.user_timeout_ms)))
+        let ms = self.user_timeout_ms();
+        (ms > 0).then(|| core::time::Duration::from_millis(u64::from(ms)))
     }
 
     /// Sets or clears Nagle's algorithm (`TCP_NODELAY`).
     pub fn set_nodelay(&mut self, on: bool) {
-        self.nodelay = on;
+        self.settings.set(super::block::Settings::NODELAY, on);
     }
 
     /// The IP header fields of this connection's segments.
+    #[inline]
     pub fn ip_fields(&self) -> crate::tcp::IpFields {
-        self.ip
+        self.cold
+            .as_ref()
+            .map_or(super::block::DEFAULT_IP, |c| c.ip)
     }
 
     /// Changes the IP header fields (`IP_TOS`, `IP_TTL`, ...) of the
     /// segments sent from now on.
     pub fn set_ip_fields(&mut self, ip: crate::tcp::IpFields) {
-        self.ip = ip;
+        if ip != self.ip_fields() {
+            self.cold_mut().ip = ip;
+        }
     }
 
     /// Whether the SYN went without options (`TCP_NOOPT`).
     pub fn no_options(&self) -> bool {
-        self.no_options
+        self.settings.has(super::block::Settings::NO_OPTIONS)
     }
 
     /// The bound on connection establishment (`TCP_KEEPINIT`).
     pub fn keepinit(&self) -> Option<core::time::Duration> {
-        (self.keepinit_ms > 0)
-            .then(|| core::time::Duration::from_millis(u64::from(self.keepinit_ms)))
+        let ms = self.cold.as_ref().map_or(0, |c| c.keepinit_ms);
+        (ms > 0).then(|| core::time::Duration::from_millis(u64::from(ms)))
     }
 
     /// Resizes the queues (`SO_SNDBUF`/`SO_RCVBUF`); data already queued is
