@@ -60,7 +60,7 @@
 //!
 //! On x86_64 the bulk of the data is summed with SSE2 or, when the CPU has
 //! it (detected once at run time), AVX2 (`checksum/x86_64.rs` explains the
-//! lane arithmetic); elsewhere, and for inputs under 128 bytes, by the
+//! lane arithmetic); elsewhere, and for inputs under 256 bytes, by the
 //! portable integer code (`checksum/portable.rs`). Both give the same
 //! folded result for every input.
 

@@ -14,27 +14,61 @@ pub(super) fn sum(data: &[u8], initial: u64) -> u64 {
 /// carries (so congruent modulo `0xffff`; [`native_to_be`] turns it into
 /// the checksum's big-endian sum).
 ///
-/// The bulk of the data is added as native-endian 64-bit words into four
-/// 128-bit accumulators: each addition is an add and an add-with-carry on
-/// the machine (no vector unpacking), no carry is ever lost (a lane would
-/// need 2^64 words to overflow), and four independent chains keep the
-/// adder busy. `2^64 ≡ 1`, so a lane's high half counts as its carries
-/// added at the bottom (RFC 1071 §2(A)). The remainder, under 32 bytes, is
-/// [`native_tail`]'s.
+/// The data is added as native-endian 64-bit words in one add-with-carry
+/// chain per 64 bytes ([`add_words`]; the compiler makes it one `adc` per
+/// word with the word straight from memory), each block's last carry
+/// counted apart and added at the end: `2^64 ≡ 1`, so a carry out of the
+/// top is worth 1 at the bottom (RFC 1071 §2(A)). A remainder of 32 bytes
+/// is one more chain; the last 0–31 bytes are [`native_tail`]'s.
 #[inline]
 pub(super) fn native_sum(data: &[u8]) -> u64 {
-    let mut blocks = data.chunks_exact(32);
-    let mut lanes = [0u128; 4];
-    for c in &mut blocks {
-        for (lane, w) in lanes.iter_mut().zip(c.chunks_exact(8)) {
-            *lane += u128::from(word64(w));
-        }
+    // Headers (pure ACKs, handshake segments) are under 64 bytes: no loop
+    // to set up for them.
+    if data.len() < 64 {
+        return native_short(data, 0, 0);
     }
-    // A lane holds under 2^64 per word added (far under 2^126), so the
-    // four together fit in 128 bits.
-    let bulk: u128 = lanes.iter().sum();
-    let bulk = add_carry(bulk as u64, (bulk >> 64) as u64);
-    add_carry(bulk, native_tail(blocks.remainder()))
+    let mut blocks = data.chunks_exact(64);
+    let (mut acc, mut carries) = (0u64, 0u64);
+    for b in &mut blocks {
+        let (s, c) = add_words(acc, b);
+        acc = s;
+        // At most one per 64 bytes: cannot overflow.
+        carries += u64::from(c);
+    }
+    native_short(blocks.remainder(), acc, carries)
+}
+
+/// Adds `rest` (under 64 bytes, at an even offset) to the running native
+/// sum `acc` and its pending `carries`, and resolves them.
+#[inline(always)]
+fn native_short(rest: &[u8], mut acc: u64, mut carries: u64) -> u64 {
+    let mut r = rest;
+    if r.len() >= 32 {
+        let (s, c) = add_words(acc, &r[..32]);
+        acc = s;
+        carries += u64::from(c);
+        r = &r[32..];
+    }
+    add_carry(add_carry(acc, carries), native_tail(r))
+}
+
+/// Adds the native-endian 64-bit words of `words` (a multiple of 8 bytes,
+/// at least 8) to `acc` as one carry chain: returns the sum modulo 2^64
+/// and the carry out of the last addition. Every carry but the last goes
+/// into the next word's addition, so none is lost. Written with
+/// `overflowing_add` pairs, which compilers turn into add-with-carry
+/// instructions.
+#[inline(always)]
+fn add_words(acc: u64, words: &[u8]) -> (u64, bool) {
+    let (mut s, mut c) = acc.overflowing_add(word64(&words[..8]));
+    for w in words[8..].chunks_exact(8) {
+        // s + w + c: at most one of the two additions can carry.
+        let (s1, c1) = s.overflowing_add(word64(w));
+        let (s2, c2) = s1.overflowing_add(u64::from(c));
+        s = s2;
+        c = c1 | c2;
+    }
+    (s, c)
 }
 
 /// The native-endian sum (as [`native_sum`]) of a remainder under 32 bytes

@@ -139,36 +139,32 @@ fn all_sums(data: &[u8], initial: u64) -> Vec<(&'static str, u16)> {
     assert_eq!(dst, data, "copy_and_sum copied");
     #[cfg(target_arch = "x86_64")]
     {
-        let finish = |(done, native): (usize, u64)| {
-            let native = add_carry(native, portable::native_tail(&data[done..]));
-            fold(add_carry(initial, portable::native_to_be(native)))
-        };
+        let finish = |native: u64| fold(add_carry(initial, portable::native_to_be(native)));
         // SAFETY: SSE2 is part of the x86_64 baseline.
         out.push(("sse2", finish(unsafe { x86_64::sum_sse2(data) })));
         let mut dst = vec![0u8; data.len()];
-        // SAFETY: as above; the lengths are equal.
-        let (done, native) = unsafe { x86_64::copy_and_sum_sse2(&mut dst, data) };
-        assert_eq!(dst[..done], data[..done], "sse2 copy");
-        out.push(("copy_sse2", finish((done, native))));
+        // SAFETY: as above.
+        let native = unsafe { x86_64::copy_and_sum_sse2(&mut dst, data) };
+        assert_eq!(dst, data, "sse2 copy");
+        out.push(("copy_sse2", finish(native)));
         if x86_64::has_avx2() {
             // SAFETY: the CPU has AVX2.
             out.push(("avx2", finish(unsafe { x86_64::sum_avx2(data) })));
             let mut dst = vec![0u8; data.len()];
-            // SAFETY: as above; the lengths are equal.
-            let (done, native) = unsafe { x86_64::copy_and_sum_avx2(&mut dst, data) };
-            assert_eq!(dst[..done], data[..done], "avx2 copy");
-            out.push(("copy_avx2", finish((done, native))));
+            // SAFETY: as above.
+            let native = unsafe { x86_64::copy_and_sum_avx2(&mut dst, data) };
+            assert_eq!(dst, data, "avx2 copy");
+            out.push(("copy_avx2", finish(native)));
         }
     }
     out
 }
 
 fn assert_all_agree(data: &[u8], initial: u64, what: &str) {
-    let want = if initial == 0 {
-        naive(data)
-    } else {
-        fold(portable::sum(data, initial))
-    };
+    // The naive sum, with the initial value added in one's complement.
+    let mut want = u32::from(naive(data)) + u32::from(fold(initial));
+    want = (want & 0xffff) + (want >> 16);
+    let want = want as u16;
     for (name, got) in all_sums(data, initial) {
         assert_eq!(got, want, "{name}: {what}, len {}", data.len());
     }
@@ -215,6 +211,22 @@ fn carry_worst_cases_agree() {
     assert_all_agree(&d, 0, "300 007 bytes");
     assert_eq!(sum(&[0u8; 4096], 0), 0);
     assert_eq!(copy_and_sum(&mut [1u8; 100], &[0u8; 100], 0), 0);
+}
+
+#[test]
+fn carry_chain_edges_agree() {
+    // The carry chain's rarest case: a partial sum of all ones meeting a
+    // carry in (MAX, MAX, 1: the second addition carries, the third makes
+    // MAX and the carry wraps it to 0), at every word position of a block.
+    let words = |ws: &[u64]| -> Vec<u8> { ws.iter().flat_map(|w| w.to_ne_bytes()).collect() };
+    for pos in 0..16 {
+        let mut ws = vec![0u64; 24];
+        ws[pos..pos + 3].copy_from_slice(&[u64::MAX, u64::MAX, 1]);
+        let d = words(&ws);
+        for len in [64, 72, 100, 128, 192] {
+            assert_all_agree(&d[..len], 0, &format!("edge at word {pos}"));
+        }
+    }
 }
 
 #[test]
@@ -278,6 +290,26 @@ proptest! {
         for (name, got) in all_sums(d, initial) {
             prop_assert_eq!(got, want, "{}", name);
         }
+    }
+
+    #[test]
+    fn extreme_words_agree(
+        picks in proptest::collection::vec(0usize..4, 0..300),
+        tail in 0usize..8,
+        initial in any::<u64>(),
+    ) {
+        // Words of all ones, all but one, one and zero: the values that
+        // make carries ripple and partial sums sit at their limits.
+        let vals = [u64::MAX, u64::MAX - 1, 1, 0];
+        let mut d: Vec<u8> = picks.iter().flat_map(|&i| vals[i].to_ne_bytes()).collect();
+        d.truncate(d.len().saturating_sub(tail));
+        let want = fold(portable::sum(&d, initial));
+        for (name, got) in all_sums(&d, initial) {
+            prop_assert_eq!(got, want, "{}", name);
+        }
+        let mut n = u32::from(naive(&d)) + u32::from(fold(initial));
+        n = (n & 0xffff) + (n >> 16);
+        prop_assert_eq!(want, n as u16);
     }
 
     #[test]
