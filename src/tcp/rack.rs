@@ -199,6 +199,27 @@ impl Rack {
         rto_left.map_or(pto, |r| pto.min(r))
     }
 
+    /// `now + Rack::pto(srtt, one_segment, rto_at - now)`, the probe
+    /// deadline armed after every new data segment, computed in the whole
+    /// microseconds [`Instant`] counts (every input is whole microseconds,
+    /// so the result is the same instant) without `Duration` arithmetic.
+    pub fn pto_deadline(
+        now: Instant,
+        srtt_us: Option<u64>,
+        one_segment: bool,
+        rto_at: Option<Instant>,
+    ) -> Instant {
+        let mut pto = srtt_us.map_or(1_000_000, |s| 2 * s);
+        if one_segment && srtt_us.is_some() {
+            pto += WC_DEL_ACK.as_micros() as u64;
+        }
+        let now_us = now.total_micros();
+        if let Some(t) = rto_at {
+            pto = pto.min(t.total_micros().saturating_sub(now_us));
+        }
+        Instant::from_micros(now_us.saturating_add(pto))
+    }
+
     /// Whether a new probe may be sent: none outstanding (§7.3).
     pub fn may_probe(&self) -> bool {
         self.tlp_end_seq.is_none()
@@ -317,6 +338,25 @@ mod tests {
         assert_eq!(Rack::pto(Some(ms(20)), false, None), ms(40));
         assert_eq!(Rack::pto(Some(ms(20)), true, None), ms(240));
         assert_eq!(Rack::pto(Some(ms(20)), true, Some(ms(100))), ms(100));
+        // The deadline form is the same instant as `now + pto`.
+        let now = Instant::from_micros(5_000_123);
+        for srtt in [None, Some(1u64), Some(20_000), Some(3_000_001)] {
+            for one in [false, true] {
+                for rto_at in [
+                    None,
+                    Some(now),
+                    Some(Instant::from_micros(4_000_000)),
+                    Some(now + ms(37)),
+                ] {
+                    let left = rto_at.map(|t| t - now);
+                    let d = srtt.map(Duration::from_micros);
+                    assert_eq!(
+                        Rack::pto_deadline(now, srtt, one, rto_at),
+                        now + Rack::pto(d, one, left)
+                    );
+                }
+            }
+        }
         let mut rack = Rack::default();
         assert!(rack.may_probe());
         rack.on_probe_sent(SeqNum(500), true);

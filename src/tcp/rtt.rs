@@ -149,6 +149,12 @@ impl RttEstimator {
         self.backoff = 0;
     }
 
+    /// The smoothed RTT in microseconds, once a sample has been taken (for
+    /// deadlines computed without `Duration`).
+    pub fn srtt_micros(&self) -> Option<u64> {
+        self.has_sample.then_some(u64::from(self.srtt_us))
+    }
+
     /// The smoothed RTT, once a sample has been taken.
     pub fn srtt(&self) -> Option<Duration> {
         self.has_sample

@@ -288,18 +288,31 @@ impl Scoreboard {
     /// The cumulative ACK moved SND.UNA to `ack`: drop what it covers and
     /// note for RACK what it newly delivered.
     pub fn on_cumulative_ack(&mut self, ack: SeqNum, out: &mut Delivered) {
-        while let Some(front) = self.recs.front() {
-            if front.end.diff(ack) <= 0 {
-                let r = *front;
-                if !r.sacked() {
-                    self.note_delivery(&r, out);
-                } else {
-                    self.sacked -= r.len();
-                }
-                self.pipe -= r.in_flight();
-                self.lost_unsent -= usize::from(r.lost_unsent());
-                self.recs.pop_front();
-            } else if front.start.diff(ack) < 0 {
+        // The records wholly covered, in one pass over the ring's two
+        // slices with the counters summed on the way and the records
+        // dropped at once (an ACK of a bulk transfer covers a hundred).
+        let (mut k, mut sacked, mut pipe, mut lost) = (0, 0, 0, 0);
+        let (a, b) = self.recs.as_slices();
+        for r in a.iter().chain(b) {
+            if r.end.diff(ack) > 0 {
+                break;
+            }
+            if !r.sacked() {
+                self.note_delivery(r, out);
+            } else {
+                sacked += r.len();
+            }
+            pipe += r.in_flight();
+            lost += usize::from(r.lost_unsent());
+            k += 1;
+        }
+        self.sacked -= sacked;
+        self.pipe -= pipe;
+        self.lost_unsent -= lost;
+        self.recs.drain(..k);
+        // Then the record the ACK falls inside, if any.
+        if let Some(front) = self.recs.front() {
+            if front.start.diff(ack) < 0 {
                 // Partly acknowledged: trim.
                 let r = *front;
                 if !r.sacked() {
@@ -314,13 +327,19 @@ impl Scoreboard {
                     self.sacked -= was - f.len();
                 }
                 self.pipe = self.pipe + after - before;
-                break;
-            } else {
-                break;
             }
         }
         if self.recs.is_empty() {
-            self.release();
+            // Everything acknowledged: the counters start over, but the
+            // ring stays for the segments that follow — a bulk sender's
+            // every ACK covers all in flight, and freeing it each time
+            // meant allocating and regrowing it each time. The connection
+            // hands it back with `release_if_empty` once nothing is queued.
+            self.recs.clear();
+            self.pipe = 0;
+            self.sacked = 0;
+            self.fack = None;
+            self.lost_unsent = 0;
         }
         if self.fack.is_some_and(|f| f.diff(ack) <= 0) {
             self.fack = None;
@@ -426,6 +445,14 @@ impl Scoreboard {
         self.recs.get(i)
     }
 
+    /// Gives the ring's memory back if no record is left (the sender has
+    /// nothing queued: an idle connection holds no records).
+    pub fn release_if_empty(&mut self) {
+        if self.recs.is_empty() {
+            self.release();
+        }
+    }
+
     /// Forget everything (the connection ended or SACK processing stopped)
     /// and give the memory back.
     pub fn release(&mut self) {
@@ -496,8 +523,10 @@ mod tests {
         assert!(d.reordered);
         b.on_cumulative_ack(seq(1000), &mut d);
         assert!(b.is_empty());
-        assert_eq!(b.heap_bytes(), 0, "released when all is acknowledged");
+        assert!(b.heap_bytes() > 0, "kept for the next segments");
         assert_eq!(b.pipe(), 0);
+        b.release_if_empty();
+        assert_eq!(b.heap_bytes(), 0, "released once the sender is idle");
     }
 
     #[test]

@@ -217,7 +217,7 @@ impl Connection {
             return;
         }
         let sack = self.sack_on();
-        let srtt = self.rtt.srtt();
+        let srtt_us = self.rtt.srtt_micros();
         let rto_at = self.rto_at;
         let snd_max = if end.diff(self.snd_max) > 0 {
             end
@@ -226,11 +226,13 @@ impl Connection {
         };
         let mss = usize::from(self.opts.snd_mss).max(1);
         let wnd_open = self.snd_wnd > 0;
-        self.pacing_on_send(
-            now,
-            end.diff(seq) as usize,
-            snd_max.diff(self.snd_una).max(0) as usize,
-        );
+        if self.settings.has(super::block::Settings::PACING) {
+            self.pacing_on_send(
+                now,
+                end.diff(seq) as usize,
+                snd_max.diff(self.snd_una).max(0) as usize,
+            );
+        }
         let l = self.loss();
         l.stats.segments_sent += 1;
         if retrans {
@@ -256,8 +258,7 @@ impl Connection {
             && l.board.sacked_bytes() == 0
         {
             let one = l.board.pipe() <= mss;
-            let rto_left = rto_at.map(|t| t - now);
-            l.pto_at = Some(now + Rack::pto(srtt, one, rto_left));
+            l.pto_at = Some(Rack::pto_deadline(now, srtt_us, one, rto_at));
         }
     }
 
@@ -273,10 +274,17 @@ impl Connection {
     ) -> AckOutcome {
         let srtt = self.rtt.srtt();
         let sack = self.sack_on();
+        // The send queue is already trimmed to the new SND.UNA.
+        let idle = self.send_q.is_empty();
         let l = self.loss();
         if sack {
             l.board.on_cumulative_ack(ack, &mut l.delivered);
             l.delivered.acked_bytes += acked;
+            if idle {
+                // Nothing more to send: the records' memory goes back, as
+                // the send queue's does (an idle connection holds none).
+                l.board.release_if_empty();
+            }
         }
         let out = l
             .rec

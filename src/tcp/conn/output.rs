@@ -99,6 +99,11 @@ impl Connection {
             // RST (found by `synfin soak`, seed 2).
             return self.send_rst || self.rst_reply_pending();
         }
+        if self.unsent_len() > 0 && matches!(self.state, State::Established | State::CloseWait) {
+            // A sender with data queued (the question asked after every
+            // segment of a bulk transfer): the match below says yes too.
+            return true;
+        }
         self.send_rst
             || self.rst_reply_pending()
             || self.ack_now

@@ -42,7 +42,9 @@ impl Connection {
     /// out-of-order blocks most recent first.
     pub(super) fn sack_blocks(&self) -> SackBlocks {
         let mut b = SackBlocks::new();
-        if !self.opts.sack_permitted {
+        // Nothing to report (every ACK of an in-order transfer): no block
+        // list to build.
+        if !self.opts.sack_permitted || self.dsack.is_none() && !self.recv_q.has_out_of_order() {
             return b;
         }
         if let Some((l, r)) = self.dsack {
