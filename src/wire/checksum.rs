@@ -50,7 +50,7 @@
 //!   of its 16-bit words, and `2^64 ≡ 1` (`0xffff` divides `2^64 - 1`), so
 //!   a carry out of a 64-bit sum is added back at the bottom (`add_carry`,
 //!   §2(A)).
-//! - Byte order: summing native (little-endian) words gives the byte-swapped
+//! - Byte order: summing little-endian words gives the byte-swapped
 //!   sum, and a swapped 16-bit value is `256 · w` (since `256 · 256 ≡ 1`),
 //!   undone by one more multiplication by 256: a rotation by 8 bits of the
 //!   64-bit value (§2(B)).

@@ -1,31 +1,56 @@
 //! The portable sum: plain integer code for every target, the fallback
-//! where no vector kernel exists and the reference the kernels are tested
-//! against. It also sums the short remainders the kernels leave.
+//! where no vector kernel exists, the path of short inputs, and what the
+//! kernels are tested against (with a naive word-by-word sum).
+//!
+//! It sums the data as *little-endian* 16-bit words on every target (so
+//! the code that runs here is the code that runs everywhere; a big-endian
+//! machine pays a byte swap per 8-byte load) and turns that into the
+//! checksum's big-endian sum at the end with [`le_to_be`].
 
 use super::add_carry;
 
 /// Unfolded running sum of `data` from `initial` (see [`super::sum`]).
 #[inline]
 pub(super) fn sum(data: &[u8], initial: u64) -> u64 {
-    add_carry(initial, native_to_be(native_sum(data)))
+    add_carry(initial, le_to_be(le_sum(data)))
 }
 
-/// The sum of `data` as native-endian 16-bit words, with end-around
-/// carries (so congruent modulo `0xffff`; [`native_to_be`] turns it into
-/// the checksum's big-endian sum).
+/// Copies `src` into `dst` (same length, checked by the caller) and
+/// returns the sum of `src` from `initial`: two passes, the copy by
+/// `copy_from_slice` (the platform's `memcpy`).
+#[inline]
+pub(super) fn copy_and_sum(dst: &mut [u8], src: &[u8], initial: u64) -> u64 {
+    dst.copy_from_slice(src);
+    sum(src, initial)
+}
+
+/// A sum of little-endian 16-bit words turned into the big-endian sum the
+/// checksum is defined on. Every word is byte-swapped, and a swapped word
+/// is `256 · w (mod 0xffff)` (because `256 · 256 = 2^16 ≡ 1`), so the whole
+/// sum is swapped back by multiplying it by 256 — which for a 64-bit value
+/// modulo `2^64 - 1` (a multiple of `0xffff`) is a rotation left by 8 bits
+/// (RFC 1071 §2(B)).
+#[inline(always)]
+pub(super) fn le_to_be(le: u64) -> u64 {
+    le.rotate_left(8)
+}
+
+/// The sum of `data` as little-endian 16-bit words, with end-around
+/// carries (so congruent modulo `0xffff`; [`le_to_be`] turns it into the
+/// checksum's big-endian sum).
 ///
-/// The data is added as native-endian 64-bit words in one add-with-carry
+/// The data is added as little-endian 64-bit words in one add-with-carry
 /// chain per 64 bytes ([`add_words`]; the compiler makes it one `adc` per
 /// word with the word straight from memory), each block's last carry
 /// counted apart and added at the end: `2^64 ≡ 1`, so a carry out of the
-/// top is worth 1 at the bottom (RFC 1071 §2(A)). A remainder of 32 bytes
-/// is one more chain; the last 0–31 bytes are [`native_tail`]'s.
+/// top is worth 1 at the bottom (RFC 1071 §2(A)). The last 0–63 bytes are
+/// [`le_rest`]'s.
 #[inline]
-pub(super) fn native_sum(data: &[u8]) -> u64 {
+pub(super) fn le_sum(data: &[u8]) -> u64 {
     // Headers (pure ACKs, handshake segments) are under 64 bytes: no loop
     // to set up for them.
     if data.len() < 64 {
-        return native_short(data, 0, 0);
+        return le_rest(data, 0, 0, 0);
     }
     let mut blocks = data.chunks_exact(64);
     let (mut acc, mut carries) = (0u64, 0u64);
@@ -35,24 +60,71 @@ pub(super) fn native_sum(data: &[u8]) -> u64 {
         // At most one per 64 bytes: cannot overflow.
         carries += u64::from(c);
     }
-    native_short(blocks.remainder(), acc, carries)
+    le_rest(data, data.len() - blocks.remainder().len(), acc, carries)
 }
 
-/// Adds `rest` (under 64 bytes, at an even offset) to the running native
-/// sum `acc` and its pending `carries`, and resolves them.
+/// Adds `data[start..]` (under 64 bytes; `start` is even) to the running
+/// little-endian sum `acc` and its pending `carries`, and resolves them,
+/// in straight-line code: a 32-, a 16- and an 8-byte carry chain, each
+/// there or not, then the last 1–7 bytes in one 8-byte load that ends at
+/// the end of the data, shifted right to drop the bytes before them. That
+/// keeps them where they belong in their words: their start is a multiple
+/// of 8 from `start`, so even, and it lands on byte 0; an odd last byte is
+/// the low half of a little-endian word, which is the zero padding on its
+/// right in the big-endian view (RFC 1071 §1, step 1). Under 8 bytes in
+/// all there is nothing to overlap: [`le_tiny`].
 #[inline(always)]
-fn native_short(rest: &[u8], mut acc: u64, mut carries: u64) -> u64 {
-    let mut r = rest;
-    if r.len() >= 32 {
-        let (s, c) = add_words(acc, &r[..32]);
-        acc = s;
-        carries += u64::from(c);
-        r = &r[32..];
+fn le_rest(data: &[u8], start: usize, mut acc: u64, mut carries: u64) -> u64 {
+    let len = data.len();
+    if len < 8 {
+        return add_carry(add_carry(acc, carries), le_tiny(data));
     }
-    add_carry(add_carry(acc, carries), native_tail(r))
+    let mut r = &data[start..];
+    if let Some((w, more)) = r.split_first_chunk::<32>() {
+        let (s, c) = add_words(acc, w);
+        (acc, r) = (s, more);
+        carries += u64::from(c);
+    }
+    if let Some((w, more)) = r.split_first_chunk::<16>() {
+        let (s, c) = add_words(acc, w);
+        (acc, r) = (s, more);
+        carries += u64::from(c);
+    }
+    if let Some((w, more)) = r.split_first_chunk::<8>() {
+        let (s, c) = add_words(acc, w);
+        (acc, r) = (s, more);
+        carries += u64::from(c);
+    }
+    let mut last = 0;
+    if let (false, Some(end)) = (r.is_empty(), data.last_chunk::<8>()) {
+        // 1..=7 bytes left: shift by 8..=56 bits.
+        last = word64(end) >> (8 * (8 - r.len()));
+    }
+    add_carry(add_carry(acc, carries), last)
 }
 
-/// Adds the native-endian 64-bit words of `words` (a multiple of 8 bytes,
+/// The little-endian sum of under 8 bytes: a 4-, a 2- and a 1-byte piece,
+/// each there or not (each at an even offset; the odd last byte as in
+/// [`le_rest`]).
+#[inline(always)]
+fn le_tiny(data: &[u8]) -> u64 {
+    let mut r = data;
+    let mut t = 0u64;
+    if let [a, b, c, d, more @ ..] = r {
+        t += u64::from(u32::from_le_bytes([*a, *b, *c, *d]));
+        r = more;
+    }
+    if let [a, b, more @ ..] = r {
+        t += u64::from(u16::from_le_bytes([*a, *b]));
+        r = more;
+    }
+    if let [a] = r {
+        t += u64::from(*a);
+    }
+    t
+}
+
+/// Adds the little-endian 64-bit words of `words` (a multiple of 8 bytes,
 /// at least 8) to `acc` as one carry chain: returns the sum modulo 2^64
 /// and the carry out of the last addition. Every carry but the last goes
 /// into the next word's addition, so none is lost. Written with
@@ -71,68 +143,8 @@ fn add_words(acc: u64, words: &[u8]) -> (u64, bool) {
     (s, c)
 }
 
-/// The native-endian sum (as [`native_sum`]) of a remainder under 32 bytes
-/// that starts at an even offset — what the vector kernels leave, and all
-/// of a short header on the portable path: a 16-, an 8-, a 4-, a 2- and a
-/// 1-byte piece, each present or not (straight-line code: no loop to set
-/// up for a handful of bytes). Every piece starts at an even offset, so
-/// its 16-bit words are the checksum's words; an odd last byte is the low
-/// half of a native word, which is the zero padding on its right in the
-/// big-endian view (RFC 1071 §1, step 1).
-#[inline(always)]
-pub(super) fn native_tail(rest: &[u8]) -> u64 {
-    debug_assert!(rest.len() < 32);
-    let mut r = rest;
-    let mut t = 0u128;
-    if r.len() >= 16 {
-        t += u128::from(word64(&r[..8])) + u128::from(word64(&r[8..16]));
-        r = &r[16..];
-    }
-    if r.len() >= 8 {
-        t += u128::from(word64(&r[..8]));
-        r = &r[8..];
-    }
-    let mut small = 0u64;
-    if let [a, b, c, d, more @ ..] = r {
-        small += u64::from(u32::from_ne_bytes([*a, *b, *c, *d]));
-        r = more;
-    }
-    if let [a, b, more @ ..] = r {
-        small += u64::from(u16::from_ne_bytes([*a, *b]));
-        r = more;
-    }
-    if let [a] = r {
-        small += u64::from(*a);
-    }
-    t += u128::from(small);
-    add_carry(t as u64, (t >> 64) as u64)
-}
-
-/// A native-endian 64-bit word from an 8-byte chunk.
+/// A little-endian 64-bit word from the first 8 bytes of `w`.
 #[inline(always)]
 fn word64(w: &[u8]) -> u64 {
-    u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
-}
-
-/// A sum of native-endian 16-bit words turned into the big-endian sum the
-/// checksum is defined on. On a little-endian machine every word is
-/// byte-swapped, and a swapped word is `256 · w (mod 0xffff)` (because
-/// `256 · 256 = 2^16 ≡ 1`), so the whole sum is swapped back by multiplying
-/// it by 256 — which for a 64-bit value modulo `2^64 - 1` (a multiple of
-/// `0xffff`) is a rotation left by 8 bits (RFC 1071 §2(B)).
-#[inline(always)]
-pub(super) fn native_to_be(native: u64) -> u64 {
-    if cfg!(target_endian = "little") {
-        native.rotate_left(8)
-    } else {
-        native
-    }
-}
-
-/// Copies `src` into `dst` (same length, checked by the caller) and
-/// returns the sum of `src` from `initial`: two passes, the copy by
-/// `copy_from_slice` (the platform's `memcpy`).
-pub(super) fn copy_and_sum(dst: &mut [u8], src: &[u8], initial: u64) -> u64 {
-    dst.copy_from_slice(src);
-    sum(src, initial)
+    u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
 }

@@ -139,7 +139,7 @@ fn all_sums(data: &[u8], initial: u64) -> Vec<(&'static str, u16)> {
     assert_eq!(dst, data, "copy_and_sum copied");
     #[cfg(target_arch = "x86_64")]
     {
-        let finish = |native: u64| fold(add_carry(initial, portable::native_to_be(native)));
+        let finish = |native: u64| fold(add_carry(initial, portable::le_to_be(native)));
         // SAFETY: SSE2 is part of the x86_64 baseline.
         out.push(("sse2", finish(unsafe { x86_64::sum_sse2(data) })));
         let mut dst = vec![0u8; data.len()];

@@ -5,7 +5,7 @@
 //!
 //! A kernel adds the data as native-endian (little-endian) 16-bit words
 //! into 32-bit lanes and returns their exact sum; the caller swaps it to
-//! big-endian and adds it to the running sum ([`super::portable::native_to_be`],
+//! big-endian and adds it to the running sum ([`super::portable::le_to_be`],
 //! RFC 1071 §2(B)). There is no unsigned "add adjacent 16-bit words into
 //! 32 bits" instruction, but there is a signed one, `pmaddwd` (multiply
 //! 16-bit lanes and add adjacent products; with all multipliers 1 it adds
@@ -133,7 +133,7 @@ pub(super) fn sum(data: &[u8], initial: u64) -> u64 {
         // SAFETY: SSE2 is part of the x86_64 baseline.
         unsafe { sum_sse2(data) }
     };
-    add_carry(initial, portable::native_to_be(native))
+    add_carry(initial, portable::le_to_be(native))
 }
 
 /// [`super::copy_and_sum`] on x86_64 (`dst.len() == src.len()`, checked by
@@ -150,7 +150,7 @@ pub(super) fn copy_and_sum(dst: &mut [u8], src: &[u8], initial: u64) -> u64 {
         // SAFETY: SSE2 is part of the x86_64 baseline.
         unsafe { copy_and_sum_sse2(dst, src) }
     };
-    add_carry(initial, portable::native_to_be(native))
+    add_carry(initial, portable::le_to_be(native))
 }
 
 /// The kernels take inputs of at least this many bytes (shorter ones go
@@ -186,14 +186,14 @@ fn final_vector(len: usize, blocks: usize) -> (usize, usize) {
     (end, end - blocks)
 }
 
-/// The exact native-endian word sum of `data` (the caller swaps and adds
+/// The exact little-endian word sum of `data` (the caller swaps and adds
 /// it; module docs).
 ///
 /// # Safety
 /// The CPU must have SSE2 (every x86_64 CPU does).
 pub(super) unsafe fn sum_sse2(data: &[u8]) -> u64 {
     if data.len() < KERNEL_MIN {
-        return portable::native_sum(data);
+        return portable::le_sum(data);
     }
     let (bias, ones) = (_mm_set1_epi16(i16::MIN), _mm_set1_epi16(1));
     let len = data.len();
@@ -228,7 +228,7 @@ pub(super) unsafe fn copy_and_sum_sse2(dst: &mut [u8], src: &[u8]) -> u64 {
     assert_eq!(dst.len(), src.len());
     if src.len() < KERNEL_MIN {
         dst.copy_from_slice(src);
-        return portable::native_sum(src);
+        return portable::le_sum(src);
     }
     let (bias, ones) = (_mm_set1_epi16(i16::MIN), _mm_set1_epi16(1));
     let len = src.len();
@@ -334,7 +334,7 @@ unsafe fn copy_blocks128(dst: &mut [u8], src: &[u8], bias: __m128i, ones: __m128
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn sum_avx2(data: &[u8]) -> u64 {
     if data.len() < KERNEL_MIN {
-        return portable::native_sum(data);
+        return portable::le_sum(data);
     }
     let (bias, ones) = (_mm256_set1_epi16(i16::MIN), _mm256_set1_epi16(1));
     let len = data.len();
@@ -369,7 +369,7 @@ pub(super) unsafe fn copy_and_sum_avx2(dst: &mut [u8], src: &[u8]) -> u64 {
     assert_eq!(dst.len(), src.len());
     if src.len() < KERNEL_MIN {
         dst.copy_from_slice(src);
-        return portable::native_sum(src);
+        return portable::le_sum(src);
     }
     let (bias, ones) = (_mm256_set1_epi16(i16::MIN), _mm256_set1_epi16(1));
     let len = src.len();
