@@ -21,9 +21,36 @@ use crate::wire::V4Key;
 pub(crate) struct Demux {
     v4: HashMap<V4Key, SocketHandle>,
     v6: HashMap<FourTuple, SocketHandle>,
+    /// The last IPv4 entry [`Demux::get_v4_cached`] found: a bulk transfer
+    /// sends segment after segment to one connection, and a key compare is
+    /// cheaper than hashing. Always a copy of an entry of `v4` (insert and
+    /// remove of that key drop it), so it never names a retired connection;
+    /// a slot reused since is told apart by the handle's generation anyway.
+    last_v4: Option<(V4Key, SocketHandle)>,
 }
 
 impl Demux {
+    /// [`Demux::get`] for an IPv4 key, through the one-entry cache of the
+    /// last hit.
+    #[inline]
+    pub fn get_v4_cached(&mut self, key: &V4Key) -> Option<SocketHandle> {
+        if let Some((k, h)) = self.last_v4 {
+            if k == *key {
+                return Some(h);
+            }
+        }
+        let h = *self.v4.get(key)?;
+        self.last_v4 = Some((*key, h));
+        Some(h)
+    }
+
+    /// Drops the cached entry if it is `key`'s.
+    fn forget(&mut self, key: &V4Key) {
+        if self.last_v4.is_some_and(|(k, _)| k == *key) {
+            self.last_v4 = None;
+        }
+    }
+
     pub fn get(&self, key: &FourTuple) -> Option<&SocketHandle> {
         match V4Key::from_tuple(key) {
             Some(k) => self.v4.get(&k),
@@ -37,14 +64,20 @@ impl Demux {
 
     pub fn insert(&mut self, key: FourTuple, h: SocketHandle) -> Option<SocketHandle> {
         match V4Key::from_tuple(&key) {
-            Some(k) => self.v4.insert(k, h),
+            Some(k) => {
+                self.forget(&k);
+                self.v4.insert(k, h)
+            }
             None => self.v6.insert(key, h),
         }
     }
 
     pub fn remove(&mut self, key: &FourTuple) -> Option<SocketHandle> {
         match V4Key::from_tuple(key) {
-            Some(k) => self.v4.remove(&k),
+            Some(k) => {
+                self.forget(&k);
+                self.v4.remove(&k)
+            }
             None => self.v6.remove(key),
         }
     }
@@ -92,7 +125,14 @@ mod tests {
         assert_eq!(d.get(&b), Some(&h(2)));
         assert!(!d.contains_key(&a2));
         assert_eq!(d.len(), 2);
-        assert_eq!(d.remove(&a), Some(h(1)));
+        let k = V4Key::from_tuple(&a).unwrap();
+        assert_eq!(d.get_v4_cached(&k), Some(h(1)));
+        assert_eq!(d.get_v4_cached(&k), Some(h(1)), "from the cache");
+        // Replacing or removing the entry drops the cached copy.
+        assert_eq!(d.insert(a, h(3)), Some(h(1)));
+        assert_eq!(d.get_v4_cached(&k), Some(h(3)));
+        assert_eq!(d.remove(&a), Some(h(3)));
+        assert_eq!(d.get_v4_cached(&k), None);
         assert_eq!(d.get(&a), None);
         assert_eq!(V4Key::from_tuple(&a).unwrap().to_tuple(), a);
         assert!(V4Key::from_tuple(&b).is_none());

@@ -19,6 +19,7 @@
 mod demux;
 mod error;
 mod events;
+mod fast_rx;
 mod isn;
 mod linger;
 mod listener;
@@ -366,6 +367,11 @@ impl Stack {
     }
 
     fn receive_packet(&mut self, now: Instant, packet: &[u8], verify_checksum: bool) {
+        // Header prediction first (fast_rx.rs); it changes nothing unless
+        // it takes the packet.
+        if self.receive_predicted(now, packet, verify_checksum) {
+            return;
+        }
         let pkt = match wire::parse_tcp_packet_with(packet, verify_checksum) {
             Ok(p) => p,
             Err(e) => {

@@ -123,6 +123,28 @@ impl RecvQueue {
         (true, advanced)
     }
 
+    /// The first `n` bytes of the window (from RCV.NXT on) as at most two
+    /// slices for the caller to fill, allocating storage on first use.
+    /// Nothing becomes readable until [`commit_in_order`]
+    /// (Self::commit_in_order): the receive fast path copies a segment's
+    /// text here, verifies its checksum on the way, and commits only a
+    /// segment that verified. Only for a queue without out-of-order data
+    /// (the window is then free) and `n <= window()`; anything else takes
+    /// [`write_at`](Self::write_at).
+    pub fn stage_in_order(&mut self, n: usize) -> (&mut [u8], &mut [u8]) {
+        debug_assert!(!self.has_out_of_order() && n <= self.window());
+        self.ring.slices_mut(self.len, n)
+    }
+
+    /// Makes the `n` bytes just staged by [`stage_in_order`]
+    /// (Self::stage_in_order) readable: what [`write_at`](Self::write_at)
+    /// at offset 0 does with them.
+    pub fn commit_in_order(&mut self, n: usize) {
+        debug_assert!(!self.has_out_of_order() && n <= self.window());
+        self.ooo.shift(n);
+        self.len += n;
+    }
+
     /// Copy the readable bytes `[0, n)` into `buf` without removing them.
     fn copy_out(&self, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.len);

@@ -109,6 +109,26 @@ impl Ring {
         self.buf[..data.len() - first].copy_from_slice(&data[first..]);
     }
 
+    /// Logical `[offset, offset + len)` as at most two writable slices
+    /// (the second non-empty only when the range wraps), allocating on
+    /// first use: for a caller that fills them itself (the receive fast
+    /// path copies and checksums in one place). The caller keeps
+    /// `offset + len <= cap`.
+    pub fn slices_mut(&mut self, offset: usize, len: usize) -> (&mut [u8], &mut [u8]) {
+        debug_assert!(offset + len <= self.cap);
+        if len == 0 {
+            return (&mut [], &mut []);
+        }
+        if self.buf.is_empty() {
+            self.buf = spare::take(self.cap);
+            self.head = 0;
+        }
+        let start = self.wrap(offset);
+        let first = len.min(self.buf.len() - start);
+        let (low, high) = self.buf.split_at_mut(start);
+        (&mut high[..first], &mut low[..len - first])
+    }
+
     /// Zero-copy view of logical `[offset, offset + len)` as at most two
     /// slices (the second non-empty only when the range wraps). The caller
     /// keeps the range within what it has written.
@@ -193,11 +213,18 @@ mod tests {
         let (a, b) = r.slices(0, 7);
         assert_eq!([a, b].concat(), b"fghijkl");
         assert!(!b.is_empty());
+        // The same range, writable: the wrapped part comes second.
+        let (a, b) = r.slices_mut(1, 6);
+        assert_eq!((a.len(), b.len()), (2, 4));
+        a.copy_from_slice(b"GH");
+        b.copy_from_slice(b"IJKL");
+        let (a, b) = r.slices(0, 7);
+        assert_eq!([a, b].concat(), b"fGHIJKL");
         r.set_capacity(16, 7);
         assert_eq!(r.heap_bytes(), 16);
         let mut out = [0u8; 7];
         r.copy_out(&mut out);
-        assert_eq!(&out, b"fghijkl");
+        assert_eq!(&out, b"fGHIJKL");
         r.release();
         assert_eq!(r.heap_bytes(), 0);
         r.set_capacity(0, 0);

@@ -98,6 +98,19 @@ impl core::hash::Hash for V4Key {
 }
 
 impl V4Key {
+    /// The key of local `local:local_port`, remote `remote:remote_port`,
+    /// from raw address bytes (the receive fast path reads them straight
+    /// from the IPv4 header).
+    #[inline]
+    pub(crate) fn new(local: [u8; 4], remote: [u8; 4], local_port: u16, remote_port: u16) -> V4Key {
+        V4Key {
+            local,
+            remote,
+            local_port,
+            remote_port,
+        }
+    }
+
     /// The compact key, or `None` for an IPv6 tuple.
     /// The key of an IPv4 tuple (both addresses IPv4-mapped), read straight
     /// from the mapped bytes: this runs for every packet.

@@ -63,6 +63,12 @@ impl Connection {
         self.ecn.set(EcnFlags::RX_CE, false);
     }
 
+    /// Whether the segment being processed arrived with CE in its IP
+    /// header (set by [`on_packet`](Self::on_packet) around `on_segment`).
+    pub(super) fn rx_ce(&self) -> bool {
+        self.ecn.has(EcnFlags::RX_CE)
+    }
+
     /// Whether ECN was agreed in the handshake.
     pub fn ecn_enabled(&self) -> bool {
         self.opts.ecn

@@ -265,10 +265,16 @@ impl Connection {
     /// through (RFC 7323 §3.2 says SHOULD drop it; Linux accepts it, and so
     /// do we, so a peer that omits it on some segments still works).
     pub(super) fn paws_rejects(&self, now: Instant, seg: &TcpRepr<'_>) -> bool {
-        if !self.opts.timestamps || seg.flags.contains(TcpFlags::RST) {
+        !seg.flags.contains(TcpFlags::RST) && self.paws_rejects_ts(now, seg.options.timestamps)
+    }
+
+    /// [`paws_rejects`](Self::paws_rejects) for a segment without RST
+    /// carrying `timestamps`.
+    pub(super) fn paws_rejects_ts(&self, now: Instant, timestamps: Option<(u32, u32)>) -> bool {
+        if !self.opts.timestamps {
             return false;
         }
-        let Some((val, _)) = seg.options.timestamps else {
+        let Some((val, _)) = timestamps else {
             return false;
         };
         if super::secs(now).wrapping_sub(self.ts_recent_at) > TS_RECENT_LIFETIME_SECS {
@@ -280,7 +286,18 @@ impl Connection {
     /// RFC 7323 §4.3 / §5.3 R3: TS.Recent follows the segment that covers the
     /// left edge of the window, and never moves back (unless it was stale).
     pub(super) fn update_ts_recent(&mut self, now: Instant, seq: SeqNum, seg: &TcpRepr<'_>) {
-        let Some((val, _)) = seg.options.timestamps else {
+        self.update_ts_recent_ts(now, seq, seg.options.timestamps);
+    }
+
+    /// [`update_ts_recent`](Self::update_ts_recent) given the segment's
+    /// timestamps alone.
+    pub(super) fn update_ts_recent_ts(
+        &mut self,
+        now: Instant,
+        seq: SeqNum,
+        timestamps: Option<(u32, u32)>,
+    ) {
+        let Some((val, _)) = timestamps else {
             return;
         };
         if !self.opts.timestamps || seq.diff(self.rcv_nxt) > 0 {
@@ -611,12 +628,20 @@ impl Connection {
         if offset > 0 || had_gap || !accepted || advanced < data.len() || skip > 0 {
             self.ack_now = true;
         } else {
-            self.segs_unacked = self.segs_unacked.saturating_add(1);
-            if self.segs_unacked >= cfg.ack_every.max(1) {
-                self.ack_now = true;
-            } else if self.dack_at.is_none() {
-                self.dack_at = Some(now + cfg.delayed_ack);
-            }
+            self.ack_in_order_segment(now, cfg);
+        }
+    }
+
+    /// The ACK rule for a segment of new in-order text that filled no gap
+    /// (RFC 9293 §3.8.6.3, RFC 5681 §4.2): every `ack_every` segments at
+    /// once, otherwise after the delayed-ACK time. Shared with header
+    /// prediction (predict.rs).
+    pub(super) fn ack_in_order_segment(&mut self, now: Instant, cfg: &TcpConfig) {
+        self.segs_unacked = self.segs_unacked.saturating_add(1);
+        if self.segs_unacked >= cfg.ack_every.max(1) {
+            self.ack_now = true;
+        } else if self.dack_at.is_none() {
+            self.dack_at = Some(now + cfg.delayed_ack);
         }
     }
 

@@ -316,18 +316,19 @@ impl Connection {
     /// After the cumulative part of an acceptable ACK: the SACK blocks,
     /// RACK's loss detection and the tail-loss probe's bookkeeping.
     pub(super) fn loss_after_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        self.loss_after_ack_blocks(now, seg.options.sack_blocks.as_slice());
+    }
+
+    /// [`loss_after_ack`](Self::loss_after_ack) given the ACK's SACK blocks
+    /// alone (the receive fast path has no `TcpRepr`).
+    pub(super) fn loss_after_ack_blocks(&mut self, now: Instant, blocks: &[(SeqNum, SeqNum)]) {
         if !self.sack_on() || self.loss.is_none() {
             return;
         }
         let (una, max) = (self.snd_una, self.snd_max);
         let flight = max.diff(una).max(0) as usize;
         let l = self.loss();
-        l.board.on_sack(
-            seg.options.sack_blocks.as_slice(),
-            una,
-            max,
-            &mut l.delivered,
-        );
+        l.board.on_sack(blocks, una, max, &mut l.delivered);
         let d = core::mem::take(&mut l.delivered);
         if d.dsack {
             l.stats.dsacks_received += 1;

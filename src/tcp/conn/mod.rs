@@ -29,6 +29,9 @@ use crate::wire::{SeqNum, TcpOptions};
 
 pub use loss::LossStats;
 pub use output::Segment;
+#[cfg(test)]
+pub(crate) use predict::without_prediction;
+pub(crate) use predict::RxHeader;
 pub use user::IoError;
 
 /// Things that happened to a connection since the stack last asked, which the

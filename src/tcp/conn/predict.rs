@@ -5,19 +5,147 @@
 //! timestamps, skips the checks of RFC 9293 §3.10.7.4 whose outcome is
 //! already known and goes straight to the text.
 //!
+//! Two callers share one prediction ([`Connection::rx_predicts`]) and one
+//! commit ([`Connection::rx_commit`]):
+//!
+//! * the stack's receive fast path (`stack/fast_rx.rs`), which reads the
+//!   header straight from the packet, copies the text into the receive
+//!   queue ([`Connection::rx_stage`]) while it verifies the checksum, and
+//!   commits only a segment that verified;
+//! * [`Connection::on_segment`] (through `predicted_data`), for segments the
+//!   stack parsed in full (IPv6, a trusted link, a direct caller).
+//!
 //! The prediction only chooses *which* checks run: every step whose outcome
 //! is not known (PAWS, the SACK/RACK bookkeeping of an ACK, the window
-//! update's SND.WL1/SND.WL2, ECN, queueing the text and the ACK decision,
-//! TS.Recent; `on_segment` still restarts the keep-alive timer) is the general path's own code, so the
-//! two paths cannot drift apart. Any segment that does not match takes the
-//! general path unchanged.
+//! update's SND.WL1/SND.WL2, TS.Recent, the ACK decision; the keep-alive
+//! restart) runs the general path's own code, so the two paths cannot
+//! drift apart. Any segment that does not match takes the general path
+//! unchanged.
 
-use super::Connection;
+use super::{Connection, Events};
 use crate::tcp::{State, TcpConfig};
 use crate::time::Instant;
-use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::{SeqNum, TcpFlags, TcpOptions, TcpRepr};
+
+#[cfg(test)]
+thread_local! {
+    /// Turns header prediction off on this thread (both callers), so tests
+    /// can compare a stack that predicts with one that runs every check.
+    static DISABLED: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Runs `f` with header prediction off on this thread: every segment takes
+/// the general path of RFC 9293 §3.10.7.4 (tests only).
+#[cfg(test)]
+pub(crate) fn without_prediction<R>(f: impl FnOnce() -> R) -> R {
+    DISABLED.set(true);
+    let r = f();
+    DISABLED.set(false);
+    r
+}
+
+/// The header fields header prediction looks at, however they were read.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RxHeader {
+    pub seq: SeqNum,
+    pub ack: SeqNum,
+    /// Raw (unscaled) window field.
+    pub window: u16,
+    pub flags: TcpFlags,
+    /// The timestamp option, the only option a predicted segment carries.
+    pub timestamps: Option<(u32, u32)>,
+    /// The IP header carried a CE mark (RFC 3168 §5).
+    pub ce: bool,
+}
 
 impl Connection {
+    /// Whether a segment with header `h` and `len` bytes of text is the
+    /// predicted one (module docs). Changes nothing.
+    ///
+    /// In RFC 9293 §3.10.7.4's order: PAWS (RFC 7323 §5.3 R1) passes;
+    /// first, SEG.SEQ = RCV.NXT and the text fits RCV.WND, so the segment
+    /// is acceptable and nothing needs trimming; second to fourth, no RST,
+    /// no SYN; fifth, ACK of SND.UNA — neither too old (RFC 5961 §5.2), nor
+    /// of unsent data, nor new, and with text not a duplicate ACK
+    /// (RFC 5681 §2) — with the window unchanged; sixth, no URG; seventh,
+    /// the text lands at RCV.NXT with no reassembly pending and someone
+    /// will read it; eighth, no FIN, none pending. No ECN signal: no ECE,
+    /// no CWR, no CE mark on an ECN connection (RFC 3168 §6.1).
+    #[inline]
+    pub(crate) fn rx_predicts(&self, now: Instant, h: &RxHeader, len: usize) -> bool {
+        #[cfg(test)]
+        if DISABLED.get() {
+            return false;
+        }
+        let wnd = u32::from(h.window) << self.opts.snd_wscale;
+        self.state == State::Established
+            // ACK, maybe PSH; no SYN, FIN, RST, URG, ECE or CWR.
+            && h.flags.0 & !TcpFlags::PSH.0 == TcpFlags::ACK.0
+            && h.seq == self.rcv_nxt
+            && h.ack == self.snd_una
+            && wnd == self.snd_wnd
+            && wnd > 0
+            && len > 0
+            && len <= self.recv_q.window()
+            && !self.recv_q.has_out_of_order()
+            && self.peer_fin.is_none()
+            && !self.rd_closed
+            && !(h.ce && self.opts.ecn)
+            && h.timestamps.is_some() == self.opts.timestamps
+            && !self.paws_rejects_ts(now, h.timestamps)
+    }
+
+    /// Where the predicted segment's `len` bytes of text go: the front of
+    /// the receive window, as at most two slices (the ring's wrap). Nothing
+    /// is readable or acknowledged until [`rx_commit`](Self::rx_commit);
+    /// without it the bytes are never read. Only after
+    /// [`rx_predicts`](Self::rx_predicts) said yes.
+    #[inline]
+    pub(crate) fn rx_stage(&mut self, len: usize) -> (&mut [u8], &mut [u8]) {
+        self.recv_q.stage_in_order(len)
+    }
+
+    /// Takes a predicted segment whose `len` bytes of text are staged
+    /// ([`rx_stage`](Self::rx_stage)) and verified: the steps of
+    /// RFC 9293 §3.10.7.4 whose outcome the prediction did not fix, then
+    /// the keep-alive restart (RFC 9293 §3.8.4) that `on_segment` does for
+    /// every segment.
+    #[inline]
+    pub(crate) fn rx_commit(&mut self, now: Instant, cfg: &TcpConfig, h: &RxHeader, len: usize) {
+        self.rx_commit_segment(now, cfg, h, len);
+        self.heard_from_peer(now, cfg);
+    }
+
+    /// The events gathered since the stack last took them.
+    #[inline]
+    pub(crate) fn pending_events(&self) -> Events {
+        self.events
+    }
+
+    fn rx_commit_segment(&mut self, now: Instant, cfg: &TcpConfig, h: &RxHeader, len: usize) {
+        // Fifth: what remains of an ACK of SND.UNA is its SACK/RACK
+        // bookkeeping (no blocks: a predicted segment carries none) and the
+        // window update, same window, new SND.WL1/SND.WL2.
+        self.loss_after_ack_blocks(now, &[]);
+        if self.snd_wl1.diff(h.seq) < 0 || (self.snd_wl1 == h.seq && self.snd_wl2.diff(h.ack) <= 0)
+        {
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = h.seq;
+            self.snd_wl2 = h.ack;
+            self.persist_at = None;
+            self.persist_backoff = 0;
+        }
+        // Seventh: the text, already in place at RCV.NXT (a D-SACK has
+        // nothing to report: none of it was held before).
+        self.recv_q.commit_in_order(len);
+        self.rcv_nxt = self.rcv_nxt + len;
+        self.events.insert(Events::READABLE);
+        self.rcv_autotune(now, len);
+        self.ack_in_order_segment(now, cfg);
+        // RFC 7323 §4.3: TS.Recent follows the left edge of the window.
+        self.update_ts_recent_ts(now, h.seq, h.timestamps);
+    }
+
     /// Takes `seg` by the fast path if it is predicted; returns false (and
     /// changes nothing) if it is not.
     pub(super) fn predicted_data(
@@ -26,60 +154,36 @@ impl Connection {
         cfg: &TcpConfig,
         seg: &TcpRepr<'_>,
     ) -> bool {
-        let wnd = u32::from(seg.window) << self.opts.snd_wscale;
-        let predicted = self.state == State::Established
-            // ACK, maybe PSH; no SYN, FIN, RST, URG, ECE or CWR.
-            && seg.flags.0 & !TcpFlags::PSH.0 == TcpFlags::ACK.0
-            && seg.seq == self.rcv_nxt
-            && seg.ack == self.snd_una
-            && wnd == self.snd_wnd
-            && wnd > 0
-            && !seg.payload.is_empty()
-            && seg.payload.len() <= self.recv_q.window()
-            && !self.recv_q.has_out_of_order()
-            && self.peer_fin.is_none()
-            && self.only_expected_options(&seg.options);
-        if !predicted || self.paws_rejects(now, seg) {
+        let Some(timestamps) = only_timestamps(&seg.options) else {
+            return false;
+        };
+        let h = RxHeader {
+            seq: seg.seq,
+            ack: seg.ack,
+            window: seg.window,
+            flags: seg.flags,
+            timestamps,
+            ce: self.rx_ce(),
+        };
+        let len = seg.payload.len();
+        if !self.rx_predicts(now, &h, len) {
             return false;
         }
-        // First: SEG.SEQ = RCV.NXT and the text fits the queue, so the
-        // segment is acceptable and nothing needs trimming. Second to
-        // fourth: no RST, no SYN. Fifth: an ACK of SND.UNA is neither too
-        // old, nor of unsent data, nor new, and with text it is not a
-        // duplicate ACK (RFC 5681 §2); what remains is the ACK's SACK/RACK
-        // bookkeeping and the window update (same window, new SND.WL1).
-        self.loss_after_ack(now, seg);
-        if self.snd_wl1.diff(seg.seq) < 0
-            || (self.snd_wl1 == seg.seq && self.snd_wl2.diff(seg.ack) <= 0)
-        {
-            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
-            self.persist_at = None;
-            self.persist_backoff = 0;
-        }
-        // RFC 3168 §6.1.3: a CE mark on the IP header (no ECE or CWR here).
-        self.ecn_on_ack(now, seg);
-        self.ecn_on_receive(seg);
-        // Seventh: the text (no FIN, none pending: the eighth has nothing
-        // to do).
-        self.process_text(now, cfg, seg.seq, seg.payload);
-        self.update_ts_recent(now, seg.seq, seg);
+        let (a, b) = self.rx_stage(len);
+        let (pa, pb) = seg.payload.split_at(a.len());
+        a.copy_from_slice(pa);
+        b.copy_from_slice(pb);
+        self.rx_commit_segment(now, cfg, &h, len);
         true
     }
+}
 
-    /// The options are the timestamps alone when they were negotiated, and
-    /// none otherwise.
-    fn only_expected_options(&self, o: &TcpOptions) -> bool {
-        match o.timestamps {
-            Some(ts) if self.opts.timestamps => {
-                *o == TcpOptions {
-                    timestamps: Some(ts),
-                    ..TcpOptions::default()
-                }
-            }
-            None if !self.opts.timestamps => *o == TcpOptions::default(),
-            _ => false,
-        }
-    }
+/// `Some(timestamps)` when the options hold nothing but (maybe) the
+/// timestamps, `None` when they hold anything else.
+fn only_timestamps(o: &TcpOptions) -> Option<Option<(u32, u32)>> {
+    let rest = TcpOptions {
+        timestamps: None,
+        ..*o
+    };
+    (rest == TcpOptions::default()).then_some(o.timestamps)
 }

@@ -1,0 +1,294 @@
+//! The receive fast path's view of a packet: an IPv4 packet carrying a
+//! TCP segment of the one shape header prediction (RFC 9293 §3.10.7.4
+//! order, Van Jacobson's fast path, RFC 7323 Appendix A) expects on an
+//! established bulk connection, read straight from the bytes without
+//! building an [`IpRepr`](super::IpRepr) or a [`TcpRepr`](super::TcpRepr).
+//!
+//! [`FastSegment::parse`] answers `None` for anything else — IPv6, IPv4
+//! options, fragments, a bad IPv4 header checksum, any TCP option layout
+//! but none or `NOP,NOP,TS`, any control bit but ACK and PSH, no payload —
+//! and the caller then takes the general path ([`parse_tcp_packet_with`]),
+//! which accepts, rejects or counts the packet exactly as before. So every
+//! packet this accepts is one the general parser accepts with the same
+//! fields (`tests` below check that), except for the TCP checksum, which is
+//! left to the caller: it is verified while the payload is copied into the
+//! receive queue ([`FastSegment::verify_payload`]).
+//!
+//! [`parse_tcp_packet_with`]: super::parse_tcp_packet_with
+
+use super::checksum;
+use super::ip::{Ecn, IPV4_HEADER_LEN, PROTO_TCP};
+use super::tcp::TcpFlags;
+use super::SeqNum;
+
+/// `NOP,NOP,TS,10`: the first word of the options of every segment of an
+/// established connection with timestamps (RFC 7323 Appendix A).
+const TS_WORD: [u8; 4] = [1, 1, 8, 10];
+
+/// A predicted-shape IPv4/TCP packet, fields read, payload borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FastSegment<'a> {
+    /// IPv4 source address (the remote end).
+    pub src: [u8; 4],
+    /// IPv4 destination address (the local end).
+    pub dst: [u8; 4],
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: SeqNum,
+    pub ack: SeqNum,
+    /// ACK, maybe PSH: nothing else.
+    pub flags: TcpFlags,
+    /// Raw (unscaled) window field.
+    pub window: u16,
+    /// `(TSval, TSecr)` when the options were `NOP,NOP,TS`.
+    pub timestamps: Option<(u32, u32)>,
+    /// The IP header's ECN field.
+    pub ecn: Ecn,
+    /// Unfolded sum of the pseudo-header and the TCP header (RFC 9293 §3.1):
+    /// adding the payload's sum to it and folding gives 0xffff for a
+    /// segment whose checksum is right.
+    pub header_sum: u64,
+    /// The TCP payload (never empty).
+    pub payload: &'a [u8],
+}
+
+#[inline(always)]
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+#[inline(always)]
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// `initial` plus `b` (a header: 20 or 32 bytes) as big-endian 32-bit
+/// words, each congruent to the sum of its two 16-bit words (RFC 1071 §2):
+/// the unfolded one's complement sum, without `checksum::sum`'s set-up for
+/// long data. Ten words cannot overflow 64 bits.
+#[inline(always)]
+fn sum_words(b: &[u8], initial: u64) -> u64 {
+    b.chunks_exact(4).fold(initial, |acc, w| {
+        acc + u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+    })
+}
+
+impl<'a> FastSegment<'a> {
+    /// Reads `packet` if it has the predicted shape (module docs), else
+    /// `None`. Never panics; the TCP checksum is not checked here.
+    #[inline]
+    pub fn parse(packet: &'a [u8]) -> Option<FastSegment<'a>> {
+        // IPv4 without options (version 4, IHL 5), RFC 791 §3.1.
+        let ip = packet.get(..IPV4_HEADER_LEN)?;
+        if ip[0] != 0x45 || ip[9] != PROTO_TCP {
+            return None;
+        }
+        let total = usize::from(be16(ip, 2));
+        // Neither MF nor a fragment offset: a whole datagram.
+        if be16(ip, 6) & 0x3fff != 0 {
+            return None;
+        }
+        let tcp = packet.get(IPV4_HEADER_LEN..total)?;
+        // The header checksum (RFC 791 §3.1): the same verdict as
+        // `Ipv4Packet::verify_checksum`, from five 32-bit words.
+        if tcp.len() < 20 || checksum::fold(sum_words(ip, 0)) != 0xffff {
+            return None;
+        }
+        let (hl, timestamps) = match tcp[12] >> 4 {
+            5 => (20, None),
+            8 if tcp.len() >= 32 && tcp[20..24] == TS_WORD => {
+                (32, Some((be32(tcp, 24), be32(tcp, 28))))
+            }
+            _ => return None,
+        };
+        let flags = TcpFlags(tcp[13]);
+        if flags.0 & !TcpFlags::PSH.0 != TcpFlags::ACK.0 || tcp.len() == hl {
+            return None;
+        }
+        let (src, dst) = (
+            [ip[12], ip[13], ip[14], ip[15]],
+            [ip[16], ip[17], ip[18], ip[19]],
+        );
+        // The pseudo-header (RFC 9293 §3.1) as two 32-bit address words,
+        // the protocol and the TCP length, then the header.
+        let pseudo = u64::from(u32::from_be_bytes(src))
+            + u64::from(u32::from_be_bytes(dst))
+            + u64::from(PROTO_TCP)
+            + tcp.len() as u64;
+        Some(FastSegment {
+            src,
+            dst,
+            src_port: be16(tcp, 0),
+            dst_port: be16(tcp, 2),
+            seq: SeqNum(be32(tcp, 4)),
+            ack: SeqNum(be32(tcp, 8)),
+            flags,
+            window: be16(tcp, 14),
+            timestamps,
+            ecn: Ecn::from_bits(ip[1]),
+            header_sum: sum_words(&tcp[..hl], pseudo),
+            payload: &tcp[hl..],
+        })
+    }
+
+    /// Copies the payload into `a` then `b` (the receive queue's window,
+    /// split where its ring wraps; together exactly the payload's length)
+    /// and, with `verify`, checks the TCP checksum over the same bytes:
+    /// the copy and the sum sit side by side so one pass over the data can
+    /// do both. Returns whether the checksum is right (always true without
+    /// `verify`); the caller commits the copied bytes only then.
+    #[inline]
+    pub fn verify_payload(&self, a: &mut [u8], b: &mut [u8], verify: bool) -> bool {
+        let (pa, pb) = self.payload.split_at(a.len());
+        a.copy_from_slice(pa);
+        b.copy_from_slice(pb);
+        !verify || checksum::fold(checksum::sum(self.payload, self.header_sum)) == 0xffff
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{emit_tcp_packet, parse_tcp_packet, TcpOptions, TcpRepr, WireError};
+    use proptest::prelude::*;
+    use std::net::IpAddr;
+
+    fn repr(flags: u8, options: TcpOptions, payload: &[u8]) -> TcpRepr<'_> {
+        TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq: SeqNum(0xfffffff0),
+            ack: SeqNum(77),
+            flags: TcpFlags(flags),
+            window: 512,
+            urgent: 0,
+            options,
+            payload,
+        }
+    }
+
+    fn packet(r: &TcpRepr) -> Vec<u8> {
+        let (s, d): (IpAddr, IpAddr) =
+            ("198.18.0.1".parse().unwrap(), "198.18.0.2".parse().unwrap());
+        let mut buf = vec![0u8; 2000];
+        let n = emit_tcp_packet(s, d, 64, r, &mut buf).unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    fn ts() -> TcpOptions {
+        TcpOptions {
+            timestamps: Some((5, 6)),
+            ..TcpOptions::default()
+        }
+    }
+
+    /// Checks `p` against the general parser: same fields, and the fused
+    /// copy-and-verify agrees with its checksum verdict.
+    fn agrees(p: &[u8]) -> Option<bool> {
+        let f = FastSegment::parse(p)?;
+        let mut out = vec![0u8; f.payload.len()];
+        let cut = out.len() / 3;
+        let (a, b) = out.split_at_mut(cut);
+        let ok = f.verify_payload(a, b, true);
+        assert_eq!(out, f.payload);
+        match parse_tcp_packet(p) {
+            Ok(g) => {
+                assert!(ok, "checksum verdicts differ");
+                assert_eq!(IpAddr::from(f.src), g.ip.src);
+                assert_eq!(IpAddr::from(f.dst), g.ip.dst);
+                assert_eq!(f.ecn, g.ip.ecn);
+                let t = g.tcp;
+                assert_eq!(
+                    (f.src_port, f.dst_port, f.seq, f.ack, f.flags, f.window),
+                    (t.src_port, t.dst_port, t.seq, t.ack, t.flags, t.window)
+                );
+                assert_eq!(f.timestamps, t.options.timestamps);
+                assert_eq!(
+                    t.options,
+                    TcpOptions {
+                        timestamps: f.timestamps,
+                        ..TcpOptions::default()
+                    }
+                );
+                assert_eq!(f.payload, t.payload);
+            }
+            Err(WireError::BadChecksum) => assert!(!ok, "a bad checksum verified"),
+            Err(e) => panic!("fast parse accepted what the general parser rejects: {e}"),
+        }
+        Some(ok)
+    }
+
+    #[test]
+    fn predicted_shapes_are_read_like_the_general_parser() {
+        for opts in [TcpOptions::default(), ts()] {
+            for flags in [0x10, 0x18] {
+                let p = packet(&repr(flags, opts, b"hello, world"));
+                assert_eq!(agrees(&p), Some(true));
+            }
+        }
+    }
+
+    #[test]
+    fn anything_else_is_left_to_the_general_path() {
+        let mut sack = ts();
+        sack.sack_blocks.push(SeqNum(1), SeqNum(2));
+        let mss = TcpOptions {
+            mss: Some(1000),
+            ..TcpOptions::default()
+        };
+        // Control bits other than ACK/PSH, no payload, other options.
+        for (flags, opts, data) in [
+            (0x11, ts(), &b"x"[..]),
+            (0x12, ts(), b"x"),
+            (0x14, ts(), b"x"),
+            (0x30, ts(), b"x"),
+            (0x50, ts(), b"x"),
+            (0x90, ts(), b"x"),
+            (0x08, ts(), b"x"),
+            (0x10, ts(), b""),
+            (0x10, sack, b"x"),
+            (0x10, mss, b"x"),
+        ] {
+            let p = packet(&repr(flags, opts, data));
+            assert_eq!(FastSegment::parse(&p), None, "flags {flags:#x} {opts:?}");
+        }
+        let good = packet(&repr(0x10, ts(), b"payload"));
+        // A bad IPv4 header checksum, a fragment, IP options, IPv6,
+        // truncation: none of them.
+        let mut bad = good.clone();
+        bad[8] ^= 1;
+        assert_eq!(FastSegment::parse(&bad), None);
+        let mut frag = good.clone();
+        frag[6] |= 0x20;
+        assert_eq!(FastSegment::parse(&frag), None);
+        let mut opt = good.clone();
+        opt[0] = 0x46;
+        assert_eq!(FastSegment::parse(&opt), None);
+        for k in 0..good.len() {
+            assert_eq!(FastSegment::parse(&good[..k]), None, "len {k}");
+        }
+        // A bad TCP checksum is read, and fails verification.
+        let mut c = good.clone();
+        let last = c.len() - 1;
+        c[last] ^= 0x40;
+        assert_eq!(agrees(&c), Some(false));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_agree_with_the_general_parser(
+            flags in prop_oneof![Just(0x10u8), Just(0x18u8), any::<u8>()],
+            with_ts in any::<bool>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..64),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..3),
+        ) {
+            let opts = if with_ts { ts() } else { TcpOptions::default() };
+            let mut p = packet(&repr(flags, opts, &payload));
+            for (at, x) in flips {
+                let n = p.len();
+                p[at % n] ^= x;
+            }
+            let _ = agrees(&p);
+        }
+    }
+}
