@@ -44,6 +44,18 @@ impl Demux {
         Some(h)
     }
 
+    /// [`Demux::get`] through the IPv4 cache ([`Demux::get_v4_cached`]):
+    /// the stack's per-packet lookup, so a packet the fast path looked up
+    /// and left to the general path, and the next packet of the same
+    /// connection, find it without hashing.
+    #[inline]
+    pub fn get_cached(&mut self, key: &FourTuple) -> Option<SocketHandle> {
+        match V4Key::from_tuple(key) {
+            Some(k) => self.get_v4_cached(&k),
+            None => self.v6.get(key).copied(),
+        }
+    }
+
     /// Drops the cached entry if it is `key`'s.
     fn forget(&mut self, key: &V4Key) {
         if self.last_v4.is_some_and(|(k, _)| k == *key) {
@@ -133,6 +145,8 @@ mod tests {
         assert_eq!(d.get_v4_cached(&k), Some(h(3)));
         assert_eq!(d.remove(&a), Some(h(3)));
         assert_eq!(d.get_v4_cached(&k), None);
+        assert_eq!(d.get_cached(&a), None);
+        assert_eq!(d.get_cached(&b), Some(h(2)));
         assert_eq!(d.get(&a), None);
         assert_eq!(V4Key::from_tuple(&a).unwrap().to_tuple(), a);
         assert!(V4Key::from_tuple(&b).is_none());

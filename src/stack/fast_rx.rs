@@ -20,9 +20,9 @@
 //!    nothing committed: its bytes sit beyond RCV.NXT, where nothing reads
 //!    them;
 //! 5. commits the segment (the RFC steps whose outcome is not known, the
-//!    general path's own code) and does the stack's bookkeeping for what a
-//!    predicted segment can change: a READABLE event, an ACK owed, the
-//!    delayed-ACK or keep-alive timer.
+//!    general path's own code) and does `touch`'s bookkeeping for what a
+//!    predicted segment can change — a READABLE event, an ACK owed, the
+//!    delayed-ACK or keep-alive timer — on the socket it already holds.
 //!
 //! Anything else at any step — IPv6, IP options, other TCP options or
 //! flags, a connection not ESTABLISHED, out of order, a full window,
@@ -75,6 +75,9 @@ impl Stack {
         let Some(Socket {
             kind: SocketKind::Conn(c),
             linger_until: None,
+            timer_at,
+            orphaned,
+            net,
             ..
         }) = self.sockets.get_mut(h)
         else {
@@ -104,33 +107,16 @@ impl Stack {
             return true;
         }
         c.conn.rx_commit(now, &self.config.tcp, &hdr, len);
-        self.touch_predicted(now, h);
         #[cfg(test)]
         TAKEN.set(TAKEN.get() + 1);
-        true
-    }
-
-    /// `touch` after a predicted segment, doing only what such a segment
-    /// can have changed: still ESTABLISHED (no transition to record, not
-    /// done), no message framing, no lingering close (checked before the
-    /// segment was taken), so what is left is the READABLE event, an ACK
-    /// owed and the timers. With any other event pending, the general
-    /// `touch` runs.
-    #[inline]
-    fn touch_predicted(&mut self, now: Instant, h: super::SocketHandle) {
-        let Some(Socket {
-            kind: SocketKind::Conn(c),
-            timer_at,
-            orphaned,
-            net,
-            ..
-        }) = self.sockets.get_mut(h)
-        else {
-            return;
-        };
+        // `touch`, doing only what a predicted segment can have changed:
+        // still ESTABLISHED (no transition to record, not done), no message
+        // framing, no lingering close (all checked above), so what is left
+        // is the READABLE event, an ACK owed and the timers. With any other
+        // event pending, the general `touch` runs.
         if c.conn.pending_events() != Events::READABLE || c.conn.state() != State::Established {
             self.touch(now, h);
-            return;
+            return true;
         }
         c.conn.take_events();
         if !c.tx_queued && c.conn.wants_transmit() {
@@ -152,6 +138,7 @@ impl Stack {
             }
             net.update_conn(c);
         }
+        true
     }
 }
 

@@ -398,7 +398,7 @@ impl Stack {
             self.stats.malformed += 1;
             return;
         }
-        if let Some(&h) = self.conns.get(&key) {
+        if let Some(h) = self.conns.get_cached(&key) {
             if let Some(socket::Socket {
                 kind: SocketKind::Conn(c),
                 ..

@@ -61,15 +61,13 @@ fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// `initial` plus `b` (a header: 20 or 32 bytes) as big-endian 32-bit
-/// words, each congruent to the sum of its two 16-bit words (RFC 1071 §2):
-/// the unfolded one's complement sum, without `checksum::sum`'s set-up for
-/// long data. Ten words cannot overflow 64 bits.
+/// `initial` plus the five big-endian 32-bit words of a 20-byte header,
+/// each congruent to the sum of its two 16-bit words (RFC 1071 §2): the
+/// unfolded one's complement sum, unrolled, without `checksum::sum`'s
+/// set-up for long data. Far from overflowing 64 bits.
 #[inline(always)]
-fn sum_words(b: &[u8], initial: u64) -> u64 {
-    b.chunks_exact(4).fold(initial, |acc, w| {
-        acc + u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
-    })
+fn sum_header(b: &[u8; 20], initial: u64) -> u64 {
+    (0..5).fold(initial, |acc, i| acc + u64::from(be32(b, 4 * i)))
 }
 
 impl<'a> FastSegment<'a> {
@@ -77,31 +75,37 @@ impl<'a> FastSegment<'a> {
     /// `None`. Never panics; the TCP checksum is not checked here.
     #[inline]
     pub fn parse(packet: &'a [u8]) -> Option<FastSegment<'a>> {
+        // The cheap byte tests first: most packets that are not predicted
+        // (SYNs, FINs, pure ACKs) leave at one of them. Fixed-size views,
+        // so the reads below need no bounds checks.
         // IPv4 without options (version 4, IHL 5), RFC 791 §3.1.
-        let ip = packet.get(..IPV4_HEADER_LEN)?;
-        if ip[0] != 0x45 || ip[9] != PROTO_TCP {
-            return None;
-        }
-        let total = usize::from(be16(ip, 2));
+        let ip: &[u8; IPV4_HEADER_LEN] = packet.get(..IPV4_HEADER_LEN)?.try_into().ok()?;
         // Neither MF nor a fragment offset: a whole datagram.
-        if be16(ip, 6) & 0x3fff != 0 {
+        if ip[0] != 0x45 || ip[9] != PROTO_TCP || be16(ip, 6) & 0x3fff != 0 {
             return None;
         }
-        let tcp = packet.get(IPV4_HEADER_LEN..total)?;
-        // The header checksum (RFC 791 §3.1): the same verdict as
-        // `Ipv4Packet::verify_checksum`, from five 32-bit words.
-        if tcp.len() < 20 || checksum::fold(sum_words(ip, 0)) != 0xffff {
+        let tcp = packet.get(IPV4_HEADER_LEN..usize::from(be16(ip, 2)))?;
+        let th: &[u8; 20] = tcp.get(..20)?.try_into().ok()?;
+        let flags = TcpFlags(th[13]);
+        // Some text after a 20- or 32-byte header (pure ACKs leave here).
+        let hl = usize::from(th[12] >> 4) * 4;
+        if flags.0 & !TcpFlags::PSH.0 != TcpFlags::ACK.0 || tcp.len() <= hl {
             return None;
         }
-        let (hl, timestamps) = match tcp[12] >> 4 {
-            5 => (20, None),
-            8 if tcp.len() >= 32 && tcp[20..24] == TS_WORD => {
-                (32, Some((be32(tcp, 24), be32(tcp, 28))))
+        let timestamps = match hl {
+            20 => None,
+            32 => {
+                let o: &[u8; 12] = tcp.get(20..32)?.try_into().ok()?;
+                if o[..4] != TS_WORD {
+                    return None;
+                }
+                Some((be32(o, 4), be32(o, 8)))
             }
             _ => return None,
         };
-        let flags = TcpFlags(tcp[13]);
-        if flags.0 & !TcpFlags::PSH.0 != TcpFlags::ACK.0 || tcp.len() == hl {
+        // The header checksum (RFC 791 §3.1): the same verdict as
+        // `Ipv4Packet::verify_checksum`, from five 32-bit words.
+        if checksum::fold(sum_header(ip, 0)) != 0xffff {
             return None;
         }
         let (src, dst) = (
@@ -114,18 +118,22 @@ impl<'a> FastSegment<'a> {
             + u64::from(u32::from_be_bytes(dst))
             + u64::from(PROTO_TCP)
             + tcp.len() as u64;
+        let mut header_sum = sum_header(th, pseudo);
+        if let Some((v, e)) = timestamps {
+            header_sum += u64::from(u32::from_be_bytes(TS_WORD)) + u64::from(v) + u64::from(e);
+        }
         Some(FastSegment {
             src,
             dst,
-            src_port: be16(tcp, 0),
-            dst_port: be16(tcp, 2),
-            seq: SeqNum(be32(tcp, 4)),
-            ack: SeqNum(be32(tcp, 8)),
+            src_port: be16(th, 0),
+            dst_port: be16(th, 2),
+            seq: SeqNum(be32(th, 4)),
+            ack: SeqNum(be32(th, 8)),
             flags,
-            window: be16(tcp, 14),
+            window: be16(th, 14),
             timestamps,
             ecn: Ecn::from_bits(ip[1]),
-            header_sum: sum_words(&tcp[..hl], pseudo),
+            header_sum,
             payload: &tcp[hl..],
         })
     }
