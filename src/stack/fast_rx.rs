@@ -72,9 +72,12 @@ impl Stack {
         let Some(h) = self.conns.get_v4_cached(&key) else {
             return false;
         };
+        // A lingering close is `touch`'s business.
+        if self.sockets.linger_until(h).is_some() {
+            return false;
+        }
         let Some(Socket {
             kind: SocketKind::Conn(c),
-            linger_until: None,
             timer_at,
             orphaned,
             net,
