@@ -32,13 +32,18 @@ pub(crate) struct Demux {
 impl Demux {
     /// [`Demux::get`] for an IPv4 key, through the one-entry cache of the
     /// last hit.
-    #[inline]
+    #[inline(always)]
     pub fn get_v4_cached(&mut self, key: &V4Key) -> Option<SocketHandle> {
-        if let Some((k, h)) = self.last_v4 {
-            if k == *key {
-                return Some(h);
-            }
+        match self.last_v4 {
+            Some((k, h)) if k == *key => Some(h),
+            _ => self.get_v4_and_cache(key),
         }
+    }
+
+    /// The hash lookup behind [`Demux::get_v4_cached`]'s miss, kept out of
+    /// line so the hit stays a compare.
+    #[inline(never)]
+    fn get_v4_and_cache(&mut self, key: &V4Key) -> Option<SocketHandle> {
         let h = *self.v4.get(key)?;
         self.last_v4 = Some((*key, h));
         Some(h)

@@ -25,12 +25,18 @@ use crate::time::Instant;
 
 impl Connection {
     /// `advanced` bytes just became readable in order at `now`.
+    /// Inlined to its test: once the queue reached its bound (or for a
+    /// socket with an explicit `SO_RCVBUF`), a segment pays no call.
+    #[inline]
     pub(super) fn rcv_autotune(&mut self, now: Instant, advanced: usize) {
+        if advanced > 0 && self.recv_q.capacity() < self.rcv_buf_max as usize {
+            self.rcv_autotune_grow(now);
+        }
+    }
+
+    fn rcv_autotune_grow(&mut self, now: Instant) {
         let cap = self.recv_q.capacity();
         let max = self.rcv_buf_max as usize;
-        if advanced == 0 || cap >= max {
-            return;
-        }
         let srtt = self.rtt.srtt();
         let (rcv_nxt, window) = (self.rcv_nxt, self.recv_q.window());
         // The next byte the application will read.

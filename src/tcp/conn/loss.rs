@@ -321,10 +321,16 @@ impl Connection {
 
     /// [`loss_after_ack`](Self::loss_after_ack) given the ACK's SACK blocks
     /// alone (the receive fast path has no `TcpRepr`).
+    /// Inlined to its test, so a connection without SACK or loss state
+    /// (a bulk receiver's) pays no call per segment.
+    #[inline]
     pub(super) fn loss_after_ack_blocks(&mut self, now: Instant, blocks: &[(SeqNum, SeqNum)]) {
-        if !self.sack_on() || self.loss.is_none() {
-            return;
+        if self.sack_on() && self.loss.is_some() {
+            self.loss_after_sack_ack(now, blocks);
         }
+    }
+
+    fn loss_after_sack_ack(&mut self, now: Instant, blocks: &[(SeqNum, SeqNum)]) {
         let (una, max) = (self.snd_una, self.snd_max);
         let flight = max.diff(una).max(0) as usize;
         let l = self.loss();
