@@ -71,7 +71,7 @@ impl Connection {
     /// the text lands at RCV.NXT with no reassembly pending and someone
     /// will read it; eighth, no FIN, none pending. No ECN signal: no ECE,
     /// no CWR, no CE mark on an ECN connection (RFC 3168 §6.1).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn rx_predicts(&self, now: Instant, h: &RxHeader, len: usize) -> bool {
         #[cfg(test)]
         if DISABLED.get() {
@@ -122,6 +122,7 @@ impl Connection {
         self.events
     }
 
+    #[inline(always)]
     fn rx_commit_segment(&mut self, now: Instant, cfg: &TcpConfig, h: &RxHeader, len: usize) {
         // Fifth: what remains of an ACK of SND.UNA is its SACK/RACK
         // bookkeeping (no blocks: a predicted segment carries none) and the
