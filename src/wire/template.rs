@@ -215,9 +215,17 @@ impl HeaderTemplate {
         };
         let ip_field = u16::try_from(ip_field).map_err(|_| WireError::Malformed)?;
         let h = &mut buf[..hl];
-        h.copy_from_slice(&self.bytes[..hl]);
+        // One of four fixed sizes, so the copy is a few vector moves
+        // rather than a call to memcpy.
+        let v4 = ip_len == IPV4_HEADER_LEN;
+        match (v4, f.timestamps.is_some()) {
+            (true, true) => h[..52].copy_from_slice(&self.bytes[..52]),
+            (true, false) => h[..40].copy_from_slice(&self.bytes[..40]),
+            (false, true) => h[..72].copy_from_slice(&self.bytes[..72]),
+            (false, false) => h[..60].copy_from_slice(&self.bytes[..60]),
+        }
         let ecn = f.ecn.bits();
-        if ip_len == IPV4_HEADER_LEN {
+        if v4 {
             h[1] |= ecn;
             h[2..4].copy_from_slice(&ip_field.to_be_bytes());
             // The ECN bits are the low byte of the first 16-bit word.
