@@ -174,8 +174,14 @@ mod tests {
         fast: bool,
     }
 
-    const CLIENT: &str = "198.18.0.1";
-    const SERVER: &str = "198.18.0.2:80";
+    /// (client address, server address) of the IPv4 and the IPv6 worlds.
+    fn addresses(v6: bool) -> (&'static str, &'static str) {
+        if v6 {
+            ("2001:db8::1", "[2001:db8::2]:80")
+        } else {
+            ("198.18.0.1", "198.18.0.2:80")
+        }
+    }
 
     fn config(sack: bool, timestamps: bool, ecn: bool) -> StackConfig {
         let mut cfg = StackConfig::default();
@@ -190,11 +196,12 @@ mod tests {
     }
 
     impl World {
-        fn new(fast: bool, cfg: StackConfig) -> World {
+        fn new(fast: bool, cfg: StackConfig, v6: bool) -> World {
+            let (client_addr, server_addr) = addresses(v6);
             let mut client = Stack::new(cfg.clone(), 1);
-            client.add_address(CLIENT.parse().unwrap());
+            client.add_address(client_addr.parse().unwrap());
             let mut server = Stack::new(cfg, 2);
-            let server_addr: SocketAddr = SERVER.parse().unwrap();
+            let server_addr: SocketAddr = server_addr.parse().unwrap();
             server.add_address(server_addr.ip());
             let l = server.listen(server_addr, 8).unwrap();
             let now = Instant::from_millis(1000);
@@ -370,6 +377,11 @@ mod tests {
             out[last] ^= 0x10;
             return out;
         }
+        if let (Mutation::Ce, 6) = (m, out[0] >> 4) {
+            // ECN is the low two bits of the traffic class (RFC 8200 §7).
+            out[1] |= 0x30;
+            return out;
+        }
         if let Mutation::Ce = m {
             out[1] |= 0x03;
             out[10..12].copy_from_slice(&[0, 0]);
@@ -435,9 +447,14 @@ mod tests {
     /// Runs `actions` in a world with the fast path and one without; they
     /// must do exactly the same thing.
     fn same_both_ways(cfg: StackConfig, actions: &[Action]) -> u64 {
+        same_both_ways_on(cfg, false, actions)
+    }
+
+    /// [`same_both_ways`] over IPv6 with `v6`.
+    fn same_both_ways_on(cfg: StackConfig, v6: bool, actions: &[Action]) -> u64 {
         let before = taken();
-        let mut fast = World::new(true, cfg.clone());
-        let mut slow = World::new(false, cfg);
+        let mut fast = World::new(true, cfg.clone(), v6);
+        let mut slow = World::new(false, cfg, v6);
         for (i, a) in actions.iter().enumerate() {
             fast.step(a);
             slow.step(a);
@@ -464,6 +481,29 @@ mod tests {
                 n >= 40,
                 "sack {sack} ts {ts}: only {n} segments took the fast path"
             );
+        }
+    }
+
+    #[test]
+    fn ipv6_takes_the_connections_own_prediction_and_matches_the_general_path() {
+        // The stack's fast path reads IPv4 only; over IPv6 the general
+        // parse runs and `on_segment`'s prediction (the same `rx_predicts`
+        // and commit) takes the in-order segments.
+        let mut actions = Vec::new();
+        for m in [
+            Mutation::None,
+            Mutation::Swap,
+            Mutation::Ce,
+            Mutation::OldTimestamp,
+        ] {
+            actions.push(Action::Write(5000));
+            actions.extend([Action::Deliver(Mutation::None), Action::Deliver(m)]);
+            actions.extend([Action::Deliver(Mutation::None); 3]);
+            actions.extend([Action::DeliverAcks, Action::Read(6000), Action::Tick(50)]);
+        }
+        for ecn in [false, true] {
+            let n = same_both_ways_on(config(true, true, ecn), true, &actions);
+            assert_eq!(n, 0, "the IPv4 fast path took an IPv6 segment");
         }
     }
 
@@ -506,7 +546,7 @@ mod tests {
 
     #[test]
     fn a_bad_checksum_on_the_fast_path_changes_nothing() {
-        let mut w = World::new(true, config(true, true, false));
+        let mut w = World::new(true, config(true, true, false), false);
         w.step(&Action::Write(3000));
         w.step(&Action::Deliver(Mutation::None));
         let queued = w.server.recv_queue_len(w.sh).unwrap();
@@ -538,8 +578,9 @@ mod tests {
             sack in any::<bool>(),
             ts in any::<bool>(),
             ecn in any::<bool>(),
+            v6 in proptest::bool::weighted(0.25),
         ) {
-            same_both_ways(config(sack, ts, ecn), &actions);
+            same_both_ways_on(config(sack, ts, ecn), v6, &actions);
         }
     }
 }
