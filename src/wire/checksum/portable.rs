@@ -103,6 +103,20 @@ fn le_rest(data: &[u8], start: usize, mut acc: u64, mut carries: u64) -> u64 {
     add_carry(add_carry(acc, carries), last)
 }
 
+/// The sum (big-endian, as [`sum`] from 0) of exactly 20 bytes: two
+/// little-endian 64-bit words and a 32-bit one in one carry chain, then
+/// [`le_to_be`].
+#[inline(always)]
+pub(super) fn sum20(h: &[u8; 20]) -> u64 {
+    // Constant offsets into a 20-byte array: no bounds checks.
+    let c = u64::from(u32::from_le_bytes([h[16], h[17], h[18], h[19]]));
+    let (s, c1) = word64(&h[..8]).overflowing_add(word64(&h[8..16]));
+    // c + c1 <= 2^32; if adding it carries, the wrapped sum is under 2^32,
+    // so adding that carry back cannot carry again.
+    let (s, c2) = s.overflowing_add(c + u64::from(c1));
+    le_to_be(s + u64::from(c2))
+}
+
 /// The little-endian sum of under 8 bytes: a 4-, a 2- and a 1-byte piece,
 /// each there or not (each at an even offset; the odd last byte as in
 /// [`le_rest`]).
