@@ -211,6 +211,24 @@ impl Connection {
         rwnd_room.min(cwnd_room)
     }
 
+    /// For the transmit fast path (`output.rs`, `bulk_segment`): SACK is on,
+    /// no tail-loss probe is due or pending (so `loss_retransmit` would
+    /// send nothing and change nothing), no segment is deemed lost, and
+    /// `send_room(flight)` — then the peer's window less `flight` and cwnd
+    /// less `pipe` — holds at least `mss`.
+    #[inline]
+    pub(super) fn full_segment_clear(&self, flight: usize, mss: usize) -> bool {
+        let Some(l) = self.loss.as_deref() else {
+            return false;
+        };
+        self.sack_on()
+            && !l.probe_due
+            && !l.probe_room
+            && l.board.next_lost().is_none()
+            && (self.snd_wnd as usize).saturating_sub(flight) >= mss
+            && l.cc.cwnd().saturating_sub(l.board.pipe()) >= mss
+    }
+
     /// `[seq, end)` (data and possibly FIN) goes out at `now`.
     pub(super) fn loss_on_send(&mut self, now: Instant, seq: SeqNum, end: SeqNum, retrans: bool) {
         if end.diff(seq) <= 0 || !self.state.is_synchronized() {

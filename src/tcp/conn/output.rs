@@ -185,7 +185,55 @@ impl Connection {
         }
     }
 
+    /// The transmit fast path, the sender's counterpart of header
+    /// prediction: the next full-sized segment of new data of an
+    /// ESTABLISHED or CLOSE-WAIT connection with SACK on, nothing to
+    /// retransmit or probe, no FIN queued, no pacing, and room for a whole
+    /// segment in both the peer's window and the congestion window (every
+    /// segment of a bulk transfer). In that case `data_segment` would skip
+    /// fast retransmit, find nothing for `loss_retransmit`, take a full
+    /// MSS and send it without Nagle's or SWS avoidance's say; this goes
+    /// there directly and does the same (the same `build`, the same
+    /// updates after it). Anything else returns `None` having changed
+    /// nothing, and the general path runs.
+    #[inline]
+    fn bulk_segment(&mut self, now: Instant) -> Option<Segment> {
+        if self.fast_rexmit
+            || self.persist_probe
+            || self.fin_queued
+            || self.snd_nxt != self.snd_max
+            || !matches!(self.state, State::Established | State::CloseWait)
+            || self.settings.has(Settings::PACING)
+        {
+            return None;
+        }
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let qlen = self.send_q.len();
+        let off = self.snd_nxt.diff(self.data_start());
+        if off < 0 || qlen.saturating_sub(off as usize) < mss {
+            return None;
+        }
+        let off = off as usize;
+        if !self.full_segment_clear(self.flight(), mss) {
+            return None;
+        }
+        let seq = self.snd_nxt;
+        let seg = self.build(now, seq, off, mss, false, false);
+        self.snd_nxt = seq + mss;
+        self.snd_max = self.snd_nxt;
+        if self.rtt_probe.is_none() && self.retries == 0 {
+            self.rtt_probe = Some((seq, SentAt::new(now)));
+        }
+        if self.rto_at.is_none() {
+            self.restart_rto(now);
+        }
+        Some(seg)
+    }
+
     fn data_segment(&mut self, now: Instant) -> Option<Segment> {
+        if let Some(s) = self.bulk_segment(now) {
+            return Some(s);
+        }
         // Optional pacing (pacing.rs): not before the departure time.
         if self.pacing_holds(now) {
             return None;
