@@ -131,6 +131,7 @@ impl RecvQueue {
     /// segment that verified. Only for a queue without out-of-order data
     /// (the window is then free) and `n <= window()`; anything else takes
     /// [`write_at`](Self::write_at).
+    #[inline]
     pub fn stage_in_order(&mut self, n: usize) -> (&mut [u8], &mut [u8]) {
         debug_assert!(!self.has_out_of_order() && n <= self.window());
         self.ring.slices_mut(self.len, n)
@@ -139,6 +140,7 @@ impl RecvQueue {
     /// Makes the `n` bytes just staged by [`stage_in_order`]
     /// (Self::stage_in_order) readable: what [`write_at`](Self::write_at)
     /// at offset 0 does with them.
+    #[inline]
     pub fn commit_in_order(&mut self, n: usize) {
         debug_assert!(!self.has_out_of_order() && n <= self.window());
         self.ooo.shift(n);

@@ -114,6 +114,7 @@ impl Ring {
     /// first use: for a caller that fills them itself (the receive fast
     /// path copies and checksums in one place). The caller keeps
     /// `offset + len <= cap`.
+    #[inline]
     pub fn slices_mut(&mut self, offset: usize, len: usize) -> (&mut [u8], &mut [u8]) {
         debug_assert!(offset + len <= self.cap);
         if len == 0 {
