@@ -89,6 +89,18 @@ impl Demux {
         }
     }
 
+    /// Removes `key` if it maps to `h` (a retiring connection whose tuple
+    /// another socket may have taken since). One hash in the usual case;
+    /// through [`Demux::remove`] and [`Demux::insert`], so anything they
+    /// keep in step stays so.
+    pub fn remove_if(&mut self, key: &FourTuple, h: SocketHandle) {
+        if let Some(other) = self.remove(key) {
+            if other != h {
+                self.insert(*key, other);
+            }
+        }
+    }
+
     pub fn remove(&mut self, key: &FourTuple) -> Option<SocketHandle> {
         match V4Key::from_tuple(key) {
             Some(k) => {
@@ -152,6 +164,11 @@ mod tests {
         assert_eq!(d.get_v4_cached(&k), None);
         assert_eq!(d.get_cached(&a), None);
         assert_eq!(d.get_cached(&b), Some(h(2)));
+        d.remove_if(&b, h(9));
+        assert_eq!(d.get(&b), Some(&h(2)), "another socket's entry stays");
+        d.remove_if(&b, h(2));
+        assert_eq!(d.get(&b), None);
+        assert_eq!(d.insert(b, h(2)), None);
         assert_eq!(d.get(&a), None);
         assert_eq!(V4Key::from_tuple(&a).unwrap().to_tuple(), a);
         assert!(V4Key::from_tuple(&b).is_none());

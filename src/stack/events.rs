@@ -180,6 +180,19 @@ pub(crate) struct NetState {
     close_error: Option<ConnError>,
 }
 
+/// The bit of `ev` in [`super::socket::Socket::queued`].
+#[inline]
+pub(crate) fn event_bit(ev: super::Event) -> u8 {
+    use super::Event;
+    match ev {
+        Event::Connected => 1,
+        Event::Acceptable => 2,
+        Event::Readable => 4,
+        Event::Writable => 8,
+        Event::Closed => 16,
+    }
+}
+
 impl NetState {
     /// A socket created by `connect`.
     pub(crate) fn connecting() -> NetState {

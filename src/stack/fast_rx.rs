@@ -81,6 +81,7 @@ impl Stack {
             timer_at,
             orphaned,
             net,
+            queued,
             ..
         }) = self.sockets.get_mut(h)
         else {
@@ -135,10 +136,8 @@ impl Stack {
             }
         }
         if !*orphaned {
-            // `raise` would find an event at the back of the queue first.
-            if self.events.back() != Some(&(h, Event::Readable)) {
-                raise(&mut self.events, h, Event::Readable);
-            }
+            // A bit test when one is already waiting (Socket::queued).
+            raise(&mut self.events, queued, h, Event::Readable);
             net.update_conn(c);
         }
         true

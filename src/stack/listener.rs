@@ -22,7 +22,7 @@ pub(crate) struct Listener {
     pub local: SocketAddr,
     /// Bounds both queues (Linux bounds the SYN queue by the same value).
     pub backlog: usize,
-    pub syn_queue: Vec<HalfOpen>,
+    pub syn_queue: SynQueue,
     pub accept_queue: VecDeque<SocketHandle>,
     /// Until when ACKs that match no half-open entry are checked against
     /// SYN cookies: set whenever a cookie goes out, so a listener that has
@@ -40,6 +40,8 @@ pub(crate) struct Listener {
 /// A passive SYN-RECEIVED entry.
 #[derive(Clone, Debug)]
 pub(crate) struct HalfOpen {
+    /// `local` and `remote` as the SYN queue finds them.
+    pub key: FourTuple,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub iss: SeqNum,
@@ -55,12 +57,118 @@ pub(crate) struct HalfOpen {
     pub no_options: bool,
 }
 
+/// Half-open entries in arrival order (removal swaps the last one in), found
+/// by 4-tuple: searched while the queue is short (a quiet listener holds a
+/// handful, and comparing a few tuples costs less than hashing one), through
+/// an index once it is longer than [`SynQueue::LINEAR`], so a SYN flood that
+/// fills the queue does not make each segment for the listener a search of
+/// thousands of entries.
+#[derive(Default)]
+pub(crate) struct SynQueue {
+    entries: Vec<HalfOpen>,
+    /// 4-tuple → position in `entries`, while the queue is long.
+    index: Option<hashbrown::HashMap<FourTuple, u32>>,
+}
+
+impl SynQueue {
+    /// Longest queue searched without the index.
+    const LINEAR: usize = 16;
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    pub fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+    pub fn iter(&self) -> core::slice::Iter<'_, HalfOpen> {
+        self.entries.iter()
+    }
+    pub fn get(&self, i: usize) -> &HalfOpen {
+        &self.entries[i]
+    }
+
+    /// The position of `key`'s entry.
+    pub fn find(&self, key: &FourTuple) -> Option<usize> {
+        match &self.index {
+            Some(ix) => ix.get(key).map(|&i| i as usize),
+            None => self.entries.iter().position(|h| h.key == *key),
+        }
+    }
+
+    /// Adds an entry (its 4-tuple has none yet).
+    pub fn push(&mut self, e: HalfOpen) {
+        if let Some(ix) = &mut self.index {
+            ix.insert(e.key, self.entries.len() as u32);
+        }
+        self.entries.push(e);
+        if self.index.is_none() && self.entries.len() > Self::LINEAR {
+            self.reindex();
+        }
+    }
+
+    /// Removes the entry at `i`; the last one takes its place.
+    pub fn swap_remove(&mut self, i: usize) -> HalfOpen {
+        let e = self.entries.swap_remove(i);
+        if let Some(ix) = &mut self.index {
+            ix.remove(&e.key);
+            if let Some(moved) = self.entries.get(i) {
+                ix.insert(moved.key, i as u32);
+            }
+            // Half the threshold: a queue hovering around it does not
+            // build and drop the index over and over.
+            if self.entries.len() <= Self::LINEAR / 2 {
+                self.index = None;
+            }
+        }
+        e
+    }
+
+    /// `Vec::retain_mut`, then the index rebuilt if anything left.
+    pub fn retain_mut(&mut self, f: impl FnMut(&mut HalfOpen) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain_mut(f);
+        if self.entries.len() != before {
+            self.reindex();
+        }
+    }
+
+    /// Takes every entry.
+    pub fn take_all(&mut self) -> Vec<HalfOpen> {
+        self.index = None;
+        core::mem::take(&mut self.entries)
+    }
+
+    fn reindex(&mut self) {
+        self.index = (self.entries.len() > Self::LINEAR).then(|| {
+            self.entries
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.key, i as u32))
+                .collect()
+        });
+    }
+
+    /// Heap bytes of the entries and the index.
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * core::mem::size_of::<HalfOpen>()
+            + self.index.as_ref().map_or(0, |ix| {
+                super::memory::hash_table_bytes(
+                    ix.capacity(),
+                    core::mem::size_of::<(FourTuple, u32)>(),
+                )
+            })
+    }
+}
+
 impl Listener {
     pub fn new(local: SocketAddr, backlog: usize) -> Self {
         Listener {
             local,
             backlog: backlog.max(1),
-            syn_queue: Vec::new(),
+            syn_queue: SynQueue::default(),
             accept_queue: VecDeque::new(),
             cookies_until: None,
             ecn: None,
@@ -71,7 +179,7 @@ impl Listener {
     /// Heap bytes of the two queues (and the listener's own box).
     pub fn heap_bytes(&self) -> usize {
         core::mem::size_of::<Listener>()
-            + self.syn_queue.capacity() * core::mem::size_of::<HalfOpen>()
+            + self.syn_queue.heap_bytes()
             + self.accept_queue.capacity() * core::mem::size_of::<SocketHandle>()
     }
 
@@ -80,7 +188,7 @@ impl Listener {
     pub fn shrink_if_idle(&mut self) {
         const KEEP: usize = 16;
         if self.syn_queue.is_empty() && self.syn_queue.capacity() > KEEP {
-            self.syn_queue = Vec::new();
+            self.syn_queue = SynQueue::default();
         }
         if self.accept_queue.is_empty() && self.accept_queue.capacity() > KEEP {
             self.accept_queue = VecDeque::new();
@@ -109,11 +217,7 @@ impl Stack {
         else {
             return;
         };
-        if let Some(i) = l
-            .syn_queue
-            .iter()
-            .position(|h| h.remote == key.remote() && h.local == key.local())
-        {
+        if let Some(i) = l.syn_queue.find(&key) {
             self.half_open_segment(now, lh, i, seg);
             return;
         }
@@ -207,6 +311,7 @@ impl Stack {
         opts.ecn = ecn.unwrap_or(cfg.ecn).accepts() && crate::tcp::ecn::is_ecn_setup_syn(seg.flags);
         let (iss, ts_offset) = self.secret.isn_and_ts_offset(&key, now);
         let entry = HalfOpen {
+            key,
             local,
             remote: key.remote(),
             iss,
@@ -246,7 +351,7 @@ impl Stack {
         else {
             return;
         };
-        let h = l.syn_queue[i].clone();
+        let h = l.syn_queue.get(i).clone();
         let f = seg.flags;
         let rcv_nxt = h.irs + 1u32;
         if f.contains(TcpFlags::RST) {
@@ -378,6 +483,7 @@ impl Stack {
             timer_at: None,
             orphaned: false,
             net,
+            queued: 0,
         });
         let key = FourTuple::new(h.local, h.remote);
         self.conns.insert(key, handle);
@@ -534,6 +640,7 @@ impl Stack {
         opts.message_mode = self.listener_message_mode(lh);
         let rto = cfg.initial_rto;
         let entry = HalfOpen {
+            key,
             local: key.local(),
             remote: key.remote(),
             iss,
@@ -681,5 +788,71 @@ impl Stack {
         if let Some(t) = next {
             self.schedule(lh, t);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: u16) -> HalfOpen {
+        let local: SocketAddr = "198.18.0.2:80".parse().unwrap();
+        let remote = SocketAddr::new("198.18.0.1".parse().unwrap(), 1000 + i);
+        HalfOpen {
+            key: FourTuple::new(local, remote),
+            local,
+            remote,
+            iss: SeqNum(u32::from(i)),
+            irs: SeqNum(0),
+            opts: Negotiated::default(),
+            ts_recent: 0,
+            ts_offset: 0,
+            retries: 0,
+            deadline: Instant::from_millis(u64::from(i)),
+            ip: crate::tcp::IpFields::default(),
+            no_options: false,
+        }
+    }
+
+    /// The queue finds every entry by 4-tuple, searched or indexed, through
+    /// growth past the threshold, removals that move entries, a retain and
+    /// shrinking back.
+    #[test]
+    fn syn_queue_finds_entries_searched_or_indexed() {
+        let mut q = SynQueue::default();
+        let check = |q: &SynQueue, live: &[u16]| {
+            assert_eq!(q.len(), live.len());
+            for &i in live {
+                let at = q.find(&entry(i).key).expect("present");
+                assert_eq!(q.get(at).iss, SeqNum(u32::from(i)));
+            }
+        };
+        let mut live: Vec<u16> = Vec::new();
+        for i in 0..40 {
+            q.push(entry(i));
+            live.push(i);
+            check(&q, &live);
+        }
+        assert!(q.index.is_some());
+        // Remove from the front, the middle and the back.
+        for i in [0u16, 17, 39, 5] {
+            let at = q.find(&entry(i).key).unwrap();
+            assert_eq!(q.swap_remove(at).iss, SeqNum(u32::from(i)));
+            live.retain(|&x| x != i);
+            check(&q, &live);
+            assert_eq!(q.find(&entry(i).key), None);
+        }
+        q.retain_mut(|h| h.iss.0 % 3 == 0);
+        live.retain(|&x| x % 3 == 0);
+        check(&q, &live);
+        while let Some(&i) = live.last() {
+            let at = q.find(&entry(i).key).unwrap();
+            q.swap_remove(at);
+            live.pop();
+            check(&q, &live);
+        }
+        assert!(q.index.is_none());
+        assert!(q.heap_bytes() > 0);
+        assert!(q.take_all().is_empty());
     }
 }

@@ -348,7 +348,11 @@ impl Stack {
 
     /// Next application event, if any.
     pub fn poll_event(&mut self) -> Option<(SocketHandle, Event)> {
-        self.events.pop_front()
+        let (h, ev) = self.events.pop_front()?;
+        if let Some(s) = self.sockets.get_mut(h) {
+            s.queued &= !events::event_bit(ev);
+        }
+        Some((h, ev))
     }
 
     // ---- packets in ----
@@ -620,6 +624,7 @@ impl Stack {
             timer_at,
             orphaned,
             net,
+            queued,
             ..
         }) = self.sockets.get_mut(h)
         else {
@@ -631,7 +636,10 @@ impl Stack {
         let state = c.conn.state();
         let from = c.last_state;
         c.last_state = state;
-        let wants_tx = c.conn.wants_transmit();
+        let is_done = c.conn.is_done();
+        // Asked only when the answer is used: to queue the connection, or
+        // to hold a done one back until it has sent what it owes.
+        let wants_tx = (is_done || (!c.tx_queued && why != Touch::Idle)) && c.conn.wants_transmit();
         if wants_tx && !c.tx_queued && why != Touch::Idle {
             c.tx_queued = true;
             self.tx_ready.push_back(h);
@@ -643,7 +651,7 @@ impl Stack {
             linger_until.is_some() && (c.conn.all_acked() || c.conn.state() == State::Closed);
         let linger_deadline = linger_until.filter(|_| !linger_ready);
         let deadline = earlier(c.conn.poll_timeout(), linger_deadline);
-        let done = c.conn.is_done() && !wants_tx;
+        let done = is_done && !wants_tx;
         if from != state {
             if let Some(t) = &mut self.transitions {
                 t.push(Transition {
@@ -664,12 +672,12 @@ impl Stack {
                 (Events::CLOSED, Event::Closed),
             ] {
                 if events.contains(bit) && !(in_accept_queue && bit == Events::CONNECTED) {
-                    raise(&mut self.events, h, ev);
+                    raise(&mut self.events, queued, h, ev);
                 }
             }
         }
         if linger_ready {
-            raise(&mut self.events, h, Event::Closed);
+            raise(&mut self.events, queued, h, Event::Closed);
         }
         // The timer heap holds the earliest deadline pushed; a later one is
         // found when that entry fires (lazy cancellation).
@@ -687,7 +695,7 @@ impl Stack {
             let key = FourTuple::new(c.conn.local(), c.conn.remote());
             let tw_info = (state == State::TimeWait)
                 .then(|| (c.conn.time_wait_info(), c.conn.negotiated().rcv_wscale));
-            self.retire(now, h, key, tw_info);
+            self.retire(now, h, key, tw_info, orphaned);
         }
     }
 
@@ -700,29 +708,29 @@ impl Stack {
         h: SocketHandle,
         key: FourTuple,
         tw: Option<(crate::tcp::conn::TimeWaitInfo, u8)>,
+        orphaned: bool,
     ) {
-        if self.conns.get(&key) == Some(&h) {
-            self.conns.remove(&key);
-        }
+        self.conns.remove_if(&key, h);
         if let Some(((snd_nxt, rcv_nxt, ts, window), rcv_wscale)) = tw {
-            if !self.time_wait.contains(&key) {
-                let entry = time_wait::TimeWaitEntry {
-                    snd_nxt,
-                    rcv_nxt,
-                    ts_recent: ts.map(|t| t.0),
-                    window,
-                    rcv_wscale,
-                };
-                self.enter_time_wait(now, key, entry);
-            }
+            let entry = time_wait::TimeWaitEntry {
+                snd_nxt,
+                rcv_nxt,
+                ts_recent: ts.map(|t| t.0),
+                window,
+                rcv_wscale,
+            };
+            self.enter_time_wait(now, key, entry);
         }
-        if self.sockets.get(h).is_some_and(|s| s.orphaned) {
+        if orphaned {
             self.sockets.remove(h);
         }
     }
 
     pub(crate) fn raise(&mut self, h: SocketHandle, ev: Event) {
-        raise(&mut self.events, h, ev);
+        match self.sockets.get_mut(h) {
+            Some(s) => raise(&mut self.events, &mut s.queued, h, ev),
+            None => self.events.push_back((h, ev)),
+        }
     }
 
     pub(crate) fn record(
@@ -767,8 +775,9 @@ impl Stack {
             let key = FourTuple::new(SocketAddr::new(local_ip, port), remote);
             if self.conns.contains_key(&key)
                 || self.time_wait.contains(&key)
-                || self.listeners.contains_key(&(local_ip, port))
-                || self.listeners.contains_key(&(unspecified(local_ip), port))
+                || (!self.listeners.is_empty()
+                    && (self.listeners.contains_key(&(local_ip, port))
+                        || self.listeners.contains_key(&(unspecified(local_ip), port))))
             {
                 continue;
             }
@@ -793,15 +802,18 @@ enum Touch {
     Idle,
 }
 
-/// Queues an application event; one already pending for this socket among
-/// the last 64 is not repeated (bounded work).
-fn raise(events: &mut VecDeque<(SocketHandle, Event)>, h: SocketHandle, ev: Event) {
-    if !events
-        .iter()
-        .rev()
-        .take(64)
-        .any(|&(eh, e)| eh == h && e == ev)
-    {
+/// Queues an application event unless the same one is already waiting for
+/// this socket (`queued` is the socket's [`socket::Socket::queued`]).
+#[inline]
+fn raise(
+    events: &mut VecDeque<(SocketHandle, Event)>,
+    queued: &mut u8,
+    h: SocketHandle,
+    ev: Event,
+) {
+    let bit = events::event_bit(ev);
+    if *queued & bit == 0 {
+        *queued |= bit;
         events.push_back((h, ev));
     }
 }

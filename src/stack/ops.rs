@@ -34,6 +34,7 @@ impl Stack {
             timer_at: None,
             orphaned: false,
             net: Default::default(),
+            queued: 0,
         })
     }
 
@@ -175,15 +176,19 @@ impl Stack {
         if local_ip.is_ipv4() != remote.is_ipv4() {
             return Err(Error::InvalidInput);
         }
-        let port = match bound.map(|b| b.port()) {
-            Some(p) if p != 0 => p,
-            _ => self
-                .ephemeral_port(local_ip, remote)
-                .ok_or(Error::AddrNotAvailable)?,
+        // An ephemeral port is picked free of connections and TIME-WAIT
+        // records already; a bound one is checked here.
+        let (port, checked) = match bound.map(|b| b.port()) {
+            Some(p) if p != 0 => (p, false),
+            _ => (
+                self.ephemeral_port(local_ip, remote)
+                    .ok_or(Error::AddrNotAvailable)?,
+                true,
+            ),
         };
         let local = SocketAddr::new(local_ip, port);
         let key = FourTuple::new(local, remote);
-        if self.conns.contains_key(&key) || self.time_wait.contains(&key) {
+        if !checked && (self.conns.contains_key(&key) || self.time_wait.contains(&key)) {
             return Err(Error::AddrInUse);
         }
         let (iss, ts_offset) = self.secret.isn_and_ts_offset(&key, now);
@@ -258,8 +263,49 @@ impl Stack {
             // WRITE is recorded again once space opens.
             self.reenable_event(h, NetEvents::WRITE);
         }
-        self.touch(now, h);
+        if r.is_ok() {
+            self.touch_queues(now, h);
+        } else {
+            self.touch(now, h);
+        }
         r
+    }
+
+    /// The bookkeeping after a send or a read of a byte stream, which
+    /// change the queues only: no state, event, timer or retirement can
+    /// follow, so of [`Stack::touch`] only the transmit list (data to send,
+    /// a window update to announce) and the selected network events
+    /// remain. Anything else the connection shows (a state not yet
+    /// reported, events, done, message mode, a lingering close) takes the
+    /// full touch.
+    fn touch_queues(&mut self, now: Instant, h: SocketHandle) {
+        let lingering = self.sockets.linger_until(h).is_some();
+        let Some(Socket {
+            kind: SocketKind::Conn(c),
+            orphaned,
+            net,
+            ..
+        }) = self.sockets.get_mut(h)
+        else {
+            return;
+        };
+        let conn = &c.conn;
+        if lingering
+            || c.last_state != conn.state()
+            || conn.has_events()
+            || conn.is_done()
+            || conn.negotiated().message_mode
+        {
+            self.touch(now, h);
+            return;
+        }
+        if !c.tx_queued && conn.wants_transmit() {
+            c.tx_queued = true;
+            self.tx_ready.push_back(h);
+        }
+        if !*orphaned {
+            net.update_conn(c);
+        }
     }
 
     /// Reads queued data; `Ok(0)` is end-of-stream (the peer's FIN), and an
@@ -278,10 +324,12 @@ impl Stack {
         s.net.reenable(NetEvents::READ);
         s.net.update(&s.kind);
         // A receive that found nothing changed nothing (a poll loop makes
-        // many): only a read, an end-of-stream or an error needs the
-        // bookkeeping (window update, events, retiring).
-        if r != Err(Error::WouldBlock) {
-            self.touch(now, h);
+        // many); a read or an end-of-stream changed the queue only (a
+        // window update may be owed); an error gets the full bookkeeping.
+        match r {
+            Err(Error::WouldBlock) => {}
+            Ok(_) => self.touch_queues(now, h),
+            Err(_) => self.touch(now, h),
         }
         r
     }
@@ -339,7 +387,7 @@ impl Stack {
             SocketKind::Listener(l) => {
                 let key = (l.local.ip(), l.local.port());
                 let pending: Vec<_> = l.accept_queue.drain(..).collect();
-                let half_open: Vec<_> = l.syn_queue.drain(..).collect();
+                let half_open = l.syn_queue.take_all();
                 let local = l.local;
                 self.listeners.remove(&key);
                 self.sockets.remove(h);

@@ -168,6 +168,11 @@ pub(crate) struct Socket {
     // would pay 8 bytes for it.
     /// Network events selected and recorded (Winsock's `FD_*`).
     pub net: super::events::NetState,
+    /// Application events of this socket waiting in the stack's event
+    /// queue, one bit per kind (events.rs `event_bit`): an event already
+    /// waiting is not queued again, at the cost of a bit test rather than
+    /// a search of the queue.
+    pub queued: u8,
 }
 
 struct Slot {

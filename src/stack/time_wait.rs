@@ -144,6 +144,12 @@ impl<K: Key> Ring<K> {
     }
 
     fn push(&mut self, key: K, e: &TimeWaitEntry, expires: u32) {
+        let h = self.hasher.hash_one(key);
+        self.push_hashed(h, key, e, expires);
+    }
+
+    /// [`Ring::push`] given the key's hash.
+    fn push_hashed(&mut self, h: u64, key: K, e: &TimeWaitEntry, expires: u32) {
         let pos = self.head.wrapping_add(self.records.len() as u32);
         self.records.push_back(Record {
             key,
@@ -156,7 +162,6 @@ impl<K: Key> Ring<K> {
                 | if e.ts_recent.is_some() { HAS_TS } else { 0 }
                 | e.rcv_wscale.min(14) << WSCALE_SHIFT,
         });
-        let h = self.hasher.hash_one(key);
         let (records, head, hasher) = (&self.records, self.head, &self.hasher);
         self.index.insert_unique(h, pos, |&p| {
             hasher.hash_one(records[p.wrapping_sub(head) as usize].key)
@@ -182,6 +187,21 @@ impl<K: Key> Ring<K> {
     fn insert(&mut self, key: K, e: &TimeWaitEntry, expires: u32) {
         self.take(&key);
         self.push(key, e, expires);
+    }
+
+    /// Adds a record for `key` unless it has one; one hash of the key.
+    fn insert_absent(&mut self, key: K, e: &TimeWaitEntry, expires: u32) -> bool {
+        let h = self.hasher.hash_one(key);
+        let (records, head) = (&self.records, self.head);
+        if self
+            .index
+            .find(h, |&p| records[p.wrapping_sub(head) as usize].key == key)
+            .is_some()
+        {
+            return false;
+        }
+        self.push_hashed(h, key, e, expires);
+        true
     }
 
     /// Moves the record to the back of the ring with a new expiry.
@@ -324,6 +344,31 @@ impl TimeWaitTable {
         match V4Key::from_tuple(key) {
             Some(k) => self.v4.get(&k),
             None => self.v6.get(key),
+        }
+    }
+
+    /// [`TimeWaitTable::insert`] for a 4-tuple not in TIME-WAIT yet: a
+    /// record already there is left as it is. Returns whether it inserted.
+    /// (A connection entering TIME-WAIT: one lookup instead of three.)
+    pub fn insert_absent(
+        &mut self,
+        key: FourTuple,
+        entry: TimeWaitEntry,
+        expires: Instant,
+    ) -> bool {
+        if self.max == 0 {
+            return false;
+        }
+        if self.len() >= self.max {
+            if self.contains(&key) {
+                return false;
+            }
+            self.evict_oldest();
+        }
+        let ms = millis_ceil(expires);
+        match V4Key::from_tuple(&key) {
+            Some(k) => self.v4.insert_absent(k, &entry, ms),
+            None => self.v6.insert_absent(key, &entry, ms),
         }
     }
 

@@ -37,6 +37,7 @@ pub(super) enum Endpoints {
 }
 
 impl Endpoints {
+    #[inline]
     pub fn new(local: SocketAddr, remote: SocketAddr) -> Endpoints {
         match (local, remote) {
             (SocketAddr::V4(local), SocketAddr::V4(remote)) => Endpoints::V4 { local, remote },
@@ -114,7 +115,19 @@ impl Default for Cold {
 impl Cold {
     /// The cold part a new connection with `cfg` needs, `None` when all of
     /// it is default (the common case: no allocation).
+    #[inline]
     pub fn for_config(cfg: &TcpConfig) -> Option<Box<Cold>> {
+        if cfg.keepinit.is_none()
+            && cfg.user_timeout.is_none()
+            && cfg.ip_fields() == DEFAULT_IP
+            && cfg.congestion == CongestionAlgorithm::Cubic
+        {
+            return None;
+        }
+        Cold::for_config_slow(cfg)
+    }
+
+    fn for_config_slow(cfg: &TcpConfig) -> Option<Box<Cold>> {
         let c = Cold {
             keepinit_ms: cfg.keepinit.map_or(0, |d| {
                 u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
