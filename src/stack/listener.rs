@@ -471,9 +471,10 @@ impl Stack {
             .get(lh)
             .map(|s| super::events::NetState::inherit(&s.net))
             .unwrap_or_default();
+        let conn = self.conn_box(conn);
         let handle = self.sockets.insert(Socket {
             kind: SocketKind::Conn(ConnSocket {
-                conn: Box::new(conn),
+                conn,
                 in_accept_queue: true,
                 last_state: State::Established,
                 tx_queued: false,

@@ -27,6 +27,9 @@ pub struct MemoryUsage {
     pub listeners: usize,
     /// Stack-generated segments waiting to be sent (RSTs, SYN-ACKs, ACKs).
     pub control: usize,
+    /// Connection blocks of retired connections kept for the next ones
+    /// (at most 8; they hold nothing else).
+    pub spare_connections: usize,
 }
 
 impl MemoryUsage {
@@ -38,6 +41,7 @@ impl MemoryUsage {
             + self.time_wait
             + self.listeners
             + self.control
+            + self.spare_connections
     }
 
     /// Everything, buffers included.
@@ -67,6 +71,7 @@ impl Stack {
             control: self.control.capacity() * core::mem::size_of::<super::Control>(),
             ..MemoryUsage::default()
         };
+        m.spare_connections = self.spare_conns.len() * core::mem::size_of::<Connection>();
         for h in self.sockets.handles() {
             if let Some(s) = self.sockets.get(h) {
                 match &s.kind {
@@ -81,5 +86,37 @@ impl Stack {
             }
         }
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::stack::{Stack, StackConfig};
+    use crate::time::Instant;
+
+    /// A retired connection's block is kept (and counted) for the next
+    /// connection, which starts from a fresh state in it.
+    #[test]
+    fn retired_connection_blocks_are_reused() {
+        let mut s = Stack::new(StackConfig::default(), 7);
+        s.add_address("198.18.0.1".parse().unwrap());
+        let now = Instant::ZERO;
+        let c = s.connect(now, "198.18.0.2:80".parse().unwrap()).unwrap();
+        s.abort(now, c).unwrap();
+        assert_eq!(s.close(now, c), Ok(()));
+        let mut buf = [0u8; 1500];
+        while s.poll_transmit(now, &mut buf).is_some() {}
+        assert_eq!(s.socket_count(), 0);
+        assert_eq!(s.spare_conns.len(), 1);
+        let m = s.memory_usage();
+        assert_eq!(m.connections, 0);
+        assert_eq!(
+            m.spare_connections,
+            core::mem::size_of::<crate::tcp::Connection>()
+        );
+        let d = s.connect(now, "198.18.0.3:80".parse().unwrap()).unwrap();
+        assert!(s.spare_conns.is_empty());
+        assert_eq!(s.state(d), Ok(crate::tcp::State::SynSent));
+        assert_eq!(s.peer_addr(d).ok(), "198.18.0.3:80".parse().ok());
     }
 }

@@ -206,8 +206,10 @@ impl Stack {
         if s.options.message_mode {
             conn.request_message_mode();
         }
+        let conn = self.conn_box(conn);
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
         s.kind = SocketKind::Conn(ConnSocket {
-            conn: Box::new(conn),
+            conn,
             in_accept_queue: false,
             last_state: State::Closed,
             tx_queued: false,
