@@ -753,12 +753,16 @@ impl Stack {
         }
     }
 
-    /// Keeps a retired connection's box for [`Stack::conn_box`], if it
-    /// holds nothing else (no buffer, loss state, cold settings or IPv6
-    /// address pair: a kept box is exactly one connection block).
-    fn recycle_conn(&mut self, b: Box<crate::tcp::Connection>) {
-        if self.spare_conns.len() < SPARE_CONNS && b.heap_bytes() == 0 && b.block_heap_bytes() == 0
-        {
+    /// Keeps a retired connection's box for [`Stack::conn_box`] once it
+    /// holds nothing else (its loss state and cold settings given back; a
+    /// queue still holding data, or an IPv6 address pair, and the box is
+    /// freed instead): a kept box is exactly one connection block.
+    fn recycle_conn(&mut self, mut b: Box<crate::tcp::Connection>) {
+        if self.spare_conns.len() >= SPARE_CONNS {
+            return;
+        }
+        b.release_heap();
+        if b.heap_bytes() == 0 && b.block_heap_bytes() == 0 {
             self.spare_conns.push(b);
         }
     }

@@ -483,6 +483,16 @@ impl Connection {
     pub fn block_heap_bytes(&self) -> usize {
         self.ends.heap_bytes() + self.cold.as_ref().map_or(0, |_| size_of::<block::Cold>())
     }
+    /// Gives back what a finished connection still holds besides its
+    /// block (the loss state, which a closed connection keeps, the cold
+    /// settings, empty queues' storage), so the stack can keep the block
+    /// for the next connection holding nothing else.
+    pub(crate) fn release_heap(&mut self) {
+        self.loss = None;
+        self.cold = None;
+        self.send_q.release_if_empty();
+        self.recv_q.release_if_empty();
+    }
     /// Heap bytes held by the queues and the loss-recovery state (0 for a
     /// connection that never carried data).
     pub fn heap_bytes(&self) -> usize {
