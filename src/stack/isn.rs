@@ -102,57 +102,62 @@ impl Secret {
 /// 2012) of `data` under `key`: the function `std::hash::SipHasher`
 /// computes, over one slice.
 fn sip24(key: [u64; 2], data: &[u8]) -> u64 {
-    let mut v = [
-        key[0] ^ 0x736f_6d65_7073_6575,
-        key[1] ^ 0x646f_7261_6e64_6f6d,
-        key[0] ^ 0x6c79_6765_6e65_7261,
-        key[1] ^ 0x7465_6462_7974_6573,
-    ];
+    let mut v = sip_init(key);
     let mut words = data.chunks_exact(8);
     for w in &mut words {
-        let m = u64::from_le_bytes(w.try_into().unwrap_or_default());
-        v[3] ^= m;
-        sip_round(&mut v);
-        sip_round(&mut v);
-        v[0] ^= m;
+        sip_compress(&mut v, u64::from_le_bytes(w.try_into().unwrap_or_default()));
     }
     // The last block: the remaining bytes, and the length's low byte on top.
     let mut tail = [0u8; 8];
     let rest = words.remainder();
     tail[..rest.len()].copy_from_slice(rest);
-    let b = u64::from_le_bytes(tail) | ((data.len() as u64) << 56);
-    v[3] ^= b;
-    sip_round(&mut v);
-    sip_round(&mut v);
-    v[0] ^= b;
-    v[2] ^= 0xff;
-    for _ in 0..4 {
-        sip_round(&mut v);
-    }
-    v[0] ^ v[1] ^ v[2] ^ v[3]
+    sip_compress(
+        &mut v,
+        u64::from_le_bytes(tail) | ((data.len() as u64) << 56),
+    );
+    sip_finish(v)
 }
 
 /// [`sip24`] of the 13 bytes `domain, d[0..12]` (a domain byte and an
 /// IPv4 4-tuple): one full block and the tail, built as words.
 #[inline]
 fn sip24_13(key: [u64; 2], domain: u8, d: &[u8; 12]) -> u64 {
-    let mut v = [
+    let mut v = sip_init(key);
+    sip_compress(
+        &mut v,
+        u64::from_le_bytes([domain, d[0], d[1], d[2], d[3], d[4], d[5], d[6]]),
+    );
+    // The tail: five bytes, and the length (13) in the top byte.
+    sip_compress(
+        &mut v,
+        u64::from_le_bytes([d[7], d[8], d[9], d[10], d[11], 0, 0, 13]),
+    );
+    sip_finish(v)
+}
+
+/// SipHash's initial state: the key XORed with "somepseudorandomlygeneratedbytes".
+#[inline(always)]
+fn sip_init(key: [u64; 2]) -> [u64; 4] {
+    [
         key[0] ^ 0x736f_6d65_7073_6575,
         key[1] ^ 0x646f_7261_6e64_6f6d,
         key[0] ^ 0x6c79_6765_6e65_7261,
         key[1] ^ 0x7465_6462_7974_6573,
-    ];
-    let m = u64::from_le_bytes([domain, d[0], d[1], d[2], d[3], d[4], d[5], d[6]]);
+    ]
+}
+
+/// One 8-byte message block: two compression rounds (the "2" of 2-4).
+#[inline(always)]
+fn sip_compress(v: &mut [u64; 4], m: u64) {
     v[3] ^= m;
-    sip_round(&mut v);
-    sip_round(&mut v);
+    sip_round(v);
+    sip_round(v);
     v[0] ^= m;
-    // The tail: five bytes, and the length (13) in the top byte.
-    let b = u64::from_le_bytes([d[7], d[8], d[9], d[10], d[11], 0, 0, 13]);
-    v[3] ^= b;
-    sip_round(&mut v);
-    sip_round(&mut v);
-    v[0] ^= b;
+}
+
+/// Finalization: four rounds (the "4"), folded to 64 bits.
+#[inline(always)]
+fn sip_finish(mut v: [u64; 4]) -> u64 {
     v[2] ^= 0xff;
     for _ in 0..4 {
         sip_round(&mut v);
