@@ -93,7 +93,7 @@ impl TxTemplate {
         seg: &Segment,
         buf: &mut [u8],
     ) -> Option<Option<usize>> {
-        let timestamps = SegmentFields::template_timestamps(&seg.options)?;
+        let timestamps = seg.options.only_timestamps()?;
         let ip = conn.ip_fields();
         let t = match &mut self.entry {
             Some((eh, t)) if *eh == h && t.matches(ip.hop_limit, ip.dscp) => t,

@@ -247,6 +247,30 @@ pub struct TcpOptions {
 }
 
 impl TcpOptions {
+    /// The timestamps, if nothing else is present: `Some(None)` for no
+    /// option at all, `Some(Some(ts))` for the timestamps alone, `None` for
+    /// anything else. The options of an established connection's ordinary
+    /// segment, which header prediction (RFC 9293 §3.10.7.4) and the
+    /// transmit header template take.
+    #[inline]
+    pub fn only_timestamps(&self) -> Option<Option<(u32, u32)>> {
+        // Destructured so that a new option is a compile error here.
+        let TcpOptions {
+            mss,
+            window_scale,
+            sack_permitted,
+            sack_blocks,
+            timestamps,
+            experimental,
+        } = self;
+        let only_ts = mss.is_none()
+            && window_scale.is_none()
+            && !sack_permitted
+            && sack_blocks.is_empty()
+            && experimental.is_none();
+        only_ts.then_some(*timestamps)
+    }
+
     /// Bytes taken by everything but the SACK blocks.
     fn base_len(&self) -> usize {
         let mut n = 0;

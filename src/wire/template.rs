@@ -49,7 +49,7 @@ use std::net::IpAddr;
 
 use super::ip::{IPV4_HEADER_LEN, IPV6_HEADER_LEN};
 use super::tcp::TCP_HEADER_LEN;
-use super::{checksum, Ecn, SeqNum, TcpFlags, TcpOptions, WireError, PROTO_TCP};
+use super::{checksum, Ecn, SeqNum, TcpFlags, WireError, PROTO_TCP};
 
 /// The option bytes of the NOP,NOP,TS layout (RFC 7323 Appendix A), before
 /// the two 32-bit values.
@@ -72,20 +72,6 @@ pub struct SegmentFields {
     pub timestamps: Option<(u32, u32)>,
     /// The IP header's ECN codepoint.
     pub ecn: Ecn,
-}
-
-impl SegmentFields {
-    /// What of `options` the template can write: `Some(None)` for no option,
-    /// `Some(Some(ts))` for the timestamps alone, `None` for anything else
-    /// (the caller then uses [`super::TcpRepr::emit_header`]).
-    pub fn template_timestamps(options: &TcpOptions) -> Option<Option<(u32, u32)>> {
-        let only_ts = options.mss.is_none()
-            && options.window_scale.is_none()
-            && !options.sack_permitted
-            && options.sack_blocks.is_empty()
-            && options.experimental.is_none();
-        only_ts.then_some(options.timestamps)
-    }
 }
 
 /// The constant part of a connection's IP and TCP headers, with its sums.
@@ -265,7 +251,7 @@ impl HeaderTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{IpRepr, TcpRepr};
+    use crate::wire::{IpRepr, TcpOptions, TcpRepr};
     use proptest::prelude::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -399,15 +385,15 @@ mod tests {
     #[test]
     fn only_timestamps_or_nothing_is_templated() {
         let mut o = TcpOptions::default();
-        assert_eq!(SegmentFields::template_timestamps(&o), Some(None));
+        assert_eq!(o.only_timestamps(), Some(None));
         o.timestamps = Some((1, 2));
-        assert_eq!(SegmentFields::template_timestamps(&o), Some(Some((1, 2))));
+        assert_eq!(o.only_timestamps(), Some(Some((1, 2))));
         o.sack_blocks.push(SeqNum(1), SeqNum(5));
-        assert_eq!(SegmentFields::template_timestamps(&o), None);
+        assert_eq!(o.only_timestamps(), None);
         let syn = TcpOptions {
             mss: Some(1460),
             ..TcpOptions::default()
         };
-        assert_eq!(SegmentFields::template_timestamps(&syn), None);
+        assert_eq!(syn.only_timestamps(), None);
     }
 }

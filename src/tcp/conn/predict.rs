@@ -25,7 +25,7 @@
 use super::{Connection, Events};
 use crate::tcp::{State, TcpConfig};
 use crate::time::Instant;
-use crate::wire::{SeqNum, TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::{SeqNum, TcpFlags, TcpRepr};
 
 #[cfg(test)]
 thread_local! {
@@ -161,7 +161,7 @@ impl Connection {
         if seg.payload.is_empty() || self.state != State::Established {
             return false;
         }
-        let Some(timestamps) = only_timestamps(&seg.options) else {
+        let Some(timestamps) = seg.options.only_timestamps() else {
             return false;
         };
         let h = RxHeader {
@@ -183,14 +183,4 @@ impl Connection {
         self.rx_commit_segment(now, cfg, &h, len);
         true
     }
-}
-
-/// `Some(timestamps)` when the options hold nothing but (maybe) the
-/// timestamps, `None` when they hold anything else.
-fn only_timestamps(o: &TcpOptions) -> Option<Option<(u32, u32)>> {
-    let rest = TcpOptions {
-        timestamps: None,
-        ..*o
-    };
-    (rest == TcpOptions::default()).then_some(o.timestamps)
 }
