@@ -56,18 +56,8 @@ fn run_on(pacing: bool, len: usize, model: LinkModel, seed: u64) -> Run {
     p.trace();
     let data = pattern(len, 9);
     let start = p.now();
-    let (mut sent, mut got) = (0, Vec::new());
-    p.run_until(Duration::from_secs(30), |p| {
-        let now = p.now();
-        if sent < data.len() {
-            sent += p.c().send(now, c, &data[sent..]).unwrap_or(0);
-        }
-        p.drain(true, s, &mut got).unwrap();
-        got.len() == data.len() && p.c().send_queue_len(c) == Ok(0)
-    });
-    assert!(got == data, "the bytes arrive intact and in order");
+    let stats = p.transfer(c, s, &data, Duration::from_secs(30));
     let took = p.now() - start;
-    let stats = p.c().connection(c).unwrap().loss_stats();
     let segs: Vec<WireSeg> = p
         .segments()
         .into_iter()
