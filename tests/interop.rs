@@ -21,7 +21,7 @@ mod netns;
 #[path = "common/root.rs"]
 mod root;
 
-use netns::{run, Netns};
+use netns::{run, Netns, HOST_IP, PEER, PORT, SYNFIN, SYNFIN_ADDR, SYNFIN_IP};
 use root::{have, is_root};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -29,13 +29,6 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-const SYNFIN: &str = env!("CARGO_BIN_EXE_synfin");
-const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/peer.py");
-const SYNFIN_ADDR: &str = "198.18.0.2/24";
-const SYNFIN_IP: &str = "198.18.0.2";
-const HOST_IP: &str = "198.18.0.1";
-const PORT: &str = "5000";
 
 /// Bulk transfer size on a clean link.
 const BIG: u64 = if cfg!(debug_assertions) {

@@ -14,7 +14,7 @@ mod netns;
 #[path = "common/root.rs"]
 mod root;
 
-use netns::Netns;
+use netns::{Netns, HOST_IP, PEER, SYNFIN_IP};
 use root::{have, is_root};
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -34,9 +34,6 @@ use synfin::links::tun::{TunConfig, TunDevice};
 use synfin::links::HostId;
 use synfin::stack::{Stack, StackConfig};
 
-const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/peer.py");
-const SYNFIN_IP: &str = "198.18.0.2";
-const HOST_IP: &str = "198.18.0.1";
 /// Bytes moved each way.
 const BULK: usize = 4 << 20;
 

@@ -15,8 +15,8 @@
 //!
 //! Needs root (namespaces, TUN), `ip`, `sysctl` and `python3`; skips with a
 //! message otherwise and fails instead under `CI=true`. Like
-//! `tests/interop.rs` (whose peer script it uses; its helpers are private
-//! to that file, so the few needed are repeated here), a debug build runs
+//! `tests/interop.rs` (whose peer script, namespace and addresses it shares
+//! through `tests/common/netns.rs`), a debug build runs
 //! it only with `CI=true` or `SYNFIN_INTEROP=1`. Addresses are
 //! 198.18.0.0/24 inside the namespace only.
 
@@ -25,7 +25,7 @@ mod netns;
 #[path = "common/root.rs"]
 mod root;
 
-use netns::{run, Netns};
+use netns::{run, Netns, HOST_IP, PEER, PORT, SYNFIN, SYNFIN_ADDR, SYNFIN_IP};
 use root::{have, is_root};
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -34,12 +34,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use synfin::wire::{self, Ecn, TcpFlags};
 
-const SYNFIN: &str = env!("CARGO_BIN_EXE_synfin");
-const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/peer.py");
-const SYNFIN_ADDR: &str = "198.18.0.2/24";
-const SYNFIN_IP: &str = "198.18.0.2";
-const HOST_IP: &str = "198.18.0.1";
-const PORT: &str = "5000";
 /// Bytes per transfer: about a second at the bottleneck's 20 Mbit/s.
 const BYTES: u64 = 2 << 20;
 /// The bottleneck: 20 Mbit/s, CE (or drop) above 20 kB queued.

@@ -7,6 +7,18 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// The synfin binary under test.
+pub const SYNFIN: &str = env!("CARGO_BIN_EXE_synfin");
+/// The kernel-side peer (Python's socket module).
+pub const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/peer.py");
+/// synfin's address behind the TUN device inside a test namespace, with
+/// its prefix, and alone; the kernel's side of the device; the port the
+/// tests listen on. Nothing with these addresses leaves the namespace.
+pub const SYNFIN_ADDR: &str = "198.18.0.2/24";
+pub const SYNFIN_IP: &str = "198.18.0.2";
+pub const HOST_IP: &str = "198.18.0.1";
+pub const PORT: &str = "5000";
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A namespace named `<tag><pid>x<n>`, unique on the machine while this
