@@ -21,12 +21,24 @@ pub trait Pumped {
     fn pump(&mut self) -> bool;
     /// Both stacks are idle: jump the clock to the earlier timer.
     fn wait(&mut self) -> Result<(), String>;
-    /// Packets client → server so far.
-    fn c2s(&self) -> u64;
-    /// Packets server → client so far (in a bulk run, the receiver's ACKs).
-    fn s2c(&self) -> u64;
-    /// Clock jumps so far.
-    fn jumps(&self) -> u64;
+    /// What the pair has counted so far.
+    fn counts(&self) -> Counts;
+}
+
+/// A pair's running counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counts {
+    /// Packets client → server.
+    pub c2s: u64,
+    /// Packets server → client (in a bulk run, the receiver's ACKs).
+    pub s2c: u64,
+    /// Clock jumps to a timer.
+    pub jumps: u64,
+}
+
+/// The earlier of two stacks' next deadlines, if either has one.
+pub fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    a.into_iter().chain(b).min()
 }
 
 /// Pumps `p` until `done` holds, jumping to timers when idle.
@@ -74,14 +86,8 @@ impl<P: Pumped, H> Pumped for Conn<P, H> {
     fn wait(&mut self) -> Result<(), String> {
         self.p.wait()
     }
-    fn c2s(&self) -> u64 {
-        self.p.c2s()
-    }
-    fn s2c(&self) -> u64 {
-        self.p.s2c()
-    }
-    fn jumps(&self) -> u64 {
-        self.p.jumps()
+    fn counts(&self) -> Counts {
+        self.p.counts()
     }
 }
 
@@ -92,8 +98,7 @@ pub fn bulk<P: BulkEnds>(p: &mut P, stack: &str, mtu: usize, bytes: u64) -> Resu
     let app_tx: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 + 3) as u8).collect();
     let mut app_rx = vec![0u8; 64 * 1024];
     let (mut sent, mut got) = (0u64, 0u64);
-    let c2s_before = p.c2s();
-    let s2c_before = p.s2c();
+    let before = p.counts();
     let start = std::time::Instant::now();
     let mut idle = 0;
     while got < bytes {
@@ -135,11 +140,11 @@ pub fn bulk<P: BulkEnds>(p: &mut P, stack: &str, mtu: usize, bytes: u64) -> Resu
     if got != bytes {
         return Err(format!("{stack}: received {got} of {bytes} bytes"));
     }
-    let segments = p.c2s() - c2s_before;
-    let acks = p.s2c() - s2c_before;
+    let after = p.counts();
+    let (segments, acks) = (after.c2s - before.c2s, after.s2c - before.s2c);
     eprintln!(
         "bench-detail: stack={stack} workload=bulk mtu={mtu} bytes={bytes} segments={segments} acks={acks} timer_jumps={}",
-        p.jumps()
+        after.jumps
     );
     Ok(Run { secs })
 }

@@ -21,7 +21,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
 use super::clock::{Clock, Mode};
-use super::driver::{self, BulkEnds, Pumped, Run};
+use super::driver::{self, BulkEnds, Counts, Pumped, Run};
 use super::report::Memory;
 
 const CLIENT: IpAddress = IpAddress::v4(198, 18, 0, 1);
@@ -197,25 +197,17 @@ impl Pumped for Pair {
         let now = self.now();
         let a = self.client.iface.poll_at(now, &self.client.sockets);
         let b = self.server.iface.poll_at(now, &self.server.sockets);
-        let t = match (a, b) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => return Err("both interfaces idle with nothing pending".into()),
-        };
+        let t = driver::earliest(a, b).ok_or("both interfaces idle with nothing pending")?;
         self.clock.jump_to(t.total_micros().max(0) as u64);
         Ok(())
     }
 
-    fn c2s(&self) -> u64 {
-        self.c2s
-    }
-
-    fn s2c(&self) -> u64 {
-        self.s2c
-    }
-
-    fn jumps(&self) -> u64 {
-        self.clock.jumps
+    fn counts(&self) -> Counts {
+        Counts {
+            c2s: self.c2s,
+            s2c: self.s2c,
+            jumps: self.clock.jumps,
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use synfin::tcp::{State, TcpConfig};
 use synfin::time::Instant;
 
 use super::clock::{Clock, Mode};
-use super::driver::{self, BulkEnds, Pumped, Run};
+use super::driver::{self, BulkEnds, Counts, Pumped, Run};
 use super::report::Memory;
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -91,25 +91,18 @@ impl Pumped for Pair {
 
     /// Both stacks are idle: jump to the earlier timer.
     fn wait(&mut self) -> Result<(), String> {
-        let t = match (self.client.poll_timeout(), self.server.poll_timeout()) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => return Err("both stacks idle with no timer pending".into()),
-        };
+        let t = driver::earliest(self.client.poll_timeout(), self.server.poll_timeout())
+            .ok_or("both stacks idle with no timer pending")?;
         self.clock.jump_to(t.total_micros());
         Ok(())
     }
 
-    fn c2s(&self) -> u64 {
-        self.c2s
-    }
-
-    fn s2c(&self) -> u64 {
-        self.s2c
-    }
-
-    fn jumps(&self) -> u64 {
-        self.clock.jumps
+    fn counts(&self) -> Counts {
+        Counts {
+            c2s: self.c2s,
+            s2c: self.s2c,
+            jumps: self.clock.jumps,
+        }
     }
 }
 
