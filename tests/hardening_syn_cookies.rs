@@ -66,14 +66,7 @@ fn flooded(cfg: StackConfig, backlog: usize) -> (Pair, synfin::stack::SocketHand
 
 /// Connects, accepts, and moves 100 kB each way; returns the two sockets.
 fn connect_and_transfer(p: &mut Pair, l: synfin::stack::SocketHandle) {
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
-    let mut s = None;
-    p.run_until(Duration::from_secs(10), |p| {
-        s = p.s().accept(l).ok().map(|(h, _)| h);
-        s.is_some()
-    });
-    let s = s.unwrap();
+    let (c, s) = p.connect_accept(l, Duration::from_secs(10));
     assert_eq!(p.c().state(c), Ok(State::Established));
     let (up, down) = (pattern(100_000, 1), pattern(100_000, 2));
     let (mut sent_up, mut sent_down) = (0, 0);

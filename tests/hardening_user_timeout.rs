@@ -125,14 +125,7 @@ fn accepted_connections_inherit_the_listeners() {
         .unwrap();
     p.s().listen_on(l, 4).unwrap();
     assert_eq!(p.s().user_timeout(l), Ok(Some(Duration::from_secs(2))));
-    let now = p.now();
-    let c = p.c().connect(now, Pair::server_addr()).unwrap();
-    let mut s = None;
-    p.run_until(Duration::from_secs(10), |p| {
-        s = p.s().accept(l).ok().map(|(h, _)| h);
-        s.is_some()
-    });
-    let s = s.unwrap();
+    let (c, s) = p.connect_accept(l, Duration::from_secs(10));
     assert_eq!(p.s().user_timeout(s), Ok(Some(Duration::from_secs(2))));
     assert_eq!(p.c().user_timeout(c), Ok(None));
     partition(&mut p, false);

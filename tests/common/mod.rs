@@ -83,17 +83,27 @@ impl Pair {
     /// accept. Returns (client socket, server socket, listener).
     pub fn establish(&mut self) -> (SocketHandle, SocketHandle, SocketHandle) {
         let l = self.s().listen(Pair::server_addr(), 16).unwrap();
+        let (c, s) = self.connect_accept(l, Duration::from_secs(120));
+        (c, s, l)
+    }
+
+    /// Connects from the client to the server's listener `l` and runs until
+    /// the handshake is done on both ends and `l` accepts (within `limit`).
+    /// Returns (client socket, server socket).
+    pub fn connect_accept(
+        &mut self,
+        l: SocketHandle,
+        limit: Duration,
+    ) -> (SocketHandle, SocketHandle) {
         let now = self.now();
         let c = self.c().connect(now, Pair::server_addr()).unwrap();
-        self.run_until(Duration::from_secs(120), |p| {
-            p.c().state(c) == Ok(State::Established)
-        });
+        self.run_until(limit, |p| p.c().state(c) == Ok(State::Established));
         let mut accepted = None;
-        self.run_until(Duration::from_secs(120), |p| {
+        self.run_until(limit, |p| {
             accepted = p.s().accept(l).ok();
             accepted.is_some()
         });
-        (c, accepted.unwrap().0, l)
+        (c, accepted.expect("the listener accepts the connection").0)
     }
 
     /// Reads everything available on `h` of `host` into `out`; returns
