@@ -35,6 +35,17 @@ pub enum CloseMode {
     UnreadClose,
 }
 
+impl CloseMode {
+    /// Every close mode.
+    pub const ALL: [CloseMode; 5] = [
+        CloseMode::Graceful,
+        CloseMode::HalfClose,
+        CloseMode::Abort,
+        CloseMode::Linger,
+        CloseMode::UnreadClose,
+    ];
+}
+
 /// What the two ends exchange.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum DataMode {
@@ -94,13 +105,7 @@ impl Scenario {
     /// The scenario of `seed`.
     pub fn from_seed(seed: u64) -> Scenario {
         let mut r = ChaCha8Rng::seed_from_u64(seed ^ 0x50a4_50a4);
-        let close = match r.next_u32() % 5 {
-            0 => CloseMode::Graceful,
-            1 => CloseMode::HalfClose,
-            2 => CloseMode::Abort,
-            3 => CloseMode::Linger,
-            _ => CloseMode::UnreadClose,
-        };
+        let close = CloseMode::ALL[r.next_u32() as usize % CloseMode::ALL.len()];
         let who = if r.next_u32() % 2 == 0 {
             Who::Client
         } else {
@@ -943,13 +948,7 @@ mod tests {
     #[test]
     fn seeds_cover_every_close_mode_and_both_closers() {
         let scs: Vec<_> = (0..200).map(Scenario::from_seed).collect();
-        for mode in [
-            CloseMode::Graceful,
-            CloseMode::HalfClose,
-            CloseMode::Abort,
-            CloseMode::Linger,
-            CloseMode::UnreadClose,
-        ] {
+        for mode in CloseMode::ALL {
             for who in [Who::Client, Who::Server] {
                 assert!(
                     scs.iter().any(|s| s.close == mode && s.who == who),
@@ -958,13 +957,7 @@ mod tests {
             }
         }
         assert!(scs.iter().any(|s| s.faults.partition_ms.is_some()));
-        for mode in [
-            CloseMode::Graceful,
-            CloseMode::HalfClose,
-            CloseMode::Abort,
-            CloseMode::Linger,
-            CloseMode::UnreadClose,
-        ] {
+        for mode in CloseMode::ALL {
             assert!(
                 scs.iter()
                     .any(|s| s.close == mode && s.mode == DataMode::Messages),
