@@ -34,7 +34,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::socket::{Socket, SocketKind};
-use super::{raise, Event, Stack};
+use super::{queue_for_transmit, raise, reschedule, Event, Stack};
 use crate::tcp::conn::RxHeader;
 use crate::tcp::{Events, State};
 use crate::time::Instant;
@@ -123,17 +123,9 @@ impl Stack {
             return true;
         }
         c.conn.take_events();
-        if !c.tx_queued && c.conn.wants_transmit() {
-            c.tx_queued = true;
-            self.tx_ready.push_back(h);
-        }
-        // As in `touch_inner`: the heap holds the earliest deadline pushed.
+        queue_for_transmit(&mut self.tx_ready, c, h);
         if let Some(t) = c.conn.poll_timeout() {
-            if !timer_at.is_some_and(|at| at <= t) {
-                *timer_at = Some(t);
-                self.timers
-                    .push(core::cmp::Reverse((t, h.index, h.generation)));
-            }
+            reschedule(&mut self.timers, timer_at, h, t);
         }
         if !*orphaned {
             // A bit test when one is already waiting (Socket::queued).

@@ -606,11 +606,7 @@ impl Stack {
     /// Puts `h` on the timer heap for `at`, unless an earlier entry is there.
     pub(crate) fn schedule(&mut self, h: SocketHandle, at: Instant) {
         if let Some(s) = self.sockets.get_mut(h) {
-            if s.timer_at.is_some_and(|t| t <= at) {
-                return;
-            }
-            s.timer_at = Some(at);
-            self.timers.push(Reverse((at, h.index, h.generation)));
+            reschedule(&mut self.timers, &mut s.timer_at, h, at);
         }
     }
 
@@ -686,13 +682,8 @@ impl Stack {
         if linger_ready {
             raise(&mut self.events, queued, h, Event::Closed);
         }
-        // The timer heap holds the earliest deadline pushed; a later one is
-        // found when that entry fires (lazy cancellation).
         if let Some(t) = deadline {
-            if !timer_at.is_some_and(|at| at <= t) {
-                *timer_at = Some(t);
-                self.timers.push(Reverse((t, h.index, h.generation)));
-            }
+            reschedule(&mut self.timers, timer_at, h, t);
         }
         if !orphaned {
             net.update_conn(c);
@@ -859,6 +850,37 @@ fn raise(
     if *queued & bit == 0 {
         *queued |= bit;
         events.push_back((h, ev));
+    }
+}
+
+/// Puts connection `h` on the transmit list unless it is there already or
+/// has nothing to send.
+#[inline]
+fn queue_for_transmit(
+    tx_ready: &mut VecDeque<SocketHandle>,
+    c: &mut socket::ConnSocket,
+    h: SocketHandle,
+) {
+    if !c.tx_queued && c.conn.wants_transmit() {
+        c.tx_queued = true;
+        tx_ready.push_back(h);
+    }
+}
+
+/// Puts `h` on the timer heap for `t` unless an entry at or before `t` is
+/// there (`timer_at` is the socket's): the heap holds the earliest deadline
+/// pushed, and a later one is found when that entry fires (lazy
+/// cancellation).
+#[inline]
+fn reschedule(
+    timers: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    timer_at: &mut Option<Instant>,
+    h: SocketHandle,
+    t: Instant,
+) {
+    if !timer_at.is_some_and(|at| at <= t) {
+        *timer_at = Some(t);
+        timers.push(Reverse((t, h.index, h.generation)));
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::events::{NetEvents, NetState};
 use super::listener::Listener;
 use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind, SocketOptions};
-use super::{unspecified, Error, FourTuple, Stack};
+use super::{queue_for_transmit, unspecified, Error, FourTuple, Stack};
 use crate::tcp::conn::IoError;
 use crate::tcp::{Connection, State};
 use crate::time::Instant;
@@ -291,20 +291,11 @@ impl Stack {
         else {
             return;
         };
-        let conn = &c.conn;
-        if lingering
-            || c.last_state != conn.state()
-            || conn.has_events()
-            || conn.is_done()
-            || conn.negotiated().message_mode
-        {
+        if lingering || !c.unchanged_since_touch() {
             self.touch(now, h);
             return;
         }
-        if !c.tx_queued && conn.wants_transmit() {
-            c.tx_queued = true;
-            self.tx_ready.push_back(h);
-        }
+        queue_for_transmit(&mut self.tx_ready, c, h);
         if !*orphaned {
             net.update_conn(c);
         }

@@ -88,6 +88,21 @@ pub(crate) struct ConnSocket {
     pub message: Option<Box<super::message::Framing>>,
 }
 
+impl ConnSocket {
+    /// Whether nothing the full `touch` handles has happened since the last
+    /// one: the state it reported, no events pending, not done, a byte
+    /// stream. Then a send, a read or a plain data segment out needs only
+    /// the transmit list, the timer and the network events (`touch_queues`,
+    /// `touch_sent`).
+    #[inline]
+    pub fn unchanged_since_touch(&self) -> bool {
+        self.last_state == self.conn.state()
+            && !self.conn.has_events()
+            && !self.conn.is_done()
+            && !self.conn.negotiated().message_mode
+    }
+}
+
 pub(crate) enum SocketKind {
     // Boxed, like listeners: only connections should size a slot.
     Unbound(Box<Unbound>),

@@ -11,10 +11,8 @@
 //! (mixed address families) — goes through the general emitter
 //! (`emit_segment` in mod.rs), which writes the same bytes.
 
-use std::cmp::Reverse;
-
 use super::socket::{Socket, SocketKind};
-use super::{SocketHandle, Stack, Touch};
+use super::{queue_for_transmit, reschedule, SocketHandle, Stack, Touch};
 use crate::tcp::{Connection, Segment};
 use crate::time::Instant;
 use crate::wire::template::{HeaderTemplate, SegmentFields};
@@ -42,23 +40,10 @@ impl Stack {
                 ..
             }) = self.sockets.get_mut(h)
             {
-                let conn = &c.conn;
-                if c.last_state == conn.state()
-                    && !conn.has_events()
-                    && !conn.is_done()
-                    && !conn.negotiated().message_mode
-                {
-                    if !c.tx_queued && conn.wants_transmit() {
-                        c.tx_queued = true;
-                        self.tx_ready.push_back(h);
-                    }
-                    // As touch_inner: the heap holds the earliest deadline
-                    // pushed, a later one is found when that entry fires.
-                    if let Some(t) = conn.poll_timeout() {
-                        if !timer_at.is_some_and(|at| at <= t) {
-                            *timer_at = Some(t);
-                            self.timers.push(Reverse((t, h.index, h.generation)));
-                        }
+                if c.unchanged_since_touch() {
+                    queue_for_transmit(&mut self.tx_ready, c, h);
+                    if let Some(t) = c.conn.poll_timeout() {
+                        reschedule(&mut self.timers, timer_at, h, t);
                     }
                     if !*orphaned {
                         net.update_conn(c);
