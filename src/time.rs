@@ -125,6 +125,23 @@ impl core::fmt::Display for Instant {
     }
 }
 
+/// The earlier of two optional deadlines: `None` only when both are.
+///
+/// ```
+/// use synfin::time::{earlier, Instant};
+/// let (a, b) = (Instant::from_micros(5), Instant::from_micros(9));
+/// assert_eq!(earlier(Some(a), Some(b)), Some(a));
+/// assert_eq!(earlier(None, Some(b)), Some(b));
+/// assert_eq!(earlier::<Instant>(None, None), None);
+/// ```
+#[inline]
+pub fn earlier<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,7 +54,7 @@ use socket::{SocketKind, SocketTable};
 use time_wait::TimeWaitTable;
 
 use crate::tcp::{Events, State, TcpConfig};
-use crate::time::Instant;
+use crate::time::{earlier, Instant};
 use crate::wire::{self, checksum, SeqNum, TcpFlags, TcpOptions, TcpRepr};
 
 /// Stack-wide configuration.
@@ -881,14 +881,6 @@ fn reschedule(
     if !timer_at.is_some_and(|at| at <= t) {
         *timer_at = Some(t);
         timers.push(Reverse((t, h.index, h.generation)));
-    }
-}
-
-/// The earlier of two optional deadlines.
-fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
 

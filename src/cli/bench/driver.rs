@@ -36,11 +36,6 @@ pub struct Counts {
     pub jumps: u64,
 }
 
-/// The earlier of two stacks' next deadlines, if either has one.
-pub fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
-    a.into_iter().chain(b).min()
-}
-
 /// Pumps `p` until `done` holds, jumping to timers when idle.
 pub fn until<P: Pumped>(
     p: &mut P,

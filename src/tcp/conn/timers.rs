@@ -4,7 +4,7 @@
 
 use super::Connection;
 use crate::tcp::{ConnError, State, TcpConfig};
-use crate::time::Instant;
+use crate::time::{earlier, Instant};
 
 impl Connection {
     /// The earliest instant at which [`Connection::handle_timeout`] has work.
@@ -211,13 +211,5 @@ impl Connection {
             let deadline = now + core::time::Duration::from_millis(u64::from(left.max(1)));
             self.rto_at = self.rto_at.map(|t| t.min(deadline));
         }
-    }
-}
-
-/// The earlier of two optional deadlines.
-fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
