@@ -193,6 +193,15 @@ fn synfin_args<'a>(sub: &'a str, pcap: &'a str, extra: &[&'a str]) -> Vec<&'a st
     a
 }
 
+/// A fresh directory for one test's capture, and the pcap file's path in
+/// it (the directory is removed when the test passes, kept when it fails).
+fn capture(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("synfin-ecn-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join(format!("{name}.pcap"));
+    (dir, pcap)
+}
+
 fn count(segs: &[Seg], f: impl Fn(&Seg) -> bool) -> usize {
     segs.iter().filter(|s| f(s)).count()
 }
@@ -206,9 +215,7 @@ fn kernel_sender_reacts_to_synfin_echo() {
     }
     let ns = Netns::new("sfe");
     ns.sysctl("net.ipv4.tcp_ecn=1");
-    let dir = std::env::temp_dir().join(format!("synfin-ecn-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pcap = dir.join("k2s.pcap");
+    let (dir, pcap) = capture("k2s");
     let pcap_s = pcap.to_str().unwrap();
     let args = synfin_args(
         "serve",
@@ -291,9 +298,7 @@ fn synfin_sender_reacts_to_kernel_echo() {
     }
     let ns = Netns::new("sfe");
     ns.sysctl("net.ipv4.tcp_ecn=2");
-    let dir = std::env::temp_dir().join(format!("synfin-ecn2-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pcap = dir.join("s2k.pcap");
+    let (dir, pcap) = capture("s2k");
     let pcap_s = pcap.to_str().unwrap();
     let mut server = ns
         .command("python3", &[PEER, "server", "--port", PORT, "--read-all"])
