@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::events::{NetEvents, NetState};
 use super::listener::Listener;
 use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind, SocketOptions};
-use super::{queue_for_transmit, unspecified, Error, FourTuple, Stack};
+use super::{queue_for_transmit, reschedule, unspecified, Error, FourTuple, Stack};
 use crate::tcp::conn::IoError;
 use crate::tcp::{Connection, State};
 use crate::time::Instant;
@@ -274,16 +274,18 @@ impl Stack {
     }
 
     /// The bookkeeping after a send or a read of a byte stream, which
-    /// change the queues only: no state, event, timer or retirement can
-    /// follow, so of [`Stack::touch`] only the transmit list (data to send,
-    /// a window update to announce) and the selected network events
-    /// remain. Anything else the connection shows (a state not yet
+    /// change the queues only: no state, event or retirement can follow,
+    /// so of [`Stack::touch`] the transmit list (data to send, a window
+    /// update to announce), the timer (a send can arm the persist or
+    /// retransmission timer, a read the delayed ACK) and the selected
+    /// network events remain. Anything else the connection shows (a state not yet
     /// reported, events, done, message mode, a lingering close) takes the
     /// full touch.
     fn touch_queues(&mut self, now: Instant, h: SocketHandle) {
         let lingering = self.sockets.linger_until(h).is_some();
         let Some(Socket {
             kind: SocketKind::Conn(c),
+            timer_at,
             orphaned,
             net,
             ..
@@ -296,6 +298,9 @@ impl Stack {
             return;
         }
         queue_for_transmit(&mut self.tx_ready, c, h);
+        if let Some(t) = c.conn.poll_timeout() {
+            reschedule(&mut self.timers, timer_at, h, t);
+        }
         if !*orphaned {
             net.update_conn(c);
         }
