@@ -931,6 +931,55 @@ fn zero_window_probe_and_resume() {
     assert_eq!(p.c().socket_error(c), Ok(None));
 }
 
+/// A short write into a window that is already zero, on a connection with
+/// nothing in flight: the persist timer probes it one byte at a time
+/// (RFC 9293 §3.8.6.1, MUST-35), and when the reader drains, the write goes
+/// through. The probe byte the peer dropped was covered by the persist
+/// timer only; once the window opens it must be sent again, or Nagle holds
+/// the rest of the write behind it and the connection waits forever
+/// (found while testing the stack's timer scheduling: every synfin before
+/// this fix stalled here).
+#[test]
+fn short_write_into_a_closed_window_goes_through_when_it_opens() {
+    let mut p = pair_with(73, LinkModel::default().delay(ms(5)), |c| {
+        c.tcp.recv_buffer = 16 * 1024;
+        c.tcp.recv_buffer_max = 16 * 1024;
+    });
+    let (c, s, _l, _, _) = establish_traced(&mut p);
+    // Exactly the receiver's buffer: it fills, and every byte is acked
+    // with a zero window.
+    let data = pattern(16 * 1024, 9);
+    let mut sent = 0;
+    p.run_until(secs(10), |p| {
+        push(p, true, c, &data, &mut sent);
+        sent == data.len() && p.c().send_queue_len(c) == Ok(0)
+    });
+    p.run_for(secs(1));
+    assert_eq!(p.s().recv_queue_len(s), Ok(16 * 1024), "receiver full");
+    assert_eq!(p.c().send_queue_len(c), Ok(0), "all acked");
+    p.segments();
+    // The write the window cannot take.
+    let now = p.now();
+    assert_eq!(p.c().send(now, c, b"more"), Ok(4));
+    p.run_for(secs(10));
+    let probes = p
+        .segments()
+        .iter()
+        .filter(|w| w.from_client && w.len > 0)
+        .count();
+    assert!(probes >= 2, "persist probes after the write: {probes}");
+    // The reader drains: the four bytes follow, at once (no timer needed).
+    let mut got = Vec::new();
+    p.drain(true, s, &mut got).unwrap();
+    assert_eq!(got.len(), data.len());
+    p.run_until(ms(100), |p| {
+        p.drain(true, s, &mut got).unwrap();
+        got.len() == data.len() + 4
+    });
+    assert_eq!(&got[data.len()..], b"more");
+    p.run_until(secs(1), |p| p.c().send_queue_len(c) == Ok(0));
+}
+
 // ---- 8. orphaned FIN-WAIT-2 ----
 
 /// `close()` while the peer never closes: the orphan sits in FIN-WAIT-2 for

@@ -443,6 +443,7 @@ impl Connection {
             && (self.snd_wl1.diff(seq) < 0 || (self.snd_wl1 == seq && self.snd_wl2.diff(ack) <= 0))
         {
             let opened = wnd > self.snd_wnd;
+            let was_zero = self.snd_wnd == 0;
             self.snd_wnd = wnd;
             self.max_snd_wnd = self.max_snd_wnd.max(wnd);
             self.snd_wl1 = seq;
@@ -450,6 +451,7 @@ impl Connection {
             if wnd > 0 {
                 self.persist_at = None;
                 self.persist_backoff = 0;
+                self.cover_probed_bytes(now, was_zero);
             }
             if opened {
                 self.events.insert(Events::WRITABLE);

@@ -334,6 +334,26 @@ impl Connection {
         }
     }
 
+    /// The window is open again: bytes that went out as window probes
+    /// were covered by the persist timer, not the retransmission timer
+    /// (RFC 9293 §3.8.6.1), and with the persist timer stopped nothing
+    /// would ever send them again. Past a zero window the peer dropped
+    /// them (or will acknowledge them), so they are sent again now from
+    /// SND.UNA, as after a timeout; past a window that was merely too small
+    /// (the SWS override) they were inside it, so they are timed instead.
+    /// Without this a short write behind an unanswered probe byte waits
+    /// forever: Nagle holds it behind the byte in flight.
+    pub(super) fn cover_probed_bytes(&mut self, now: Instant, was_zero: bool) {
+        if self.rto_at.is_some() || self.snd_una == self.snd_max {
+            return;
+        }
+        if was_zero {
+            self.snd_nxt = self.snd_una;
+        } else {
+            self.restart_rto(now);
+        }
+    }
+
     /// The persist timer's current interval: the RTO, backed off
     /// exponentially per probe, capped at a minute.
     fn persist_interval(&self) -> core::time::Duration {
