@@ -124,6 +124,16 @@ impl PacketDevice for AnyDevice {
             AnyDevice::Udp(d) => d.send(packet),
         }
     }
+    fn send_built(
+        &mut self,
+        scratch: &mut [u8],
+        write: &mut dyn FnMut(&mut [u8]) -> Option<usize>,
+    ) -> io::Result<Option<usize>> {
+        match self {
+            AnyDevice::Tun(d) => d.send_built(scratch, write),
+            AnyDevice::Udp(d) => d.send_built(scratch, write),
+        }
+    }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             AnyDevice::Tun(d) => d.flush(),

@@ -30,6 +30,24 @@ pub trait PacketDevice: AsFd {
     }
     /// Queues one IP packet for sending.
     fn send(&mut self, packet: &[u8]) -> io::Result<()>;
+    /// Queues the packet `write` builds (at most [`mtu`](Self::mtu)
+    /// bytes; it returns the length, or `None` when it has nothing to
+    /// send) and returns its length. A device that batches may lend its
+    /// own buffer, saving the copy [`send`](Self::send) makes: a TUN device
+    /// with offloads has each segment built where it belongs in the
+    /// super-packet. The default builds into `scratch` and calls `send`.
+    fn send_built(
+        &mut self,
+        scratch: &mut [u8],
+        write: &mut dyn FnMut(&mut [u8]) -> Option<usize>,
+    ) -> io::Result<Option<usize>> {
+        let Some(n) = write(scratch) else {
+            return Ok(None);
+        };
+        let n = n.min(scratch.len());
+        self.send(&scratch[..n])?;
+        Ok(Some(n))
+    }
     /// Writes every queued packet.
     fn flush(&mut self) -> io::Result<()>;
     /// The largest IP packet the link carries.

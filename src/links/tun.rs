@@ -34,7 +34,9 @@ use std::os::fd::{AsFd, BorrowedFd};
 use tun_rs::{DeviceBuilder, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 use super::device::{is_would_block, PacketDevice};
-use super::tun_gso::{Coalescer, VnetHdr, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, VNET_HDR_LEN};
+use super::tun_gso::{
+    Built, Coalescer, VnetHdr, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, VNET_HDR_LEN,
+};
 
 /// Largest packet a read can return with offloads on (a GSO super-packet).
 const MAX_GSO: usize = 65535;
@@ -300,6 +302,36 @@ impl PacketDevice for TunDevice {
             Err(e) if is_would_block(&e) || e.raw_os_error() == Some(105) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    fn send_built(
+        &mut self,
+        scratch: &mut [u8],
+        write: &mut dyn FnMut(&mut [u8]) -> Option<usize>,
+    ) -> io::Result<Option<usize>> {
+        if !self.offload {
+            let Some(n) = write(scratch) else {
+                return Ok(None);
+            };
+            let n = n.min(scratch.len());
+            Self::write(&self.dev, &mut self.stats, &scratch[..n], 1)?;
+            return Ok(Some(n));
+        }
+        // Built in the super-packet's own buffer (tun_gso.rs): the payload
+        // is never copied on its way to the kernel.
+        let mut len = 0;
+        let mut counted = |b: &mut [u8]| {
+            let n = write(b);
+            len = n.unwrap_or(0);
+            n
+        };
+        let (dev, stats) = (&self.dev, &mut self.stats);
+        let built = self
+            .gso
+            .build_in_place(self.mtu, &mut counted, &mut |b, segments| {
+                Self::write(dev, stats, b, segments)
+            })?;
+        Ok((built != Built::Nothing).then_some(len))
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -152,15 +152,46 @@ fn same_headers(a: &[u8], b: &[u8], l: &Layout) -> bool {
 }
 
 /// Builds super-packets out of consecutive segments of one flow.
+///
+/// Two ways in: [`append`](Self::append) and [`start`](Self::start) copy a
+/// packet built elsewhere; [`build_in_place`](Self::build_in_place) lends
+/// the stack the buffer itself, placed so that a segment continuing the
+/// super-packet is written with its payload already where it belongs —
+/// only its header (tens of bytes) is moved, never the payload.
 #[derive(Debug, Default)]
 pub struct Coalescer {
-    /// Virtio header room, then the packet being built.
+    /// Virtio header room, then the packet being built (`len` bytes in
+    /// all), then room to build the next segment in place. Allocated once,
+    /// at the first packet.
     buf: Vec<u8>,
+    len: usize,
     layout: Option<Layout>,
     segments: usize,
     next_seq: u32,
     /// A segment shorter than the first ended the super-packet.
     closed: bool,
+    /// A packet built in place that could not join: held here while the
+    /// super-packet before it is written.
+    spare: Vec<u8>,
+}
+
+/// The most header bytes a segment has (IPv6 and 60 bytes of TCP header):
+/// what building in place overwrites and puts back.
+const MAX_HDR: usize = 40 + 60;
+
+/// The buffer: the virtio header, a whole super-packet, and room for one
+/// more packet of any size behind it.
+const BUF_LEN: usize = VNET_HDR_LEN + 2 * MAX_SUPER;
+
+/// What [`Coalescer::build_in_place`] did with the packet it had built.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Built {
+    /// The builder had nothing to send.
+    Nothing,
+    /// The packet joined or started a super-packet, still being built.
+    Held,
+    /// The packet (and any super-packet before it) went to `out`.
+    Written,
 }
 
 impl Coalescer {
@@ -174,33 +205,62 @@ impl Coalescer {
         self.segments
     }
 
-    /// Appends `pkt` to the packet being built if it continues it; returns
-    /// `false` (and changes nothing) otherwise.
-    pub fn append(&mut self, pkt: &[u8]) -> bool {
+    fn reserve(&mut self) {
+        if self.buf.len() < BUF_LEN {
+            self.buf.resize(BUF_LEN, 0);
+        }
+    }
+
+    /// Whether `pkt` (laid out as `n`) continues the packet being built.
+    fn continues(&self, pkt: &[u8], n: &Layout) -> bool {
         let Some(l) = self.layout else {
             return false;
         };
-        let Some(n) = layout(pkt) else {
-            return false;
+        let fits = self.len - VNET_HDR_LEN + n.payload <= MAX_SUPER;
+        !self.closed
+            && fits
+            && n.v6 == l.v6
+            && n.hdr_len == l.hdr_len
+            && n.seq == self.next_seq
+            && n.payload <= l.payload
+            && same_headers(&self.buf[VNET_HDR_LEN..], pkt, &l)
+    }
+
+    /// The bookkeeping of a segment laid out as `n` (flags byte
+    /// `tcp_flags`) joining; its payload is already in place at `len`.
+    fn joined(&mut self, n: &Layout, tcp_flags: u8) {
+        let Some(l) = self.layout else {
+            return;
         };
-        let first = &self.buf[VNET_HDR_LEN..];
-        let fits = self.buf.len() - VNET_HDR_LEN + n.payload <= MAX_SUPER;
-        if self.closed
-            || !fits
-            || n.v6 != l.v6
-            || n.hdr_len != l.hdr_len
-            || n.seq != self.next_seq
-            || n.payload > l.payload
-            || !same_headers(first, pkt, &l)
-        {
-            return false;
-        }
         // PSH anywhere makes the whole super-packet PSH.
-        self.buf[VNET_HDR_LEN + l.ip_len + 13] |= pkt[l.ip_len + 13] & PSH;
-        self.buf.extend_from_slice(&pkt[n.hdr_len..]);
+        self.buf[VNET_HDR_LEN + l.ip_len + 13] |= tcp_flags & PSH;
+        self.len += n.payload;
         self.segments += 1;
         self.next_seq = n.seq.wrapping_add(n.payload as u32);
         self.closed = n.payload < l.payload;
+    }
+
+    /// The bookkeeping of a packet laid out as `l`, in place at the front,
+    /// starting a super-packet.
+    fn started(&mut self, l: Layout, len: usize) {
+        self.len = VNET_HDR_LEN + len;
+        self.layout = Some(l);
+        self.segments = 1;
+        self.next_seq = l.seq.wrapping_add(l.payload as u32);
+        self.closed = false;
+    }
+
+    /// Appends `pkt` to the packet being built if it continues it; returns
+    /// `false` (and changes nothing) otherwise.
+    pub fn append(&mut self, pkt: &[u8]) -> bool {
+        let Some(n) = layout(pkt) else {
+            return false;
+        };
+        if !self.continues(pkt, &n) {
+            return false;
+        }
+        self.buf[self.len..self.len + n.payload].copy_from_slice(&pkt[n.hdr_len..]);
+        self.joined(&n, pkt[n.ip_len + 13]);
         true
     }
 
@@ -211,14 +271,98 @@ impl Coalescer {
         let Some(l) = layout(pkt) else {
             return false;
         };
-        self.buf.clear();
-        self.buf.resize(VNET_HDR_LEN, 0);
-        self.buf.extend_from_slice(pkt);
-        self.layout = Some(l);
-        self.segments = 1;
-        self.next_seq = l.seq.wrapping_add(l.payload as u32);
-        self.closed = false;
+        self.reserve();
+        self.buf[VNET_HDR_LEN..VNET_HDR_LEN + pkt.len()].copy_from_slice(pkt);
+        self.started(l, pkt.len());
         true
+    }
+
+    /// Has `write` build the next packet (at most `mtu` bytes, its length
+    /// returned, `None` for no packet) straight into the buffer, and
+    /// coalesces it; `out` is given each packet that is finished (bytes,
+    /// virtio header first, and the segments it carries) — the
+    /// super-packet before a packet that does not join, and a packet that
+    /// cannot be coalesced at all.
+    ///
+    /// While a super-packet is being built, `write` gets the buffer from
+    /// `len - hdr_len` on: a segment that continues it lands with its
+    /// payload right behind the payloads before it. The `hdr_len` bytes its
+    /// header overwrote are put back afterwards, so only they are copied
+    /// (twice), never the payload. A packet that does not join is moved
+    /// aside, and the super-packet before it restored and written first.
+    pub fn build_in_place(
+        &mut self,
+        mtu: usize,
+        write: &mut dyn FnMut(&mut [u8]) -> Option<usize>,
+        out: &mut dyn FnMut(&[u8], usize) -> std::io::Result<()>,
+    ) -> std::io::Result<Built> {
+        self.reserve();
+        let mtu = mtu.min(MAX_SUPER);
+        if let Some(l) = self.layout {
+            // No full segment can join any more: write it now rather than
+            // build the next one behind it and move that aside.
+            if self.closed || self.len - VNET_HDR_LEN + l.payload > MAX_SUPER {
+                let segments = self.segments;
+                if let Some(b) = self.finish() {
+                    out(b, segments)?;
+                }
+            }
+        }
+        let Some(l) = self.layout else {
+            let Some(n) = write(&mut self.buf[VNET_HDR_LEN..VNET_HDR_LEN + mtu]) else {
+                return Ok(Built::Nothing);
+            };
+            let n = n.min(mtu);
+            return self.place_first(n, out);
+        };
+        let at = self.len - l.hdr_len;
+        let mut saved = [0u8; MAX_HDR];
+        saved[..l.hdr_len].copy_from_slice(&self.buf[at..self.len]);
+        let Some(n) = write(&mut self.buf[at..at + mtu]) else {
+            self.buf[at..self.len].copy_from_slice(&saved[..l.hdr_len]);
+            return Ok(Built::Nothing);
+        };
+        let n = n.min(mtu);
+        let pkt = &self.buf[at..at + n];
+        if let Some(nl) = layout(pkt).filter(|nl| self.continues(pkt, nl)) {
+            let flags = pkt[nl.ip_len + 13];
+            self.buf[at..self.len].copy_from_slice(&saved[..l.hdr_len]);
+            self.joined(&nl, flags);
+            return Ok(Built::Held);
+        }
+        // It does not join: set it aside, restore and write what was built,
+        // then take it as a first packet.
+        self.spare.clear();
+        self.spare.extend_from_slice(pkt);
+        self.buf[at..self.len].copy_from_slice(&saved[..l.hdr_len]);
+        let segments = self.segments;
+        if let Some(b) = self.finish() {
+            out(b, segments)?;
+        }
+        let n = self.spare.len();
+        self.buf[VNET_HDR_LEN..VNET_HDR_LEN + n].copy_from_slice(&self.spare);
+        self.place_first(n, out)
+    }
+
+    /// The builder is empty and a packet of `n` bytes sits at the front:
+    /// it starts a super-packet if it is a data segment, or goes out alone
+    /// behind an empty virtio header.
+    fn place_first(
+        &mut self,
+        n: usize,
+        out: &mut dyn FnMut(&[u8], usize) -> std::io::Result<()>,
+    ) -> std::io::Result<Built> {
+        match layout(&self.buf[VNET_HDR_LEN..VNET_HDR_LEN + n]) {
+            Some(l) => {
+                self.started(l, n);
+                Ok(Built::Held)
+            }
+            None => {
+                VnetHdr::default().encode(&mut self.buf[..VNET_HDR_LEN]);
+                out(&self.buf[..VNET_HDR_LEN + n], 1)?;
+                Ok(Built::Written)
+            }
+        }
     }
 
     /// Finishes the packet being built: the virtio header and, for more than
@@ -228,12 +372,13 @@ impl Coalescer {
     pub fn finish(&mut self) -> Option<&[u8]> {
         let l = self.layout.take()?;
         let segments = core::mem::take(&mut self.segments);
+        let len = core::mem::take(&mut self.len);
         if segments == 1 {
             // Its own checksum is complete: a plain packet.
             VnetHdr::default().encode(&mut self.buf);
-            return Some(&self.buf);
+            return Some(&self.buf[..len]);
         }
-        let p = &mut self.buf[VNET_HDR_LEN..];
+        let p = &mut self.buf[VNET_HDR_LEN..len];
         let total = p.len();
         let tcp_len = total - l.ip_len;
         let (src, dst) = if l.v6 {
@@ -266,7 +411,7 @@ impl Coalescer {
             csum_offset: 16,
         }
         .encode(&mut self.buf);
-        Some(&self.buf)
+        Some(&self.buf[..len])
     }
 }
 
