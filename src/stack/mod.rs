@@ -490,7 +490,26 @@ impl Stack {
 
     /// Writes the next packet to send into `buf` and returns its length, or
     /// `None` when nothing is ready. `buf` should hold the link MTU.
+    #[inline]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        // A bulk sender's next full segment (transmit.rs) when no control
+        // segment goes first, else the general path.
+        if self.control.is_empty() {
+            if let Some(&h) = self.tx_ready.front() {
+                if self.tx_template.is_for(h) {
+                    if let Some(n) = self.transmit_bulk(now, h, buf) {
+                        return Some(n);
+                    }
+                }
+            }
+        }
+        self.poll_transmit_general(now, buf)
+    }
+
+    /// `poll_transmit` past the transmit fast path: control segments
+    /// first, then the connections on the transmit list in turn.
+    #[inline(never)]
+    fn poll_transmit_general(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         while let Some(c) = self.control.pop_front() {
             let repr = TcpRepr {
                 src_port: c.local.port(),

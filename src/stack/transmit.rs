@@ -56,6 +56,108 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// The transmit fast path: when the connection at the front of the
+    /// transmit list is the cached template's and its next segment is a
+    /// full-sized one of new data ([`Connection::poll_bulk`]), writes it
+    /// straight into `buf` from the template — no [`Segment`] built, the
+    /// socket looked up once — and does `touch_sent`'s bookkeeping for it:
+    /// the connection stays queued while it has more to send (at the back
+    /// when others wait: the general path's round-robin) and the timer heap
+    /// gets the one deadline a data send can move earlier
+    /// ([`BulkSegment::deadline`](crate::tcp::conn::BulkSegment)) instead of
+    /// the whole `poll_timeout`. `None` having changed nothing on anything
+    /// else (another connection, a lingering or changed one, a buffer too
+    /// small, options): the general path then runs.
+    ///
+    /// `h` is the front of the transmit list, and the template's
+    /// ([`TxTemplate::is_for`]). Out of line: the general path's loop stays
+    /// as lean as it was for the connections that are not bulk senders.
+    #[inline(never)]
+    pub(super) fn transmit_bulk(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        // Declined below: the general path sends the next segment and
+        // sets the hint again if it is a full one.
+        self.tx_template.bulk = false;
+        let (eh, t) = self.tx_template.entry.as_ref()?;
+        if *eh != h || self.sockets.linger_until(h).is_some() {
+            return None;
+        }
+        let Some(Socket {
+            kind: SocketKind::Conn(c),
+            timer_at,
+            orphaned,
+            net,
+            ..
+        }) = self.sockets.get_mut(h)
+        else {
+            return None;
+        };
+        // First what rules out most connections that are not bulk
+        // senders: less than a full segment queued.
+        let mss = usize::from(c.conn.negotiated().snd_mss);
+        if c.conn.send_queue_len() < mss {
+            return None;
+        }
+        let ip = c.conn.ip_fields();
+        if !t.matches(ip.hop_limit, ip.dscp) || !c.unchanged_since_touch() {
+            return None;
+        }
+        // Room for a full segment, and a length the IP header can carry:
+        // then the template's emit below cannot fail.
+        let hl = t.header_len(c.conn.sends_timestamps());
+        let total = hl + mss;
+        if buf.len() < total || total > usize::from(u16::MAX) {
+            return None;
+        }
+        let seg = c.conn.poll_bulk(now)?;
+        debug_assert_eq!(seg.fields.timestamps.is_some(), c.conn.sends_timestamps());
+        let len = seg.payload_len;
+        let (a, b) = c.conn.bulk_payload(&seg);
+        let (pa, pb) = buf[hl..hl + len].split_at_mut(a.len());
+        let mut payload_sum = checksum::copy_and_sum(pa, a, 0);
+        if !b.is_empty() {
+            let sb = checksum::copy_and_sum(pb, b, 0);
+            payload_sum = checksum::combine(payload_sum, a.len(), sb);
+        }
+        let n = t.emit(buf, &seg.fields, len, payload_sum);
+        debug_assert!(n.is_ok(), "checked above");
+        self.tx_template.bulk = true;
+        #[cfg(debug_assertions)]
+        if let Ok(n) = n {
+            let mut general = vec![0u8; buf.len()];
+            let s = seg.to_segment();
+            assert_eq!(super::emit_segment(&c.conn, &s, &mut general), Some(n));
+            assert_eq!(&buf[..n], &general[..n], "fast-path bytes differ: {s:?}");
+        }
+        // `touch_sent` for a plain data segment, which this is.
+        if c.conn.has_unsent() || c.conn.wants_transmit() {
+            if self.tx_ready.len() > 1 {
+                self.tx_ready.rotate_left(1);
+            }
+        } else {
+            self.tx_ready.pop_front();
+            c.tx_queued = false;
+        }
+        if let Some(t) = seg.deadline {
+            reschedule(&mut self.timers, timer_at, h, t);
+        }
+        // The heap still holds an entry at or before every deadline.
+        debug_assert!(c
+            .conn
+            .poll_timeout()
+            .is_none_or(|d| timer_at.is_some_and(|at| at <= d)));
+        if !*orphaned {
+            net.update_conn(c);
+        }
+        n.ok()
+    }
+}
+
 /// The one cached template and the connection it belongs to. A handle's
 /// generation changes when its slot is reused, and a connection's
 /// addresses and ports never change, so the handle plus the IP fields a
@@ -64,9 +166,23 @@ impl Stack {
 #[derive(Default)]
 pub(super) struct TxTemplate {
     entry: Option<(SocketHandle, HeaderTemplate)>,
+    /// The entry's connection last sent a full-sized segment of new data
+    /// (through either path): only then is the fast path tried, so
+    /// connections that send small segments (request/response, every
+    /// lifecycle) do not pay for asking it. Cleared when the fast path
+    /// declines; the general path sets it again with the next full
+    /// segment.
+    bulk: bool,
 }
 
 impl TxTemplate {
+    /// Whether the cached template is socket `h`'s (built for its current
+    /// IP fields or not).
+    #[inline]
+    pub(super) fn is_for(&self, h: SocketHandle) -> bool {
+        self.bulk && self.entry.as_ref().is_some_and(|(eh, _)| *eh == h)
+    }
+
     /// Writes `seg` of `conn` (socket `h`) into `buf` from the template,
     /// building it first if the cached one is another connection's. `None`
     /// when the segment is not the template's to write (the caller then
@@ -105,13 +221,18 @@ impl TxTemplate {
         // is copied (one read of it); the template adds the headers' words.
         // The queue is a ring: a second piece after an odd first one sits
         // in the other half of its 16-bit words (`combine`).
-        let (a, b) = conn.payload(seg);
-        let (pa, pb) = buf[hl..hl + len].split_at_mut(a.len());
-        let mut payload_sum = checksum::copy_and_sum(pa, a, 0);
-        if !b.is_empty() {
-            let sb = checksum::copy_and_sum(pb, b, 0);
-            payload_sum = checksum::combine(payload_sum, a.len(), sb);
+        let mut payload_sum = 0;
+        // An ACK or a bare FIN has no payload to copy.
+        if len > 0 {
+            let (a, b) = conn.payload(seg);
+            let (pa, pb) = buf[hl..hl + len].split_at_mut(a.len());
+            payload_sum = checksum::copy_and_sum(pa, a, 0);
+            if !b.is_empty() {
+                let sb = checksum::copy_and_sum(pb, b, 0);
+                payload_sum = checksum::combine(payload_sum, a.len(), sb);
+            }
         }
+        self.bulk = len > 0 && len == usize::from(conn.negotiated().snd_mss);
         let fields = SegmentFields {
             seq: seg.seq,
             ack: seg.ack,

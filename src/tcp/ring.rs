@@ -100,8 +100,7 @@ impl Ring {
         }
         debug_assert!(offset + data.len() <= self.cap);
         if self.buf.is_empty() {
-            self.buf = spare::take(self.cap);
-            self.head = 0;
+            self.allocate();
         }
         let pos = self.wrap(offset);
         let first = data.len().min(self.buf.len() - pos);
@@ -121,8 +120,7 @@ impl Ring {
             return (&mut [], &mut []);
         }
         if self.buf.is_empty() {
-            self.buf = spare::take(self.cap);
-            self.head = 0;
+            self.allocate();
         }
         let start = self.wrap(offset);
         let first = len.min(self.buf.len() - start);
@@ -130,9 +128,19 @@ impl Ring {
         (&mut high[..first], &mut low[..len - first])
     }
 
+    /// The storage, on first use (once per fill of an empty queue): out
+    /// of line, so the per-segment callers above inline the rest.
+    #[cold]
+    #[inline(never)]
+    fn allocate(&mut self) {
+        self.buf = spare::take(self.cap);
+        self.head = 0;
+    }
+
     /// Zero-copy view of logical `[offset, offset + len)` as at most two
     /// slices (the second non-empty only when the range wraps). The caller
     /// keeps the range within what it has written.
+    #[inline]
     pub fn slices(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
         if len == 0 || self.buf.is_empty() {
             return (&[], &[]);

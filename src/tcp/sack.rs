@@ -401,14 +401,22 @@ impl Scoreboard {
 
     /// RFC 6675 NextSeg rule (1): the first segment deemed lost, not SACKed
     /// and not yet retransmitted, as `(start, end)`.
+    #[inline]
     pub fn next_lost(&self) -> Option<(SeqNum, SeqNum)> {
         debug_assert_eq!(
             self.lost_unsent,
             self.recs.iter().filter(|r| r.lost_unsent()).count()
         );
+        // Asked after every packet: the answer while nothing is deemed
+        // lost inline, the walk out of line.
         if self.lost_unsent == 0 {
             return None;
         }
+        self.find_lost()
+    }
+
+    #[inline(never)]
+    fn find_lost(&self) -> Option<(SeqNum, SeqNum)> {
         self.recs
             .iter()
             .find(|r| r.lost_unsent())

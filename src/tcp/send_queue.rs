@@ -87,6 +87,7 @@ impl SendQueue {
     /// to the queue's length, as at most two slices (the second is non-empty
     /// only when the range wraps around the ring). Used to build segments
     /// directly from the queue.
+    #[inline]
     pub fn slices_at(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
         if offset >= self.len {
             return (&[], &[]);

@@ -133,19 +133,28 @@ impl Connection {
     /// possibly CWR on new data, ECE while the receiver echoes.
     /// `new_data` is false for retransmissions and window probes.
     pub(super) fn ecn_mark(&mut self, seg: &mut Segment, new_data: bool) {
-        if !self.opts.ecn {
-            return;
-        }
-        if new_data && seg.payload_len > 0 {
+        if self.ecn_mark_flags(&mut seg.flags, new_data && seg.payload_len > 0) {
             seg.ect = true;
-            if self.ecn.has(EcnFlags::QUEUE_CWR) {
-                self.ecn.set(EcnFlags::QUEUE_CWR, false);
-                seg.flags |= TcpFlags::CWR;
-            }
+        }
+    }
+
+    /// [`ecn_mark`](Self::ecn_mark) on the bare header fields (the
+    /// transmit fast path builds no [`Segment`]): adds CWR and ECE to
+    /// `flags` and returns whether the segment goes ECT(0). `new_data`:
+    /// new data with a payload.
+    #[inline]
+    pub(super) fn ecn_mark_flags(&mut self, flags: &mut TcpFlags, new_data: bool) -> bool {
+        if !self.opts.ecn {
+            return false;
+        }
+        if new_data && self.ecn.has(EcnFlags::QUEUE_CWR) {
+            self.ecn.set(EcnFlags::QUEUE_CWR, false);
+            *flags |= TcpFlags::CWR;
         }
         if self.ecn.has(EcnFlags::DEMAND_CWR) {
-            seg.flags |= TcpFlags::ECE;
+            *flags |= TcpFlags::ECE;
         }
+        new_data
     }
 
     /// Undoes [`ecn_mark`](Self::ecn_mark)'s sender part on a segment that

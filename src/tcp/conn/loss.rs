@@ -280,6 +280,13 @@ impl Connection {
         }
     }
 
+    /// The tail-loss probe's deadline (RFC 8985 §7.2), which `loss_on_send`
+    /// arms: for the transmit fast path's timer update.
+    #[inline]
+    pub(super) fn loss_probe_at(&self) -> Option<Instant> {
+        self.loss.as_ref().and_then(|l| l.pto_at)
+    }
+
     /// Replaces the controller's ACK handling in `on_new_ack`: the
     /// scoreboard drops what the cumulative ACK covers, then the recovery
     /// episode and the controller see the ACK.

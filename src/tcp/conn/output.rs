@@ -5,8 +5,9 @@
 use super::block::{SentAt, Settings};
 use super::Connection;
 use crate::tcp::State;
-use crate::time::Instant;
-use crate::wire::{SeqNum, TcpFlags, TcpOptions};
+use crate::time::{earlier, Instant};
+use crate::wire::template::SegmentFields;
+use crate::wire::{Ecn, SackBlocks, SeqNum, TcpFlags, TcpOptions};
 
 /// One segment to send. The payload stays in the send queue:
 /// `payload_offset..payload_offset + payload_len` of it, which the stack
@@ -32,7 +33,70 @@ pub struct Segment {
     pub ect: bool,
 }
 
+/// A full-sized segment of new data from the transmit fast path
+/// ([`Connection::poll_bulk`]): the header fields a
+/// [`HeaderTemplate`](crate::wire::template::HeaderTemplate) does not hold,
+/// where the payload is in the send queue, and the deadlines sending it
+/// armed. It carries no option but the timestamps (a full-sized segment has
+/// no room for SACK blocks, see `build`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BulkSegment {
+    /// Sequence and acknowledgment numbers, flags, window, timestamps, ECN.
+    pub fields: SegmentFields,
+    /// Offset of the payload in the send queue.
+    pub payload_offset: usize,
+    /// Payload length (SND.MSS).
+    pub payload_len: usize,
+    /// The earlier of the retransmission timer and the tail-loss probe
+    /// after the send: the only deadlines sending new data can move
+    /// earlier (it clears the delayed ACK's and touches no other), so a
+    /// timer heap that already covered the connection's other deadlines
+    /// needs only this one.
+    pub deadline: Option<Instant>,
+}
+
+impl BulkSegment {
+    /// The same segment as [`Connection::poll_transmit`] returns it.
+    pub fn to_segment(&self) -> Segment {
+        let f = &self.fields;
+        Segment {
+            seq: f.seq,
+            ack: f.ack,
+            flags: f.flags,
+            window: f.window,
+            options: TcpOptions {
+                timestamps: f.timestamps,
+                ..TcpOptions::default()
+            },
+            payload_offset: self.payload_offset,
+            payload_len: self.payload_len,
+            ect: f.ecn == Ecn::Ect0,
+        }
+    }
+}
+
 impl Connection {
+    /// The next segment when it is a full-sized segment of new data that
+    /// the transmit fast path writes from a header template (see
+    /// `bulk_segment`: every segment of a bulk transfer), with the same
+    /// updates [`poll_transmit`](Self::poll_transmit) would make for it;
+    /// `None` having changed nothing otherwise (then `poll_transmit`).
+    #[inline]
+    pub fn poll_bulk(&mut self, now: Instant) -> Option<BulkSegment> {
+        // `poll_transmit` sends a pending RST first.
+        if self.send_rst || self.rst_reply_pending() {
+            return None;
+        }
+        self.bulk_segment(now)
+    }
+
+    /// Whether the segments this connection sends carry the timestamps
+    /// option (RFC 7323, negotiated): where their payload starts.
+    #[inline]
+    pub fn sends_timestamps(&self) -> bool {
+        self.opts.timestamps
+    }
+
     /// The next segment to send at `now`, if any. Call until it returns
     /// `None`; the stack writes each into a packet.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
@@ -88,6 +152,20 @@ impl Connection {
         self.send_q.slices_at(seg.payload_offset, seg.payload_len)
     }
 
+    /// Whether data is queued beyond SND.NXT on a connection that may
+    /// send it: [`wants_transmit`](Self::wants_transmit)'s first and
+    /// inline answer (the transmit fast path asks it after every segment).
+    #[inline]
+    pub fn has_unsent(&self) -> bool {
+        self.unsent_len() > 0 && matches!(self.state, State::Established | State::CloseWait)
+    }
+
+    /// The part of the send queue a [`BulkSegment`] refers to.
+    #[inline]
+    pub fn bulk_payload(&self, seg: &BulkSegment) -> (&[u8], &[u8]) {
+        self.send_q.slices_at(seg.payload_offset, seg.payload_len)
+    }
+
     /// Whether `poll_transmit` would return something now (ignoring Nagle and
     /// window limits, so it may say yes and then send nothing).
     pub fn wants_transmit(&self) -> bool {
@@ -104,12 +182,15 @@ impl Connection {
             // segment of a bulk transfer): the match below says yes too.
             return true;
         }
-        self.send_rst
+        // The flags together without a branch each: most connections
+        // asked (after every packet and user call) have nothing to send.
+        let flags = self.send_rst
+            | self.ack_now
+            | self.fast_rexmit
+            | self.persist_probe
+            | self.keepalive_probe;
+        flags
             || self.rst_reply_pending()
-            || self.ack_now
-            || self.fast_rexmit
-            || self.persist_probe
-            || self.keepalive_probe
             || self.loss_wants_transmit()
             || match self.state {
                 State::SynSent | State::SynReceived => self.snd_nxt == self.iss,
@@ -197,7 +278,7 @@ impl Connection {
     /// updates after it). Anything else returns `None` having changed
     /// nothing, and the general path runs.
     #[inline]
-    fn bulk_segment(&mut self, now: Instant) -> Option<Segment> {
+    fn bulk_segment(&mut self, now: Instant) -> Option<BulkSegment> {
         if self.fast_rexmit
             || self.persist_probe
             || self.fin_queued
@@ -218,7 +299,9 @@ impl Connection {
             return None;
         }
         let seq = self.snd_nxt;
-        let seg = self.build(now, seq, off, mss, false, false);
+        // `build` without the SACK blocks, which a full-sized segment has
+        // no room for (`sack_blocks_beside` finds none to keep).
+        let fields = self.build_fields(now, seq, off, mss, false, false);
         self.snd_nxt = seq + mss;
         self.snd_max = self.snd_nxt;
         if self.rtt_probe.is_none() && self.retries == 0 {
@@ -227,12 +310,17 @@ impl Connection {
         if self.rto_at.is_none() {
             self.restart_rto(now);
         }
-        Some(seg)
+        Some(BulkSegment {
+            fields,
+            payload_offset: off,
+            payload_len: mss,
+            deadline: earlier(self.rto_at, self.loss_probe_at()),
+        })
     }
 
     fn data_segment(&mut self, now: Instant) -> Option<Segment> {
         if let Some(s) = self.bulk_segment(now) {
-            return Some(s);
+            return Some(s.to_segment());
         }
         // Optional pacing (pacing.rs): not before the departure time.
         if self.pacing_holds(now) {
@@ -374,6 +462,54 @@ impl Connection {
         fin: bool,
         retransmit: bool,
     ) -> Segment {
+        // Before `build_fields`: its `ack_sent` clears the D-SACK block.
+        let sack_blocks = self.sack_blocks_beside(len);
+        let f = self.build_fields(now, seq, off, len, fin, retransmit);
+        Segment {
+            seq,
+            ack: f.ack,
+            flags: f.flags,
+            window: f.window,
+            options: TcpOptions {
+                timestamps: f.timestamps,
+                sack_blocks,
+                ..TcpOptions::default()
+            },
+            payload_offset: off,
+            payload_len: len,
+            ect: f.ecn == Ecn::Ect0,
+        }
+    }
+
+    /// The SACK blocks a segment with `len` bytes of payload carries. A
+    /// full-sized segment has no room left for SACK blocks (SND.MSS
+    /// already leaves room for the timestamps): keep only the blocks that
+    /// fit beside the payload, first (most recent, RFC 2018 §4) first, so
+    /// the packet never exceeds the path MTU.
+    fn sack_blocks_beside(&self, len: usize) -> SackBlocks {
+        let room = usize::from(self.opts.snd_mss).saturating_sub(len);
+        let fit = room.saturating_sub(4) / 8;
+        if fit == 0 {
+            return SackBlocks::new();
+        }
+        let mut blocks = self.sack_blocks();
+        blocks.truncate(fit);
+        blocks
+    }
+
+    /// Everything `build` does but the SACK blocks: the header fields of
+    /// the segment `[seq, seq + len)` (plus FIN) at send-queue offset `off`,
+    /// and the bookkeeping of sending it (Karn, the advertised window, ECN,
+    /// the ACK it carries, loss recovery's record of it).
+    fn build_fields(
+        &mut self,
+        now: Instant,
+        seq: SeqNum,
+        off: usize,
+        len: usize,
+        fin: bool,
+        retransmit: bool,
+    ) -> SegmentFields {
         if retransmit {
             // Karn: never time a retransmitted segment.
             if let Some((p, _)) = self.rtt_probe {
@@ -389,30 +525,24 @@ impl Connection {
         if len > 0 && off + len == self.send_q.len() {
             flags |= TcpFlags::PSH;
         }
-        let mut seg = self.bare(seq, self.rcv_nxt, flags);
-        seg.window = self.advertise();
-        seg.options = self.segment_options(now);
-        // A full-sized segment has no room left for SACK blocks (SND.MSS
-        // already leaves room for the timestamps): keep only the blocks that
-        // fit beside the payload, first (most recent, RFC 2018 §4) first,
-        // so the packet never exceeds the path MTU.
-        let room = usize::from(self.opts.snd_mss).saturating_sub(len);
-        let fit = room.saturating_sub(4) / 8;
-        if seg.options.sack_blocks.len() > fit {
-            let mut kept = crate::wire::SackBlocks::new();
-            for &(l, r) in seg.options.sack_blocks.as_slice().iter().take(fit) {
-                kept.push(l, r);
-            }
-            seg.options.sack_blocks = kept;
-        }
-        seg.payload_offset = off;
-        seg.payload_len = len;
+        let window = self.advertise();
+        let timestamps = self
+            .opts
+            .timestamps
+            .then(|| (self.now_ts(now), self.ts_recent));
         // ECT(0) and CWR on new data only (RFC 3168 §6.1.5), ECE while
         // echoing a CE mark (§6.1.3).
-        self.ecn_mark(&mut seg, !retransmit);
+        let ect = self.ecn_mark_flags(&mut flags, !retransmit && len > 0);
         self.ack_sent();
         self.loss_on_send(now, seq, seq + len + usize::from(fin), retransmit);
-        seg
+        SegmentFields {
+            seq,
+            ack: self.rcv_nxt,
+            flags,
+            window,
+            timestamps,
+            ecn: if ect { Ecn::Ect0 } else { Ecn::NotEct },
+        }
     }
 
     fn ack_if_owed(&mut self, now: Instant) -> Option<Segment> {

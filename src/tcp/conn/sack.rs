@@ -40,13 +40,19 @@ impl Connection {
 
     /// The SACK blocks for an ACK sent now: the pending D-SACK, then the
     /// out-of-order blocks most recent first.
+    #[inline]
     pub(super) fn sack_blocks(&self) -> SackBlocks {
-        let mut b = SackBlocks::new();
         // Nothing to report (every ACK of an in-order transfer): no block
-        // list to build.
+        // list to build, and no call.
         if !self.opts.sack_permitted || self.dsack.is_none() && !self.recv_q.has_out_of_order() {
-            return b;
+            return SackBlocks::new();
         }
+        self.sack_blocks_to_report()
+    }
+
+    #[inline(never)]
+    fn sack_blocks_to_report(&self) -> SackBlocks {
+        let mut b = SackBlocks::new();
         if let Some((l, r)) = self.dsack {
             b.push(l, r);
         }
