@@ -216,22 +216,32 @@ impl Scoreboard {
 
     /// `[start, end)` was transmitted at `now`. New data (at the high edge)
     /// gets a record; a retransmission marks the records it covers.
+    #[inline]
     pub fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
         if end.diff(start) <= 0 {
             return;
         }
         match self.high() {
-            Some(high) if start.diff(high) < 0 => {
-                self.on_retransmit(start, end, now);
-                // Anything beyond the old high edge is new.
-                if end.diff(high) > 0 {
-                    self.push(high, end, now);
-                }
+            Some(high) if start.diff(high) < 0 => self.on_send_below_high(start, end, high, now),
+            // New data with room for its record (every segment of a bulk
+            // transfer): inline.
+            _ if self.recs.len() < self.cap && self.recs.len() < self.recs.capacity() => {
+                self.append(start, end, now)
             }
             _ => self.push(start, end, now),
         }
     }
 
+    #[inline(never)]
+    fn on_send_below_high(&mut self, start: SeqNum, end: SeqNum, high: SeqNum, now: Instant) {
+        self.on_retransmit(start, end, now);
+        // Anything beyond the old high edge is new.
+        if end.diff(high) > 0 {
+            self.push(high, end, now);
+        }
+    }
+
+    #[inline(never)]
     fn push(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
         if self.recs.len() >= self.cap {
             if let Some(last) = self.recs.back_mut() {
@@ -261,6 +271,12 @@ impl Scoreboard {
             };
             self.recs.reserve_exact(want.max(1));
         }
+        self.append(start, end, now);
+    }
+
+    /// A new record at the back, which has room for it.
+    #[inline]
+    fn append(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
         let r = SegRecord {
             start,
             end,

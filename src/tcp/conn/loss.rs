@@ -280,6 +280,34 @@ impl Connection {
         }
     }
 
+    /// `loss_on_send` for the transmit fast path's segment (`bulk_segment`
+    /// in output.rs): new data `[seq, end)` at SND.MAX of an ESTABLISHED or
+    /// CLOSE-WAIT connection with SACK on, no pacing, the loss state in
+    /// place and no probe pending (`full_segment_clear` held), so the
+    /// branches for anything else are left out; the updates are the same.
+    #[inline]
+    pub(super) fn loss_on_bulk_send(&mut self, now: Instant, seq: SeqNum, end: SeqNum) {
+        let srtt_us = self.rtt.srtt_micros();
+        let rto_at = self.rto_at;
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let wnd_open = self.snd_wnd > 0;
+        debug_assert!(self.sack_on() && self.state.is_synchronized() && end.diff(seq) > 0);
+        debug_assert!(!self.settings.has(super::block::Settings::PACING));
+        let Some(l) = self.loss.as_deref_mut() else {
+            debug_assert!(false, "full_segment_clear requires the loss state");
+            return self.loss_on_send(now, seq, end, false);
+        };
+        debug_assert!(!l.probe_room);
+        l.stats.segments_sent += 1;
+        l.board.on_send(seq, end, now);
+        l.rec.prr_on_send(end.diff(seq) as usize);
+        // RFC 8985 §7.2, as in `loss_on_send`.
+        if wnd_open && l.rack.may_probe() && !l.rec.in_recovery() && l.board.sacked_bytes() == 0 {
+            let one = l.board.pipe() <= mss;
+            l.pto_at = Some(Rack::pto_deadline(now, srtt_us, one, rto_at));
+        }
+    }
+
     /// The tail-loss probe's deadline (RFC 8985 §7.2), which `loss_on_send`
     /// arms: for the transmit fast path's timer update.
     #[inline]

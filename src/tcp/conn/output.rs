@@ -301,7 +301,7 @@ impl Connection {
         let seq = self.snd_nxt;
         // `build` without the SACK blocks, which a full-sized segment has
         // no room for (`sack_blocks_beside` finds none to keep).
-        let fields = self.build_fields(now, seq, off, mss, false, false);
+        let fields = self.build_fields::<true>(now, seq, off, mss, false, false);
         self.snd_nxt = seq + mss;
         self.snd_max = self.snd_nxt;
         if self.rtt_probe.is_none() && self.retries == 0 {
@@ -464,7 +464,7 @@ impl Connection {
     ) -> Segment {
         // Before `build_fields`: its `ack_sent` clears the D-SACK block.
         let sack_blocks = self.sack_blocks_beside(len);
-        let f = self.build_fields(now, seq, off, len, fin, retransmit);
+        let f = self.build_fields::<false>(now, seq, off, len, fin, retransmit);
         Segment {
             seq,
             ack: f.ack,
@@ -500,8 +500,10 @@ impl Connection {
     /// Everything `build` does but the SACK blocks: the header fields of
     /// the segment `[seq, seq + len)` (plus FIN) at send-queue offset `off`,
     /// and the bookkeeping of sending it (Karn, the advertised window, ECN,
-    /// the ACK it carries, loss recovery's record of it).
-    fn build_fields(
+    /// the ACK it carries, loss recovery's record of it). `BULK`: the
+    /// transmit fast path's segment (`bulk_segment`'s conditions hold),
+    /// whose loss bookkeeping skips the cases that cannot arise.
+    fn build_fields<const BULK: bool>(
         &mut self,
         now: Instant,
         seq: SeqNum,
@@ -534,7 +536,11 @@ impl Connection {
         // echoing a CE mark (§6.1.3).
         let ect = self.ecn_mark_flags(&mut flags, !retransmit && len > 0);
         self.ack_sent();
-        self.loss_on_send(now, seq, seq + len + usize::from(fin), retransmit);
+        if BULK {
+            self.loss_on_bulk_send(now, seq, seq + len);
+        } else {
+            self.loss_on_send(now, seq, seq + len + usize::from(fin), retransmit);
+        }
         SegmentFields {
             seq,
             ack: self.rcv_nxt,
