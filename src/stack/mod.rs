@@ -383,19 +383,24 @@ impl Stack {
         if self.receive_predicted(now, packet, verify_checksum) {
             return;
         }
-        let pkt = match wire::parse_tcp_packet_with(packet, verify_checksum) {
-            Ok(p) => p,
-            Err(e) => {
-                self.stats.malformed += 1;
-                tracing::trace!(error = %e, "dropped packet");
-                return;
-            }
+        // `parse_tcp_packet_with`, its one-pass IPv4 parse inlined here so
+        // the parsed headers are built in place rather than moved out.
+        let pkt = match wire::fast::parse_v4(packet, verify_checksum) {
+            Some(p) => p,
+            None => match wire::parse_tcp_packet_layered(packet, verify_checksum) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.stats.malformed += 1;
+                    tracing::trace!(error = %e, "dropped packet");
+                    return;
+                }
+            },
         };
         if !self.addrs.contains(&pkt.ip.dst) {
             self.stats.not_for_us += 1;
             return;
         }
-        let seg = pkt.tcp;
+        let seg = &pkt.tcp;
         let local = SocketAddr::new(pkt.ip.dst, seg.dst_port);
         let remote = SocketAddr::new(pkt.ip.src, seg.src_port);
         let key = FourTuple::new(local, remote);
@@ -415,7 +420,7 @@ impl Stack {
                 ..
             }) = self.sockets.get_mut(h)
             {
-                c.conn.on_packet(now, &self.config.tcp, pkt.ip.ecn, &seg);
+                c.conn.on_packet(now, &self.config.tcp, pkt.ip.ecn, seg);
                 if c.conn.take_challenge() {
                     if self
                         .challenges
@@ -431,12 +436,12 @@ impl Stack {
                 return;
             }
         }
-        if self.time_wait.contains(&key) && !self.time_wait_segment(now, key, &seg) {
+        if self.time_wait.contains(&key) && !self.time_wait_segment(now, key, seg) {
             return;
         }
         match self.listener_for(local) {
-            Some(lh) => self.listener_segment(now, lh, key, &seg),
-            None => self.reply_rst(key, &seg),
+            Some(lh) => self.listener_segment(now, lh, key, seg),
+            None => self.reply_rst(key, seg),
         }
     }
 

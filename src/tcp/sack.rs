@@ -304,6 +304,24 @@ impl Scoreboard {
     /// The cumulative ACK moved SND.UNA to `ack`: drop what it covers and
     /// note for RACK what it newly delivered.
     pub fn on_cumulative_ack(&mut self, ack: SeqNum, out: &mut Delivered) {
+        if self.recs.back().is_none_or(|r| r.end.diff(ack) <= 0) {
+            // Everything acknowledged (every ACK of a request/response
+            // exchange, most of a bulk sender's): what the general walk
+            // below ends with, without its per-record counter updates and
+            // the ring's drain.
+            let (a, b) = self.recs.as_slices();
+            for r in a.iter().chain(b) {
+                if !r.sacked() {
+                    self.note_delivery(r, out);
+                }
+            }
+            self.recs.clear();
+            self.pipe = 0;
+            self.sacked = 0;
+            self.fack = None;
+            self.lost_unsent = 0;
+            return;
+        }
         // The records wholly covered, in one pass over the ring's two
         // slices with the counters summed on the way and the records
         // dropped at once (an ACK of a bulk transfer covers a hundred).

@@ -16,10 +16,12 @@
 //!
 //! [`parse_tcp_packet_with`]: super::parse_tcp_packet_with
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use super::checksum;
-use super::ip::{Ecn, IPV4_HEADER_LEN, PROTO_TCP};
-use super::tcp::TcpFlags;
-use super::SeqNum;
+use super::ip::{Ecn, IpRepr, IPV4_HEADER_LEN, PROTO_TCP};
+use super::tcp::{TcpFlags, TcpOptions, TcpRepr};
+use super::{SeqNum, TcpPacket};
 
 /// `NOP,NOP,TS,10`: the first word of the options of every segment of an
 /// established connection with timestamps (RFC 7323 Appendix A).
@@ -68,6 +70,83 @@ fn be32(b: &[u8], at: usize) -> u32 {
 #[inline(always)]
 fn sum_header(b: &[u8; 20], initial: u64) -> u64 {
     (0..5).fold(initial, |acc, i| acc + u64::from(be32(b, 4 * i)))
+}
+
+/// [`parse_tcp_packet_with`]'s answer for the common case, read in one
+/// pass: an IPv4 packet without IP options or fragmentation, whose header
+/// checksum verifies, carrying a TCP segment whose options are none,
+/// `NOP,NOP,TS` (read without walking the list) or anything else
+/// [`TcpOptions::parse`] accepts (a SYN's), and whose checksum verifies
+/// (with `verify`). The header checksum is summed as five 32-bit words and
+/// the pseudo-header as two (RFC 1071 §2: congruent to the sum of their
+/// 16-bit words), and no intermediate `IpRepr`/`TcpSegment`/`Result` is
+/// built and moved.
+///
+/// `None` for anything else — the caller then runs the general parser,
+/// which accepts, rejects or reports the packet exactly as before — so
+/// whatever this accepts, the general parser accepts with the same fields
+/// (`tests` below check that on arbitrary bytes).
+///
+/// [`parse_tcp_packet_with`]: super::parse_tcp_packet_with
+#[inline(always)]
+pub(crate) fn parse_v4(packet: &[u8], verify: bool) -> Option<TcpPacket<'_>> {
+    let ip: &[u8; IPV4_HEADER_LEN] = packet.get(..IPV4_HEADER_LEN)?.try_into().ok()?;
+    if ip[0] != 0x45 || ip[9] != PROTO_TCP || be16(ip, 6) & 0x3fff != 0 {
+        return None;
+    }
+    let tcp = packet.get(IPV4_HEADER_LEN..usize::from(be16(ip, 2)))?;
+    let th: &[u8; 20] = tcp.get(..20)?.try_into().ok()?;
+    let hl = usize::from(th[12] >> 4) * 4;
+    let opts = tcp.get(20..hl)?;
+    if checksum::fold(sum_header(ip, 0)) != 0xffff {
+        return None;
+    }
+    let (src, dst) = (
+        [ip[12], ip[13], ip[14], ip[15]],
+        [ip[16], ip[17], ip[18], ip[19]],
+    );
+    if verify {
+        let pseudo = u64::from(u32::from_be_bytes(src))
+            + u64::from(u32::from_be_bytes(dst))
+            + u64::from(PROTO_TCP)
+            + tcp.len() as u64;
+        if checksum::fold(checksum::sum(tcp, pseudo)) != 0xffff {
+            return None;
+        }
+    }
+    let options = match *opts {
+        [] => TcpOptions::default(),
+        [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] => TcpOptions {
+            timestamps: Some((
+                u32::from_be_bytes([v0, v1, v2, v3]),
+                u32::from_be_bytes([e0, e1, e2, e3]),
+            )),
+            ..TcpOptions::default()
+        },
+        _ => TcpOptions::parse(opts).ok()?,
+    };
+    Some(TcpPacket {
+        ip: IpRepr {
+            src: IpAddr::V4(Ipv4Addr::from(src)),
+            dst: IpAddr::V4(Ipv4Addr::from(dst)),
+            protocol: PROTO_TCP,
+            hop_limit: ip[8],
+            payload_len: tcp.len(),
+            ecn: Ecn::from_bits(ip[1]),
+            dscp: ip[1] >> 2,
+        },
+        tcp: TcpRepr {
+            src_port: be16(th, 0),
+            dst_port: be16(th, 2),
+            seq: SeqNum(be32(th, 4)),
+            ack: SeqNum(be32(th, 8)),
+            flags: TcpFlags(th[13]),
+            window: be16(th, 14),
+            urgent: be16(th, 18),
+            options,
+            payload: &tcp[hl..],
+        },
+    })
 }
 
 impl<'a> FastSegment<'a> {
@@ -303,6 +382,46 @@ mod tests {
         assert_eq!(agrees(&c), Some(false));
     }
 
+    /// `parse_v4` takes a packet only as the layered parser does, with the
+    /// same fields; it leaves to it what it does not take.
+    fn v4_agrees(p: &[u8]) {
+        for verify in [true, false] {
+            let layered = crate::wire::parse_tcp_packet_layered(p, verify);
+            if let Some(q) = parse_v4(p, verify) {
+                assert_eq!(layered, Ok(q), "verify {verify}");
+            }
+            assert_eq!(crate::wire::parse_tcp_packet_with(p, verify), layered);
+        }
+    }
+
+    #[test]
+    fn the_one_pass_parse_takes_the_common_shapes() {
+        let syn = TcpOptions {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamps: Some((1, 0)),
+            ..TcpOptions::default()
+        };
+        let mut sack = ts();
+        sack.sack_blocks.push(SeqNum(1), SeqNum(2));
+        for opts in [TcpOptions::default(), ts(), syn, sack] {
+            for (flags, data) in [(0x02, &b""[..]), (0x10, b""), (0x11, b""), (0x18, b"x")] {
+                let p = packet(&repr(flags, opts, data));
+                assert!(parse_v4(&p, true).is_some(), "{flags:#x} {opts:?}");
+                v4_agrees(&p);
+                let mut bad = p.clone();
+                let last = bad.len() - 1;
+                bad[last] ^= 0x20;
+                assert_eq!(parse_v4(&bad, true), None);
+                v4_agrees(&bad);
+                for k in 0..p.len() {
+                    v4_agrees(&p[..k]);
+                }
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_agree_with_the_general_parser(
@@ -318,6 +437,30 @@ mod tests {
                 p[at % n] ^= x;
             }
             let _ = agrees(&p);
+            v4_agrees(&p);
+        }
+
+        #[test]
+        fn arbitrary_syns_agree_with_the_layered_parser(
+            flags in any::<u8>(),
+            mss in proptest::option::of(any::<u16>()),
+            ws in proptest::option::of(0u8..20),
+            sack_ok in any::<bool>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..8),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..3),
+        ) {
+            let opts = TcpOptions {
+                mss,
+                window_scale: ws,
+                sack_permitted: sack_ok,
+                ..ts()
+            };
+            let mut p = packet(&repr(flags, opts, &payload));
+            for (at, x) in flips {
+                let n = p.len();
+                p[at % n] ^= x;
+            }
+            v4_agrees(&p);
         }
     }
 }

@@ -72,6 +72,23 @@ pub fn parse_tcp_packet_with(
     bytes: &[u8],
     verify_checksum: bool,
 ) -> Result<TcpPacket<'_>, WireError> {
+    // The common IPv4 shapes in one pass (fast.rs); anything it does not
+    // take — errors included — goes through the layered parse below.
+    if let Some(p) = fast::parse_v4(bytes, verify_checksum) {
+        return Ok(p);
+    }
+    parse_tcp_packet_layered(bytes, verify_checksum)
+}
+
+/// [`parse_tcp_packet_with`] layer by layer ([`parse_ip`],
+/// [`TcpSegment::new_checked`], [`TcpRepr::parse`]): every packet the
+/// one-pass IPv4 parse does not take, and the reference its tests compare
+/// it with.
+#[inline(never)]
+pub(crate) fn parse_tcp_packet_layered(
+    bytes: &[u8],
+    verify_checksum: bool,
+) -> Result<TcpPacket<'_>, WireError> {
     let (ip, payload) = parse_ip(bytes)?;
     if ip.protocol != PROTO_TCP {
         return Err(WireError::Unsupported);

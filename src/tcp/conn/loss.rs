@@ -94,6 +94,7 @@ pub(crate) struct LossState {
 
 impl Connection {
     /// The loss state, created on first use with the negotiated MSS.
+    #[inline]
     pub(super) fn loss(&mut self) -> &mut LossState {
         if self.loss.is_none() {
             // Computed only here: `loss` runs for every segment sent, and
@@ -103,6 +104,8 @@ impl Connection {
         self.loss.as_mut().expect("just created")
     }
 
+    #[cold]
+    #[inline(never)]
     fn new_loss_state(&self) -> Box<LossState> {
         let mss = usize::from(self.opts.snd_mss).max(1);
         let (alg, iss, cap) = (self.cc_alg(), self.iss, self.record_capacity());
@@ -386,8 +389,19 @@ impl Connection {
     fn loss_after_sack_ack(&mut self, now: Instant, blocks: &[(SeqNum, SeqNum)]) {
         let (una, max) = (self.snd_una, self.snd_max);
         let flight = max.diff(una).max(0) as usize;
-        let l = self.loss();
-        l.board.on_sack(blocks, una, max, &mut l.delivered);
+        let (srtt_us, rto_at) = (self.rtt.srtt_micros(), self.rto_at);
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let wnd_open = self.snd_wnd > 0;
+        // One borrow for the whole ACK (the caller checked the state is
+        // there), and the steps whose outcome is known skipped: no blocks
+        // (most ACKs) SACK nothing; nothing SACKed leaves RACK nothing to
+        // detect (`rack_detect`'s first test, done here).
+        let Some(l) = self.loss.as_deref_mut() else {
+            return;
+        };
+        if !blocks.is_empty() {
+            l.board.on_sack(blocks, una, max, &mut l.delivered);
+        }
         let d = core::mem::take(&mut l.delivered);
         if d.dsack {
             l.stats.dsacks_received += 1;
@@ -399,20 +413,22 @@ impl Connection {
             // congestion controller must answer as for fast recovery.
             l.cc.on_congestion_event(now, flight);
         }
-        self.rack_detect(now);
+        if l.board.sacked_bytes() == 0 {
+            l.reo_at = None;
+        } else {
+            self.rack_detect(now);
+        }
+        let Some(l) = self.loss.as_deref_mut() else {
+            return;
+        };
         // RFC 6937: the window during recovery follows what was delivered.
-        let l = self.loss();
         let pipe = l.board.pipe();
         l.rec
             .prr_on_ack(&mut l.cc, d.acked_bytes + d.sacked_bytes, pipe);
         // RFC 8985 §7.2: restart the probe timer on an ACK of new data while
         // data is outstanding and nothing is SACKed; stop it when all is
-        // acknowledged.
-        let srtt = self.rtt.srtt();
-        let rto_left = self.rto_at.map(|t| t - now);
-        let mss = usize::from(self.opts.snd_mss).max(1);
-        let wnd_open = self.snd_wnd > 0;
-        let l = self.loss();
+        // acknowledged. (`pto_deadline` is `now + Rack::pto(srtt, one,
+        // rto_at - now)` in whole microseconds.)
         if una == max || !wnd_open {
             l.pto_at = None;
             l.reo_at = None;
@@ -422,7 +438,7 @@ impl Connection {
             && l.board.sacked_bytes() == 0
         {
             let one = l.board.pipe() <= mss;
-            l.pto_at = Some(now + Rack::pto(srtt, one, rto_left));
+            l.pto_at = Some(Rack::pto_deadline(now, srtt_us, one, rto_at));
         }
     }
 
