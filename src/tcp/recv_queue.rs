@@ -271,6 +271,7 @@ impl LazyAssembler {
     fn remove_front(&mut self) -> usize {
         self.0.as_mut().map_or(0, |a| a.remove_front())
     }
+    #[inline]
     fn shift(&mut self, n: usize) {
         if let Some(a) = &mut self.0 {
             a.shift(n);

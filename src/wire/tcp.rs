@@ -393,6 +393,23 @@ impl TcpOptions {
                 ..TcpOptions::default()
             });
         }
+        // A SYN's or SYN-ACK's options in the layout both synfin and Linux
+        // emit (`mss,sackOK,TS,nop,wscale`, see the table on
+        // [`TcpOptions`]): read at once what the walk below would find.
+        if let [kind::MSS, 4, m0, m1, kind::SACK_PERMITTED, 2, kind::TIMESTAMPS, 10, v0, v1, v2, v3, e0, e1, e2, e3, kind::NOP, kind::WSCALE, 3, shift] =
+            *opts
+        {
+            return Ok(TcpOptions {
+                mss: Some(u16::from_be_bytes([m0, m1])),
+                window_scale: Some(shift.min(MAX_WINDOW_SCALE)),
+                sack_permitted: true,
+                timestamps: Some((
+                    u32::from_be_bytes([v0, v1, v2, v3]),
+                    u32::from_be_bytes([e0, e1, e2, e3]),
+                )),
+                ..TcpOptions::default()
+            });
+        }
         let mut o = TcpOptions::default();
         let mut i = 0;
         while let Some(&k) = opts.get(i) {
@@ -1022,6 +1039,33 @@ mod tests {
             TcpOptions::parse(&emit_opts(&with_sack)).unwrap(),
             with_sack
         );
+    }
+
+    #[test]
+    fn syn_layout_fast_path_matches_the_walk() {
+        // mss,sackOK,TS,nop,wscale takes the parser's fast path; the same
+        // options in another order take the walk.
+        for shift in [0u8, 7, 14, 15, 255] {
+            let want = TcpOptions {
+                mss: Some(0x05b4),
+                window_scale: Some(shift.min(MAX_WINDOW_SCALE)),
+                sack_permitted: true,
+                timestamps: Some((0x0102_0304, 0xa0b0_c0d0)),
+                ..Default::default()
+            };
+            let fast = [
+                2, 4, 0x05, 0xb4, 4, 2, 8, 10, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0, 1, 3, 3, shift,
+            ];
+            let slow = [
+                1, 3, 3, shift, 8, 10, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0, 2, 4, 0x05, 0xb4, 4, 2,
+            ];
+            assert_eq!(TcpOptions::parse(&fast).unwrap(), want);
+            assert_eq!(TcpOptions::parse(&slow).unwrap(), want);
+            // The emitter writes exactly that layout for a full SYN.
+            if shift <= MAX_WINDOW_SCALE {
+                assert_eq!(emit_opts(&want), fast);
+            }
+        }
     }
 
     #[test]

@@ -78,10 +78,15 @@ impl Connection {
     /// past the ACK check: CWR ends the echo, then a CE mark on data starts
     /// it (in this order, so a segment with both keeps the echo on, as in
     /// Linux).
+    #[inline]
     pub(super) fn ecn_on_receive(&mut self, seg: &TcpRepr<'_>) {
-        if !self.opts.ecn {
-            return;
+        // The test inline: most connections do not negotiate ECN.
+        if self.opts.ecn {
+            self.ecn_on_receive_ecn(seg);
         }
+    }
+
+    fn ecn_on_receive_ecn(&mut self, seg: &TcpRepr<'_>) {
         let data = !seg.payload.is_empty();
         if seg.flags.contains(TcpFlags::CWR) {
             self.ecn.set(EcnFlags::DEMAND_CWR, false);
@@ -102,11 +107,16 @@ impl Connection {
 
     /// Sender side (RFC 3168 §6.1.2), after the ACK fields of an acceptable
     /// segment were processed (SND.UNA already moved).
+    #[inline]
     pub(super) fn ecn_on_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) {
-        if !self.opts.ecn || !seg.flags.contains(TcpFlags::ECE) || seg.flags.contains(TcpFlags::SYN)
+        // The test inline: most ACKs carry no ECE.
+        if self.opts.ecn && seg.flags.contains(TcpFlags::ECE) && !seg.flags.contains(TcpFlags::SYN)
         {
-            return;
+            self.ecn_echo(now);
         }
+    }
+
+    fn ecn_echo(&mut self, now: Instant) {
         let (una, max) = (self.snd_una, self.snd_max);
         let flight = self.flight().max(max.diff(una).max(0) as usize);
         let l = self.loss();

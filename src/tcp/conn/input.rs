@@ -638,6 +638,7 @@ impl Connection {
     /// (RFC 9293 §3.8.6.3, RFC 5681 §4.2): every `ack_every` segments at
     /// once, otherwise after the delayed-ACK time. Shared with header
     /// prediction (predict.rs).
+    #[inline]
     pub(super) fn ack_in_order_segment(&mut self, now: Instant, cfg: &TcpConfig) {
         self.segs_unacked = self.segs_unacked.saturating_add(1);
         if self.segs_unacked >= cfg.ack_every.max(1) {
