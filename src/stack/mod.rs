@@ -55,7 +55,7 @@ use time_wait::TimeWaitTable;
 
 use crate::tcp::{Events, State, TcpConfig};
 use crate::time::{earlier, Instant};
-use crate::wire::{self, checksum, SeqNum, TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::{self, checksum, SeqNum, TcpFlags, TcpOptions, TcpRepr, V4Key};
 
 /// Stack-wide configuration.
 #[derive(Clone, Debug)]
@@ -401,20 +401,29 @@ impl Stack {
             return;
         }
         let seg = &pkt.tcp;
-        let local = SocketAddr::new(pkt.ip.dst, seg.dst_port);
-        let remote = SocketAddr::new(pkt.ip.src, seg.src_port);
-        let key = FourTuple::new(local, remote);
         // A TIME-WAIT record answers a SYN-FIN as it answers a SYN (it
         // never reopens with one, see `time_wait_segment`): FreeBSD's
         // tcp_twcheck runs before its drop_synfin test too.
         if self.config.drop_syn_fin
             && seg.flags.contains(TcpFlags::SYN | TcpFlags::FIN)
-            && !self.time_wait.contains(&key)
+            && !self.time_wait.contains(&packet_key(&pkt))
         {
             self.stats.malformed += 1;
             return;
         }
-        if let Some(h) = self.conns.get_cached(&key) {
+        // The connection: for IPv4 through the demultiplexing table's cache
+        // keyed straight by the addresses (most packets find theirs), with
+        // the 4-tuple built only for what follows when there is none.
+        let found = match (pkt.ip.dst, pkt.ip.src) {
+            (IpAddr::V4(d), IpAddr::V4(s)) => self.conns.get_v4_cached(&V4Key::new(
+                d.octets(),
+                s.octets(),
+                seg.dst_port,
+                seg.src_port,
+            )),
+            _ => self.conns.get_cached(&packet_key(&pkt)),
+        };
+        if let Some(h) = found {
             if let Some(socket::Socket {
                 kind: SocketKind::Conn(c),
                 ..
@@ -436,6 +445,16 @@ impl Stack {
                 return;
             }
         }
+        self.receive_unconnected(now, &pkt);
+    }
+
+    /// The rest of [`receive_packet`](Self::receive_packet) for a segment
+    /// no connection took: TIME-WAIT, then a listener, else a RST.
+    #[inline(never)]
+    fn receive_unconnected(&mut self, now: Instant, pkt: &wire::TcpPacket<'_>) {
+        let seg = &pkt.tcp;
+        let local = SocketAddr::new(pkt.ip.dst, seg.dst_port);
+        let key = packet_key(pkt);
         if self.time_wait.contains(&key) && !self.time_wait_segment(now, key, seg) {
             return;
         }
@@ -906,6 +925,14 @@ fn reschedule(
         *timer_at = Some(t);
         timers.push(Reverse((t, h.index, h.generation)));
     }
+}
+
+/// A received packet's 4-tuple, from our side.
+fn packet_key(pkt: &wire::TcpPacket<'_>) -> FourTuple {
+    FourTuple::new(
+        SocketAddr::new(pkt.ip.dst, pkt.tcp.dst_port),
+        SocketAddr::new(pkt.ip.src, pkt.tcp.src_port),
+    )
 }
 
 fn unspecified(ip: IpAddr) -> IpAddr {

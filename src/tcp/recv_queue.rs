@@ -271,8 +271,16 @@ impl LazyAssembler {
     fn remove_front(&mut self) -> usize {
         self.0.as_mut().map_or(0, |a| a.remove_front())
     }
-    #[inline]
+    /// Inlined to its test: the in-order receiver (the fast path's every
+    /// segment) has no assembler at all.
+    #[inline(always)]
     fn shift(&mut self, n: usize) {
+        if self.0.is_some() {
+            self.shift_held(n);
+        }
+    }
+    #[inline(never)]
+    fn shift_held(&mut self, n: usize) {
         if let Some(a) = &mut self.0 {
             a.shift(n);
             if a.is_empty() {
