@@ -28,6 +28,29 @@ impl Instant {
     /// A time later than any the stack will see; handy as "never".
     pub const FAR_FUTURE: Instant = Instant::from_micros(u64::MAX / 2);
 
+    /// The earliest of optional deadlines, `None` only when all are: one
+    /// unsigned maximum per deadline and no branch, because the stored form
+    /// is inverted (an earlier instant is a larger number) and `None` is the
+    /// niche 0, smaller than any instant. A connection asks this of its
+    /// seven timers after every packet and every user call
+    /// (`Connection::poll_timeout`), where the pairwise `Option` compares of
+    /// [`earlier`] cost about three times as much (issue 6).
+    ///
+    /// ```
+    /// use synfin::time::Instant;
+    /// let (a, b) = (Instant::from_micros(5), Instant::from_micros(9));
+    /// assert_eq!(Instant::earliest([None, Some(b), Some(a)]), Some(a));
+    /// assert_eq!(Instant::earliest([None, None]), None);
+    /// ```
+    #[inline]
+    pub fn earliest<const N: usize>(deadlines: [Option<Instant>; N]) -> Option<Instant> {
+        let mut m = 0u64;
+        for d in deadlines {
+            m = m.max(d.map_or(0, |t| t.inverted.get()));
+        }
+        NonZeroU64::new(m).map(|inverted| Instant { inverted })
+    }
+
     /// An instant `micros` microseconds after the epoch.
     pub const fn from_micros(micros: u64) -> Self {
         let m = if micros > MAX_MICROS {

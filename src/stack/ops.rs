@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::events::{NetEvents, NetState};
 use super::listener::Listener;
-use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind, SocketOptions};
+use super::socket::{ConnSocket, HeaderOptions, Socket, SocketHandle, SocketKind, SocketOptions};
 use super::{queue_for_transmit, reschedule, unspecified, Error, FourTuple, Stack};
 use crate::tcp::conn::IoError;
 use crate::tcp::{Connection, State};
@@ -139,11 +139,22 @@ impl Stack {
 
     /// `connect` in one call: a new socket, an ephemeral port, and the SYN.
     pub fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<SocketHandle, Error> {
-        let h = self.socket();
-        if let Err(e) = self.connect_from(now, h, remote) {
-            self.sockets.remove(h);
-            return Err(e);
-        }
+        // Straight to a connection socket: the unbound state `socket()`
+        // would box only to be dropped again (an allocation and a free per
+        // connect, issue 6).
+        let options = SocketOptions::default();
+        let (conn, key) =
+            self.open_connection(now, remote, None, None, HeaderOptions::default(), &options)?;
+        let h = self.sockets.insert(Socket {
+            kind: SocketKind::Conn(ConnSocket::new(conn)),
+            options,
+            timer_at: None,
+            orphaned: false,
+            net: NetState::connecting(),
+            queued: 0,
+        });
+        self.conns.insert(key, h);
+        self.touch(now, h);
         Ok(h)
     }
 
@@ -157,11 +168,35 @@ impl Stack {
         remote: SocketAddr,
     ) -> Result<(), Error> {
         let s = self.sockets.app(h).ok_or(Error::InvalidHandle)?;
-        let (bound, ecn) = match &s.kind {
-            SocketKind::Unbound(u) => (u.local, u.ecn),
+        let (bound, ecn, header) = match &s.kind {
+            SocketKind::Unbound(u) => (u.local, u.ecn, u.header),
             SocketKind::Listener(_) => return Err(Error::InvalidInput),
             SocketKind::Conn(_) => return Err(Error::AlreadyConnected),
         };
+        let options = s.options.clone();
+        let (conn, key) = self.open_connection(now, remote, bound, ecn, header, &options)?;
+        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
+        s.kind = SocketKind::Conn(ConnSocket::new(conn));
+        let mask_before = core::mem::replace(&mut s.net, NetState::connecting());
+        s.net.inherit_mask(&mask_before);
+        self.conns.insert(key, h);
+        self.touch(now, h);
+        Ok(())
+    }
+
+    /// The connection an active open to `remote` starts (SYN-SENT, its SYN
+    /// ready) and its 4-tuple, from the socket's binding and options: the
+    /// local address (the bound one, else the stack's first of the
+    /// family), the port (bound, else RFC 6056's ephemeral pick), the ISN.
+    fn open_connection(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        bound: Option<SocketAddr>,
+        ecn: Option<crate::tcp::EcnMode>,
+        header: HeaderOptions,
+        options: &SocketOptions,
+    ) -> Result<(Box<Connection>, FourTuple), Error> {
         if remote.port() == 0 || remote.ip().is_unspecified() {
             return Err(Error::InvalidInput);
         }
@@ -192,34 +227,18 @@ impl Stack {
             return Err(Error::AddrInUse);
         }
         let (iss, ts_offset) = self.secret.isn_and_ts_offset(&key, now);
-        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
         // Options set before connect shape the SYN (window scale, MSS).
-        let mut cfg = s.options.effective(&self.config.tcp);
+        let mut cfg = options.effective(&self.config.tcp);
         if let Some(e) = ecn {
             cfg.ecn = e;
         }
-        if let SocketKind::Unbound(u) = &s.kind {
-            u.header.apply(&mut cfg);
-        }
+        header.apply(&mut cfg);
         let mut conn = Connection::connect(&cfg, local, remote, iss, now);
         conn.set_ts_offset(ts_offset);
-        if s.options.message_mode {
+        if options.message_mode {
             conn.request_message_mode();
         }
-        let conn = self.conn_box(conn);
-        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
-        s.kind = SocketKind::Conn(ConnSocket {
-            conn,
-            in_accept_queue: false,
-            last_state: State::Closed,
-            tx_queued: false,
-            message: None,
-        });
-        let mask_before = core::mem::replace(&mut s.net, NetState::connecting());
-        s.net.inherit_mask(&mask_before);
-        self.conns.insert(key, h);
-        self.touch(now, h);
-        Ok(())
+        Ok((self.conn_box(conn), key))
     }
 
     /// Takes the oldest established connection from a listener's accept

@@ -89,6 +89,18 @@ pub(crate) struct ConnSocket {
 }
 
 impl ConnSocket {
+    /// The socket of a connection just opened (not in an accept queue,
+    /// nothing reported yet).
+    pub fn new(conn: Box<Connection>) -> ConnSocket {
+        ConnSocket {
+            conn,
+            in_accept_queue: false,
+            last_state: State::Closed,
+            tx_queued: false,
+            message: None,
+        }
+    }
+
     /// Whether nothing the full `touch` handles has happened since the last
     /// one: the state it reported, no events pending, not done, a byte
     /// stream. Then a send, a read or a plain data segment out needs only

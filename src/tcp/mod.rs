@@ -18,6 +18,7 @@ mod ring;
 pub mod rtt;
 pub mod sack;
 pub mod send_queue;
+pub(crate) mod spare;
 pub mod state;
 
 pub use config::{IpFields, TcpConfig};

@@ -256,6 +256,14 @@ impl Scoreboard {
                 return;
             }
         }
+        if self.recs.capacity() == 0 && self.cap >= FIRST_RECORDS {
+            // A spare ring of a finished burst first (spare.rs), of the
+            // size allocated below: this runs again whenever a connection
+            // sends after everything was acknowledged.
+            if let Some(r) = crate::tcp::spare::take_records() {
+                self.recs = r;
+            }
+        }
         if self.recs.len() == self.recs.capacity() {
             // Grow by doubling up to the cap, from a first block of
             // FIRST_RECORDS: the ring is allocated again whenever a
@@ -498,7 +506,7 @@ impl Scoreboard {
     /// Forget everything (the connection ended or SACK processing stopped)
     /// and give the memory back.
     pub fn release(&mut self) {
-        self.recs = VecDeque::new();
+        crate::tcp::spare::give_records(core::mem::take(&mut self.recs), FIRST_RECORDS);
         self.pipe = 0;
         self.sacked = 0;
         self.fack = None;

@@ -92,6 +92,14 @@ pub(crate) struct LossState {
     pub(super) pace_armed: bool,
 }
 
+thread_local! {
+    /// Loss-state boxes of finished connections (spare.rs). Boxes, not
+    /// values: the point is to keep the allocations.
+    #[allow(clippy::vec_box)]
+    static SPARE_LOSS: core::cell::RefCell<Vec<Box<LossState>>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+}
+
 impl Connection {
     /// The loss state, created on first use with the negotiated MSS.
     #[inline]
@@ -104,33 +112,51 @@ impl Connection {
         self.loss.as_mut().expect("just created")
     }
 
+    // Out of line: `loss` runs several times per segment and should stay
+    // a load and a test.
     #[cold]
     #[inline(never)]
     fn new_loss_state(&self) -> Box<LossState> {
         let mss = usize::from(self.opts.snd_mss).max(1);
         let (alg, iss, cap) = (self.cc_alg(), self.iss, self.record_capacity());
-        {
-            Box::new(LossState {
-                cc: Controller::new(alg, mss),
-                rec: Recovery::new(mss, iss),
-                board: Scoreboard::new(cap),
-                rack: Rack::default(),
-                pto_at: None,
-                reo_at: None,
-                probe_due: false,
-                probe_room: false,
-                delivered: Delivered::default(),
-                stats: LossStats::default(),
-                ecn_high: iss,
-                rcv_rtt_seq: None,
-                rcv_rtt_at: Instant::ZERO,
-                rcv_rtt: None,
-                space_at: None,
-                space_seq: SeqNum(0),
-                space: 0,
-                pace_at: None,
-                pace_armed: false,
-            })
+        let fresh = LossState {
+            cc: Controller::new(alg, mss),
+            rec: Recovery::new(mss, iss),
+            board: Scoreboard::new(cap),
+            rack: Rack::default(),
+            pto_at: None,
+            reo_at: None,
+            probe_due: false,
+            probe_room: false,
+            delivered: Delivered::default(),
+            stats: LossStats::default(),
+            ecn_high: iss,
+            rcv_rtt_seq: None,
+            rcv_rtt_at: Instant::ZERO,
+            rcv_rtt: None,
+            space_at: None,
+            space_seq: SeqNum(0),
+            space: 0,
+            pace_at: None,
+            pace_armed: false,
+        };
+        // A finished connection's box when one is kept (spare.rs): the
+        // state is created for every connection that carries data.
+        match crate::tcp::spare::take(&SPARE_LOSS) {
+            Some(mut b) => {
+                *b = fresh;
+                b
+            }
+            None => Box::new(fresh),
+        }
+    }
+
+    /// Gives the loss state's box back for the next connection (the
+    /// connection is done, its block about to be reused).
+    pub(super) fn loss_give_back(&mut self) {
+        if let Some(mut l) = self.loss.take() {
+            l.board.release();
+            crate::tcp::spare::give(&SPARE_LOSS, l);
         }
     }
 
@@ -580,10 +606,7 @@ impl Connection {
     /// The loss timers (probe and reordering), for `poll_timeout`.
     pub(super) fn loss_timeout(&self) -> Option<Instant> {
         let l = self.loss.as_ref()?;
-        [l.pto_at, l.reo_at, self.pacing_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        Instant::earliest([l.pto_at, l.reo_at, self.pacing_timeout()])
     }
 
     /// Runs the loss timers due at `now`.

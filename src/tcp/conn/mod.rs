@@ -488,7 +488,7 @@ impl Connection {
     /// settings, empty queues' storage), so the stack can keep the block
     /// for the next connection holding nothing else.
     pub(crate) fn release_heap(&mut self) {
-        self.loss = None;
+        self.loss_give_back();
         self.cold = None;
         self.send_q.release_if_empty();
         self.recv_q.release_if_empty();
