@@ -140,7 +140,7 @@ impl Ring {
     /// Zero-copy view of logical `[offset, offset + len)` as at most two
     /// slices (the second non-empty only when the range wraps). The caller
     /// keeps the range within what it has written.
-    #[inline]
+    #[inline(always)]
     pub fn slices(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
         if len == 0 || self.buf.is_empty() {
             return (&[], &[]);

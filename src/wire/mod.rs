@@ -134,8 +134,8 @@ pub fn emit_tcp_packet_dscp(
     if src.is_ipv4() != dst.is_ipv4() {
         return Err(WireError::Malformed);
     }
-    let total = tcp_packet_len(&src, tcp);
     let seg_len = tcp.header_len() + tcp.payload.len();
+    let total = if src.is_ipv4() { 20 } else { 40 } + seg_len;
     let ip = IpRepr {
         src,
         dst,

@@ -323,6 +323,13 @@ impl TcpOptions {
     /// returns the number of bytes written (= [`TcpOptions::encoded_len`]).
     /// `Truncated` if `buf` is shorter than that.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        self.emit_len(buf, self.encoded_len())
+    }
+
+    /// [`TcpOptions::emit`] with the encoded length `len` already known
+    /// (the header writer computed it for the data offset).
+    fn emit_len(&self, buf: &mut [u8], len: usize) -> Result<usize, WireError> {
+        debug_assert_eq!(len, self.encoded_len());
         if let Some((v, e)) = self.timestamps_only() {
             // The established connection's every segment: NOP,NOP,TS in
             // one store (the layout the parser's fast path reads).
@@ -332,7 +339,6 @@ impl TcpOptions {
             out[8..12].copy_from_slice(&e.to_be_bytes());
             return Ok(12);
         }
-        let len = self.encoded_len();
         let out = buf.get_mut(..len).ok_or(WireError::Truncated)?;
         let mut w = Writer { buf: out, at: 0 };
         if let Some(mss) = self.mss {
@@ -707,13 +713,18 @@ impl<'a> TcpRepr<'a> {
         if src.is_ipv4() != dst.is_ipv4() {
             return Err(WireError::Malformed);
         }
-        let total = self.header_len() + self.payload.len();
+        let hl = self.header_len();
+        let total = hl + self.payload.len();
         let len32 = u32::try_from(total).map_err(|_| WireError::Malformed)?;
         let out = buf.get_mut(..total).ok_or(WireError::Truncated)?;
-        let hl = self.header_len();
-        // One pass over the payload: copied and summed together.
-        let payload_sum = checksum::copy_and_sum(&mut out[hl..], self.payload, 0);
-        self.emit_checksummed_header(out, src, dst, len32, self.payload.len(), payload_sum)?;
+        // One pass over the payload: copied and summed together (a SYN,
+        // a SYN-ACK or an ACK has none).
+        let payload_sum = if self.payload.is_empty() {
+            0
+        } else {
+            checksum::copy_and_sum(&mut out[hl..], self.payload, 0)
+        };
+        self.emit_checksummed_header(out, hl, src, dst, len32, payload_sum)?;
         Ok(total)
     }
 
@@ -755,26 +766,27 @@ impl<'a> TcpRepr<'a> {
         if src.is_ipv4() != dst.is_ipv4() {
             return Err(WireError::Malformed);
         }
-        let total = self.header_len().checked_add(payload_len);
-        let len32 = total
+        let hl = self.header_len();
+        let len32 = hl
+            .checked_add(payload_len)
             .and_then(|t| u32::try_from(t).ok())
             .ok_or(WireError::Malformed)?;
-        self.emit_checksummed_header(buf, src, dst, len32, payload_len, payload_sum)
+        self.emit_checksummed_header(buf, hl, src, dst, len32, payload_sum)
     }
 
-    /// The header with its checksum from the payload's sum; `len32` is the
-    /// segment length (header + payload), already checked.
+    /// The header (`hl` bytes, [`TcpRepr::header_len`]) with its checksum
+    /// from the payload's sum; `len32` is the segment length (header +
+    /// payload), already checked.
     fn emit_checksummed_header(
         &self,
         buf: &mut [u8],
+        hl: usize,
         src: &IpAddr,
         dst: &IpAddr,
         len32: u32,
-        payload_len: usize,
         payload_sum: u64,
     ) -> Result<usize, WireError> {
-        let hl = self.emit_header(buf)?;
-        debug_assert_eq!(hl + payload_len, len32 as usize);
+        self.emit_header_of_len(buf, hl)?;
         let pseudo = checksum::pseudo_header(src, dst, PROTO_TCP, len32);
         let s = checksum::combine(checksum::sum(&buf[..hl], pseudo), hl, payload_sum);
         buf[16..18].copy_from_slice(&(!checksum::fold(s)).to_be_bytes());
@@ -787,7 +799,13 @@ impl<'a> TcpRepr<'a> {
     /// header and payload (the stack's transmit path), instead of
     /// [`TcpRepr::emit`]'s copy and sum. `Truncated` if `buf` is too small.
     pub fn emit_header(&self, buf: &mut [u8]) -> Result<usize, WireError> {
-        let hl = self.header_len();
+        self.emit_header_of_len(buf, self.header_len())
+    }
+
+    /// [`TcpRepr::emit_header`] with the header length `hl` already known
+    /// (the option layout is worked out once per segment, not per use).
+    fn emit_header_of_len(&self, buf: &mut [u8], hl: usize) -> Result<usize, WireError> {
+        debug_assert_eq!(hl, self.header_len());
         let out = buf.get_mut(..hl).ok_or(WireError::Truncated)?;
         out[0..2].copy_from_slice(&self.src_port.to_be_bytes());
         out[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
@@ -798,7 +816,8 @@ impl<'a> TcpRepr<'a> {
         out[14..16].copy_from_slice(&self.window.to_be_bytes());
         out[16..18].copy_from_slice(&[0, 0]);
         out[18..20].copy_from_slice(&self.urgent.to_be_bytes());
-        self.options.emit(&mut out[TCP_HEADER_LEN..hl])?;
+        self.options
+            .emit_len(&mut out[TCP_HEADER_LEN..hl], hl - TCP_HEADER_LEN)?;
         Ok(hl)
     }
 }

@@ -177,7 +177,7 @@ impl HeaderTemplate {
     /// ([`checksum::sum`] from 0), and returns the packet's length.
     /// `Truncated` if `buf` cannot hold the packet, `Malformed` if it is too
     /// long for the IP length field.
-    #[inline]
+    #[inline(always)]
     pub fn emit(
         &self,
         buf: &mut [u8],

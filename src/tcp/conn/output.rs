@@ -277,7 +277,7 @@ impl Connection {
     /// there directly and does the same (the same `build`, the same
     /// updates after it). Anything else returns `None` having changed
     /// nothing, and the general path runs.
-    #[inline]
+    #[inline(always)]
     fn bulk_segment(&mut self, now: Instant) -> Option<BulkSegment> {
         if self.fast_rexmit
             || self.persist_probe
@@ -503,6 +503,7 @@ impl Connection {
     /// the ACK it carries, loss recovery's record of it). `BULK`: the
     /// transmit fast path's segment (`bulk_segment`'s conditions hold),
     /// whose loss bookkeeping skips the cases that cannot arise.
+    #[inline(always)]
     fn build_fields<const BULK: bool>(
         &mut self,
         now: Instant,
