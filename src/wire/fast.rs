@@ -63,13 +63,24 @@ fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// `initial` plus the five big-endian 32-bit words of a 20-byte header,
-/// each congruent to the sum of its two 16-bit words (RFC 1071 §2): the
-/// unfolded one's complement sum, unrolled, without `checksum::sum`'s
-/// set-up for long data. Far from overflowing 64 bits.
+/// The five 32-bit words of a 20-byte header summed from little-endian
+/// loads (no byte swaps), without `checksum::sum`'s set-up for long data:
+/// congruent modulo `0xffff` to 256 times the one's complement sum of its
+/// big-endian 16-bit words (RFC 1071 §2), so it folds to 0xffff
+/// exactly when that does (256 is invertible modulo `0xffff`, and both
+/// are zero only for an all-zero header), and rotating it left by 8 bits
+/// gives a value congruent to the big-endian sum (the checksum module's
+/// docs, RFC 1071 §2(B)).
 #[inline(always)]
-fn sum_header(b: &[u8; 20], initial: u64) -> u64 {
-    (0..5).fold(initial, |acc, i| acc + u64::from(be32(b, 4 * i)))
+fn sum_header_le(b: &[u8; 20]) -> u64 {
+    (0..5).fold(0, |acc, i| {
+        acc + u64::from(u32::from_le_bytes([
+            b[4 * i],
+            b[4 * i + 1],
+            b[4 * i + 2],
+            b[4 * i + 3],
+        ]))
+    })
 }
 
 /// [`parse_tcp_packet_with`]'s answer for the common case, read in one
@@ -98,7 +109,7 @@ pub(crate) fn parse_v4(packet: &[u8], verify: bool) -> Option<TcpPacket<'_>> {
     let th: &[u8; 20] = tcp.get(..20)?.try_into().ok()?;
     let hl = usize::from(th[12] >> 4) * 4;
     let opts = tcp.get(20..hl)?;
-    if checksum::fold(sum_header(ip, 0)) != 0xffff {
+    if checksum::fold(sum_header_le(ip)) != 0xffff {
         return None;
     }
     let (src, dst) = (
@@ -184,7 +195,7 @@ impl<'a> FastSegment<'a> {
         };
         // The header checksum (RFC 791 §3.1): the same verdict as
         // `Ipv4Packet::verify_checksum`, from five 32-bit words.
-        if checksum::fold(sum_header(ip, 0)) != 0xffff {
+        if checksum::fold(sum_header_le(ip)) != 0xffff {
             return None;
         }
         let (src, dst) = (
@@ -197,7 +208,7 @@ impl<'a> FastSegment<'a> {
             + u64::from(u32::from_be_bytes(dst))
             + u64::from(PROTO_TCP)
             + tcp.len() as u64;
-        let mut header_sum = sum_header(th, pseudo);
+        let mut header_sum = pseudo + sum_header_le(th).rotate_left(8);
         if let Some((v, e)) = timestamps {
             header_sum += u64::from(u32::from_be_bytes(TS_WORD)) + u64::from(v) + u64::from(e);
         }
