@@ -517,13 +517,20 @@ impl Stack {
     #[inline]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         // A bulk sender's next full segment (transmit.rs) when no control
-        // segment goes first, else the general path.
+        // segment goes first, else the general path — which is not called
+        // at all when nothing is queued (the last call of every burst).
         if self.control.is_empty() {
-            if let Some(&h) = self.tx_ready.front() {
-                if self.tx_template.is_for(h) {
-                    if let Some(n) = self.transmit_bulk(now, h, buf) {
-                        return Some(n);
-                    }
+            let Some(&h) = self.tx_ready.front() else {
+                // As the general path: an emptied burst of control segments
+                // (a thousand SYN-ACKs) gives its memory back.
+                if self.control.capacity() > CONTROL_KEEP {
+                    self.control = VecDeque::new();
+                }
+                return None;
+            };
+            if self.tx_template.is_for(h) {
+                if let Some(n) = self.transmit_bulk(now, h, buf) {
+                    return Some(n);
                 }
             }
         }

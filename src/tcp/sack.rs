@@ -441,6 +441,13 @@ impl Scoreboard {
         }
     }
 
+    /// Whether any record is deemed lost and not yet retransmitted
+    /// ([`next_lost`](Self::next_lost) would find one).
+    #[inline]
+    pub fn has_lost_unsent(&self) -> bool {
+        self.lost_unsent > 0
+    }
+
     /// RFC 6675 NextSeg rule (1): the first segment deemed lost, not SACKed
     /// and not yet retransmitted, as `(start, end)`.
     #[inline]

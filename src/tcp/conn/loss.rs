@@ -590,17 +590,33 @@ impl Connection {
     }
 
     /// Whether loss recovery has something to send now.
+    ///
+    /// Asked with every `wants_transmit` (after every packet and user
+    /// call): the answer while nothing is deemed lost inline, and without
+    /// a call, so the question stays cheap for the many connections that
+    /// have nothing to send.
+    #[inline]
     pub(super) fn loss_wants_transmit(&self) -> bool {
         match &self.loss {
             Some(l) if self.sack_on() => {
-                l.probe_due
-                    || l.board.next_lost().is_some_and(|(s, e)| {
-                        let len = (e.diff(s).max(0) as usize).min(usize::from(self.opts.snd_mss));
-                        l.cc.cwnd().saturating_sub(l.board.pipe()) >= len
-                    })
+                l.probe_due || (l.board.has_lost_unsent() && self.loss_lost_fits())
             }
             _ => false,
         }
+    }
+
+    /// Whether the first segment deemed lost fits in the congestion
+    /// window (RFC 6675 §5's NextSeg, for `loss_wants_transmit`).
+    #[cold]
+    #[inline(never)]
+    fn loss_lost_fits(&self) -> bool {
+        let Some(l) = self.loss.as_deref() else {
+            return false;
+        };
+        l.board.next_lost().is_some_and(|(s, e)| {
+            let len = (e.diff(s).max(0) as usize).min(usize::from(self.opts.snd_mss));
+            l.cc.cwnd().saturating_sub(l.board.pipe()) >= len
+        })
     }
 
     /// The loss timers (probe and reordering), for `poll_timeout`.

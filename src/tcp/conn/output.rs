@@ -191,7 +191,6 @@ impl Connection {
             | self.keepalive_probe;
         flags
             || self.rst_reply_pending()
-            || self.loss_wants_transmit()
             || match self.state {
                 State::SynSent | State::SynReceived => self.snd_nxt == self.iss,
                 State::Closed | State::Listen | State::TimeWait => false,
@@ -201,6 +200,9 @@ impl Connection {
                         || self.snd_nxt != self.snd_max
                 }
             }
+            // Last: its rare out-of-line part is then a tail call, and the
+            // common answer needs no stack frame.
+            || self.loss_wants_transmit()
     }
 
     fn syn_segment(&mut self, now: Instant) -> Segment {
