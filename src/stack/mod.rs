@@ -777,6 +777,32 @@ impl Stack {
             {
                 self.recycle_conn(c.conn);
             }
+            self.prune_timers();
+        }
+    }
+
+    /// Drops the timer-heap entries of sockets that are gone once they
+    /// outnumber the sockets. Cancellation is lazy (`reschedule`), so every
+    /// finished connection leaves its last deadlines behind (a SYN's
+    /// retransmission timeout, a delayed ACK): under connection churn the
+    /// heap grew by a few entries per connection, and with a real clock
+    /// each came due and was popped for nothing from a heap far larger
+    /// than the cache — a seventh of a lifecycle's wall-clock time in the
+    /// lifecycle benchmark (issue 6), invisible to instruction counts taken
+    /// with a clock that never reaches those deadlines. An entry of a live
+    /// socket stays, so what fires and in which order is unchanged; the
+    /// sweep is linear and runs after at least as many removals as entries
+    /// it keeps.
+    fn prune_timers(&mut self) {
+        if self.timers.len() <= 2 * self.sockets.len() + TIMERS_SLACK {
+            return;
+        }
+        let sockets = &self.sockets;
+        self.timers.retain(|&Reverse((_, index, generation))| {
+            sockets.get(SocketHandle { index, generation }).is_some()
+        });
+        if self.timers.capacity() > 4 * (self.timers.len() + TIMERS_SLACK) {
+            self.timers.shrink_to_fit();
         }
     }
 
@@ -868,6 +894,10 @@ impl Stack {
         None
     }
 }
+
+/// Timer-heap entries allowed beyond two per socket before
+/// [`Stack::prune_timers`] sweeps out those of sockets that are gone.
+const TIMERS_SLACK: usize = 1024;
 
 /// Retired connection blocks kept for reuse ([`Stack::conn_box`]).
 const SPARE_CONNS: usize = 8;
