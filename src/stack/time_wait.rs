@@ -233,6 +233,15 @@ impl<K: Key> Ring<K> {
         n
     }
 
+    /// Pops the dead slots at the front (records taken out of the index);
+    /// positions stay absolute, so the index needs no rewrite.
+    fn pop_dead_front(&mut self) {
+        while self.records.front().is_some_and(|r| !r.live()) {
+            self.records.pop_front();
+            self.head = self.head.wrapping_add(1);
+        }
+    }
+
     /// The head's expiry. A dead head gives an early, harmless wake-up.
     fn next_expiry(&self) -> Option<u32> {
         self.records.front().map(|r| r.expires)
@@ -337,6 +346,12 @@ impl TimeWaitTable {
         } else if let Some(k) = self.v6.records.iter().find(|r| r.live()).map(|r| r.key) {
             self.v6.take(&k);
         }
+        // The evicted record is now a dead slot at the front: drop the
+        // dead slots there, or the next eviction (at the cap, every insert
+        // evicts) walks past all of them again until the next expiry pops
+        // them — quadratic in the evictions between two expiries.
+        self.v4.pop_dead_front();
+        self.v6.pop_dead_front();
     }
 
     /// The record for `key`.
@@ -558,6 +573,29 @@ mod tests {
         // Replacing a record that is there evicts nothing.
         t.insert(tuple(2, false), entry(9), Instant::from_millis(20));
         assert_eq!((t.len(), t.evicted()), (2, 1));
+    }
+
+    /// At the cap every insert evicts the oldest record; its dead slot
+    /// goes at once, so the ring holds the cap and each eviction finds the
+    /// oldest live record at the front (it used to walk past every record
+    /// evicted since the last expiry).
+    #[test]
+    fn evictions_at_the_cap_leave_no_dead_slots() {
+        let mut t = TimeWaitTable::new(4);
+        for i in 0..1000 {
+            t.insert_absent(
+                tuple(i, i % 3 == 0),
+                entry(i),
+                Instant::from_millis(10 + i as u64),
+            );
+        }
+        assert_eq!((t.len(), t.evicted()), (4, 996));
+        assert_eq!(t.v4.records.len() + t.v6.records.len(), 4);
+        for i in 996..1000 {
+            assert_eq!(t.get(&tuple(i, i % 3 == 0)), Some(entry(i)), "{i}");
+        }
+        assert_eq!(t.expire(Instant::from_millis(2000)), 4);
+        assert!(t.is_empty());
     }
 
     #[test]
