@@ -120,7 +120,7 @@ impl Delivered {
 }
 
 /// The scoreboard.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Scoreboard {
     recs: VecDeque<SegRecord>,
     /// Maximum number of records (see the module docs).
@@ -316,11 +316,19 @@ impl Scoreboard {
             // Everything acknowledged (every ACK of a request/response
             // exchange, most of a bulk sender's): what the general walk
             // below ends with, without its per-record counter updates and
-            // the ring's drain.
+            // the ring's drain. Plain records only (see below): the last
+            // is the newest delivery, and nothing else needs noting.
             let (a, b) = self.recs.as_slices();
-            for r in a.iter().chain(b) {
-                if !r.sacked() {
-                    self.note_delivery(r, out);
+            let flags = a.iter().chain(b).fold(0, |f, r| f | r.flags);
+            if flags == 0 && self.fack.is_none() {
+                if let Some(last) = self.recs.back() {
+                    out.note(last);
+                }
+            } else {
+                for r in a.iter().chain(b) {
+                    if !r.sacked() {
+                        self.note_delivery(r, out);
+                    }
                 }
             }
             self.recs.clear();
@@ -330,28 +338,37 @@ impl Scoreboard {
             self.lost_unsent = 0;
             return;
         }
-        // The records wholly covered, in one pass over the ring's two
-        // slices with the counters summed on the way and the records
-        // dropped at once (an ACK of a bulk transfer covers a hundred).
-        let (mut k, mut sacked, mut pipe, mut lost) = (0, 0, 0, 0);
-        let (a, b) = self.recs.as_slices();
-        for r in a.iter().chain(b) {
-            if r.end.diff(ack) > 0 {
-                break;
+        // The records wholly covered. Plain ones — never SACKed, deemed
+        // lost or retransmitted, with nothing SACKed above them (a bulk
+        // transfer without loss) — were each sent once, in sequence
+        // order, and are each in flight once: the last of them is the
+        // newest delivery and their bytes are what leaves `pipe`, so a
+        // pass that only counts them and gathers their flags does.
+        let (k, flags, bytes) = self.covered(ack);
+        if flags == 0 && self.fack.is_none() {
+            if let Some(last) = k.checked_sub(1).and_then(|i| self.recs.get(i)) {
+                out.note(last);
             }
-            if !r.sacked() {
-                self.note_delivery(r, out);
-            } else {
-                sacked += r.len();
-            }
-            pipe += r.in_flight();
-            lost += usize::from(r.lost_unsent());
-            k += 1;
+            self.pipe -= bytes;
+            self.recs.drain(..k);
+        } else {
+            self.drop_covered(ack, out);
         }
-        self.sacked -= sacked;
-        self.pipe -= pipe;
-        self.lost_unsent -= lost;
-        self.recs.drain(..k);
+        self.after_covered(ack, out);
+    }
+
+    /// [`on_cumulative_ack`](Self::on_cumulative_ack) by the general walk
+    /// alone (its fast paths' reference in the tests).
+    #[cfg(test)]
+    fn on_cumulative_ack_walk(&mut self, ack: SeqNum, out: &mut Delivered) {
+        self.drop_covered(ack, out);
+        self.after_covered(ack, out);
+    }
+
+    /// The end of a cumulative ACK, once the records it wholly covers are
+    /// gone: the record it falls inside is trimmed, and the counters start
+    /// over if nothing is left.
+    fn after_covered(&mut self, ack: SeqNum, out: &mut Delivered) {
         // Then the record the ACK falls inside, if any.
         if let Some(front) = self.recs.front() {
             if front.start.diff(ack) < 0 {
@@ -386,6 +403,50 @@ impl Scoreboard {
         if self.fack.is_some_and(|f| f.diff(ack) <= 0) {
             self.fack = None;
         }
+    }
+
+    /// How many records from the front `ack` wholly covers, the union of
+    /// their flags and their bytes.
+    #[inline]
+    fn covered(&self, ack: SeqNum) -> (usize, u8, usize) {
+        let (mut k, mut flags, mut bytes) = (0, 0u8, 0);
+        let (a, b) = self.recs.as_slices();
+        for r in a.iter().chain(b) {
+            if r.end.diff(ack) > 0 {
+                break;
+            }
+            flags |= r.flags;
+            bytes += r.len();
+            k += 1;
+        }
+        (k, flags, bytes)
+    }
+
+    /// Drops the records `ack` wholly covers, noting for RACK what each
+    /// delivered and taking each one's share out of the counters.
+    fn drop_covered(&mut self, ack: SeqNum, out: &mut Delivered) {
+        // The records wholly covered, in one pass over the ring's two
+        // slices with the counters summed on the way and the records
+        // dropped at once (an ACK of a bulk transfer covers a hundred).
+        let (mut k, mut sacked, mut pipe, mut lost) = (0, 0, 0, 0);
+        let (a, b) = self.recs.as_slices();
+        for r in a.iter().chain(b) {
+            if r.end.diff(ack) > 0 {
+                break;
+            }
+            if !r.sacked() {
+                self.note_delivery(r, out);
+            } else {
+                sacked += r.len();
+            }
+            pipe += r.in_flight();
+            lost += usize::from(r.lost_unsent());
+            k += 1;
+        }
+        self.sacked -= sacked;
+        self.pipe -= pipe;
+        self.lost_unsent -= lost;
+        self.recs.drain(..k);
     }
 
     fn note_delivery(&self, r: &SegRecord, out: &mut Delivered) {
@@ -616,6 +677,66 @@ mod tests {
             &mut d,
         );
         assert_eq!(d, Delivered::default(), "beyond SND.MAX, inverted, below");
+    }
+
+    proptest::proptest! {
+        /// The cumulative ACK's fast paths (everything covered; only plain
+        /// records covered) leave the scoreboard and report the deliveries
+        /// exactly as the general walk does, whatever was SACKed, deemed
+        /// lost or retransmitted before.
+        #[test]
+        fn cumulative_ack_fast_paths_match_the_walk(
+            n in 1u32..24,
+            ops in proptest::collection::vec((0u8..4, 0u32..24, 1u32..6), 0..8),
+            acks in proptest::collection::vec(0u32..2500, 1..4),
+        ) {
+            let mut b = Scoreboard::new(64);
+            for k in 0..n {
+                b.on_send(seq(k * 100), seq(k * 100 + 100), t(u64::from(k)));
+            }
+            let (mut una, max) = (seq(0), seq(n * 100));
+            let mut now = u64::from(n);
+            for (op, at, len) in ops {
+                let l = seq((at % n) * 100);
+                let r = seq(((at % n) + len).min(n) * 100);
+                match op {
+                    0 => b.on_sack(&[(l, r)], una, max, &mut Delivered::default()),
+                    1 => {
+                        if !b.is_empty() {
+                            b.mark_lost(at as usize % b.len());
+                        }
+                    }
+                    2 => {
+                        now += 1;
+                        if l.diff(una) >= 0 {
+                            b.on_send(l, r, t(now));
+                        }
+                    }
+                    _ => b.mark_all_lost(),
+                }
+            }
+            for a in acks {
+                let ack = seq(a.min(n * 100));
+                if ack.diff(una) < 0 {
+                    continue;
+                }
+                una = ack;
+                let (mut fast, mut walk) = (b.clone(), b.clone());
+                let (mut df, mut dw) = (Delivered::default(), Delivered::default());
+                fast.on_cumulative_ack(ack, &mut df);
+                walk.on_cumulative_ack_walk(ack, &mut dw);
+                proptest::prop_assert_eq!(df, dw);
+                proptest::prop_assert_eq!(
+                    fast.records().copied().collect::<Vec<_>>(),
+                    walk.records().copied().collect::<Vec<_>>()
+                );
+                proptest::prop_assert_eq!(
+                    (fast.pipe, fast.sacked, fast.fack, fast.lost_unsent),
+                    (walk.pipe, walk.sacked, walk.fack, walk.lost_unsent)
+                );
+                b = fast;
+            }
+        }
     }
 
     #[test]
