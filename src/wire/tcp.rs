@@ -339,6 +339,49 @@ impl TcpOptions {
             out[8..12].copy_from_slice(&e.to_be_bytes());
             return Ok(12);
         }
+        if let (Some(mss), true, Some((v, e)), Some(shift), None, true) = (
+            self.mss,
+            self.sack_permitted,
+            self.timestamps,
+            self.window_scale,
+            self.experimental,
+            self.sack_blocks.is_empty(),
+        ) {
+            // Every SYN and SYN-ACK with the usual options: the bytes the
+            // writer below puts, in one go (MSS; SACK-permitted, TS;
+            // NOP, WS — 20 bytes).
+            let out: &mut [u8; 20] = buf
+                .get_mut(..20)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(WireError::Truncated)?;
+            let [m0, m1] = mss.to_be_bytes();
+            let [v0, v1, v2, v3] = v.to_be_bytes();
+            let [e0, e1, e2, e3] = e.to_be_bytes();
+            *out = [
+                kind::MSS,
+                4,
+                m0,
+                m1,
+                kind::SACK_PERMITTED,
+                2,
+                kind::TIMESTAMPS,
+                10,
+                v0,
+                v1,
+                v2,
+                v3,
+                e0,
+                e1,
+                e2,
+                e3,
+                kind::NOP,
+                kind::WSCALE,
+                3,
+                shift,
+            ];
+            debug_assert_eq!(len, 20);
+            return Ok(20);
+        }
         let out = buf.get_mut(..len).ok_or(WireError::Truncated)?;
         let mut w = Writer { buf: out, at: 0 };
         if let Some(mss) = self.mss {
@@ -826,6 +869,29 @@ impl<'a> TcpRepr<'a> {
 mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn syn_options_in_the_usual_layout() {
+        // The one-go write of MSS, SACK-permitted, TS, WS: the layout the
+        // writer documents, and what the parser reads back.
+        let o = TcpOptions {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamps: Some((0x0102_0304, 0x0a0b_0c0d)),
+            ..TcpOptions::default()
+        };
+        let mut buf = [0xeeu8; 24];
+        assert_eq!(o.encoded_len(), 20);
+        assert_eq!(o.emit(&mut buf), Ok(20));
+        assert_eq!(
+            buf[..20],
+            [2, 4, 5, 180, 4, 2, 8, 10, 1, 2, 3, 4, 10, 11, 12, 13, 1, 3, 3, 7]
+        );
+        assert_eq!(buf[20..], [0xee; 4]);
+        assert_eq!(TcpOptions::parse(&buf[..20]), Ok(o));
+        assert_eq!(o.emit(&mut buf[..19]), Err(WireError::Truncated));
+    }
 
     fn v4() -> (IpAddr, IpAddr) {
         (

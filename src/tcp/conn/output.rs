@@ -148,6 +148,7 @@ impl Connection {
 
     /// The part of the send queue a [`Segment`] refers to, as at most two
     /// slices (the queue is a ring).
+    #[inline]
     pub fn payload(&self, seg: &Segment) -> (&[u8], &[u8]) {
         self.send_q.slices_at(seg.payload_offset, seg.payload_len)
     }
