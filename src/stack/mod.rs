@@ -354,6 +354,9 @@ impl Stack {
     }
 
     /// Next application event, if any.
+    // Inline: an event loop drains the queue after every step, and most
+    // calls find it empty.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<(SocketHandle, Event)> {
         let (h, ev) = self.events.pop_front()?;
         if let Some(s) = self.sockets.get_mut(h) {
@@ -618,10 +621,7 @@ impl Stack {
     /// The earliest instant at which [`Stack::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = self.timers.peek().map(|Reverse((t, _, _))| *t);
-        match (t, self.time_wait.next_expiry()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        Instant::earliest([t, self.time_wait.next_expiry()])
     }
 
     /// Runs every timer due at `now`.

@@ -228,12 +228,22 @@ impl Stack {
         }
         let (iss, ts_offset) = self.secret.isn_and_ts_offset(&key, now);
         // Options set before connect shape the SYN (window scale, MSS).
-        let mut cfg = options.effective(&self.config.tcp);
-        if let Some(e) = ecn {
-            cfg.ecn = e;
-        }
-        header.apply(&mut cfg);
-        let mut conn = Connection::connect(&cfg, local, remote, iss, now);
+        // Most sockets set none: then the stack's configuration serves as
+        // it is, without a copy of it per connect.
+        let tailored;
+        let cfg =
+            if options.overrides_config() || ecn.is_some() || header != HeaderOptions::default() {
+                let mut c = options.effective(&self.config.tcp);
+                if let Some(e) = ecn {
+                    c.ecn = e;
+                }
+                header.apply(&mut c);
+                tailored = c;
+                &tailored
+            } else {
+                &self.config.tcp
+            };
+        let mut conn = Connection::connect(cfg, local, remote, iss, now);
         conn.set_ts_offset(ts_offset);
         if options.message_mode {
             conn.request_message_mode();

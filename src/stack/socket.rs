@@ -160,6 +160,15 @@ pub(crate) struct SocketOptions {
 }
 
 impl SocketOptions {
+    /// Whether any of these changes the connection configuration
+    /// ([`SocketOptions::effective`] would differ from its base).
+    pub fn overrides_config(&self) -> bool {
+        self.nodelay.is_some()
+            || self.send_buffer.is_some()
+            || self.recv_buffer.is_some()
+            || self.keepalive.is_some()
+    }
+
     /// The stack-wide connection defaults with this socket's overrides.
     pub fn effective(&self, base: &TcpConfig) -> TcpConfig {
         let mut cfg = base.clone();
@@ -370,6 +379,39 @@ mod tests {
     fn slot_stays_small() {
         assert!(core::mem::size_of::<super::Slot>() <= 64);
         assert!(core::mem::size_of::<super::SocketOptions>() <= 16);
+    }
+
+    /// `overrides_config` is what lets a connect skip copying the stack's
+    /// configuration: it must hold for every option `effective` applies.
+    #[test]
+    fn overrides_config_matches_effective() {
+        use super::{OptU32, SocketOptions};
+        let base = crate::tcp::TcpConfig::default();
+        let none = SocketOptions::default();
+        assert!(!none.overrides_config());
+        assert_eq!(none.effective(&base), base);
+        let each = [
+            SocketOptions {
+                nodelay: Some(!base.nodelay),
+                ..Default::default()
+            },
+            SocketOptions {
+                keepalive: Some(!base.keepalive),
+                ..Default::default()
+            },
+            SocketOptions {
+                send_buffer: OptU32::new(Some(1000)).unwrap(),
+                ..Default::default()
+            },
+            SocketOptions {
+                recv_buffer: OptU32::new(Some(1000)).unwrap(),
+                ..Default::default()
+            },
+        ];
+        for o in each {
+            assert!(o.overrides_config(), "{o:?}");
+            assert_ne!(o.effective(&base), base, "{o:?}");
+        }
     }
 
     #[test]
