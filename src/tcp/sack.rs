@@ -319,9 +319,15 @@ impl Scoreboard {
             // the ring's drain. Plain records only (see below): the last
             // is the newest delivery, and nothing else needs noting.
             let (a, b) = self.recs.as_slices();
-            let flags = a.iter().chain(b).fold(0, |f, r| f | r.flags);
+            let mut flags = 0;
+            for r in a {
+                flags |= r.flags;
+            }
+            for r in b {
+                flags |= r.flags;
+            }
             if flags == 0 && self.fack.is_none() {
-                if let Some(last) = self.recs.back() {
+                if let Some(last) = b.last().or(a.last()) {
                     out.note(last);
                 }
             } else {
