@@ -20,17 +20,30 @@ mod spare {
     /// Most bytes kept.
     const MAX_BYTES: usize = 16 << 20;
 
+    /// The kept buffers and their total length (kept up to date rather
+    /// than summed on every `give`: two of those per connection lifecycle
+    /// and side).
+    struct Spare {
+        bufs: Vec<Box<[u8]>>,
+        held: usize,
+    }
+
     thread_local! {
-        static SPARE: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
+        static SPARE: RefCell<Spare> = const {
+            RefCell::new(Spare {
+                bufs: Vec::new(),
+                held: 0,
+            })
+        };
     }
 
     /// A buffer of exactly `len` bytes (contents unspecified).
     pub fn take(len: usize) -> Box<[u8]> {
         SPARE
-            .with_borrow_mut(|v| {
-                v.iter()
-                    .rposition(|b| b.len() == len)
-                    .map(|i| v.swap_remove(i))
+            .with_borrow_mut(|s| {
+                let i = s.bufs.iter().rposition(|b| b.len() == len)?;
+                s.held -= len;
+                Some(s.bufs.swap_remove(i))
             })
             .unwrap_or_else(|| vec![0u8; len].into_boxed_slice())
     }
@@ -40,10 +53,11 @@ mod spare {
         if buf.is_empty() {
             return;
         }
-        SPARE.with_borrow_mut(|v| {
-            let held: usize = v.iter().map(|b| b.len()).sum();
-            if v.len() < MAX_COUNT && held + buf.len() <= MAX_BYTES {
-                v.push(buf);
+        SPARE.with_borrow_mut(|s| {
+            debug_assert_eq!(s.held, s.bufs.iter().map(|b| b.len()).sum::<usize>());
+            if s.bufs.len() < MAX_COUNT && s.held + buf.len() <= MAX_BYTES {
+                s.held += buf.len();
+                s.bufs.push(buf);
             }
         });
     }
@@ -194,6 +208,12 @@ impl Ring {
     /// Frees the storage (to this thread's spare buffers); the next write
     /// allocates again.
     pub fn release(&mut self) {
+        if self.buf.is_empty() {
+            // Nothing held (an idle queue, most drops): no thread-local
+            // access.
+            self.head = 0;
+            return;
+        }
         spare::give(core::mem::take(&mut self.buf));
         self.head = 0;
     }
