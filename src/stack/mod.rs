@@ -208,6 +208,9 @@ pub struct Stack {
     bound_ip: HashMap<SocketAddr, SocketHandle>,
     time_wait: TimeWaitTable,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// The heap size past which [`Stack::prune_timers`] sweeps again: twice
+    /// what the last sweep kept.
+    timers_sweep_at: usize,
     tx_ready: VecDeque<SocketHandle>,
     /// The header template of the connection last sent for (transmit.rs).
     tx_template: transmit::TxTemplate,
@@ -274,6 +277,7 @@ impl Stack {
             listeners: HashMap::new(),
             bound_ip: HashMap::new(),
             timers: BinaryHeap::new(),
+            timers_sweep_at: 0,
             tx_ready: VecDeque::new(),
             tx_template: transmit::TxTemplate::default(),
             control: VecDeque::new(),
@@ -790,17 +794,21 @@ impl Stack {
     /// than the cache — a seventh of a lifecycle's wall-clock time in the
     /// lifecycle benchmark (issue 6), invisible to instruction counts taken
     /// with a clock that never reaches those deadlines. An entry of a live
-    /// socket stays, so what fires and in which order is unchanged; the
-    /// sweep is linear and runs after at least as many removals as entries
-    /// it keeps.
+    /// socket stays, so what fires and in which order is unchanged. The
+    /// sweep is linear, and the next one waits until the heap has doubled
+    /// past what this one kept: a busy live socket's superseded entries
+    /// stay until they fire, and a heap made mostly of them must not cost a
+    /// sweep per retired connection.
     fn prune_timers(&mut self) {
-        if self.timers.len() <= 2 * self.sockets.len() + TIMERS_SLACK {
+        let limit = (2 * self.sockets.len() + TIMERS_SLACK).max(self.timers_sweep_at);
+        if self.timers.len() <= limit {
             return;
         }
         let sockets = &self.sockets;
         self.timers.retain(|&Reverse((_, index, generation))| {
             sockets.get(SocketHandle { index, generation }).is_some()
         });
+        self.timers_sweep_at = 2 * self.timers.len();
         if self.timers.capacity() > 4 * (self.timers.len() + TIMERS_SLACK) {
             self.timers.shrink_to_fit();
         }
@@ -1056,5 +1064,49 @@ impl crate::links::Host for Stack {
     }
     fn handle_timeout(&mut self, now: Instant) {
         Stack::handle_timeout(self, now)
+    }
+}
+
+#[cfg(test)]
+mod timer_sweep_tests {
+    use super::*;
+
+    /// `n` heap entries for `h`, each earlier than the one before (so each
+    /// is pushed: `reschedule` only pushes an earlier deadline).
+    fn entries(st: &mut Stack, h: SocketHandle, n: u64) {
+        for i in 0..n {
+            st.schedule(h, Instant::from_millis(1_000_000 - i));
+        }
+    }
+
+    /// The sweep drops the entries of sockets that are gone and keeps a
+    /// live socket's; a heap made mostly of live entries is not swept again
+    /// until it has doubled, so it does not cost a sweep per retirement.
+    #[test]
+    fn the_timer_sweep_drops_dead_entries_and_backs_off_on_live_ones() {
+        let mut st = Stack::new(StackConfig::default(), 1);
+        let live = st.socket();
+        entries(&mut st, live, 5000);
+        st.prune_timers();
+        assert_eq!(st.timers.len(), 5000, "a live socket's entries stay");
+        assert_eq!(st.timers_sweep_at, 10_000);
+        let gone = st.socket();
+        entries(&mut st, gone, 4000);
+        st.close(Instant::ZERO, gone).unwrap();
+        st.prune_timers();
+        assert_eq!(st.timers.len(), 9000, "under twice what was kept: no sweep");
+        let gone = st.socket();
+        entries(&mut st, gone, 2000);
+        st.close(Instant::ZERO, gone).unwrap();
+        st.prune_timers();
+        assert_eq!(
+            st.timers.len(),
+            5000,
+            "swept: only the live socket's are left"
+        );
+        assert!(st
+            .timers
+            .iter()
+            .all(|Reverse((_, index, _))| *index == live.index));
     }
 }

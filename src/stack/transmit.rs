@@ -118,12 +118,7 @@ impl Stack {
         debug_assert_eq!(seg.fields.timestamps.is_some(), c.conn.sends_timestamps());
         let len = seg.payload_len;
         let (a, b) = c.conn.bulk_payload(&seg);
-        let (pa, pb) = buf[hl..hl + len].split_at_mut(a.len());
-        let mut payload_sum = checksum::copy_and_sum(pa, a, 0);
-        if !b.is_empty() {
-            let sb = checksum::copy_and_sum(pb, b, 0);
-            payload_sum = checksum::combine(payload_sum, a.len(), sb);
-        }
+        let payload_sum = copy_summed(&mut buf[hl..hl + len], a, b);
         let n = t.emit(buf, &seg.fields, len, payload_sum);
         debug_assert!(n.is_ok(), "checked above");
         self.tx_template.bulk = true;
@@ -156,6 +151,20 @@ impl Stack {
         }
         n.ok()
     }
+}
+
+/// Copies a payload that sits in the send ring as `a` then `b` (the
+/// ring's wrap) into `dst` (`a.len() + b.len()` bytes), returning its
+/// checksum sum: one read of the bytes. A second piece after an odd first
+/// one sits in the other half of its 16-bit words (`combine`).
+#[inline(always)]
+fn copy_summed(dst: &mut [u8], a: &[u8], b: &[u8]) -> u64 {
+    let (pa, pb) = dst.split_at_mut(a.len());
+    let sum = checksum::copy_and_sum(pa, a, 0);
+    if b.is_empty() {
+        return sum;
+    }
+    checksum::combine(sum, a.len(), checksum::copy_and_sum(pb, b, 0))
 }
 
 /// The one cached template and the connection it belongs to. A handle's
@@ -218,19 +227,12 @@ impl TxTemplate {
             return Some(None);
         }
         // The payload straight from the send queue into place, summed as it
-        // is copied (one read of it); the template adds the headers' words.
-        // The queue is a ring: a second piece after an odd first one sits
-        // in the other half of its 16-bit words (`combine`).
+        // is copied; the template adds the headers' words.
         let mut payload_sum = 0;
         // An ACK or a bare FIN has no payload to copy.
         if len > 0 {
             let (a, b) = conn.payload(seg);
-            let (pa, pb) = buf[hl..hl + len].split_at_mut(a.len());
-            payload_sum = checksum::copy_and_sum(pa, a, 0);
-            if !b.is_empty() {
-                let sb = checksum::copy_and_sum(pb, b, 0);
-                payload_sum = checksum::combine(payload_sum, a.len(), sb);
-            }
+            payload_sum = copy_summed(&mut buf[hl..hl + len], a, b);
         }
         self.bulk = len > 0 && len == usize::from(conn.negotiated().snd_mss);
         let fields = SegmentFields {
