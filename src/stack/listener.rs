@@ -40,10 +40,8 @@ pub(crate) struct Listener {
 /// A passive SYN-RECEIVED entry.
 #[derive(Clone, Debug)]
 pub(crate) struct HalfOpen {
-    /// `local` and `remote` as the SYN queue finds them.
+    /// Our address and the peer's, as the SYN queue finds them.
     pub key: FourTuple,
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
     pub iss: SeqNum,
     pub irs: SeqNum,
     pub opts: Negotiated,
@@ -312,8 +310,6 @@ impl Stack {
         let (iss, ts_offset) = self.secret.isn_and_ts_offset(&key, now);
         let entry = HalfOpen {
             key,
-            local,
-            remote: key.remote(),
             iss,
             irs: seg.seq,
             opts,
@@ -327,7 +323,7 @@ impl Stack {
         self.record(
             now,
             local,
-            Some(entry.remote),
+            Some(entry.key.remote()),
             State::Listen,
             State::SynReceived,
         );
@@ -379,8 +375,8 @@ impl Stack {
                         ..TcpOptions::default()
                     };
                     self.push_control(Control {
-                        local: h.local,
-                        remote: h.remote,
+                        local: h.key.local(),
+                        remote: h.key.remote(),
                         seq: h.iss + 1u32,
                         ack: rcv_nxt,
                         flags: TcpFlags::ACK,
@@ -397,8 +393,8 @@ impl Stack {
                 l.syn_queue.swap_remove(i);
                 self.record(
                     now,
-                    h.local,
-                    Some(h.remote),
+                    h.key.local(),
+                    Some(h.key.remote()),
                     State::SynReceived,
                     State::Closed,
                 );
@@ -416,7 +412,7 @@ impl Stack {
             return;
         }
         if seg.ack != h.iss + 1u32 {
-            let key = FourTuple::new(h.local, h.remote);
+            let key = h.key;
             self.reply_rst(key, seg);
             return;
         }
@@ -445,14 +441,15 @@ impl Stack {
     ) {
         let f = seg.flags;
         let options = self.listener_options(lh);
-        let mut cfg = options.effective(&self.config.tcp);
-        if let Some(SocketKind::Listener(l)) = self.sockets.get(lh).map(|s| &s.kind) {
-            l.header.apply(&mut cfg);
-        }
+        let header = match self.sockets.get(lh).map(|s| &s.kind) {
+            Some(SocketKind::Listener(l)) => l.header,
+            _ => Default::default(),
+        };
+        let cfg = options.connection_config(&self.config.tcp, None, &header);
         let mut conn = Connection::accepted(
             &cfg,
-            h.local,
-            h.remote,
+            h.key.local(),
+            h.key.remote(),
             h.iss,
             h.irs,
             h.opts,
@@ -486,7 +483,7 @@ impl Stack {
             net,
             queued: 0,
         });
-        let key = FourTuple::new(h.local, h.remote);
+        let key = h.key;
         self.conns.insert(key, handle);
         if let Some(Socket {
             kind: SocketKind::Listener(l),
@@ -497,8 +494,8 @@ impl Stack {
         }
         self.record(
             now,
-            h.local,
-            Some(h.remote),
+            h.key.local(),
+            Some(h.key.remote()),
             State::SynReceived,
             State::Established,
         );
@@ -642,8 +639,6 @@ impl Stack {
         let rto = cfg.initial_rto;
         let entry = HalfOpen {
             key,
-            local: key.local(),
-            remote: key.remote(),
             iss,
             irs,
             opts,
@@ -715,7 +710,7 @@ impl Stack {
     fn send_syn_ack(&mut self, now: Instant, h: &HalfOpen) {
         let cfg = &self.config.tcp;
         let mut options = TcpOptions {
-            mss: (!h.no_options).then(|| local_mss(cfg, &h.local)),
+            mss: (!h.no_options).then(|| local_mss(cfg, &h.key.local())),
             ..TcpOptions::default()
         };
         if h.opts.window_scaling {
@@ -739,8 +734,8 @@ impl Stack {
             TcpFlags::empty()
         };
         self.push_control(Control {
-            local: h.local,
-            remote: h.remote,
+            local: h.key.local(),
+            remote: h.key.remote(),
             seq: h.iss,
             ack: h.irs + 1u32,
             flags: TcpFlags::SYN | TcpFlags::ACK | ecn,
@@ -768,7 +763,7 @@ impl Stack {
                 return true;
             }
             if h.retries >= cfg.synack_retries {
-                dropped.push((h.local, h.remote));
+                dropped.push((h.key.local(), h.key.remote()));
                 return false;
             }
             h.retries += 1;
@@ -801,8 +796,6 @@ mod tests {
         let remote = SocketAddr::new("198.18.0.1".parse().unwrap(), 1000 + i);
         HalfOpen {
             key: FourTuple::new(local, remote),
-            local,
-            remote,
             iss: SeqNum(u32::from(i)),
             irs: SeqNum(0),
             opts: Negotiated::default(),

@@ -228,22 +228,8 @@ impl Stack {
         }
         let (iss, ts_offset) = self.secret.isn_and_ts_offset(&key, now);
         // Options set before connect shape the SYN (window scale, MSS).
-        // Most sockets set none: then the stack's configuration serves as
-        // it is, without a copy of it per connect.
-        let tailored;
-        let cfg =
-            if options.overrides_config() || ecn.is_some() || header != HeaderOptions::default() {
-                let mut c = options.effective(&self.config.tcp);
-                if let Some(e) = ecn {
-                    c.ecn = e;
-                }
-                header.apply(&mut c);
-                tailored = c;
-                &tailored
-            } else {
-                &self.config.tcp
-            };
-        let mut conn = Connection::connect(cfg, local, remote, iss, now);
+        let cfg = options.connection_config(&self.config.tcp, ecn, &header);
+        let mut conn = Connection::connect(&cfg, local, remote, iss, now);
         conn.set_ts_offset(ts_offset);
         if options.message_mode {
             conn.request_message_mode();
@@ -427,14 +413,14 @@ impl Stack {
                     // to one still in SYN-SENT (RFC 9293 §3.10.7.3).
                     self.record(
                         now,
-                        e.local,
-                        Some(e.remote),
+                        e.key.local(),
+                        Some(e.key.remote()),
                         State::SynReceived,
                         State::Closed,
                     );
                     self.push_control(super::Control {
-                        local: e.local,
-                        remote: e.remote,
+                        local: e.key.local(),
+                        remote: e.key.remote(),
                         seq: e.iss + 1u32,
                         ack: e.irs + 1u32,
                         flags: TcpFlags::RST | TcpFlags::ACK,

@@ -1,5 +1,6 @@
 //! Socket handles and the table that owns every socket.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use super::listener::Listener;
@@ -167,6 +168,27 @@ impl SocketOptions {
             || self.send_buffer.is_some()
             || self.recv_buffer.is_some()
             || self.keepalive.is_some()
+    }
+
+    /// The configuration a connection opened or accepted on this socket
+    /// starts with: `base` with these options, the socket's ECN mode and
+    /// its IP header options — `base` itself when none of them changes
+    /// anything (most sockets), so a connection costs no copy of it.
+    pub fn connection_config<'a>(
+        &self,
+        base: &'a TcpConfig,
+        ecn: Option<crate::tcp::EcnMode>,
+        header: &HeaderOptions,
+    ) -> Cow<'a, TcpConfig> {
+        if !self.overrides_config() && ecn.is_none() && *header == HeaderOptions::default() {
+            return Cow::Borrowed(base);
+        }
+        let mut cfg = self.effective(base);
+        if let Some(e) = ecn {
+            cfg.ecn = e;
+        }
+        header.apply(&mut cfg);
+        Cow::Owned(cfg)
     }
 
     /// The stack-wide connection defaults with this socket's overrides.
@@ -408,10 +430,27 @@ mod tests {
                 ..Default::default()
             },
         ];
+        let header = super::HeaderOptions::default();
+        assert!(matches!(
+            none.connection_config(&base, None, &header),
+            std::borrow::Cow::Borrowed(_)
+        ));
         for o in each {
             assert!(o.overrides_config(), "{o:?}");
             assert_ne!(o.effective(&base), base, "{o:?}");
+            assert_eq!(
+                *o.connection_config(&base, None, &header),
+                o.effective(&base)
+            );
         }
+        // The ECN mode and the header options tailor it too.
+        let ecn = none.connection_config(&base, Some(crate::tcp::EcnMode::Off), &header);
+        assert_eq!(ecn.ecn, crate::tcp::EcnMode::Off);
+        let ttl = super::HeaderOptions {
+            hop_limit: Some(7),
+            ..Default::default()
+        };
+        assert_eq!(none.connection_config(&base, None, &ttl).hop_limit, 7);
     }
 
     #[test]
