@@ -1,67 +1,11 @@
 //! The byte ring under both the send and the receive queue.
 //!
 //! Storage is allocated on first use at the logical capacity and can be
-//! handed back when the queue is empty, so an idle connection costs no
-//! buffer memory and the hot path never allocates. Positions are logical
+//! handed back when the queue is empty (to the thread's spares,
+//! `tcp/spare.rs`, for the next ring of that size), so an idle connection
+//! costs no buffer memory and the hot path never allocates. Positions are logical
 //! offsets from `head`; the ring knows nothing of what the bytes mean (the
 //! queues keep their own lengths).
-
-/// Storage of released rings kept for reuse on this thread, so a queue that
-/// empties and fills again (every bulk transfer, every short connection)
-/// neither zeroes fresh memory nor pays the allocator's `mmap`/`munmap` and
-/// page faults for it. Bounded by count and bytes; anything beyond is freed.
-/// The bytes left in a reused buffer are never read: a ring reads only what
-/// it wrote.
-mod spare {
-    use std::cell::RefCell;
-
-    /// Most buffers kept.
-    const MAX_COUNT: usize = 16;
-    /// Most bytes kept.
-    const MAX_BYTES: usize = 16 << 20;
-
-    /// The kept buffers and their total length (kept up to date rather
-    /// than summed on every `give`: two of those per connection lifecycle
-    /// and side).
-    struct Spare {
-        bufs: Vec<Box<[u8]>>,
-        held: usize,
-    }
-
-    thread_local! {
-        static SPARE: RefCell<Spare> = const {
-            RefCell::new(Spare {
-                bufs: Vec::new(),
-                held: 0,
-            })
-        };
-    }
-
-    /// A buffer of exactly `len` bytes (contents unspecified).
-    pub fn take(len: usize) -> Box<[u8]> {
-        SPARE
-            .with_borrow_mut(|s| {
-                let i = s.bufs.iter().rposition(|b| b.len() == len)?;
-                s.held -= len;
-                Some(s.bufs.swap_remove(i))
-            })
-            .unwrap_or_else(|| vec![0u8; len].into_boxed_slice())
-    }
-
-    /// Gives a buffer back.
-    pub fn give(buf: Box<[u8]>) {
-        if buf.is_empty() {
-            return;
-        }
-        SPARE.with_borrow_mut(|s| {
-            debug_assert_eq!(s.held, s.bufs.iter().map(|b| b.len()).sum::<usize>());
-            if s.bufs.len() < MAX_COUNT && s.held + buf.len() <= MAX_BYTES {
-                s.held += buf.len();
-                s.bufs.push(buf);
-            }
-        });
-    }
-}
 
 /// Ring storage. Invariants: `buf` is empty (not allocated) or exactly `cap`
 /// bytes long; `head < buf.len()` when allocated, 0 otherwise.
@@ -147,7 +91,7 @@ impl Ring {
     #[cold]
     #[inline(never)]
     fn allocate(&mut self) {
-        self.buf = spare::take(self.cap);
+        self.buf = super::spare::take_bytes(self.cap);
         self.head = 0;
     }
 
@@ -214,7 +158,7 @@ impl Ring {
             self.head = 0;
             return;
         }
-        spare::give(core::mem::take(&mut self.buf));
+        super::spare::give_bytes(core::mem::take(&mut self.buf));
         self.head = 0;
     }
 }

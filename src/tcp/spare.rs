@@ -9,8 +9,15 @@
 //! per lifecycle; taking a block from a short per-thread list and giving it
 //! back costs a tenth of that. The lists are bounded ([`MAX_KEPT`] blocks of
 //! each kind, small ones only), so what they hold is a few KiB per thread
-//! whatever the number of connections — the same trade as the byte rings'
-//! spare buffers (ring.rs) — and an idle connection still holds none of it.
+//! whatever the number of connections, and an idle connection still holds
+//! none of it.
+//!
+//! The byte rings' storage (ring.rs) is kept here too, on its own terms:
+//! buffers are found by length and bounded by bytes as well as count, so a
+//! queue that empties and fills again (every bulk transfer, every short
+//! connection) neither zeroes fresh memory nor pays the allocator's
+//! `mmap`/`munmap` and page faults for it. The bytes left in a reused
+//! buffer are never read: a ring reads only what it wrote.
 //!
 //! The sans-IO core has no other home for them: a connection does not know
 //! its stack, and the stack does not see inside the loss state.
@@ -76,6 +83,54 @@ pub(crate) fn give_records(mut ring: VecDeque<SegRecord>, fresh: usize) {
     }
     ring.clear();
     give(&RECORDS, ring);
+}
+
+/// Most ring buffers kept.
+const MAX_BYTE_BUFS: usize = 16;
+/// Most ring bytes kept.
+const MAX_BYTES: usize = 16 << 20;
+
+/// The kept ring buffers and their total length (kept up to date rather
+/// than summed on every [`give_bytes`]: two of those per connection
+/// lifecycle and side).
+struct ByteSpare {
+    bufs: Vec<Box<[u8]>>,
+    held: usize,
+}
+
+thread_local! {
+    static BYTES: RefCell<ByteSpare> = const {
+        RefCell::new(ByteSpare {
+            bufs: Vec::new(),
+            held: 0,
+        })
+    };
+}
+
+/// A ring buffer of exactly `len` bytes (contents unspecified): a kept
+/// one if there is one of that length, else a new one.
+pub(crate) fn take_bytes(len: usize) -> Box<[u8]> {
+    BYTES
+        .with_borrow_mut(|s| {
+            let i = s.bufs.iter().rposition(|b| b.len() == len)?;
+            s.held -= len;
+            Some(s.bufs.swap_remove(i))
+        })
+        .unwrap_or_else(|| vec![0u8; len].into_boxed_slice())
+}
+
+/// Gives a ring's buffer back for [`take_bytes`].
+pub(crate) fn give_bytes(buf: Box<[u8]>) {
+    if buf.is_empty() {
+        return;
+    }
+    BYTES.with_borrow_mut(|s| {
+        debug_assert_eq!(s.held, s.bufs.iter().map(|b| b.len()).sum::<usize>());
+        if s.bufs.len() < MAX_BYTE_BUFS && s.held + buf.len() <= MAX_BYTES {
+            s.held += buf.len();
+            s.bufs.push(buf);
+        }
+    });
 }
 
 #[cfg(test)]
