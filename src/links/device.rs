@@ -41,17 +41,27 @@ pub trait PacketDevice: AsFd {
         scratch: &mut [u8],
         write: &mut dyn FnMut(&mut [u8]) -> Option<usize>,
     ) -> io::Result<Option<usize>> {
-        let Some(n) = write(scratch) else {
-            return Ok(None);
-        };
-        let n = n.min(scratch.len());
-        self.send(&scratch[..n])?;
-        Ok(Some(n))
+        send_from_scratch(self, scratch, write)
     }
     /// Writes every queued packet.
     fn flush(&mut self) -> io::Result<()>;
     /// The largest IP packet the link carries.
     fn mtu(&self) -> usize;
+}
+
+/// [`PacketDevice::send_built`] for a device that lends nothing: `write`
+/// builds the packet in `scratch`, and [`PacketDevice::send`] queues it.
+pub(crate) fn send_from_scratch<D: PacketDevice + ?Sized>(
+    device: &mut D,
+    scratch: &mut [u8],
+    write: &mut dyn FnMut(&mut [u8]) -> Option<usize>,
+) -> io::Result<Option<usize>> {
+    let Some(n) = write(scratch) else {
+        return Ok(None);
+    };
+    let n = n.min(scratch.len());
+    device.send(&scratch[..n])?;
+    Ok(Some(n))
 }
 
 /// Whether an I/O error only means "nothing to do now".

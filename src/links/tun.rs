@@ -199,11 +199,9 @@ impl TunDevice {
 
     /// Writes the super-packet being built, if any.
     fn flush_gso(&mut self) -> io::Result<()> {
-        let segments = self.gso.segments();
-        match self.gso.finish() {
-            Some(b) => Self::write(&self.dev, &mut self.stats, b, segments),
-            None => Ok(()),
-        }
+        let (dev, stats) = (&self.dev, &mut self.stats);
+        self.gso
+            .finish_into(&mut |b, segments| Self::write(dev, stats, b, segments))
     }
 }
 
@@ -310,12 +308,7 @@ impl PacketDevice for TunDevice {
         write: &mut dyn FnMut(&mut [u8]) -> Option<usize>,
     ) -> io::Result<Option<usize>> {
         if !self.offload {
-            let Some(n) = write(scratch) else {
-                return Ok(None);
-            };
-            let n = n.min(scratch.len());
-            Self::write(&self.dev, &mut self.stats, &scratch[..n], 1)?;
-            return Ok(Some(n));
+            return super::device::send_from_scratch(self, scratch, write);
         }
         // Built in the super-packet's own buffer (tun_gso.rs): the payload
         // is never copied on its way to the kernel.

@@ -302,10 +302,7 @@ impl Coalescer {
             // No full segment can join any more: write it now rather than
             // build the next one behind it and move that aside.
             if self.closed || self.len - VNET_HDR_LEN + l.payload > MAX_SUPER {
-                let segments = self.segments;
-                if let Some(b) = self.finish() {
-                    out(b, segments)?;
-                }
+                self.finish_into(out)?;
             }
         }
         let Some(l) = self.layout else {
@@ -335,10 +332,7 @@ impl Coalescer {
         self.spare.clear();
         self.spare.extend_from_slice(pkt);
         self.buf[at..self.len].copy_from_slice(&saved[..l.hdr_len]);
-        let segments = self.segments;
-        if let Some(b) = self.finish() {
-            out(b, segments)?;
-        }
+        self.finish_into(out)?;
         let n = self.spare.len();
         self.buf[VNET_HDR_LEN..VNET_HDR_LEN + n].copy_from_slice(&self.spare);
         self.place_first(n, out)
@@ -362,6 +356,19 @@ impl Coalescer {
                 out(&self.buf[..VNET_HDR_LEN + n], 1)?;
                 Ok(Built::Written)
             }
+        }
+    }
+
+    /// [`finish`](Self::finish), handing the packet (if one was being
+    /// built) and the segments it carries to `out`.
+    pub fn finish_into(
+        &mut self,
+        out: &mut dyn FnMut(&[u8], usize) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let segments = self.segments;
+        match self.finish() {
+            Some(b) => out(b, segments),
+            None => Ok(()),
         }
     }
 
