@@ -33,8 +33,8 @@ impl Instant {
     /// is inverted (an earlier instant is a larger number) and `None` is the
     /// niche 0, smaller than any instant. A connection asks this of its
     /// seven timers after every packet and every user call
-    /// (`Connection::poll_timeout`), where the pairwise `Option` compares of
-    /// [`earlier`] cost about three times as much (issue 6).
+    /// (`Connection::poll_timeout`), where pairwise `Option` compares cost
+    /// about three times as much (issue 6).
     ///
     /// ```
     /// use synfin::time::Instant;
@@ -145,23 +145,6 @@ impl core::fmt::Debug for Instant {
 impl core::fmt::Display for Instant {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         core::fmt::Debug::fmt(self, f)
-    }
-}
-
-/// The earlier of two optional deadlines: `None` only when both are.
-///
-/// ```
-/// use synfin::time::{earlier, Instant};
-/// let (a, b) = (Instant::from_micros(5), Instant::from_micros(9));
-/// assert_eq!(earlier(Some(a), Some(b)), Some(a));
-/// assert_eq!(earlier(None, Some(b)), Some(b));
-/// assert_eq!(earlier::<Instant>(None, None), None);
-/// ```
-#[inline]
-pub fn earlier<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
 

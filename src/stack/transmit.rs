@@ -185,8 +185,9 @@ pub(super) struct TxTemplate {
 }
 
 impl TxTemplate {
-    /// Whether the cached template is socket `h`'s (built for its current
-    /// IP fields or not).
+    /// Whether the transmit fast path is worth trying for socket `h`: the
+    /// cached template is `h`'s (built for its current IP fields or not)
+    /// and `h` last sent a full-sized segment.
     #[inline]
     pub(super) fn is_for(&self, h: SocketHandle) -> bool {
         self.bulk && self.entry.as_ref().is_some_and(|(eh, _)| *eh == h)

@@ -312,37 +312,23 @@ impl Scoreboard {
     /// The cumulative ACK moved SND.UNA to `ack`: drop what it covers and
     /// note for RACK what it newly delivered.
     pub fn on_cumulative_ack(&mut self, ack: SeqNum, out: &mut Delivered) {
-        if self.recs.back().is_none_or(|r| r.end.diff(ack) <= 0) {
+        if self.fack.is_none() && self.recs.back().is_none_or(|r| r.end.diff(ack) <= 0) {
             // Everything acknowledged (every ACK of a request/response
             // exchange, most of a bulk sender's): what the general walk
             // below ends with, without its per-record counter updates and
             // the ring's drain. Plain records only (see below): the last
             // is the newest delivery, and nothing else needs noting.
             let (a, b) = self.recs.as_slices();
-            let mut flags = 0;
-            for r in a {
-                flags |= r.flags;
-            }
-            for r in b {
-                flags |= r.flags;
-            }
-            if flags == 0 && self.fack.is_none() {
+            if a.iter().chain(b).fold(0, |f, r| f | r.flags) == 0 {
                 if let Some(last) = b.last().or(a.last()) {
                     out.note(last);
                 }
-            } else {
-                for r in a.iter().chain(b) {
-                    if !r.sacked() {
-                        self.note_delivery(r, out);
-                    }
-                }
+                self.recs.clear();
+                self.pipe = 0;
+                self.sacked = 0;
+                self.lost_unsent = 0;
+                return;
             }
-            self.recs.clear();
-            self.pipe = 0;
-            self.sacked = 0;
-            self.fack = None;
-            self.lost_unsent = 0;
-            return;
         }
         // The records wholly covered. Plain ones — never SACKed, deemed
         // lost or retransmitted, with nothing SACKed above them (a bulk

@@ -83,6 +83,17 @@ fn sum_header_le(b: &[u8; 20]) -> u64 {
     })
 }
 
+/// The unfolded sum of the IPv4 pseudo-header (RFC 9293 §3.1) of a TCP
+/// segment of `len` bytes: the two addresses as 32-bit words (congruent to
+/// the sum of their 16-bit words, RFC 1071 §2), the protocol and the length.
+#[inline(always)]
+fn pseudo_v4(src: [u8; 4], dst: [u8; 4], len: usize) -> u64 {
+    u64::from(u32::from_be_bytes(src))
+        + u64::from(u32::from_be_bytes(dst))
+        + u64::from(PROTO_TCP)
+        + len as u64
+}
+
 /// [`parse_tcp_packet_with`]'s answer for the common case, read in one
 /// pass: an IPv4 packet without IP options or fragmentation, whose header
 /// checksum verifies, carrying a TCP segment whose options are none,
@@ -116,14 +127,8 @@ pub(crate) fn parse_v4(packet: &[u8], verify: bool) -> Option<TcpPacket<'_>> {
         [ip[12], ip[13], ip[14], ip[15]],
         [ip[16], ip[17], ip[18], ip[19]],
     );
-    if verify {
-        let pseudo = u64::from(u32::from_be_bytes(src))
-            + u64::from(u32::from_be_bytes(dst))
-            + u64::from(PROTO_TCP)
-            + tcp.len() as u64;
-        if checksum::fold(checksum::sum(tcp, pseudo)) != 0xffff {
-            return None;
-        }
+    if verify && checksum::fold(checksum::sum(tcp, pseudo_v4(src, dst, tcp.len()))) != 0xffff {
+        return None;
     }
     let options = match *opts {
         [] => TcpOptions::default(),
@@ -202,13 +207,8 @@ impl<'a> FastSegment<'a> {
             [ip[12], ip[13], ip[14], ip[15]],
             [ip[16], ip[17], ip[18], ip[19]],
         );
-        // The pseudo-header (RFC 9293 §3.1) as two 32-bit address words,
-        // the protocol and the TCP length, then the header.
-        let pseudo = u64::from(u32::from_be_bytes(src))
-            + u64::from(u32::from_be_bytes(dst))
-            + u64::from(PROTO_TCP)
-            + tcp.len() as u64;
-        let mut header_sum = pseudo + sum_header_le(th).rotate_left(8);
+        // The pseudo-header, then the header.
+        let mut header_sum = pseudo_v4(src, dst, tcp.len()) + sum_header_le(th).rotate_left(8);
         if let Some((v, e)) = timestamps {
             header_sum += u64::from(u32::from_be_bytes(TS_WORD)) + u64::from(v) + u64::from(e);
         }

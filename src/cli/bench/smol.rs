@@ -197,7 +197,10 @@ impl Pumped for Pair {
         let now = self.now();
         let a = self.client.iface.poll_at(now, &self.client.sockets);
         let b = self.server.iface.poll_at(now, &self.server.sockets);
-        let t = synfin::time::earlier(a, b).ok_or("both interfaces idle with nothing pending")?;
+        let t = match (a, b) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).ok_or("both interfaces idle with nothing pending")?,
+        };
         self.clock.jump_to(t.total_micros().max(0) as u64);
         Ok(())
     }

@@ -105,7 +105,7 @@ impl Pumped for Pair {
 
     /// Both stacks are idle: jump to the earlier timer.
     fn wait(&mut self) -> Result<(), String> {
-        let t = synfin::time::earlier(self.client.poll_timeout(), self.server.poll_timeout())
+        let t = Instant::earliest([self.client.poll_timeout(), self.server.poll_timeout()])
             .ok_or("both stacks idle with no timer pending")?;
         self.clock.jump_to(t.total_micros());
         self.tick();

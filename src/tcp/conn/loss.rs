@@ -92,6 +92,26 @@ pub(crate) struct LossState {
     pub(super) pace_armed: bool,
 }
 
+impl LossState {
+    /// RFC 8985 §7.2: (re)arms the tail-loss probe timer, unless probing
+    /// is off, recovery is under way, or something is SACKed (RACK is on
+    /// the case then). `mss` is SND.MSS: with no more than one segment in
+    /// flight the probe waits for the delayed ACK too.
+    #[inline]
+    fn arm_probe(
+        &mut self,
+        now: Instant,
+        srtt_us: Option<u64>,
+        rto_at: Option<Instant>,
+        mss: usize,
+    ) {
+        if self.rack.may_probe() && !self.rec.in_recovery() && self.board.sacked_bytes() == 0 {
+            let one = self.board.pipe() <= mss;
+            self.pto_at = Some(Rack::pto_deadline(now, srtt_us, one, rto_at));
+        }
+    }
+}
+
 thread_local! {
     /// Loss-state boxes of finished connections (spare.rs). Boxes, not
     /// values: the point is to keep the allocations.
@@ -298,14 +318,8 @@ impl Connection {
         // RFC 8985 §7.2: arm the probe timer after new data, unless in
         // recovery or with SACKed data (RACK is already on the case), or
         // while the peer's window is closed (the persist timer probes then).
-        if !retrans
-            && wnd_open
-            && l.rack.may_probe()
-            && !l.rec.in_recovery()
-            && l.board.sacked_bytes() == 0
-        {
-            let one = l.board.pipe() <= mss;
-            l.pto_at = Some(Rack::pto_deadline(now, srtt_us, one, rto_at));
+        if !retrans && wnd_open {
+            l.arm_probe(now, srtt_us, rto_at, mss);
         }
     }
 
@@ -331,9 +345,8 @@ impl Connection {
         l.board.on_send(seq, end, now);
         l.rec.prr_on_send(end.diff(seq) as usize);
         // RFC 8985 §7.2, as in `loss_on_send`.
-        if wnd_open && l.rack.may_probe() && !l.rec.in_recovery() && l.board.sacked_bytes() == 0 {
-            let one = l.board.pipe() <= mss;
-            l.pto_at = Some(Rack::pto_deadline(now, srtt_us, one, rto_at));
+        if wnd_open {
+            l.arm_probe(now, srtt_us, rto_at, mss);
         }
     }
 
@@ -458,13 +471,8 @@ impl Connection {
         if una == max || !wnd_open {
             l.pto_at = None;
             l.reo_at = None;
-        } else if d.newest.is_some()
-            && l.rack.may_probe()
-            && !l.rec.in_recovery()
-            && l.board.sacked_bytes() == 0
-        {
-            let one = l.board.pipe() <= mss;
-            l.pto_at = Some(Rack::pto_deadline(now, srtt_us, one, rto_at));
+        } else if d.newest.is_some() {
+            l.arm_probe(now, srtt_us, rto_at, mss);
         }
     }
 

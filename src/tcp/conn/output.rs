@@ -5,7 +5,7 @@
 use super::block::{SentAt, Settings};
 use super::Connection;
 use crate::tcp::State;
-use crate::time::{earlier, Instant};
+use crate::time::Instant;
 use crate::wire::template::SegmentFields;
 use crate::wire::{Ecn, SackBlocks, SeqNum, TcpFlags, TcpOptions};
 
@@ -317,7 +317,7 @@ impl Connection {
             fields,
             payload_offset: off,
             payload_len: mss,
-            deadline: earlier(self.rto_at, self.loss_probe_at()),
+            deadline: Instant::earliest([self.rto_at, self.loss_probe_at()]),
         })
     }
 
@@ -532,10 +532,7 @@ impl Connection {
             flags |= TcpFlags::PSH;
         }
         let window = self.advertise();
-        let timestamps = self
-            .opts
-            .timestamps
-            .then(|| (self.now_ts(now), self.ts_recent));
+        let timestamps = self.timestamps_option(now);
         // ECT(0) and CWR on new data only (RFC 3168 §6.1.5), ECE while
         // echoing a CE mark (§6.1.3).
         let ect = self.ecn_mark_flags(&mut flags, !retransmit && len > 0);
@@ -613,12 +610,20 @@ impl Connection {
     }
 
     fn segment_options(&self, now: Instant) -> TcpOptions {
-        let mut o = TcpOptions::default();
-        if self.opts.timestamps {
-            o.timestamps = Some((self.now_ts(now), self.ts_recent));
+        TcpOptions {
+            timestamps: self.timestamps_option(now),
+            sack_blocks: self.sack_blocks(),
+            ..TcpOptions::default()
         }
-        o.sack_blocks = self.sack_blocks();
-        o
+    }
+
+    /// The timestamps option `(TSval, TSecr)` a segment sent at `now`
+    /// carries, when they were negotiated (RFC 7323 §3).
+    #[inline]
+    fn timestamps_option(&self, now: Instant) -> Option<(u32, u32)> {
+        self.opts
+            .timestamps
+            .then(|| (self.now_ts(now), self.ts_recent))
     }
 
     /// The window to advertise, with receiver-side silly-window avoidance
