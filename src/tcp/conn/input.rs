@@ -449,9 +449,7 @@ impl Connection {
             self.snd_wl1 = seq;
             self.snd_wl2 = ack;
             if wnd > 0 {
-                self.persist_at = None;
-                self.persist_backoff = 0;
-                self.cover_probed_bytes(now, was_zero);
+                self.stop_persist(now, was_zero);
             }
             if opened {
                 self.events.insert(Events::WRITABLE);

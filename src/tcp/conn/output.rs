@@ -425,16 +425,21 @@ impl Connection {
         }
     }
 
-    /// The window is open again: bytes that went out as window probes
+    /// A window update with an open window (RFC 9293 §3.10.7.4, the
+    /// SND.WL1/SND.WL2 rule) stops the persist timer; `was_zero`: the
+    /// window it replaces was zero. Bytes that went out as window probes
     /// were covered by the persist timer, not the retransmission timer
-    /// (RFC 9293 §3.8.6.1), and with the persist timer stopped nothing
-    /// would ever send them again. Past a zero window the peer dropped
-    /// them (or will acknowledge them), so they are sent again now from
-    /// SND.UNA, as after a timeout; past a window that was merely too small
-    /// (the SWS override) they were inside it, so they are timed instead.
-    /// Without this a short write behind an unanswered probe byte waits
-    /// forever: Nagle holds it behind the byte in flight.
-    pub(super) fn cover_probed_bytes(&mut self, now: Instant, was_zero: bool) {
+    /// (§3.8.6.1), and with the persist timer stopped nothing would ever
+    /// send them again. Past a zero window the peer dropped them (or will
+    /// acknowledge them), so they are sent again now from SND.UNA, as after
+    /// a timeout; past a window that was merely too small (the SWS
+    /// override) they were inside it, so they are timed instead. Without
+    /// this a short write behind an unanswered probe byte waits forever:
+    /// Nagle holds it behind the byte in flight.
+    #[inline]
+    pub(super) fn stop_persist(&mut self, now: Instant, was_zero: bool) {
+        self.persist_at = None;
+        self.persist_backoff = 0;
         if self.rto_at.is_some() || self.snd_una == self.snd_max {
             return;
         }

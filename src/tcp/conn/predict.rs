@@ -133,8 +133,8 @@ impl Connection {
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
             self.snd_wl1 = h.seq;
             self.snd_wl2 = h.ack;
-            self.persist_at = None;
-            self.persist_backoff = 0;
+            // The same window, open (`rx_predicts`): as the general path.
+            self.stop_persist(now, false);
         }
         // Seventh: the text, already in place at RCV.NXT (a D-SACK has
         // nothing to report: none of it was held before).
