@@ -637,6 +637,7 @@ impl Stack {
         // mode, so a valid cookie implies it.
         opts.message_mode = self.listener_message_mode(lh);
         let rto = cfg.initial_rto;
+        let (ip, no_options) = self.listener_header(lh);
         let entry = HalfOpen {
             key,
             iss,
@@ -646,8 +647,8 @@ impl Stack {
             ts_offset,
             retries: 0,
             deadline: now + rto,
-            ip: self.listener_header(lh).0,
-            no_options: self.listener_header(lh).1,
+            ip,
+            no_options,
         };
         let Some(Socket {
             kind: SocketKind::Listener(l),
