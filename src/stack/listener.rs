@@ -234,23 +234,26 @@ impl Stack {
         if !f.contains(TcpFlags::SYN) {
             return;
         }
-        // Message mode (docs/message-mode.md): a message-mode listener
-        // resets a SYN that does not offer it; a byte-stream listener
-        // ignores the option, and its SYN-ACK's silence fails the client.
-        // (Before the queues' checks: SYN cookies obey it too.)
-        let message_mode = self.listener_message_mode(lh);
-        if message_mode && seg.options.experimental != Some(crate::tcp::message::MESSAGE_EXID) {
-            tracing::debug!(local = %key.local(), remote = %key.remote(), "SYN without message mode reset");
-            self.reply_rst(key, seg);
-            return;
-        }
+        // Everything the SYN needs from the listener, read in one look-up
+        // of its slot rather than one per field (callgrind, stop 18).
         let Some(Socket {
             kind: SocketKind::Listener(l),
+            options: sock_opts,
             ..
         }) = self.sockets.get_mut(lh)
         else {
             return;
         };
+        // Message mode (docs/message-mode.md): a message-mode listener
+        // resets a SYN that does not offer it; a byte-stream listener
+        // ignores the option, and its SYN-ACK's silence fails the client.
+        // (Before the queues' checks: SYN cookies obey it too.)
+        let message_mode = sock_opts.message_mode;
+        if message_mode && seg.options.experimental != Some(crate::tcp::message::MESSAGE_EXID) {
+            tracing::debug!(local = %key.local(), remote = %key.remote(), "SYN without message mode reset");
+            self.reply_rst(key, seg);
+            return;
+        }
         let backlog = l.backlog;
         if l.accept_queue.len() >= backlog {
             // DESIGN.md: accept queue full — drop the SYN, the client retries.
@@ -270,7 +273,9 @@ impl Stack {
             }
             return;
         }
-        let (ip, no_options) = self.listener_header(lh);
+        let (ip, no_options) = header_fields(&self.config.tcp, &l.header);
+        let listener_ecn = l.ecn;
+        let recv_buffer_opt = sock_opts.recv_buffer.get();
         // TCP_NOOPT: the SYN-ACK offers nothing, so nothing is negotiated.
         let noopt_cfg;
         let cfg = if no_options {
@@ -287,11 +292,8 @@ impl Stack {
         let local = key.local();
         // The window scale is fixed by the SYN-ACK, so it must already fit
         // the receive buffer the listener's options ask for.
-        let recv_buffer = self
-            .sockets
-            .get(lh)
-            .and_then(|s| s.options.recv_buffer.get())
-            .map_or(cfg.recv_buffer.max(cfg.recv_buffer_max), |b| b as usize);
+        let recv_buffer =
+            recv_buffer_opt.map_or(cfg.recv_buffer.max(cfg.recv_buffer_max), |b| b as usize);
         let our_ws = if cfg.window_scaling {
             wscale_for(cfg, recv_buffer)
         } else {
@@ -302,11 +304,8 @@ impl Stack {
         // RFC 3168 §6.1.1: an ECN-setup SYN gets an ECN-setup SYN-ACK when
         // ECN is accepted. (A SYN cookie's SYN-ACK never agrees: the cookie
         // has no bit to remember it.)
-        let ecn = match self.sockets.get(lh).map(|s| &s.kind) {
-            Some(SocketKind::Listener(l)) => l.ecn,
-            _ => None,
-        };
-        opts.ecn = ecn.unwrap_or(cfg.ecn).accepts() && crate::tcp::ecn::is_ecn_setup_syn(seg.flags);
+        opts.ecn = listener_ecn.unwrap_or(cfg.ecn).accepts()
+            && crate::tcp::ecn::is_ecn_setup_syn(seg.flags);
         let (iss, ts_offset) = self.secret.isn_and_ts_offset(&key, now);
         let entry = HalfOpen {
             key,
@@ -690,22 +689,13 @@ impl Stack {
     /// The IP header fields of a listener's SYN-ACKs and whether they go
     /// without options (`TCP_NOOPT`): its own settings, else the stack's.
     fn listener_header(&self, lh: SocketHandle) -> (crate::tcp::IpFields, bool) {
-        let mut cfg_ip = self.config.tcp.ip_fields();
-        let mut no_options = self.config.tcp.no_options;
-        if let Some(Socket {
-            kind: SocketKind::Listener(l),
-            ..
-        }) = self.sockets.get(lh)
-        {
-            if let Some(t) = l.header.tos {
-                cfg_ip.dscp = t >> 2;
-            }
-            if let Some(h) = l.header.hop_limit {
-                cfg_ip.hop_limit = h;
-            }
-            no_options = l.header.no_options.unwrap_or(no_options);
+        match self.sockets.get(lh) {
+            Some(Socket {
+                kind: SocketKind::Listener(l),
+                ..
+            }) => header_fields(&self.config.tcp, &l.header),
+            _ => (self.config.tcp.ip_fields(), self.config.tcp.no_options),
         }
-        (cfg_ip, no_options)
     }
 
     fn send_syn_ack(&mut self, now: Instant, h: &HalfOpen) {
@@ -786,6 +776,23 @@ impl Stack {
             self.schedule(lh, t);
         }
     }
+}
+
+/// The IP header fields of a listener's SYN-ACKs and whether they go
+/// without options (`TCP_NOOPT`): the listener's own settings, else the
+/// stack's.
+fn header_fields(
+    cfg: &crate::tcp::TcpConfig,
+    header: &super::socket::HeaderOptions,
+) -> (crate::tcp::IpFields, bool) {
+    let mut ip = cfg.ip_fields();
+    if let Some(t) = header.tos {
+        ip.dscp = t >> 2;
+    }
+    if let Some(h) = header.hop_limit {
+        ip.hop_limit = h;
+    }
+    (ip, header.no_options.unwrap_or(cfg.no_options))
 }
 
 #[cfg(test)]

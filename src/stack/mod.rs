@@ -464,7 +464,12 @@ impl Stack {
         let seg = &pkt.tcp;
         let local = SocketAddr::new(pkt.ip.dst, seg.dst_port);
         let key = packet_key(pkt);
-        if self.time_wait.contains(&key) && !self.time_wait_segment(now, key, seg) {
+        // An empty TIME-WAIT table (a server whose clients close first) is
+        // not searched: the search hashes the 4-tuple.
+        if !self.time_wait.is_empty()
+            && self.time_wait.contains(&key)
+            && !self.time_wait_segment(now, key, seg)
+        {
             return;
         }
         match self.listener_for(local) {
@@ -476,6 +481,26 @@ impl Stack {
     /// The listener a connection request to `local` goes to: the one bound
     /// to that address, else the wildcard one on its port.
     pub(crate) fn listener_for(&self, local: SocketAddr) -> Option<SocketHandle> {
+        let (ip, port) = (local.ip(), local.port());
+        if self.listeners.len() <= LISTENERS_SCANNED {
+            // A few listeners (the usual case): one pass comparing keys
+            // costs less than hashing the key twice, for the exact address
+            // and then the wildcard (about 25 instructions against 180,
+            // callgrind, stop 18). The same answer: the exact match first.
+            let wildcard = unspecified(ip);
+            let mut found = None;
+            for (&(lip, lport), &h) in &self.listeners {
+                if lport == port {
+                    if lip == ip {
+                        return Some(h);
+                    }
+                    if lip == wildcard {
+                        found = Some(h);
+                    }
+                }
+            }
+            return found;
+        }
         self.listeners
             .get(&(local.ip(), local.port()))
             .or_else(|| self.listeners.get(&(unspecified(local.ip()), local.port())))
@@ -562,6 +587,13 @@ impl Stack {
                 0 => self.config.tcp.hop_limit,
                 h => h,
             };
+            // IPv4 (every SYN-ACK of a passive open): the one-pass writer,
+            // the same bytes (wire/control.rs).
+            if let (IpAddr::V4(src), IpAddr::V4(dst)) = (c.local.ip(), c.remote.ip()) {
+                if let Some(n) = wire::control::emit_v4(src, dst, hop, c.ip.dscp, &repr, buf) {
+                    return Some(n);
+                }
+            }
             match wire::emit_tcp_packet_dscp(
                 c.local.ip(),
                 c.remote.ip(),
@@ -983,6 +1015,10 @@ fn packet_key(pkt: &wire::TcpPacket<'_>) -> FourTuple {
         SocketAddr::new(pkt.ip.src, pkt.tcp.src_port),
     )
 }
+
+/// Up to this many listeners, [`Stack::listener_for`] compares them all
+/// rather than hashing.
+const LISTENERS_SCANNED: usize = 8;
 
 fn unspecified(ip: IpAddr) -> IpAddr {
     match ip {

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod checksum;
+pub mod control;
 pub(crate) mod fast;
 pub mod ip;
 pub mod seq;
