@@ -34,7 +34,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::socket::{Socket, SocketKind};
-use super::{queue_for_transmit, raise, reschedule, Event, Stack};
+use super::{queue_for_transmit, raise, reschedule, Event, SocketHandle, Stack};
 use crate::tcp::conn::RxHeader;
 use crate::tcp::{Events, State};
 use crate::time::Instant;
@@ -46,6 +46,8 @@ thread_local! {
     /// Segments the fast path took on this thread (so a test can tell it
     /// ran).
     static TAKEN: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+    /// Segments the light path took on this thread.
+    static LIGHT: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
 }
 
 impl Stack {
@@ -74,7 +76,7 @@ impl Stack {
         };
         // A lingering close is `touch`'s business.
         if self.sockets.linger_until(h).is_some() {
-            return false;
+            return self.receive_light(now, h, &seg, verify_checksum);
         }
         let Some(Socket {
             kind: SocketKind::Conn(c),
@@ -90,19 +92,12 @@ impl Stack {
         // The bookkeeping below assumes a byte stream whose state the last
         // touch saw (message framing and transitions are `touch`'s).
         if c.last_state != State::Established || c.message.is_some() {
-            return false;
+            return self.receive_light(now, h, &seg, verify_checksum);
         }
-        let hdr = RxHeader {
-            seq: seg.seq,
-            ack: seg.ack,
-            window: seg.window,
-            flags: seg.flags,
-            timestamps: seg.timestamps,
-            ce: seg.ecn == Ecn::Ce,
-        };
+        let hdr = seg.header();
         let len = seg.payload.len();
         if c.conn.negotiated().message_mode || !c.conn.rx_predicts(now, &hdr, len) {
-            return false;
+            return self.receive_light(now, h, &seg, verify_checksum);
         }
         let (a, b) = c.conn.rx_stage(len);
         if !seg.verify_payload(a, b, verify_checksum) {
@@ -134,6 +129,58 @@ impl Stack {
         }
         true
     }
+
+    /// The light path (module docs) for `seg`, addressed to connection
+    /// `h`, which header prediction did not take: returns `false`, having
+    /// changed nothing, unless the connection takes it
+    /// ([`Connection::rx_light_accepts`](crate::tcp::Connection)); then
+    /// what the general path does with it, in its order — the checksum,
+    /// the segment, a challenge ACK owed, `touch`.
+    #[inline(never)]
+    fn receive_light(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        seg: &FastSegment<'_>,
+        verify_checksum: bool,
+    ) -> bool {
+        let Some(Socket {
+            kind: SocketKind::Conn(c),
+            ..
+        }) = self.sockets.get_mut(h)
+        else {
+            return false;
+        };
+        let hdr = seg.header();
+        if !c.conn.rx_light_accepts(now, &hdr) {
+            return false;
+        }
+        if verify_checksum && !seg.verify() {
+            self.stats.malformed += 1;
+            tracing::trace!(error = %WireError::BadChecksum, "dropped packet");
+            return true;
+        }
+        #[cfg(test)]
+        LIGHT.set(LIGHT.get() + 1);
+        c.conn.rx_light(now, &self.config.tcp, &hdr, seg.payload);
+        self.after_segment(now, h);
+        true
+    }
+}
+
+impl FastSegment<'_> {
+    /// The fields header prediction and the light path look at.
+    #[inline(always)]
+    fn header(&self) -> RxHeader {
+        RxHeader {
+            seq: self.seq,
+            ack: self.ack,
+            window: self.window,
+            flags: self.flags,
+            timestamps: self.timestamps,
+            ce: self.ecn == Ecn::Ce,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +194,10 @@ mod tests {
 
     fn taken() -> u64 {
         TAKEN.get()
+    }
+
+    fn light() -> u64 {
+        LIGHT.get()
     }
 
     /// Two stacks joined by hand: every packet goes through a queue the
@@ -319,6 +370,15 @@ mod tests {
                         .client
                         .shutdown(now, self.ch, crate::stack::Shutdown::Write);
                 }
+                Action::ServerFin => {
+                    let r =
+                        self.run(|w| w.server.shutdown(now, w.sh, crate::stack::Shutdown::Write));
+                    self.log.push(format!("server shutdown {r:?}"));
+                }
+                Action::ServerClose => {
+                    let r = self.run(|w| w.server.close(now, w.sh));
+                    self.log.push(format!("server close {r:?}"));
+                }
             }
             self.pump();
         }
@@ -357,6 +417,8 @@ mod tests {
         DeliverAcks,
         Tick(u64),
         ClientFin,
+        ServerFin,
+        ServerClose,
     }
 
     /// Rewrites a client packet, checksums made right again (except for
@@ -432,6 +494,8 @@ mod tests {
             2 => Just(Action::DeliverAcks),
             1 => (1u64..300).prop_map(Action::Tick),
             1 => Just(Action::ClientFin),
+            1 => Just(Action::ServerFin),
+            1 => Just(Action::ServerClose),
         ]
     }
 
@@ -533,6 +597,104 @@ mod tests {
         actions.extend([Action::DeliverAcks, Action::Read(100), Action::ClientFin]);
         actions.extend([Action::Deliver(Mutation::None); 4]);
         same_both_ways(config(true, true, false), &actions);
+    }
+
+    /// A request/response lifecycle (the benchmark's, and with more data
+    /// and either end closing first): its ACKs, 1-byte segments, FINs and
+    /// final ACKs at the server take the light path and do exactly what
+    /// the general path does.
+    #[test]
+    fn lifecycles_take_the_light_path_and_match_the_general_one() {
+        let exchange = |n: usize, m: usize| {
+            vec![
+                Action::Write(n),
+                Action::Deliver(Mutation::None),
+                Action::Read(100),
+                Action::ServerWrite(m),
+                Action::DeliverAcks,
+                Action::Tick(50),
+                Action::Deliver(Mutation::None),
+            ]
+        };
+        let client_first = [
+            Action::ClientFin,
+            Action::Deliver(Mutation::None),
+            Action::Read(100),
+            Action::DeliverAcks,
+            Action::ServerClose,
+            Action::DeliverAcks,
+            Action::Deliver(Mutation::None),
+            Action::Tick(300),
+        ];
+        let server_first = [
+            Action::ServerFin,
+            Action::DeliverAcks,
+            Action::Deliver(Mutation::None),
+            Action::ClientFin,
+            Action::Deliver(Mutation::None),
+            Action::DeliverAcks,
+            Action::Read(100),
+            Action::ServerClose,
+            Action::Deliver(Mutation::None),
+            Action::Tick(300),
+        ];
+        for (sack, ts, ecn) in [
+            (true, true, false),
+            (false, false, false),
+            (true, false, true),
+            (false, true, true),
+        ] {
+            for (n, m) in [(1, 1), (3000, 2000)] {
+                for close in [&client_first[..], &server_first[..]] {
+                    let mut actions = exchange(n, m);
+                    actions.extend(exchange(n, m));
+                    actions.extend_from_slice(close);
+                    let before = light();
+                    same_both_ways(config(sack, ts, ecn), &actions);
+                    let n = light() - before;
+                    assert!(n >= 3, "sack {sack} ts {ts}: only {n} light segments");
+                }
+            }
+        }
+    }
+
+    /// The light path's segments mutated: each falls back or is taken
+    /// exactly as the general path takes it.
+    #[test]
+    fn the_light_paths_fallbacks_match_the_general_path() {
+        for m in [
+            Mutation::Duplicate,
+            Mutation::Swap,
+            Mutation::BadChecksum,
+            Mutation::OldTimestamp,
+            Mutation::Urgent,
+            Mutation::Fin,
+            Mutation::Window,
+            Mutation::Sack,
+            Mutation::Ce,
+            Mutation::Ahead,
+        ] {
+            for ecn in [false, true] {
+                let actions = [
+                    Action::Write(1),
+                    Action::Deliver(m),
+                    Action::ServerWrite(1),
+                    Action::DeliverAcks,
+                    Action::ClientFin,
+                    Action::Deliver(m),
+                    Action::Deliver(Mutation::None),
+                    Action::Read(10),
+                    Action::ServerClose,
+                    Action::DeliverAcks,
+                    Action::Deliver(m),
+                    Action::Deliver(Mutation::None),
+                    Action::Tick(250),
+                    Action::DeliverAcks,
+                    Action::Deliver(Mutation::None),
+                ];
+                same_both_ways(config(true, true, ecn), &actions);
+            }
+        }
     }
 
     #[test]

@@ -439,22 +439,36 @@ impl Stack {
             }) = self.sockets.get_mut(h)
             {
                 c.conn.on_packet(now, &self.config.tcp, pkt.ip.ecn, seg);
-                if c.conn.take_challenge() {
-                    if self
-                        .challenges
-                        .allow(now, self.config.challenge_ack_limit, &mut self.rng)
-                    {
-                        c.conn.send_challenge_ack();
-                        self.stats.challenge_acks += 1;
-                    } else {
-                        self.stats.challenge_acks_limited += 1;
-                    }
-                }
-                self.touch(now, h);
+                self.after_segment(now, h);
                 return;
             }
         }
         self.receive_unconnected(now, &pkt);
+    }
+
+    /// After connection `h` took a segment (the general path or the light
+    /// one, stack/fast_rx.rs): the challenge ACK it asked for, within the
+    /// rate limit (RFC 5961 §7), then `touch`.
+    #[inline]
+    fn after_segment(&mut self, now: Instant, h: SocketHandle) {
+        if let Some(socket::Socket {
+            kind: SocketKind::Conn(c),
+            ..
+        }) = self.sockets.get_mut(h)
+        {
+            if c.conn.take_challenge() {
+                if self
+                    .challenges
+                    .allow(now, self.config.challenge_ack_limit, &mut self.rng)
+                {
+                    c.conn.send_challenge_ack();
+                    self.stats.challenge_acks += 1;
+                } else {
+                    self.stats.challenge_acks_limited += 1;
+                }
+            }
+        }
+        self.touch(now, h);
     }
 
     /// The rest of [`receive_packet`](Self::receive_packet) for a segment

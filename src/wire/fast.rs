@@ -6,13 +6,14 @@
 //!
 //! [`FastSegment::parse`] answers `None` for anything else — IPv6, IPv4
 //! options, fragments, a bad IPv4 header checksum, any TCP option layout
-//! but none or `NOP,NOP,TS`, any control bit but ACK and PSH, no payload —
+//! but none or `NOP,NOP,TS`, any control bit but ACK, PSH and FIN —
 //! and the caller then takes the general path ([`parse_tcp_packet_with`]),
 //! which accepts, rejects or counts the packet exactly as before. So every
 //! packet this accepts is one the general parser accepts with the same
 //! fields (`tests` below check that), except for the TCP checksum, which is
 //! left to the caller: it is verified while the payload is copied into the
-//! receive queue ([`FastSegment::verify_payload`]).
+//! receive queue ([`FastSegment::verify_payload`]), or in place for a
+//! segment that is not copied ([`FastSegment::verify`]).
 //!
 //! [`parse_tcp_packet_with`]: super::parse_tcp_packet_with
 
@@ -38,7 +39,7 @@ pub(crate) struct FastSegment<'a> {
     pub dst_port: u16,
     pub seq: SeqNum,
     pub ack: SeqNum,
-    /// ACK, maybe PSH: nothing else.
+    /// ACK, maybe PSH and FIN: nothing else.
     pub flags: TcpFlags,
     /// Raw (unscaled) window field.
     pub window: u16,
@@ -50,7 +51,7 @@ pub(crate) struct FastSegment<'a> {
     /// adding the payload's sum to it and folding gives 0xffff for a
     /// segment whose checksum is right.
     pub header_sum: u64,
-    /// The TCP payload (never empty).
+    /// The TCP payload (empty for a pure ACK).
     pub payload: &'a [u8],
 }
 
@@ -182,9 +183,10 @@ impl<'a> FastSegment<'a> {
         let tcp = packet.get(IPV4_HEADER_LEN..usize::from(be16(ip, 2)))?;
         let th: &[u8; 20] = tcp.get(..20)?.try_into().ok()?;
         let flags = TcpFlags(th[13]);
-        // Some text after a 20- or 32-byte header (pure ACKs leave here).
+        // ACK, maybe PSH and FIN (SYNs and RSTs leave here), after a 20- or
+        // 32-byte header.
         let hl = usize::from(th[12] >> 4) * 4;
-        if flags.0 & !TcpFlags::PSH.0 != TcpFlags::ACK.0 || tcp.len() <= hl {
+        if flags.0 & !(TcpFlags::PSH.0 | TcpFlags::FIN.0) != TcpFlags::ACK.0 || tcp.len() < hl {
             return None;
         }
         let timestamps = match hl {
@@ -226,6 +228,17 @@ impl<'a> FastSegment<'a> {
             header_sum,
             payload: &tcp[hl..],
         })
+    }
+
+    /// Whether the TCP checksum is right (RFC 9293 §3.1, MUST-2/MUST-3),
+    /// summing the payload where it lies: for a segment the light path
+    /// takes (a pure ACK, a FIN, a little text), which is not copied into
+    /// the receive window first.
+    #[inline]
+    pub fn verify(&self) -> bool {
+        // The header is 20 or 32 bytes: the payload starts on an even
+        // offset, so its sum adds to the header's as it is.
+        checksum::fold(checksum::sum(self.payload, self.header_sum)) == 0xffff
     }
 
     /// Copies the payload into `a` then `b` (the receive queue's window,
@@ -310,6 +323,7 @@ mod tests {
             verdicts.iter().all(|&v| v == ok),
             "the verdict depends on the wrap"
         );
+        assert_eq!(f.verify(), ok, "in place and copied verdicts differ");
         match parse_tcp_packet(p) {
             Ok(g) => {
                 assert!(ok, "checksum verdicts differ");
@@ -340,9 +354,11 @@ mod tests {
     #[test]
     fn predicted_shapes_are_read_like_the_general_parser() {
         for opts in [TcpOptions::default(), ts()] {
-            for flags in [0x10, 0x18] {
-                let p = packet(&repr(flags, opts, b"hello, world"));
-                assert_eq!(agrees(&p), Some(true));
+            for flags in [0x10, 0x18, 0x11, 0x19] {
+                for data in [&b"hello, world"[..], b"x", b""] {
+                    let p = packet(&repr(flags, opts, data));
+                    assert_eq!(agrees(&p), Some(true), "{flags:#x} {data:?}");
+                }
             }
         }
     }
@@ -355,16 +371,16 @@ mod tests {
             mss: Some(1000),
             ..TcpOptions::default()
         };
-        // Control bits other than ACK/PSH, no payload, other options.
+        // Control bits other than ACK/PSH/FIN, other options.
         for (flags, opts, data) in [
-            (0x11, ts(), &b"x"[..]),
+            (0x01, ts(), &b"x"[..]),
             (0x12, ts(), b"x"),
             (0x14, ts(), b"x"),
             (0x30, ts(), b"x"),
             (0x50, ts(), b"x"),
             (0x90, ts(), b"x"),
             (0x08, ts(), b"x"),
-            (0x10, ts(), b""),
+            (0x14, ts(), b""),
             (0x10, sack, b"x"),
             (0x10, mss, b"x"),
         ] {

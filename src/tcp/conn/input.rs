@@ -22,6 +22,32 @@ enum RstVerdict {
     Challenge,
 }
 
+/// What the fifth check (the ACK field, RFC 9293 §3.10.7.4) reads of a
+/// segment, however it was parsed: a [`TcpRepr`] on the general path, the
+/// header fields alone on the light path (`rx_light`, predict.rs).
+pub(crate) struct AckFields<'a> {
+    pub ack: SeqNum,
+    /// Raw (unscaled) window field.
+    pub window: u16,
+    pub flags: TcpFlags,
+    /// The segment carries text.
+    pub text: bool,
+    pub sack_blocks: &'a [(SeqNum, SeqNum)],
+}
+
+impl<'a> AckFields<'a> {
+    #[inline]
+    fn of(seg: &'a TcpRepr<'_>) -> AckFields<'a> {
+        AckFields {
+            ack: seg.ack,
+            window: seg.window,
+            flags: seg.flags,
+            text: !seg.payload.is_empty(),
+            sack_blocks: seg.options.sack_blocks.as_slice(),
+        }
+    }
+}
+
 impl Connection {
     /// Processes one arriving segment addressed to this connection.
     pub fn on_segment(&mut self, now: Instant, cfg: &TcpConfig, seg: &TcpRepr<'_>) {
@@ -213,7 +239,7 @@ impl Connection {
                     && seg.ack.diff(self.snd_una) >= 0
                     && seg.ack.diff(self.snd_max) <= 0
                 {
-                    let _ = self.process_ack(now, cfg, seq, seg);
+                    let _ = self.process_ack(now, cfg, seq, &AckFields::of(seg));
                 }
             }
             return;
@@ -244,7 +270,7 @@ impl Connection {
         if !f.contains(TcpFlags::ACK) {
             return;
         }
-        if !self.process_ack(now, cfg, seq, seg) {
+        if !self.process_ack(now, cfg, seq, &AckFields::of(seg)) {
             return;
         }
         // RFC 3168 §6.1.2 and §6.1.3: ECE on the ACK, CWR and CE on the data.
@@ -359,12 +385,12 @@ impl Connection {
     }
 
     /// The fifth check. Returns false when the segment must be dropped.
-    fn process_ack(
+    pub(super) fn process_ack(
         &mut self,
         now: Instant,
         cfg: &TcpConfig,
         seq: SeqNum,
-        seg: &TcpRepr<'_>,
+        seg: &AckFields<'_>,
     ) -> bool {
         let ack = seg.ack;
         // RFC 7323 §2.2: the window of a segment with SYN set is never
@@ -422,7 +448,7 @@ impl Connection {
             self.on_new_ack(now, ack);
         } else if ack == self.snd_una
             && self.snd_max != self.snd_una
-            && seg.payload.is_empty()
+            && !seg.text
             && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
             && wnd == self.snd_wnd
             && wnd > 0
@@ -437,7 +463,7 @@ impl Connection {
             }
         }
         // SACK blocks, RACK loss detection, tail-loss probes (loss.rs).
-        self.loss_after_ack(now, seg);
+        self.loss_after_ack_blocks(now, seg.sack_blocks);
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
         if ack.diff(self.snd_una) >= 0
             && (self.snd_wl1.diff(seq) < 0 || (self.snd_wl1 == seq && self.snd_wl2.diff(ack) <= 0))
@@ -540,7 +566,7 @@ impl Connection {
 
     /// The seventh and eighth checks: queue the text, then take the FIN once
     /// everything before it has arrived.
-    fn process_text_and_fin(
+    pub(super) fn process_text_and_fin(
         &mut self,
         now: Instant,
         cfg: &TcpConfig,

@@ -25,7 +25,7 @@ use crate::tcp::rack::{Rack, TlpOutcome};
 use crate::tcp::recovery::{AckOutcome, Recovery};
 use crate::tcp::sack::{Delivered, Scoreboard};
 use crate::time::Instant;
-use crate::wire::{SeqNum, TcpRepr};
+use crate::wire::SeqNum;
 
 /// Loss-recovery counters of one connection ([`Connection::loss_stats`]).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -393,7 +393,7 @@ impl Connection {
 
     /// A duplicate ACK (RFC 5681 §2). Without SACK it may start fast
     /// retransmit (returns true); with SACK the blocks decide, in
-    /// [`loss_after_ack`](Self::loss_after_ack).
+    /// [`loss_after_ack_blocks`](Self::loss_after_ack_blocks).
     pub(super) fn loss_on_dup_ack(&mut self, now: Instant) -> bool {
         if self.sack_on() {
             return false;
@@ -408,14 +408,9 @@ impl Connection {
         fr
     }
 
-    /// After the cumulative part of an acceptable ACK: the SACK blocks,
+    /// After the cumulative part of an acceptable ACK: the SACK blocks
+    /// (given alone: the receive fast and light paths have no `TcpRepr`),
     /// RACK's loss detection and the tail-loss probe's bookkeeping.
-    pub(super) fn loss_after_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) {
-        self.loss_after_ack_blocks(now, seg.options.sack_blocks.as_slice());
-    }
-
-    /// [`loss_after_ack`](Self::loss_after_ack) given the ACK's SACK blocks
-    /// alone (the receive fast path has no `TcpRepr`).
     /// Inlined to its test, so a connection without SACK or loss state
     /// (a bulk receiver's) pays no call per segment.
     #[inline]

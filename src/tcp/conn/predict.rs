@@ -22,6 +22,7 @@
 //! drift apart. Any segment that does not match takes the general path
 //! unchanged.
 
+use super::input::AckFields;
 use super::{Connection, Events};
 use crate::tcp::{State, TcpConfig};
 use crate::time::Instant;
@@ -172,15 +173,86 @@ impl Connection {
             timestamps,
             ce: self.rx_ce(),
         };
-        let len = seg.payload.len();
-        if !self.rx_predicts(now, &h, len) {
+        self.predicted_text(now, cfg, &h, seg.payload)
+    }
+
+    /// [`predicted_data`](Self::predicted_data) for a header already read.
+    #[inline]
+    fn predicted_text(&mut self, now: Instant, cfg: &TcpConfig, h: &RxHeader, text: &[u8]) -> bool {
+        let len = text.len();
+        if !self.rx_predicts(now, h, len) {
             return false;
         }
         let (a, b) = self.rx_stage(len);
-        let (pa, pb) = seg.payload.split_at(a.len());
+        let (pa, pb) = text.split_at(a.len());
         a.copy_from_slice(pa);
         b.copy_from_slice(pb);
-        self.rx_commit_segment(now, cfg, &h, len);
+        self.rx_commit_segment(now, cfg, h, len);
         true
+    }
+
+    /// Whether the light path ([`rx_light`](Self::rx_light)) takes a
+    /// segment with header `h`. Changes nothing.
+    ///
+    /// The segment is at RCV.NXT in a synchronized state past SYN-RECEIVED
+    /// (so RFC 9293 §3.10.7.4 "first" accepts it whatever its length and
+    /// the window, and nothing needs trimming at the left edge); it passes
+    /// PAWS (RFC 7323 §5.3 R1); its control bits are ACK, maybe PSH and
+    /// FIN (no RST, SYN, URG, ECE or CWR: "second" to "fourth" and sixth do
+    /// nothing, nor does ECN's sender side); its ACK is within
+    /// SND.UNA..=SND.MAX (neither too old for RFC 5961 §5.2 nor of unsent
+    /// data); it carries no SACK blocks (the options were none or
+    /// `NOP,NOP,TS`, which the caller checked); and on an ECN connection no
+    /// CE mark (ECN's receiver side does nothing).
+    #[inline]
+    pub(crate) fn rx_light_accepts(&self, now: Instant, h: &RxHeader) -> bool {
+        #[cfg(test)]
+        if DISABLED.get() {
+            return false;
+        }
+        matches!(
+            self.state,
+            State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+        ) && h.flags.0 & !(TcpFlags::PSH.0 | TcpFlags::FIN.0) == TcpFlags::ACK.0
+            && h.seq == self.rcv_nxt
+            && h.ack.diff(self.snd_una) >= 0
+            && h.ack.diff(self.snd_max) <= 0
+            && !(h.ce && self.opts.ecn)
+            && !self.paws_rejects_ts(now, h.timestamps)
+    }
+
+    /// Takes a segment [`rx_light_accepts`](Self::rx_light_accepts) said
+    /// yes to, whose checksum verified: what
+    /// [`on_segment`](Self::on_segment) does with it, the checks whose
+    /// outcome is known skipped and every other step the general path's
+    /// own code (header prediction, the ACK, the text and FIN, TS.Recent,
+    /// the keep-alive restart).
+    pub(crate) fn rx_light(&mut self, now: Instant, cfg: &TcpConfig, h: &RxHeader, text: &[u8]) {
+        let predicted = self.state == State::Established
+            && !text.is_empty()
+            && self.predicted_text(now, cfg, h, text);
+        if !predicted {
+            let ack = AckFields {
+                ack: h.ack,
+                window: h.window,
+                flags: h.flags,
+                text: !text.is_empty(),
+                sack_blocks: &[],
+            };
+            // Fifth, the ACK; RFC 3168's steps after it have nothing to do
+            // (no ECE, no CWR, no CE on an ECN connection); seventh and
+            // eighth, text and FIN; TS.Recent.
+            if self.process_ack(now, cfg, h.seq, &ack) {
+                let fin = h.flags.contains(TcpFlags::FIN);
+                self.process_text_and_fin(now, cfg, h.seq, text, fin);
+                self.update_ts_recent_ts(now, h.seq, h.timestamps);
+            }
+        }
+        self.heard_from_peer(now, cfg);
     }
 }
