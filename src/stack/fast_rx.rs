@@ -24,12 +24,23 @@
 //!    predicted segment can change — a READABLE event, an ACK owed, the
 //!    delayed-ACK or keep-alive timer — on the socket it already holds.
 //!
+//! A segment of a known connection that is not the predicted one goes to
+//! the *light path* (`receive_light`): the ACKs, FINs and short segments
+//! of a request/response exchange and of the close, and a bulk sender's
+//! ACKs. If the connection takes it
+//! ([`Connection::rx_light_accepts`](crate::tcp::Connection): at RCV.NXT,
+//! past SYN-RECEIVED, ACK within SND.UNA..=SND.MAX, no RST/SYN/URG/ECE/CWR,
+//! no SACK blocks, PAWS passed, no CE on an ECN connection), its checksum
+//! is verified in place and the connection runs the general path's own
+//! steps on the header fields already read (`Connection::rx_light`, no
+//! `TcpRepr` built, the packet parsed once), then the stack's challenge-ACK
+//! check and `touch` as the general path does.
+//!
 //! Anything else at any step — IPv6, IP options, other TCP options or
-//! flags, a connection not ESTABLISHED, out of order, a full window,
-//! PAWS, message mode, a lingering close, other events — returns `false`
-//! before anything changed, and the packet takes the general path
+//! flags, no connection, out of order, PAWS — returns `false` before
+//! anything changed, and the packet takes the general path
 //! ([`Stack::receive_packet`]) from the start, exactly as without the fast
-//! path. The unit tests below compare the two paths packet for packet.
+//! path. The unit tests below compare the paths packet for packet.
 
 use std::net::{IpAddr, Ipv4Addr};
 

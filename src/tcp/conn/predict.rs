@@ -15,6 +15,12 @@
 //! * [`Connection::on_segment`] (through `predicted_data`), for segments the
 //!   stack parsed in full (IPv6, a trusted link, a direct caller).
 //!
+//! The light path ([`Connection::rx_light`]) is the same idea for the
+//! segments that are not predicted but whose shape fixes the outcome of
+//! the first to fourth checks (at RCV.NXT, ACK/PSH/FIN only): the stack
+//! hands it the header fields it read, and the ACK, text, FIN and
+//! TS.Recent steps run the general path's own code.
+//!
 //! The prediction only chooses *which* checks run: every step whose outcome
 //! is not known (PAWS, the SACK/RACK bookkeeping of an ACK, the window
 //! update's SND.WL1/SND.WL2, TS.Recent, the ACK decision; the keep-alive
