@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind, SocketOptions};
+use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind};
 use super::{Control, FourTuple, Stack};
 use crate::tcp::conn::{local_mss, negotiate, wscale_for, Negotiated};
 use crate::tcp::{Connection, State};
@@ -183,6 +183,7 @@ impl Listener {
 
     /// A queue that emptied after a burst gives its memory back, so an idle
     /// listener costs the same after a flood as before it.
+    #[inline]
     pub fn shrink_if_idle(&mut self) {
         const KEEP: usize = 16;
         if self.syn_queue.is_empty() && self.syn_queue.capacity() > KEEP {
@@ -319,13 +320,15 @@ impl Stack {
             ip,
             no_options,
         };
-        self.record(
-            now,
-            local,
-            Some(entry.key.remote()),
-            State::Listen,
-            State::SynReceived,
-        );
+        if self.transitions.is_some() {
+            self.record(
+                now,
+                local,
+                Some(entry.key.remote()),
+                State::Listen,
+                State::SynReceived,
+            );
+        }
         self.send_syn_ack(now, &entry);
         if let Some(Socket {
             kind: SocketKind::Listener(l),
@@ -346,8 +349,34 @@ impl Stack {
         else {
             return;
         };
-        let h = l.syn_queue.get(i).clone();
         let f = seg.flags;
+        if !f.intersects(TcpFlags::RST | TcpFlags::SYN) {
+            // The final ACK (or not an ACK at all): checked in the queue,
+            // and the entry taken out of it only to become the connection.
+            let h = l.syn_queue.get(i);
+            if !f.contains(TcpFlags::ACK) {
+                return;
+            }
+            if seg.ack != h.iss + 1u32 {
+                let key = h.key;
+                self.reply_rst(key, seg);
+                return;
+            }
+            if seg.seq.diff(h.irs + 1u32) < 0 {
+                return;
+            }
+            if l.accept_queue.len() >= l.backlog {
+                // Linux's default: ignore the ACK, keep the entry, let the
+                // SYN-ACK be retransmitted until the application accepts.
+                self.stats.listen_overflows += 1;
+                return;
+            }
+            let h = l.syn_queue.swap_remove(i);
+            l.shrink_if_idle();
+            self.complete_handshake(now, lh, h, seg);
+            return;
+        }
+        let h = l.syn_queue.get(i).clone();
         let rcv_nxt = h.irs + 1u32;
         if f.contains(TcpFlags::RST) {
             // A passive SYN-RECEIVED returns to LISTEN silently; the RST must
@@ -400,33 +429,11 @@ impl Stack {
             }
             return;
         }
-        if f.contains(TcpFlags::SYN) {
-            if seg.seq == h.irs {
-                // The SYN again: our SYN-ACK was lost.
-                self.send_syn_ack(now, &h);
-            }
-            return;
+        // A SYN (with or without ACK: RST was first).
+        if seg.seq == h.irs {
+            // The SYN again: our SYN-ACK was lost.
+            self.send_syn_ack(now, &h);
         }
-        if !f.contains(TcpFlags::ACK) {
-            return;
-        }
-        if seg.ack != h.iss + 1u32 {
-            let key = h.key;
-            self.reply_rst(key, seg);
-            return;
-        }
-        if seg.seq.diff(rcv_nxt) < 0 {
-            return;
-        }
-        if l.accept_queue.len() >= l.backlog {
-            // Linux's default: ignore the ACK, keep the entry, let the SYN-ACK
-            // be retransmitted until the application accepts.
-            self.stats.listen_overflows += 1;
-            return;
-        }
-        l.syn_queue.swap_remove(i);
-        l.shrink_if_idle();
-        self.complete_handshake(now, lh, h, seg);
     }
 
     /// The handshake of `h` completed with `seg` (its final ACK): a new
@@ -439,16 +446,33 @@ impl Stack {
         seg: &TcpRepr<'_>,
     ) {
         let f = seg.flags;
-        let options = self.listener_options(lh);
-        let header = match self.sockets.get(lh).map(|s| &s.kind) {
-            Some(SocketKind::Listener(l)) => l.header,
-            _ => Default::default(),
+        // What the connection inherits from its listener, read in one
+        // look-up: the socket options, the header options and (as
+        // WSAEventSelect has it) the selected network events.
+        let (options, header, net) = match self.sockets.get(lh) {
+            Some(Socket {
+                kind: SocketKind::Listener(l),
+                options,
+                net,
+                ..
+            }) => (
+                options.clone(),
+                l.header,
+                super::events::NetState::inherit(net),
+            ),
+            Some(s) => (
+                s.options.clone(),
+                Default::default(),
+                super::events::NetState::inherit(&s.net),
+            ),
+            None => Default::default(),
         };
         let cfg = options.connection_config(&self.config.tcp, None, &header);
+        let (local, remote) = (h.key.local(), h.key.remote());
         let mut conn = Connection::accepted(
             &cfg,
-            h.key.local(),
-            h.key.remote(),
+            local,
+            remote,
             h.iss,
             h.irs,
             h.opts,
@@ -461,12 +485,6 @@ impl Stack {
             // RFC 6298 §5.7: the SYN-ACK timer expired at least once.
             conn.syn_was_retransmitted();
         }
-        // WSAEventSelect: an accepted socket inherits the listener's selection.
-        let net = self
-            .sockets
-            .get(lh)
-            .map(|s| super::events::NetState::inherit(&s.net))
-            .unwrap_or_default();
         let conn = self.conn_box(conn);
         let handle = self.sockets.insert(Socket {
             kind: SocketKind::Conn(ConnSocket {
@@ -493,8 +511,8 @@ impl Stack {
         }
         self.record(
             now,
-            h.key.local(),
-            Some(h.key.remote()),
+            local,
+            Some(remote),
             State::SynReceived,
             State::Established,
         );
@@ -677,13 +695,6 @@ impl Stack {
 
     fn listener_message_mode(&self, lh: SocketHandle) -> bool {
         self.sockets.get(lh).is_some_and(|s| s.options.message_mode)
-    }
-
-    fn listener_options(&self, lh: SocketHandle) -> SocketOptions {
-        self.sockets
-            .get(lh)
-            .map(|s| s.options.clone())
-            .unwrap_or_default()
     }
 
     /// The IP header fields of a listener's SYN-ACKs and whether they go
