@@ -53,6 +53,7 @@ use isn::Secret;
 use socket::{SocketKind, SocketTable};
 use time_wait::TimeWaitTable;
 
+use crate::tcp::conn::PlainPoll;
 use crate::tcp::{Events, State, TcpConfig};
 use crate::time::Instant;
 use crate::wire::{self, checksum, SeqNum, TcpFlags, TcpOptions, TcpRepr, V4Key};
@@ -634,18 +635,36 @@ impl Stack {
             // still has something to send, so a connection that just sent
             // its last segment is not polled once more for nothing.
             c.tx_queued = false;
-            match c.conn.poll_transmit(now) {
-                Some(seg) => {
-                    // The template when it applies (transmit.rs), else the
-                    // general emitter: the same bytes either way.
-                    let n = self
-                        .tx_template
+            // The segments of an ordinary connection (pure ACKs, FINs,
+            // new data) straight in the header template's form, anything
+            // else through the general `poll_transmit`; both write the
+            // template when it applies (transmit.rs), else the general
+            // emitter: the same bytes either way. `Some(n)`: a segment went
+            // (`n` its length, `None` if `buf` could not hold it).
+            let plain = if self.tx_template.plain_on() {
+                c.conn.poll_plain(now)
+            } else {
+                PlainPoll::General
+            };
+            let sent = match plain {
+                PlainPoll::Segment(seg) => Some(
+                    self.tx_template
+                        .emit_plain(h, &c.conn, &seg, buf)
+                        .or_else(|| emit_segment(&c.conn, &seg.to_segment(), buf)),
+                ),
+                PlainPoll::Nothing => None,
+                PlainPoll::General => c.conn.poll_transmit(now).map(|seg| {
+                    self.tx_template
                         .emit(h, &c.conn, &seg, buf)
-                        .unwrap_or_else(|| emit_segment(&c.conn, &seg, buf));
+                        .unwrap_or_else(|| emit_segment(&c.conn, &seg, buf))
+                }),
+            };
+            match sent {
+                Some(n) => {
                     if n.is_none() {
                         tracing::warn!("packet buffer too small for a segment");
                     }
-                    self.touch_sent(now, h, &seg);
+                    self.touch_sent(now, h);
                     if let Some(n) = n {
                         return Some(n);
                     }

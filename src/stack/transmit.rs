@@ -13,25 +13,29 @@
 
 use super::socket::{Socket, SocketKind};
 use super::{queue_for_transmit, reschedule, SocketHandle, Stack, Touch};
+use crate::tcp::conn::PlainSegment;
 use crate::tcp::{Connection, Segment};
 use crate::time::Instant;
 use crate::wire::template::{HeaderTemplate, SegmentFields};
-use crate::wire::{checksum, Ecn, TcpFlags};
+use crate::wire::{checksum, Ecn};
 
 impl Stack {
-    /// The bookkeeping after connection `h` sent `seg`. A data segment
-    /// without SYN, FIN or RST changes no state, raises no event and cannot
-    /// finish the connection (the output path sets no state and queues no
-    /// event); all it can do is leave more to send and move the
-    /// connection's deadline (the RTO, the tail-loss probe). So only that
-    /// is done here — the transmit queue, the timer heap and the network
-    /// events the general touch would update — when the connection's state
-    /// and events confirm it; a lingering socket, message mode and
-    /// everything else get the general `touch_inner`.
-    pub(super) fn touch_sent(&mut self, now: Instant, h: SocketHandle, seg: &Segment) {
-        let plain = seg.payload_len > 0
-            && seg.flags.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0) == 0;
-        if plain && self.sockets.linger_until(h).is_none() {
+    /// The bookkeeping after connection `h` sent a segment. Sending sets
+    /// no state and queues no event (the output path changes neither:
+    /// `close` moves to FIN-WAIT-1 or LAST-ACK, input to TIME-WAIT, before
+    /// the segment that follows goes out), and it cannot finish the
+    /// connection; all it can do is leave more to send and move the
+    /// connection's deadline (the RTO, the tail-loss probe, the delayed
+    /// ACK it cleared). So when the connection is as its last touch left it
+    /// (`unchanged_since_touch`: the state it reported, no events, not
+    /// done — that rules out a RST's CLOSED and the last ACK that lets a
+    /// TIME-WAIT connection retire), only the transmit queue, the timer
+    /// heap and the network events the general touch would update are
+    /// updated — for every kind of segment: the SYN, pure ACKs, FINs and
+    /// data alike. A lingering socket, message mode and everything else
+    /// get the general `touch_inner`.
+    pub(super) fn touch_sent(&mut self, now: Instant, h: SocketHandle) {
+        if self.sockets.linger_until(h).is_none() {
             if let Some(Socket {
                 kind: SocketKind::Conn(c),
                 timer_at,
@@ -167,6 +171,19 @@ fn copy_summed(dst: &mut [u8], a: &[u8], b: &[u8]) -> u64 {
     checksum::combine(sum, a.len(), checksum::copy_and_sum(pb, b, 0))
 }
 
+/// Debug builds: a templated packet must be byte for byte what the
+/// general emitter writes for the same segment.
+#[cfg(debug_assertions)]
+fn check_against_general(conn: &Connection, seg: &Segment, templated: &[u8]) {
+    let mut general = vec![0u8; templated.len()];
+    assert_eq!(
+        super::emit_segment(conn, seg, &mut general),
+        Some(templated.len()),
+        "templated length differs"
+    );
+    assert_eq!(templated, &general[..], "templated bytes differ: {seg:?}");
+}
+
 /// The one cached template and the connection it belongs to. A handle's
 /// generation changes when its slot is reused, and a connection's
 /// addresses and ports never change, so the handle plus the IP fields a
@@ -182,15 +199,56 @@ pub(super) struct TxTemplate {
     /// declines; the general path sets it again with the next full
     /// segment.
     bulk: bool,
+    /// Tests: `poll_plain` switched off (every segment through the general
+    /// `poll_transmit`), and how many segments it wrote.
+    #[cfg(test)]
+    plain_off: bool,
+    #[cfg(test)]
+    plain_sent: usize,
 }
 
 impl TxTemplate {
+    /// Whether `poll_transmit_general` asks `poll_plain` first (always,
+    /// but in the tests that compare it with the general path).
+    #[inline(always)]
+    pub(super) fn plain_on(&self) -> bool {
+        #[cfg(test)]
+        if self.plain_off {
+            return false;
+        }
+        true
+    }
+
     /// Whether the transmit fast path is worth trying for socket `h`: the
     /// cached template is `h`'s (built for its current IP fields or not)
     /// and `h` last sent a full-sized segment.
     #[inline]
     pub(super) fn is_for(&self, h: SocketHandle) -> bool {
         self.bulk && self.entry.as_ref().is_some_and(|(eh, _)| *eh == h)
+    }
+
+    /// The template for `conn` (socket `h`), built first if the cached one
+    /// is another connection's or was built for other IP fields. `None`
+    /// only when no template can be built (mixed address families).
+    #[inline]
+    fn template_for(&mut self, h: SocketHandle, conn: &Connection) -> Option<&mut HeaderTemplate> {
+        let ip = conn.ip_fields();
+        let cached = matches!(&self.entry,
+            Some((eh, t)) if *eh == h && t.matches(ip.hop_limit, ip.dscp));
+        if !cached {
+            let (local, remote) = (conn.local(), conn.remote());
+            let t = HeaderTemplate::new(
+                local.ip(),
+                remote.ip(),
+                local.port(),
+                remote.port(),
+                ip.hop_limit,
+                ip.dscp,
+            )
+            .ok()?;
+            self.entry = Some((h, t));
+        }
+        self.entry.as_mut().map(|(_, t)| t)
     }
 
     /// Writes `seg` of `conn` (socket `h`) into `buf` from the template,
@@ -205,37 +263,6 @@ impl TxTemplate {
         buf: &mut [u8],
     ) -> Option<Option<usize>> {
         let timestamps = seg.options.only_timestamps()?;
-        let ip = conn.ip_fields();
-        let t = match &mut self.entry {
-            Some((eh, t)) if *eh == h && t.matches(ip.hop_limit, ip.dscp) => t,
-            entry => {
-                let (local, remote) = (conn.local(), conn.remote());
-                let t = HeaderTemplate::new(
-                    local.ip(),
-                    remote.ip(),
-                    local.port(),
-                    remote.port(),
-                    ip.hop_limit,
-                    ip.dscp,
-                )
-                .ok()?;
-                &mut entry.insert((h, t)).1
-            }
-        };
-        let hl = t.header_len(timestamps.is_some());
-        let len = seg.payload_len;
-        if buf.len() < hl + len {
-            return Some(None);
-        }
-        // The payload straight from the send queue into place, summed as it
-        // is copied; the template adds the headers' words.
-        let mut payload_sum = 0;
-        // An ACK or a bare FIN has no payload to copy.
-        if len > 0 {
-            let (a, b) = conn.payload(seg);
-            payload_sum = copy_summed(&mut buf[hl..hl + len], a, b);
-        }
-        self.bulk = len > 0 && len == usize::from(conn.negotiated().snd_mss);
         let fields = SegmentFields {
             seq: seg.seq,
             ack: seg.ack,
@@ -245,19 +272,74 @@ impl TxTemplate {
             // RFC 3168 §6.1.2: new data of an ECN connection goes ECT(0).
             ecn: if seg.ect { Ecn::Ect0 } else { Ecn::NotEct },
         };
-        let n = t.emit(buf, &fields, len, payload_sum).ok();
+        let n = self.emit_fields(h, conn, &fields, seg.payload_offset, seg.payload_len, buf)?;
         // Debug builds (every test) check each templated packet against the
         // general emitter's bytes.
         #[cfg(debug_assertions)]
         if let Some(n) = n {
-            let mut general = vec![0u8; buf.len()];
-            assert_eq!(
-                super::emit_segment(conn, seg, &mut general),
-                Some(n),
-                "templated length differs"
-            );
-            assert_eq!(&buf[..n], &general[..n], "templated bytes differ: {seg:?}");
+            check_against_general(conn, seg, &buf[..n]);
         }
+        Some(n)
+    }
+
+    /// [`emit`](Self::emit) for a segment of [`Connection::poll_plain`],
+    /// which has no option but the timestamps: `None` when no template can
+    /// be built or `buf` is too small (the caller then uses the general
+    /// emitter, which reports the latter).
+    pub(super) fn emit_plain(
+        &mut self,
+        h: SocketHandle,
+        conn: &Connection,
+        seg: &PlainSegment,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let n = self
+            .emit_fields(
+                h,
+                conn,
+                &seg.fields,
+                seg.payload_offset,
+                seg.payload_len,
+                buf,
+            )
+            .flatten();
+        #[cfg(debug_assertions)]
+        if let Some(n) = n {
+            check_against_general(conn, &seg.to_segment(), &buf[..n]);
+        }
+        #[cfg(test)]
+        {
+            self.plain_sent += 1;
+        }
+        n
+    }
+
+    /// The template's part of `emit` and `emit_plain`: the payload
+    /// (`len` bytes at send-queue offset `off`) straight from the send
+    /// queue into place, summed as it is copied, then the headers.
+    #[inline(always)]
+    fn emit_fields(
+        &mut self,
+        h: SocketHandle,
+        conn: &Connection,
+        fields: &SegmentFields,
+        off: usize,
+        len: usize,
+        buf: &mut [u8],
+    ) -> Option<Option<usize>> {
+        let t = self.template_for(h, conn)?;
+        let hl = t.header_len(fields.timestamps.is_some());
+        if buf.len() < hl + len {
+            return Some(None);
+        }
+        let mut payload_sum = 0;
+        // An ACK or a bare FIN has no payload to copy.
+        if len > 0 {
+            let (a, b) = conn.payload_at(off, len);
+            payload_sum = copy_summed(&mut buf[hl..hl + len], a, b);
+        }
+        let n = t.emit(buf, fields, len, payload_sum).ok();
+        self.bulk = len > 0 && len == usize::from(conn.negotiated().snd_mss);
         Some(n)
     }
 
@@ -379,6 +461,132 @@ mod tests {
         // The data went out through the template, rebuilt after the
         // socket options changed back.
         assert_eq!(c.tx_template.cached(), Some((h, true)));
+    }
+
+    /// Every packet of a scenario, in order, both directions (client's
+    /// marked 0, server's 1): a lifecycle with one byte each way, then a
+    /// transfer over a link that drops every `drop_every`th data packet
+    /// (SACK blocks, D-SACK, retransmissions, the tail-loss probe, RTOs),
+    /// then both closes. `plain`: whether `poll_plain` is on.
+    fn trace(
+        client_ip: &str,
+        server_ip: &str,
+        tcp: TcpConfig,
+        drop_every: usize,
+        plain: bool,
+    ) -> (Vec<(u8, Vec<u8>)>, usize) {
+        let cfg = StackConfig {
+            tcp,
+            ..StackConfig::default()
+        };
+        let (cip, sip): (IpAddr, IpAddr) = (client_ip.parse().unwrap(), server_ip.parse().unwrap());
+        let mut c = Stack::new(cfg.clone(), 7);
+        c.add_address(cip);
+        let mut s = Stack::new(cfg, 8);
+        s.add_address(sip);
+        c.tx_template.plain_off = !plain;
+        s.tx_template.plain_off = !plain;
+        let server = SocketAddr::new(sip, 80);
+        let l = s.listen(server, 4).unwrap();
+        let mut now = Instant::ZERO;
+        let mut out = Vec::new();
+        let mut k = 0usize;
+        let mut buf = vec![0u8; 1500];
+        let mut step =
+            |now: Instant, c: &mut Stack, s: &mut Stack, out: &mut Vec<(u8, Vec<u8>)>| loop {
+                let mut any = false;
+                while let Some(n) = c.poll_transmit(now, &mut buf) {
+                    out.push((0, buf[..n].to_vec()));
+                    k += 1;
+                    if drop_every == 0 || n < 100 || k % drop_every != 0 {
+                        s.handle_packet(now, &buf[..n]);
+                    }
+                    any = true;
+                }
+                while let Some(n) = s.poll_transmit(now, &mut buf) {
+                    out.push((1, buf[..n].to_vec()));
+                    c.handle_packet(now, &buf[..n]);
+                    any = true;
+                }
+                if !any {
+                    break;
+                }
+            };
+        let h = c.connect(now, server).unwrap();
+        step(now, &mut c, &mut s, &mut out);
+        let (sh, _) = s.accept(l).unwrap();
+        c.send(now, h, b"q").unwrap();
+        step(now, &mut c, &mut s, &mut out);
+        let mut rbuf = vec![0u8; 65536];
+        assert_eq!(s.recv(now, sh, &mut rbuf), Ok(1));
+        s.send(now, sh, b"r").unwrap();
+        step(now, &mut c, &mut s, &mut out);
+        assert_eq!(c.recv(now, h, &mut rbuf), Ok(1));
+        let data: Vec<u8> = (0..120_000u32).map(|i| (i * 13 + i / 97) as u8).collect();
+        let (mut off, mut got) = (0, 0);
+        for _ in 0..20_000 {
+            if off < data.len() {
+                off += c.send(now, h, &data[off..]).unwrap_or(0);
+            }
+            step(now, &mut c, &mut s, &mut out);
+            while let Ok(n) = s.recv(now, sh, &mut rbuf) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            if got == data.len() {
+                break;
+            }
+            now += core::time::Duration::from_millis(5);
+            if c.poll_timeout().is_some_and(|t| t <= now) {
+                c.handle_timeout(now);
+            }
+            if s.poll_timeout().is_some_and(|t| t <= now) {
+                s.handle_timeout(now);
+            }
+        }
+        assert_eq!(got, data.len());
+        c.close(now, h).unwrap();
+        step(now, &mut c, &mut s, &mut out);
+        s.close(now, sh).unwrap();
+        step(now, &mut c, &mut s, &mut out);
+        assert_eq!(c.time_wait_count(), 1, "{:?}", c.state(h));
+        (out, c.tx_template.plain_sent + s.tx_template.plain_sent)
+    }
+
+    /// `poll_plain` and the template write exactly the packets the general
+    /// `poll_transmit` and emitter write, in the same order, for the
+    /// lifecycle's segments (ACKs, one-byte data, FINs) and a lossy bulk
+    /// transfer's (where it must step aside for SACK blocks and
+    /// retransmissions).
+    #[test]
+    fn plain_path_writes_the_general_paths_packets() {
+        let cases = [
+            ("198.18.0.1", "198.18.0.2", TcpConfig::default(), 0),
+            ("198.18.0.1", "198.18.0.2", TcpConfig::default(), 29),
+            (
+                "2001:db8::1",
+                "2001:db8::2",
+                TcpConfig {
+                    timestamps: false,
+                    ecn: EcnMode::On,
+                    nodelay: true,
+                    ..TcpConfig::default()
+                },
+                17,
+            ),
+        ];
+        for (cip, sip, tcp, drop_every) in cases {
+            let (general, none) = trace(cip, sip, tcp.clone(), drop_every, false);
+            assert_eq!(none, 0);
+            let (plain, sent) = trace(cip, sip, tcp, drop_every, true);
+            assert!(sent > 10, "the plain path wrote {sent} segments");
+            assert_eq!(general.len(), plain.len(), "{cip} drop {drop_every}");
+            for (i, (g, p)) in general.iter().zip(&plain).enumerate() {
+                assert_eq!(g, p, "packet {i} differs ({cip}, drop {drop_every})");
+            }
+        }
     }
 
     #[test]

@@ -139,19 +139,11 @@ impl Connection {
         tracing::trace!(local = %self.local(), cwnd = self.cwnd_now(), "ECE: window reduced");
     }
 
-    /// Marks an outgoing segment built by `build` or as an ACK: ECT(0) and
-    /// possibly CWR on new data, ECE while the receiver echoes.
-    /// `new_data` is false for retransmissions and window probes.
-    pub(super) fn ecn_mark(&mut self, seg: &mut Segment, new_data: bool) {
-        if self.ecn_mark_flags(&mut seg.flags, new_data && seg.payload_len > 0) {
-            seg.ect = true;
-        }
-    }
-
-    /// [`ecn_mark`](Self::ecn_mark) on the bare header fields (the
-    /// transmit fast path builds no [`Segment`]): adds CWR and ECE to
-    /// `flags` and returns whether the segment goes ECT(0). `new_data`:
-    /// new data with a payload.
+    /// Marks an outgoing segment's header fields (every segment `build`,
+    /// `bulk_segment` or `ack_fields` writes): adds CWR on new data and ECE
+    /// while the receiver echoes to `flags`, and returns whether the
+    /// segment goes ECT(0). `new_data`: new data with a payload (false for
+    /// retransmissions, window probes and ACKs).
     #[inline]
     pub(super) fn ecn_mark_flags(&mut self, flags: &mut TcpFlags, new_data: bool) -> bool {
         if !self.opts.ecn {
@@ -167,7 +159,7 @@ impl Connection {
         new_data
     }
 
-    /// Undoes [`ecn_mark`](Self::ecn_mark)'s sender part on a segment that
+    /// Undoes [`ecn_mark_flags`](Self::ecn_mark_flags)'s sender part on a segment that
     /// turned out to be a window probe (§6.1.6: not ECT); its CWR moves to
     /// the next new data.
     pub(super) fn ecn_unmark_probe(&mut self, seg: &mut Segment) {

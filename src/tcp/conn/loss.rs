@@ -278,6 +278,18 @@ impl Connection {
             && l.cc.cwnd().saturating_sub(l.board.pipe()) >= mss
     }
 
+    /// Whether `loss_retransmit` would send nothing and change nothing:
+    /// no SACK, or no loss state yet, or no tail-loss probe due or being
+    /// sent and nothing deemed lost (`poll_plain` in output.rs).
+    #[inline]
+    pub(super) fn loss_nothing_to_resend(&self) -> bool {
+        !self.sack_on()
+            || self
+                .loss
+                .as_deref()
+                .is_none_or(|l| !l.probe_due && !l.probe_room && l.board.next_lost().is_none())
+    }
+
     /// `[seq, end)` (data and possibly FIN) goes out at `now`.
     pub(super) fn loss_on_send(&mut self, now: Instant, seq: SeqNum, end: SeqNum, retrans: bool) {
         if end.diff(seq) <= 0 || !self.state.is_synchronized() {

@@ -28,7 +28,7 @@ use crate::time::Instant;
 use crate::wire::{SeqNum, TcpOptions};
 
 pub use loss::LossStats;
-pub use output::{BulkSegment, Segment};
+pub use output::{BulkSegment, PlainPoll, PlainSegment, Segment};
 #[cfg(test)]
 pub(crate) use predict::without_prediction;
 pub(crate) use predict::RxHeader;

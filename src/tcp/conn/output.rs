@@ -75,6 +75,74 @@ impl BulkSegment {
     }
 }
 
+/// A segment whose only option is the timestamps (or none), as the header
+/// template writes it ([`Connection::poll_plain`]): a pure ACK, a FIN, new
+/// data of any size. The header fields the template does not hold, and
+/// where the payload is in the send queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlainSegment {
+    /// Sequence and acknowledgment numbers, flags, window, timestamps, ECN.
+    pub fields: SegmentFields,
+    /// Offset of the payload in the send queue.
+    pub payload_offset: usize,
+    /// Payload length (0 for a pure ACK or a bare FIN).
+    pub payload_len: usize,
+}
+
+impl PlainSegment {
+    /// The same segment as [`Connection::poll_transmit`] returns it.
+    pub fn to_segment(&self) -> Segment {
+        let f = &self.fields;
+        Segment {
+            seq: f.seq,
+            ack: f.ack,
+            flags: f.flags,
+            window: f.window,
+            options: TcpOptions {
+                timestamps: f.timestamps,
+                ..TcpOptions::default()
+            },
+            payload_offset: self.payload_offset,
+            payload_len: self.payload_len,
+            ect: f.ecn == Ecn::Ect0,
+        }
+    }
+}
+
+/// What [`Connection::poll_plain`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlainPoll {
+    /// The next segment, which [`Connection::poll_transmit`] would have
+    /// returned (with the same updates), in the template's form.
+    Segment(PlainSegment),
+    /// Nothing to send now: `poll_transmit` would have returned `None`
+    /// (and made the same updates: an ACK no longer owed, the persist
+    /// timer).
+    Nothing,
+    /// Not a case `poll_plain` handles; nothing changed, and
+    /// `poll_transmit` decides.
+    General,
+}
+
+/// What `data_segment` knows about new data at SND.NXT before it decides
+/// whether to send some (`data_plan`).
+struct DataPlan {
+    /// Offset of SND.NXT in the send queue.
+    off: usize,
+    /// Queued bytes from there.
+    unsent: usize,
+    /// Sequence space in flight.
+    flight: usize,
+    /// How many bytes the windows allow now (`send_room`).
+    usable: usize,
+    /// SND.NXT is below SND.MAX (after a timeout: go-back-N).
+    retransmitting: bool,
+    /// A FIN is queued and not yet sent from SND.NXT on.
+    fin_unsent: bool,
+    /// Send queue length.
+    qlen: usize,
+}
+
 impl Connection {
     /// The next segment when it is a full-sized segment of new data that
     /// the transmit fast path writes from a header template (see
@@ -140,6 +208,74 @@ impl Connection {
         self.ack_if_owed(now)
     }
 
+    /// [`poll_transmit`](Self::poll_transmit) for the segments of an
+    /// ordinary synchronized connection — pure ACKs, FINs and new data at
+    /// SND.MAX without SACK blocks: the segments of every request/response
+    /// exchange — in the header template's form, without building a
+    /// [`Segment`] (its option block) or asking for the RSTs, probes and
+    /// retransmissions that cannot apply. The decisions are
+    /// `poll_transmit`'s own (the same `bulk_segment`, `data_plan`,
+    /// `data_decide`, `build_fields` and `ack_fields`), taken only when
+    /// `plain_applies` shows that the cases it skips would do nothing;
+    /// anything else is [`PlainPoll::General`] having changed nothing.
+    #[inline]
+    pub fn poll_plain(&mut self, now: Instant) -> PlainPoll {
+        if !self.plain_applies() {
+            return PlainPoll::General;
+        }
+        if let Some(b) = self.bulk_segment(now) {
+            return PlainPoll::Segment(PlainSegment {
+                fields: b.fields,
+                payload_offset: b.payload_offset,
+                payload_len: b.payload_len,
+            });
+        }
+        let p = self.data_plan();
+        debug_assert!(!p.retransmitting);
+        if let Some((len, fin)) = self.data_decide(now, &p) {
+            let seq = self.snd_nxt;
+            let fields = self.build_fields::<false>(now, seq, p.off, len, fin, false);
+            self.data_sent(now, seq, len, fin, false);
+            return PlainPoll::Segment(PlainSegment {
+                fields,
+                payload_offset: p.off,
+                payload_len: len,
+            });
+        }
+        if !self.ack_owed() {
+            self.ack_now = false;
+            return PlainPoll::Nothing;
+        }
+        PlainPoll::Segment(PlainSegment {
+            fields: self.ack_fields(now),
+            payload_offset: 0,
+            payload_len: 0,
+        })
+    }
+
+    /// Whether `poll_plain` may decide: no RST to send, no probe or fast
+    /// retransmission due, no FIN to repeat, a synchronized state, nothing
+    /// to send again (SND.NXT = SND.MAX, nothing deemed lost, no tail-loss
+    /// probe due or being sent), no pacing, and no SACK block to report.
+    /// Then `poll_transmit` would skip its RST and handshake branches, and
+    /// `data_segment` its pacing hold, fast retransmit, `loss_retransmit`
+    /// (which would find nothing and change nothing) and persist probe.
+    #[inline]
+    fn plain_applies(&self) -> bool {
+        let flags = self.send_rst
+            | self.fast_rexmit
+            | self.persist_probe
+            | self.keepalive_probe
+            | self.repeat_fin;
+        !flags
+            && self.state.is_synchronized()
+            && self.snd_nxt == self.snd_max
+            && !self.settings.has(Settings::PACING)
+            && !self.has_sack_blocks()
+            && self.loss_nothing_to_resend()
+            && !self.rst_reply_pending()
+    }
+
     /// Whether events are waiting for [`take_events`](Self::take_events)
     /// (the stack's cheap touch after a send checks there are none).
     pub fn has_events(&self) -> bool {
@@ -151,6 +287,13 @@ impl Connection {
     #[inline]
     pub fn payload(&self, seg: &Segment) -> (&[u8], &[u8]) {
         self.send_q.slices_at(seg.payload_offset, seg.payload_len)
+    }
+
+    /// `len` bytes of the send queue from offset `off`, as at most two
+    /// slices: the payload of a [`PlainSegment`] or [`BulkSegment`].
+    #[inline]
+    pub fn payload_at(&self, off: usize, len: usize) -> (&[u8], &[u8]) {
+        self.send_q.slices_at(off, len)
     }
 
     /// Whether data is queued beyond SND.NXT on a connection that may
@@ -330,7 +473,6 @@ impl Connection {
             return None;
         }
         let mss = usize::from(self.opts.snd_mss).max(1);
-        let data_start = self.data_start();
         let qlen = self.send_q.len();
 
         // Fast retransmit / NewReno partial ACK: resend the first
@@ -348,12 +490,8 @@ impl Connection {
             return Some(s);
         }
 
-        let off = (self.snd_nxt.diff(data_start).max(0) as usize).min(qlen);
-        let unsent = qlen - off;
-        let flight = self.flight();
-        let usable = self.send_room(flight);
-        let retransmitting = self.snd_nxt.diff(self.snd_max) < 0;
-        let fin_unsent = self.fin_queued && self.snd_nxt.diff(self.fin_seq()) <= 0;
+        let p = self.data_plan();
+        let (off, unsent, usable, retransmitting) = (p.off, p.unsent, p.usable, p.retransmitting);
 
         if self.persist_probe {
             // RFC 9293 §3.8.6.1: a zero-window probe carries one byte beyond
@@ -378,18 +516,50 @@ impl Connection {
             }
         }
 
-        let len = unsent.min(mss).min(usable);
-        let fin = fin_unsent && off + len == qlen && (len > 0 || unsent == 0);
+        let (len, fin) = self.data_decide(now, &p)?;
+        let seq = self.snd_nxt;
+        let seg = self.build(now, seq, off, len, fin, retransmitting);
+        self.data_sent(now, seq, len, fin, retransmitting);
+        Some(seg)
+    }
+
+    /// Where new data would start and what limits it (`data_segment`).
+    #[inline(always)]
+    fn data_plan(&self) -> DataPlan {
+        let data_start = self.data_start();
+        let qlen = self.send_q.len();
+        let off = (self.snd_nxt.diff(data_start).max(0) as usize).min(qlen);
+        let flight = self.flight();
+        DataPlan {
+            off,
+            unsent: qlen - off,
+            flight,
+            usable: self.send_room(flight),
+            retransmitting: self.snd_nxt.diff(self.snd_max) < 0,
+            fin_unsent: self.fin_queued && self.snd_nxt.diff(self.fin_seq()) <= 0,
+            qlen,
+        }
+    }
+
+    /// Whether to send new data at SND.NXT now, and how much (with the
+    /// FIN or not): the windows, Nagle and sender SWS avoidance. `None`
+    /// arms the persist timer when the window holds data back.
+    #[inline(always)]
+    fn data_decide(&mut self, now: Instant, p: &DataPlan) -> Option<(usize, bool)> {
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let (off, unsent, qlen) = (p.off, p.unsent, p.qlen);
+        let len = unsent.min(mss).min(p.usable);
+        let fin = p.fin_unsent && off + len == qlen && (len > 0 || unsent == 0);
         let send = if len == 0 {
             // A FIN alone goes once all data has been sent.
             fin
-        } else if len == mss || retransmitting {
+        } else if len == mss || p.retransmitting {
             true
         } else if len == unsent {
             // The whole rest of the queue: Nagle (RFC 9293 §3.7.4) holds a
             // small segment while data is unacknowledged, unless disabled
             // or a FIN follows.
-            self.settings.has(Settings::NODELAY) || flight == 0 || fin
+            self.settings.has(Settings::NODELAY) || p.flight == 0 || fin
         } else {
             // Limited by the window: sender SWS avoidance
             // (RFC 9293 §3.8.6.2.1) sends at least half the largest window.
@@ -399,8 +569,21 @@ impl Connection {
             self.arm_persist(now, unsent);
             return None;
         }
-        let seq = self.snd_nxt;
-        let seg = self.build(now, seq, off, len, fin, retransmitting);
+        Some((len, fin))
+    }
+
+    /// The updates after sending `[seq, seq + len)` (plus FIN) at SND.NXT:
+    /// SND.NXT and SND.MAX, the RTT probe (Karn: not on a retransmission),
+    /// the retransmission timer.
+    #[inline(always)]
+    fn data_sent(
+        &mut self,
+        now: Instant,
+        seq: SeqNum,
+        len: usize,
+        fin: bool,
+        retransmitting: bool,
+    ) {
         self.snd_nxt = seq + len + usize::from(fin);
         if self.snd_max.diff(self.snd_nxt) < 0 {
             self.snd_max = self.snd_nxt;
@@ -411,7 +594,6 @@ impl Connection {
         if self.rto_at.is_none() {
             self.restart_rto(now);
         }
-        Some(seg)
     }
 
     /// Starts the persist timer when the peer's window holds back queued data
@@ -558,10 +740,39 @@ impl Connection {
     }
 
     fn ack_if_owed(&mut self, now: Instant) -> Option<Segment> {
-        if !self.ack_now || !self.state.is_synchronized() && self.state != State::SynReceived {
+        if !self.ack_owed() {
             self.ack_now = false;
             return None;
         }
+        // Before `ack_fields`: its `ack_sent` clears the D-SACK block.
+        let sack_blocks = self.sack_blocks();
+        let f = self.ack_fields(now);
+        Some(Segment {
+            seq: f.seq,
+            ack: f.ack,
+            flags: f.flags,
+            window: f.window,
+            options: TcpOptions {
+                timestamps: f.timestamps,
+                sack_blocks,
+                ..TcpOptions::default()
+            },
+            payload_offset: 0,
+            payload_len: 0,
+            ect: false,
+        })
+    }
+
+    /// An ACK is owed and may be sent in this state.
+    #[inline]
+    fn ack_owed(&self) -> bool {
+        self.ack_now && (self.state.is_synchronized() || self.state == State::SynReceived)
+    }
+
+    /// The header fields of the ACK `ack_if_owed` sends (its SACK blocks
+    /// aside), and the bookkeeping of sending it.
+    #[inline(always)]
+    fn ack_fields(&mut self, now: Instant) -> SegmentFields {
         // RFC 9293 §3.10.7.4: the peer accepts a zero-length segment only
         // at or after its RCV.NXT. After a timeout our `snd_nxt` is pulled
         // back to SND.UNA (go-back-N), below what the peer may already have;
@@ -585,13 +796,19 @@ impl Connection {
             seq = self.fin_seq();
             flags |= TcpFlags::FIN;
         }
-        let mut seg = self.bare(seq, self.rcv_nxt, flags);
-        seg.window = self.advertise();
-        seg.options = self.segment_options(now);
+        let window = self.advertise();
+        let timestamps = self.timestamps_option(now);
         // A pure ACK is never ECT, but carries ECE while echoing.
-        self.ecn_mark(&mut seg, false);
+        self.ecn_mark_flags(&mut flags, false);
         self.ack_sent();
-        Some(seg)
+        SegmentFields {
+            seq,
+            ack: self.rcv_nxt,
+            flags,
+            window,
+            timestamps,
+            ecn: Ecn::NotEct,
+        }
     }
 
     fn ack_sent(&mut self) {
@@ -611,14 +828,6 @@ impl Connection {
             payload_offset: 0,
             payload_len: 0,
             ect: false,
-        }
-    }
-
-    fn segment_options(&self, now: Instant) -> TcpOptions {
-        TcpOptions {
-            timestamps: self.timestamps_option(now),
-            sack_blocks: self.sack_blocks(),
-            ..TcpOptions::default()
         }
     }
 

@@ -38,13 +38,21 @@ impl Connection {
         }
     }
 
+    /// Whether [`sack_blocks`](Self::sack_blocks) has a block to report
+    /// (SACK on, and a D-SACK block or out-of-order data): without one, an
+    /// ACK's only option is the timestamps (the transmit template's case).
+    #[inline]
+    pub(super) fn has_sack_blocks(&self) -> bool {
+        self.opts.sack_permitted && (self.dsack.is_some() || self.recv_q.has_out_of_order())
+    }
+
     /// The SACK blocks for an ACK sent now: the pending D-SACK, then the
     /// out-of-order blocks most recent first.
     #[inline]
     pub(super) fn sack_blocks(&self) -> SackBlocks {
         // Nothing to report (every ACK of an in-order transfer): no block
         // list to build, and no call.
-        if !self.opts.sack_permitted || self.dsack.is_none() && !self.recv_q.has_out_of_order() {
+        if !self.has_sack_blocks() {
             return SackBlocks::new();
         }
         self.sack_blocks_to_report()
