@@ -53,7 +53,6 @@ use isn::Secret;
 use socket::{SocketKind, SocketTable};
 use time_wait::TimeWaitTable;
 
-use crate::tcp::conn::PlainPoll;
 use crate::tcp::{Events, State, TcpConfig};
 use crate::time::Instant;
 use crate::wire::{self, checksum, SeqNum, TcpFlags, TcpOptions, TcpRepr, V4Key};
@@ -623,6 +622,14 @@ impl Stack {
         }
         self.release_control();
         while let Some(h) = self.tx_ready.pop_front() {
+            // The segments of an ordinary connection (pure ACKs, FINs, new
+            // data) straight in the header template's form (transmit.rs);
+            // anything else through the general `poll_transmit` below.
+            match self.transmit_plain(now, h, buf) {
+                transmit::PlainTx::Sent(Some(n)) => return Some(n),
+                transmit::PlainTx::Sent(None) | transmit::PlainTx::Done => continue,
+                transmit::PlainTx::General => {}
+            }
             let Some(socket::Socket {
                 kind: SocketKind::Conn(c),
                 ..
@@ -635,30 +642,14 @@ impl Stack {
             // still has something to send, so a connection that just sent
             // its last segment is not polled once more for nothing.
             c.tx_queued = false;
-            // The segments of an ordinary connection (pure ACKs, FINs,
-            // new data) straight in the header template's form, anything
-            // else through the general `poll_transmit`; both write the
-            // template when it applies (transmit.rs), else the general
+            // The template when it applies (transmit.rs), else the general
             // emitter: the same bytes either way. `Some(n)`: a segment went
             // (`n` its length, `None` if `buf` could not hold it).
-            let plain = if self.tx_template.plain_on() {
-                c.conn.poll_plain(now)
-            } else {
-                PlainPoll::General
-            };
-            let sent = match plain {
-                PlainPoll::Segment(seg) => Some(
-                    self.tx_template
-                        .emit_plain(h, &c.conn, &seg, buf)
-                        .or_else(|| emit_segment(&c.conn, &seg.to_segment(), buf)),
-                ),
-                PlainPoll::Nothing => None,
-                PlainPoll::General => c.conn.poll_transmit(now).map(|seg| {
-                    self.tx_template
-                        .emit(h, &c.conn, &seg, buf)
-                        .unwrap_or_else(|| emit_segment(&c.conn, &seg, buf))
-                }),
-            };
+            let sent = c.conn.poll_transmit(now).map(|seg| {
+                self.tx_template
+                    .emit(h, &c.conn, &seg, buf)
+                    .unwrap_or_else(|| emit_segment(&c.conn, &seg, buf))
+            });
             match sent {
                 Some(n) => {
                     if n.is_none() {

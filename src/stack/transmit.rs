@@ -13,11 +13,11 @@
 
 use super::socket::{Socket, SocketKind};
 use super::{queue_for_transmit, reschedule, SocketHandle, Stack, Touch};
-use crate::tcp::conn::PlainSegment;
+use crate::tcp::conn::{PlainPoll, PlainSegment};
 use crate::tcp::{Connection, Segment};
 use crate::time::Instant;
 use crate::wire::template::{HeaderTemplate, SegmentFields};
-use crate::wire::{checksum, Ecn};
+use crate::wire::{checksum, Ecn, TcpFlags};
 
 impl Stack {
     /// The bookkeeping after connection `h` sent a segment. Sending sets
@@ -157,6 +157,92 @@ impl Stack {
     }
 }
 
+/// What [`Stack::transmit_plain`] did.
+pub(super) enum PlainTx {
+    /// A segment went: its length, `None` if `buf` could not hold it.
+    Sent(Option<usize>),
+    /// Nothing to send (or no connection): touched, off the list.
+    Done,
+    /// Not `poll_plain`'s case: nothing changed, the general path runs.
+    General,
+}
+
+impl Stack {
+    /// `poll_transmit_general` for the connection `h` it took off the
+    /// transmit list, when [`Connection::poll_plain`] has its next segment
+    /// (a pure ACK, a FIN, new data: every segment of a connection
+    /// lifecycle but the SYN): the socket looked up once, the header
+    /// fields written through the template, and `touch_sent`'s
+    /// bookkeeping with the one deadline a send can move earlier
+    /// ([`Connection::sent_deadline`]; none for a pure ACK) instead of the
+    /// whole `poll_timeout`.
+    #[inline]
+    pub(super) fn transmit_plain(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        buf: &mut [u8],
+    ) -> PlainTx {
+        let lingering = self.sockets.linger_until(h).is_some();
+        let Some(Socket {
+            kind: SocketKind::Conn(c),
+            timer_at,
+            orphaned,
+            net,
+            ..
+        }) = self.sockets.get_mut(h)
+        else {
+            return PlainTx::Done;
+        };
+        if !self.tx_template.plain_on() {
+            return PlainTx::General;
+        }
+        let seg = match c.conn.poll_plain(now) {
+            PlainPoll::Segment(seg) => seg,
+            PlainPoll::General => return PlainTx::General,
+            PlainPoll::Nothing => {
+                // Off the list: `wants_transmit` is an over-estimate
+                // (Nagle, windows); requeued here it would spin. Input,
+                // timers and user calls queue it again.
+                c.tx_queued = false;
+                self.touch_inner(now, h, Touch::Idle);
+                return PlainTx::Done;
+            }
+        };
+        // Off the list while it is polled, back on (at the end:
+        // round-robin) only if it has more to send.
+        c.tx_queued = false;
+        let n = self
+            .tx_template
+            .emit_plain(h, &c.conn, &seg, buf)
+            .or_else(|| super::emit_segment(&c.conn, &seg.to_segment(), buf));
+        if n.is_none() {
+            tracing::warn!("packet buffer too small for a segment");
+        }
+        if lingering || !c.unchanged_since_touch() {
+            self.touch_inner(now, h, Touch::Sent);
+            return PlainTx::Sent(n);
+        }
+        // `touch_sent`'s bookkeeping.
+        queue_for_transmit(&mut self.tx_ready, c, h);
+        let pure_ack = seg.payload_len == 0 && !seg.fields.flags.contains(TcpFlags::FIN);
+        if !pure_ack {
+            if let Some(t) = c.conn.sent_deadline() {
+                reschedule(&mut self.timers, timer_at, h, t);
+            }
+        }
+        // The heap still holds an entry at or before every deadline.
+        debug_assert!(c
+            .conn
+            .poll_timeout()
+            .is_none_or(|d| timer_at.is_some_and(|at| at <= d)));
+        if !*orphaned {
+            net.update_conn(c);
+        }
+        PlainTx::Sent(n)
+    }
+}
+
 /// Copies a payload that sits in the send ring as `a` then `b` (the
 /// ring's wrap) into `dst` (`a.len() + b.len()` bytes), returning its
 /// checksum sum: one read of the bytes. A second piece after an odd first
@@ -262,17 +348,24 @@ impl TxTemplate {
         seg: &Segment,
         buf: &mut [u8],
     ) -> Option<Option<usize>> {
-        let timestamps = seg.options.only_timestamps()?;
-        let fields = SegmentFields {
+        let mut fields = SegmentFields {
             seq: seg.seq,
             ack: seg.ack,
             flags: seg.flags,
             window: seg.window,
-            timestamps,
+            timestamps: None,
             // RFC 3168 §6.1.2: new data of an ECN connection goes ECT(0).
             ecn: if seg.ect { Ecn::Ect0 } else { Ecn::NotEct },
         };
-        let n = self.emit_fields(h, conn, &fields, seg.payload_offset, seg.payload_len, buf)?;
+        let n = match seg.options.only_timestamps() {
+            Some(timestamps) => {
+                fields.timestamps = timestamps;
+                self.emit_fields(h, conn, &fields, seg.payload_offset, seg.payload_len, buf)?
+            }
+            // Other options (the SYN's, SACK blocks): their bytes after
+            // the template's fixed header.
+            None => self.emit_options(h, conn, seg, &fields, buf)?,
+        };
         // Debug builds (every test) check each templated packet against the
         // general emitter's bytes.
         #[cfg(debug_assertions)]
@@ -312,6 +405,39 @@ impl TxTemplate {
             self.plain_sent += 1;
         }
         n
+    }
+
+    /// `emit` for a segment with options other than the timestamps alone:
+    /// encoded on the stack, then written after the template's fixed
+    /// header. `None` when no template can be built or the options do not
+    /// encode (the general emitter then writes the segment).
+    #[inline(never)]
+    fn emit_options(
+        &mut self,
+        h: SocketHandle,
+        conn: &Connection,
+        seg: &Segment,
+        fields: &SegmentFields,
+        buf: &mut [u8],
+    ) -> Option<Option<usize>> {
+        let mut opts = [0u8; 40];
+        let olen = seg.options.emit(&mut opts).ok()?;
+        let t = self.template_for(h, conn)?;
+        let hl = t.header_len(false) + olen;
+        let len = seg.payload_len;
+        if buf.len() < hl + len {
+            return Some(None);
+        }
+        let mut payload_sum = 0;
+        if len > 0 {
+            let (a, b) = conn.payload(seg);
+            payload_sum = copy_summed(&mut buf[hl..hl + len], a, b);
+        }
+        let n = t
+            .emit_with_options(buf, fields, &opts[..olen], len, payload_sum)
+            .ok()?;
+        self.bulk = len > 0 && len == usize::from(conn.negotiated().snd_mss);
+        Some(Some(n))
     }
 
     /// The template's part of `emit` and `emit_plain`: the payload

@@ -230,17 +230,23 @@ impl Connection {
                 payload_len: b.payload_len,
             });
         }
-        let p = self.data_plan();
-        debug_assert!(!p.retransmitting);
-        if let Some((len, fin)) = self.data_decide(now, &p) {
-            let seq = self.snd_nxt;
-            let fields = self.build_fields::<false>(now, seq, p.off, len, fin, false);
-            self.data_sent(now, seq, len, fin, false);
-            return PlainPoll::Segment(PlainSegment {
-                fields,
-                payload_offset: p.off,
-                payload_len: len,
-            });
+        // Nothing queued beyond SND.NXT and no FIN to send (every pure
+        // ACK): `data_decide` would send nothing and arm nothing, so the
+        // windows are not even looked at.
+        let fin_unsent = self.fin_queued && self.snd_nxt.diff(self.fin_seq()) <= 0;
+        if self.unsent_len() > 0 || fin_unsent {
+            let p = self.data_plan();
+            debug_assert!(!p.retransmitting);
+            if let Some((len, fin)) = self.data_decide(now, &p) {
+                let seq = self.snd_nxt;
+                let fields = self.build_fields::<false>(now, seq, p.off, len, fin, false);
+                self.data_sent(now, seq, len, fin, false);
+                return PlainPoll::Segment(PlainSegment {
+                    fields,
+                    payload_offset: p.off,
+                    payload_len: len,
+                });
+            }
         }
         if !self.ack_owed() {
             self.ack_now = false;
@@ -297,8 +303,8 @@ impl Connection {
     }
 
     /// Whether data is queued beyond SND.NXT on a connection that may
-    /// send it: [`wants_transmit`](Self::wants_transmit)'s first and
-    /// inline answer (the transmit fast path asks it after every segment).
+    /// send it: a yes from [`wants_transmit`](Self::wants_transmit),
+    /// inline (the transmit fast path asks it after every segment).
     #[inline]
     pub fn has_unsent(&self) -> bool {
         self.unsent_len() > 0 && matches!(self.state, State::Established | State::CloseWait)
@@ -313,40 +319,47 @@ impl Connection {
     /// Whether `poll_transmit` would return something now (ignoring Nagle and
     /// window limits, so it may say yes and then send nothing).
     pub fn wants_transmit(&self) -> bool {
-        if self.state == State::Closed {
-            // As `poll_transmit`: a closed connection sends only its RSTs.
-            // A stale flag (an ACK owed when an abort came) must not keep it
-            // from being retired — it would sit in the demultiplexing table
-            // and swallow the peer's segments instead of answering them with
-            // RST (found by `synfin soak`, seed 2).
-            return self.send_rst || self.rst_reply_pending();
-        }
-        if self.unsent_len() > 0 && matches!(self.state, State::Established | State::CloseWait) {
-            // A sender with data queued (the question asked after every
-            // segment of a bulk transfer): the match below says yes too.
-            return true;
-        }
         // The flags together without a branch each: most connections
-        // asked (after every packet and user call) have nothing to send.
+        // asked (after every packet and user call) have nothing to send,
+        // and one that owes an ACK is answered here.
         let flags = self.send_rst
             | self.ack_now
             | self.fast_rexmit
             | self.persist_probe
             | self.keepalive_probe;
-        flags
-            || self.rst_reply_pending()
-            || match self.state {
-                State::SynSent | State::SynReceived => self.snd_nxt == self.iss,
-                State::Closed | State::Listen | State::TimeWait => false,
-                _ => {
-                    self.unsent_len() > 0
-                        || (self.fin_queued && !self.fin_sent())
-                        || self.snd_nxt != self.snd_max
-                }
+        match self.state {
+            // As `poll_transmit`: a closed connection sends only its RSTs.
+            // A stale flag (an ACK owed when an abort came) must not keep
+            // it from being retired — it would sit in the demultiplexing
+            // table and swallow the peer's segments instead of answering
+            // them with RST (found by `synfin soak`, seed 2).
+            State::Closed => self.send_rst || self.rst_reply_pending(),
+            _ if flags => true,
+            State::SynSent | State::SynReceived => {
+                self.snd_nxt == self.iss || self.rst_reply_pending() || self.loss_wants_transmit()
             }
-            // Last: its rare out-of-line part is then a tail call, and the
-            // common answer needs no stack frame.
-            || self.loss_wants_transmit()
+            State::Listen | State::TimeWait => {
+                self.rst_reply_pending() || self.loss_wants_transmit()
+            }
+            // Data queued, a FIN to send, something to send again.
+            _ => {
+                self.unsent_len() > 0
+                    || (self.fin_queued && !self.fin_sent())
+                    || self.snd_nxt != self.snd_max
+                    || self.rst_reply_pending()
+                    // Last: its rare out-of-line part is then a tail call.
+                    || self.loss_wants_transmit()
+            }
+        }
+    }
+
+    /// The earliest of the deadlines sending a segment can have moved
+    /// earlier — the retransmission timer and the tail-loss probe (a send
+    /// clears the delayed ACK's and arms no other) — for a stack whose
+    /// timer heap already covered the connection's other deadlines.
+    #[inline]
+    pub fn sent_deadline(&self) -> Option<Instant> {
+        Instant::earliest([self.rto_at, self.loss_probe_at()])
     }
 
     fn syn_segment(&mut self, now: Instant) -> Segment {
