@@ -467,9 +467,11 @@ impl Stack {
             ),
             None => Default::default(),
         };
+        let stack_defaults = self.conn_defaults();
         let cfg = options.connection_config(&self.config.tcp, None, &header);
         let (local, remote) = (h.key.local(), h.key.remote());
-        let mut conn = Connection::accepted(
+        let mut conn = Connection::accepted_with(
+            &crate::tcp::conn::ConnDefaults::for_config(stack_defaults, &cfg),
             &cfg,
             local,
             remote,

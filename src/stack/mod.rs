@@ -207,7 +207,7 @@ pub struct Stack {
     /// carries them (options.rs). Checked when used; stale entries go then.
     bound_ip: HashMap<SocketAddr, SocketHandle>,
     time_wait: TimeWaitTable,
-    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    timers: TimerHeap,
     /// The heap size past which [`Stack::prune_timers`] sweeps again: twice
     /// what the last sweep kept.
     timers_sweep_at: usize,
@@ -229,6 +229,9 @@ pub struct Stack {
     /// the point is to keep the allocations.
     #[allow(clippy::vec_box)]
     spare_conns: Vec<Box<crate::tcp::Connection>>,
+    /// [`ConnDefaults`](crate::tcp::conn::ConnDefaults) of `config.tcp`,
+    /// worked out at the first connect after [`Stack::config_mut`].
+    conn_defaults: Option<crate::tcp::conn::ConnDefaults>,
     stats: StackStats,
     transitions: Option<Vec<Transition>>,
     challenges: ChallengeBudget,
@@ -287,6 +290,7 @@ impl Stack {
             port_counter,
             port_memo: None,
             spare_conns: Vec::new(),
+            conn_defaults: None,
             stats: StackStats::default(),
             transitions: None,
             challenges: ChallengeBudget::default(),
@@ -312,6 +316,8 @@ impl Stack {
 
     /// Mutable configuration; affects connections created afterwards.
     pub fn config_mut(&mut self) -> &mut StackConfig {
+        // The caller may change the connection defaults.
+        self.conn_defaults = None;
         &mut self.config
     }
 
@@ -972,6 +978,10 @@ const SPARE_CONNS: usize = 8;
 
 /// Control segments whose queue capacity an empty control queue keeps.
 const CONTROL_KEEP: usize = 16;
+
+/// The stack's timer heap: (deadline, socket index, generation), earliest
+/// first.
+type TimerHeap = BinaryHeap<Reverse<(Instant, u32, u32)>>;
 
 /// Why [`Stack::touch_inner`] runs.
 #[derive(Copy, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use super::events::{NetEvents, NetState};
 use super::listener::Listener;
 use super::socket::{ConnSocket, HeaderOptions, Socket, SocketHandle, SocketKind, SocketOptions};
 use super::{queue_for_transmit, reschedule, unspecified, Error, FourTuple, Stack};
-use crate::tcp::conn::IoError;
+use crate::tcp::conn::{ConnDefaults, IoError};
 use crate::tcp::{Connection, State};
 use crate::time::Instant;
 use crate::wire::{TcpFlags, TcpOptions};
@@ -227,9 +227,11 @@ impl Stack {
             return Err(Error::AddrInUse);
         }
         let (iss, ts_offset) = self.secret.isn_and_ts_offset(&key, now);
+        let stack_defaults = self.conn_defaults();
         // Options set before connect shape the SYN (window scale, MSS).
         let cfg = options.connection_config(&self.config.tcp, ecn, &header);
-        let mut conn = Connection::connect(&cfg, local, remote, iss, now);
+        let defaults = ConnDefaults::for_config(stack_defaults, &cfg);
+        let mut conn = Connection::connect_with(&defaults, &cfg, local, remote, iss, now);
         conn.set_ts_offset(ts_offset);
         if options.message_mode {
             conn.request_message_mode();
@@ -271,61 +273,58 @@ impl Stack {
 
     /// Queues data; returns how much fit (`WouldBlock` if none did).
     pub fn send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
-        if self.conn(h)?.negotiated().message_mode {
+        let lingering = self.sockets.linger_until(h).is_some();
+        // One look-up for the call and its bookkeeping.
+        let Some(Socket {
+            kind,
+            timer_at,
+            net,
+            ..
+        }) = self.sockets.app_mut(h)
+        else {
+            return Err(Error::InvalidHandle);
+        };
+        let SocketKind::Conn(c) = kind else {
+            return Err(Error::NotConnected);
+        };
+        if c.conn.negotiated().message_mode {
             // Message mode: each send is one whole message.
             return self.send_message(now, h, data).map(|()| data.len());
         }
-        let r = self.conn_mut(h)?.send(data).map_err(Error::from);
-        if r == Err(Error::WouldBlock) {
-            // WRITE is recorded again once space opens.
-            self.reenable_event(h, NetEvents::WRITE);
-        }
-        if r.is_ok() {
-            self.touch_queues(now, h);
-        } else {
-            self.touch(now, h);
+        let r = c.conn.send(data).map_err(Error::from);
+        match r {
+            // A byte stream's queue grew: `queues_touched`.
+            Ok(_) if !lingering && c.unchanged_since_touch() => {
+                queues_touched(&mut self.tx_ready, &mut self.timers, c, timer_at, net, h);
+            }
+            Ok(_) => self.touch(now, h),
+            Err(e) => {
+                if e == Error::WouldBlock {
+                    // WRITE is recorded again once space opens.
+                    net.reenable(NetEvents::WRITE);
+                    net.update_conn(c);
+                }
+                self.touch(now, h);
+            }
         }
         r
-    }
-
-    /// The bookkeeping after a send or a read of a byte stream, which
-    /// change the queues only: no state, event or retirement can follow,
-    /// so of [`Stack::touch`] the transmit list (data to send, a window
-    /// update to announce), the timer (a send can arm the persist or
-    /// retransmission timer, a read the delayed ACK) and the selected
-    /// network events remain. Anything else the connection shows (a state not yet
-    /// reported, events, done, message mode, a lingering close) takes the
-    /// full touch.
-    fn touch_queues(&mut self, now: Instant, h: SocketHandle) {
-        let lingering = self.sockets.linger_until(h).is_some();
-        let Some(Socket {
-            kind: SocketKind::Conn(c),
-            timer_at,
-            orphaned,
-            net,
-            ..
-        }) = self.sockets.get_mut(h)
-        else {
-            return;
-        };
-        if lingering || !c.unchanged_since_touch() {
-            self.touch(now, h);
-            return;
-        }
-        queue_for_transmit(&mut self.tx_ready, c, h);
-        if let Some(t) = c.conn.poll_timeout() {
-            reschedule(&mut self.timers, timer_at, h, t);
-        }
-        if !*orphaned {
-            net.update_conn(c);
-        }
     }
 
     /// Reads queued data; `Ok(0)` is end-of-stream (the peer's FIN), and an
     /// abnormal end is reported after the data received before it.
     pub fn recv(&mut self, now: Instant, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
-        let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
-        let SocketKind::Conn(c) = &mut s.kind else {
+        let lingering = self.sockets.linger_until(h).is_some();
+        // One look-up for the call and its bookkeeping.
+        let Some(Socket {
+            kind,
+            timer_at,
+            net,
+            ..
+        }) = self.sockets.app_mut(h)
+        else {
+            return Err(Error::InvalidHandle);
+        };
+        let SocketKind::Conn(c) = kind else {
             return Err(Error::NotConnected);
         };
         if c.conn.negotiated().message_mode {
@@ -334,15 +333,19 @@ impl Stack {
         }
         let r = c.conn.recv(buf, false).map_err(Error::from);
         // Even a failed receive re-enables READ (Winsock).
-        s.net.reenable(NetEvents::READ);
-        s.net.update(&s.kind);
+        net.reenable(NetEvents::READ);
         // A receive that found nothing changed nothing (a poll loop makes
         // many); a read or an end-of-stream changed the queue only (a
-        // window update may be owed); an error gets the full bookkeeping.
+        // window update may be owed): `queues_touched`; an error gets the full bookkeeping.
         match r {
-            Err(Error::WouldBlock) => {}
-            Ok(_) => self.touch_queues(now, h),
-            Err(_) => self.touch(now, h),
+            Ok(_) if !lingering && c.unchanged_since_touch() => {
+                queues_touched(&mut self.tx_ready, &mut self.timers, c, timer_at, net, h);
+            }
+            Err(Error::WouldBlock) => net.update_conn(c),
+            _ => {
+                net.update_conn(c);
+                self.touch(now, h);
+            }
         }
         r
     }
@@ -519,6 +522,15 @@ impl Stack {
         self.conn(h)
     }
 
+    /// The [`ConnDefaults`] of the stack's connection configuration,
+    /// worked out once after each [`Stack::config_mut`].
+    #[inline]
+    pub(crate) fn conn_defaults(&mut self) -> ConnDefaults {
+        *self
+            .conn_defaults
+            .get_or_insert_with(|| ConnDefaults::new(&self.config.tcp))
+    }
+
     pub(crate) fn conn(&self, h: SocketHandle) -> Result<&Connection, Error> {
         match &self.sockets.app(h).ok_or(Error::InvalidHandle)?.kind {
             SocketKind::Conn(c) => Ok(&c.conn),
@@ -532,6 +544,30 @@ impl Stack {
             _ => Err(Error::NotConnected),
         }
     }
+}
+
+/// The bookkeeping after a send or a read of a byte stream, on the socket
+/// the call looked up (not lingering, `unchanged_since_touch`). Those
+/// change the queues only: no state, event or retirement can follow, so of
+/// [`Stack::touch`] the transmit list (data to send, a window update to
+/// announce), the timer (a send can arm the persist or retransmission
+/// timer, a read the delayed ACK) and the selected network events remain.
+/// Anything else the connection shows (a state not yet reported, events,
+/// done, message mode, a lingering close) takes the full touch.
+#[inline]
+fn queues_touched(
+    tx_ready: &mut std::collections::VecDeque<SocketHandle>,
+    timers: &mut super::TimerHeap,
+    c: &mut ConnSocket,
+    timer_at: &mut Option<Instant>,
+    net: &mut NetState,
+    h: SocketHandle,
+) {
+    queue_for_transmit(tx_ready, c, h);
+    if let Some(t) = c.conn.poll_timeout() {
+        reschedule(timers, timer_at, h, t);
+    }
+    net.update_conn(c);
 }
 
 #[allow(dead_code)]

@@ -105,7 +105,7 @@ impl ConnSocket {
     /// Whether nothing the full `touch` handles has happened since the last
     /// one: the state it reported, no events pending, not done, a byte
     /// stream. Then a send, a read or a plain data segment out needs only
-    /// the transmit list, the timer and the network events (`touch_queues`,
+    /// the transmit list, the timer and the network events (`queues_touched` in ops.rs,
     /// `touch_sent`).
     #[inline]
     pub fn unchanged_since_touch(&self) -> bool {
