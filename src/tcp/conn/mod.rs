@@ -245,6 +245,9 @@ impl ConnDefaults {
     /// The set for `cfg`, a connection's configuration: `stack`, the set of
     /// the stack's own, when `cfg` is borrowed from it unchanged (no socket
     /// option overrides it), else worked out.
+    // The `Cow` itself, not the config: whether it is borrowed is the
+    // answer.
+    #[allow(clippy::ptr_arg)]
     pub fn for_config(stack: ConnDefaults, cfg: &Cow<'_, TcpConfig>) -> ConnDefaults {
         match cfg {
             Cow::Borrowed(_) => stack,
