@@ -141,12 +141,14 @@ impl Stack {
         true
     }
 
-    /// The light path (module docs) for `seg`, addressed to connection
-    /// `h`, which header prediction did not take: returns `false`, having
-    /// changed nothing, unless the connection takes it
+    /// The light path (module docs) for `seg`, which connection `h` did not
+    /// predict: returns `false`, having changed
+    /// nothing, unless the connection takes it
     /// ([`Connection::rx_light_accepts`](crate::tcp::Connection)); then
-    /// what the general path does with it, in its order — the checksum,
-    /// the segment, a challenge ACK owed, `touch`.
+    /// what the general path does with it, in its order: the checksum, the
+    /// segment, a challenge ACK owed, `touch`.
+    // Out of line: the bulk receiver's predicted segments do not carry its
+    // frame.
     #[inline(never)]
     fn receive_light(
         &mut self,
@@ -162,8 +164,8 @@ impl Stack {
         else {
             return false;
         };
-        let hdr = seg.header();
-        if !c.conn.rx_light_accepts(now, &hdr) {
+        let hdr = &seg.header();
+        if !c.conn.rx_light_accepts(now, hdr) {
             return false;
         }
         if verify_checksum && !seg.verify() {
@@ -173,8 +175,16 @@ impl Stack {
         }
         #[cfg(test)]
         LIGHT.set(LIGHT.get() + 1);
-        c.conn.rx_light(now, &self.config.tcp, &hdr, seg.payload);
-        self.after_segment(now, h);
+        c.conn.rx_light(now, &self.config.tcp, hdr, seg.payload);
+        // Then what the general path does after a segment.
+        self.challenges.answer(
+            &mut c.conn,
+            now,
+            self.config.challenge_ack_limit,
+            &mut self.rng,
+            &mut self.stats,
+        );
+        self.touch(now, h);
         true
     }
 }

@@ -262,6 +262,28 @@ impl ChallengeBudget {
         self.left -= 1;
         true
     }
+
+    /// After `conn` took a segment (the general path or the light one,
+    /// stack/fast_rx.rs): the challenge ACK it asked for, if the budget
+    /// allows one.
+    #[inline]
+    fn answer(
+        &mut self,
+        conn: &mut crate::tcp::Connection,
+        now: Instant,
+        limit: u32,
+        rng: &mut rand::rngs::ChaCha8Rng,
+        stats: &mut StackStats,
+    ) {
+        if conn.take_challenge() {
+            if self.allow(now, limit, rng) {
+                conn.send_challenge_ack();
+                stats.challenge_acks += 1;
+            } else {
+                stats.challenge_acks_limited += 1;
+            }
+        }
+    }
 }
 
 impl Stack {
@@ -445,36 +467,18 @@ impl Stack {
             }) = self.sockets.get_mut(h)
             {
                 c.conn.on_packet(now, &self.config.tcp, pkt.ip.ecn, seg);
-                self.after_segment(now, h);
+                self.challenges.answer(
+                    &mut c.conn,
+                    now,
+                    self.config.challenge_ack_limit,
+                    &mut self.rng,
+                    &mut self.stats,
+                );
+                self.touch(now, h);
                 return;
             }
         }
         self.receive_unconnected(now, &pkt);
-    }
-
-    /// After connection `h` took a segment (the general path or the light
-    /// one, stack/fast_rx.rs): the challenge ACK it asked for, within the
-    /// rate limit (RFC 5961 §7), then `touch`.
-    #[inline]
-    fn after_segment(&mut self, now: Instant, h: SocketHandle) {
-        if let Some(socket::Socket {
-            kind: SocketKind::Conn(c),
-            ..
-        }) = self.sockets.get_mut(h)
-        {
-            if c.conn.take_challenge() {
-                if self
-                    .challenges
-                    .allow(now, self.config.challenge_ack_limit, &mut self.rng)
-                {
-                    c.conn.send_challenge_ack();
-                    self.stats.challenge_acks += 1;
-                } else {
-                    self.stats.challenge_acks_limited += 1;
-                }
-            }
-        }
-        self.touch(now, h);
     }
 
     /// The rest of [`receive_packet`](Self::receive_packet) for a segment

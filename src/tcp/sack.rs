@@ -311,6 +311,9 @@ impl Scoreboard {
 
     /// The cumulative ACK moved SND.UNA to `ack`: drop what it covers and
     /// note for RACK what it newly delivered.
+    // Inline, the walk out of line: nearly every ACK takes the first
+    // branch, and the walk's frame costs more than the branch itself.
+    #[inline]
     pub fn on_cumulative_ack(&mut self, ack: SeqNum, out: &mut Delivered) {
         if self.fack.is_none() && self.recs.back().is_none_or(|r| r.end.diff(ack) <= 0) {
             // Everything acknowledged (every ACK of a request/response
@@ -330,6 +333,13 @@ impl Scoreboard {
                 return;
             }
         }
+        self.on_cumulative_ack_covered(ack, out);
+    }
+
+    /// [`on_cumulative_ack`](Self::on_cumulative_ack) when something stays
+    /// outstanding or some record is not plain.
+    #[inline(never)]
+    fn on_cumulative_ack_covered(&mut self, ack: SeqNum, out: &mut Delivered) {
         // The records wholly covered. Plain ones — never SACKed, deemed
         // lost or retransmitted, with nothing SACKed above them (a bulk
         // transfer without loss) — were each sent once, in sequence
