@@ -659,6 +659,20 @@ mod tests {
             Action::Deliver(Mutation::None),
             Action::Tick(300),
         ];
+        // The server's close orphans it in FIN-WAIT-1: the ACK of its FIN
+        // ends its send side (`on_orphans_last_ack`), FIN-WAIT-2's timers
+        // and the peer's FIN follow.
+        let server_closes_first = [
+            Action::Read(10000),
+            Action::ServerClose,
+            Action::DeliverAcks,
+            Action::Deliver(Mutation::None),
+            Action::Tick(250),
+            Action::ClientFin,
+            Action::Deliver(Mutation::None),
+            Action::Tick(300),
+            Action::DeliverAcks,
+        ];
         for (sack, ts, ecn) in [
             (true, true, false),
             (false, false, false),
@@ -666,7 +680,11 @@ mod tests {
             (false, true, true),
         ] {
             for (n, m) in [(1, 1), (3000, 2000)] {
-                for close in [&client_first[..], &server_first[..]] {
+                for close in [
+                    &client_first[..],
+                    &server_first[..],
+                    &server_closes_first[..],
+                ] {
                     let mut actions = exchange(n, m);
                     actions.extend(exchange(n, m));
                     actions.extend_from_slice(close);

@@ -444,7 +444,13 @@ impl Connection {
             return false;
         }
         let wnd = u32::from(seg.window) << wscale;
-        if ack.diff(self.snd_una) > 0 {
+        // An orphan's ACK of everything, FIN included, ends its send side;
+        // after it, the send side has nothing left to do.
+        let ended = self.orphaned && self.fin_acked;
+        let last = ack == self.snd_max && self.orphan_fin_acked_by(ack);
+        if last {
+            self.on_orphans_last_ack(ack);
+        } else if ack.diff(self.snd_una) > 0 {
             self.on_new_ack(now, ack);
         } else if ack == self.snd_una
             && self.snd_max != self.snd_una
@@ -462,8 +468,14 @@ impl Connection {
                 self.rtt_probe = None;
             }
         }
-        // SACK blocks, RACK loss detection, tail-loss probes (loss.rs).
-        self.loss_after_ack_blocks(now, seg.sack_blocks);
+        // SACK blocks, RACK loss detection, tail-loss probes (loss.rs):
+        // nothing to do for an orphan whose FIN is acknowledged (its
+        // records went and its timers stopped with the ACK that did it —
+        // `on_orphans_last_ack`, or this step after `on_new_ack` — and
+        // nothing reads the statistics).
+        if !(last || ended) {
+            self.loss_after_ack_blocks(now, seg.sack_blocks);
+        }
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
         if ack.diff(self.snd_una) >= 0
             && (self.snd_wl1.diff(seq) < 0 || (self.snd_wl1 == seq && self.snd_wl2.diff(ack) <= 0))
@@ -514,6 +526,56 @@ impl Connection {
     fn ack_too_old(&self, ack: SeqNum) -> bool {
         let floor = self.snd_una - self.max_snd_wnd.max(1);
         ack.diff(floor) < 0
+    }
+
+    /// Whether `ack` newly acknowledges the FIN of an orphan: a connection
+    /// the application closed (`close`), whose state nothing reads any
+    /// more but the packets it still sends.
+    #[inline]
+    fn orphan_fin_acked_by(&self, ack: SeqNum) -> bool {
+        // Off with header prediction in the tests that compare the paths.
+        #[cfg(test)]
+        if super::predict::disabled() {
+            return false;
+        }
+        self.orphaned && self.fin_queued && !self.fin_acked && ack.diff(self.fin_seq()) > 0
+    }
+
+    /// An ACK of SND.MAX that acknowledges an orphan's FIN
+    /// ([`orphan_fin_acked_by`](Self::orphan_fin_acked_by)): what
+    /// [`on_new_ack`](Self::on_new_ack) and the SACK/RACK step after it do,
+    /// less what has no future once the last byte the connection will ever
+    /// send is acknowledged and no application reads its statistics — the
+    /// RTT sample, the congestion window, the recovery episode, RACK's
+    /// delivery record and the send buffer's auto-tuning. What decides
+    /// packets or timers is done as there: SND.UNA, the send queue and the
+    /// records (released, everything is acknowledged), the retransmission,
+    /// tail-loss-probe and RACK timers (stopped: nothing is outstanding).
+    /// The window update and the FIN's state change follow in
+    /// `process_ack` as for any ACK. (FreeBSD's LAST-ACK closes on the ACK
+    /// of its FIN the same way, RFC 9293 §3.10.7.4.)
+    fn on_orphans_last_ack(&mut self, ack: SeqNum) {
+        self.fin_acked = true;
+        let data_acked = self.send_q.len();
+        self.send_q.consume(data_acked);
+        self.snd_una = ack;
+        if self.snd_nxt.diff(ack) < 0 {
+            self.snd_nxt = ack;
+        }
+        self.rtt_probe = None;
+        self.retries = 0;
+        self.rtt.reset_backoff();
+        self.rto_at = None;
+        if let Some(l) = self.loss.as_deref_mut() {
+            l.board.release();
+            l.delivered = Default::default();
+            l.pto_at = None;
+            l.reo_at = None;
+        }
+        if data_acked > 0 {
+            self.events.insert(Events::WRITABLE);
+            self.send_q.release_if_empty();
+        }
     }
 
     /// An ACK that moves SND.UNA forward.

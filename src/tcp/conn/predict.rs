@@ -51,6 +51,14 @@ pub(crate) fn without_prediction<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Whether header prediction is off on this thread (tests only): the
+/// shortcuts that must match the general path, the orphan's last ACK
+/// (input.rs) among them, are off with it.
+#[cfg(test)]
+pub(super) fn disabled() -> bool {
+    DISABLED.get()
+}
+
 /// The header fields header prediction looks at, however they were read.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RxHeader {
