@@ -89,6 +89,7 @@ impl SynQueue {
     }
 
     /// The position of `key`'s entry.
+    #[inline]
     pub fn find(&self, key: &FourTuple) -> Option<usize> {
         match &self.index {
             Some(ix) => ix.get(key).map(|&i| i as usize),
@@ -97,6 +98,7 @@ impl SynQueue {
     }
 
     /// Adds an entry (its 4-tuple has none yet).
+    #[inline]
     pub fn push(&mut self, e: HalfOpen) {
         if let Some(ix) = &mut self.index {
             ix.insert(e.key, self.entries.len() as u32);
@@ -108,6 +110,7 @@ impl SynQueue {
     }
 
     /// Removes the entry at `i`; the last one takes its place.
+    #[inline]
     pub fn swap_remove(&mut self, i: usize) -> HalfOpen {
         let e = self.entries.swap_remove(i);
         if let Some(ix) = &mut self.index {
