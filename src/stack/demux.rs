@@ -17,6 +17,14 @@ use super::memory::hash_table_bytes;
 use super::{FourTuple, SocketHandle};
 use crate::wire::V4Key;
 
+/// A 4-tuple as the stack's tables key it: the compact IPv4 key, or the
+/// full tuple.
+#[derive(Clone, Copy)]
+pub(crate) enum TableKey {
+    V4(V4Key),
+    Other(FourTuple),
+}
+
 #[derive(Default)]
 pub(crate) struct Demux {
     v4: HashMap<V4Key, SocketHandle>,
@@ -79,6 +87,31 @@ impl Demux {
         self.get(key).is_some()
     }
 
+    /// Whether an IPv4 key is in the map.
+    #[inline]
+    pub fn contains_v4(&self, key: &V4Key) -> bool {
+        self.v4.contains_key(key)
+    }
+
+    /// Whether a 4-tuple, as either key, is in the map.
+    pub fn contains_table_key(&self, key: &TableKey) -> bool {
+        match key {
+            TableKey::V4(k) => self.contains_v4(k),
+            TableKey::Other(t) => self.contains_key(t),
+        }
+    }
+
+    /// [`Demux::insert`] of a 4-tuple given as either key.
+    pub fn insert_table_key(&mut self, key: TableKey, h: SocketHandle) -> Option<SocketHandle> {
+        match key {
+            TableKey::V4(k) => {
+                self.forget(&k);
+                self.v4.insert(k, h)
+            }
+            TableKey::Other(t) => self.insert(t, h),
+        }
+    }
+
     pub fn insert(&mut self, key: FourTuple, h: SocketHandle) -> Option<SocketHandle> {
         match V4Key::from_tuple(&key) {
             Some(k) => {
@@ -97,6 +130,18 @@ impl Demux {
         if let Some(other) = self.remove(key) {
             if other != h {
                 self.insert(*key, other);
+            }
+        }
+    }
+
+    /// [`Demux::remove_if`] for an IPv4 key: one hash, and the entry is
+    /// left untouched (not removed and put back) when it is another
+    /// socket's.
+    pub fn remove_v4_if(&mut self, key: &V4Key, h: SocketHandle) {
+        self.forget(key);
+        if let hashbrown::hash_map::Entry::Occupied(e) = self.v4.entry(*key) {
+            if *e.get() == h {
+                e.remove();
             }
         }
     }
@@ -168,6 +213,19 @@ mod tests {
         assert_eq!(d.get(&b), Some(&h(2)), "another socket's entry stays");
         d.remove_if(&b, h(2));
         assert_eq!(d.get(&b), None);
+        assert_eq!(d.insert(a, h(4)), None);
+        assert_eq!(d.get_v4_cached(&k), Some(h(4)));
+        d.remove_v4_if(&k, h(9));
+        assert_eq!(d.get(&a), Some(&h(4)), "another socket's entry stays");
+        assert!(d.contains_v4(&k) && d.contains_table_key(&TableKey::V4(k)));
+        assert!(d.contains_table_key(&TableKey::Other(b)) == d.contains_key(&b));
+        d.remove_v4_if(&k, h(4));
+        assert!(!d.contains_v4(&k));
+        assert_eq!(d.insert_table_key(TableKey::V4(k), h(5)), None);
+        assert_eq!(d.get(&a), Some(&h(5)));
+        d.remove_v4_if(&k, h(5));
+        assert_eq!(d.get(&a), None);
+        assert_eq!(d.get_v4_cached(&k), None, "and leaves the cache");
         assert_eq!(d.insert(b, h(2)), None);
         assert_eq!(d.get(&a), None);
         assert_eq!(V4Key::from_tuple(&a).unwrap().to_tuple(), a);

@@ -813,8 +813,12 @@ impl Stack {
             net.update_conn(c);
         }
         if done {
-            // The addresses are rebuilt from the compact tuple only here.
-            let key = FourTuple::new(c.conn.local(), c.conn.remote());
+            // An IPv4 connection's key comes straight from its addresses;
+            // others are rebuilt from the compact tuple only here.
+            let key = match c.conn.v4_key() {
+                Some(k) => demux::TableKey::V4(k),
+                None => demux::TableKey::Other(FourTuple::new(c.conn.local(), c.conn.remote())),
+            };
             let tw_info = (state == State::TimeWait)
                 .then(|| (c.conn.time_wait_info(), c.conn.negotiated().rcv_wscale));
             self.retire(now, h, key, tw_info, orphaned);
@@ -828,11 +832,14 @@ impl Stack {
         &mut self,
         now: Instant,
         h: SocketHandle,
-        key: FourTuple,
+        key: demux::TableKey,
         tw: Option<(crate::tcp::conn::TimeWaitInfo, u8)>,
         orphaned: bool,
     ) {
-        self.conns.remove_if(&key, h);
+        match &key {
+            demux::TableKey::V4(k) => self.conns.remove_v4_if(k, h),
+            demux::TableKey::Other(t) => self.conns.remove_if(t, h),
+        }
         if let Some(((snd_nxt, rcv_nxt, ts, window), rcv_wscale)) = tw {
             let entry = time_wait::TimeWaitEntry {
                 snd_nxt,
@@ -841,7 +848,11 @@ impl Stack {
                 window,
                 rcv_wscale,
             };
-            self.enter_time_wait(now, key, entry);
+            let expires = now + self.config.tcp.time_wait();
+            match key {
+                demux::TableKey::V4(k) => self.time_wait.insert_absent_v4(k, entry, expires),
+                demux::TableKey::Other(t) => self.time_wait.insert_absent(t, entry, expires),
+            };
         }
         if orphaned {
             if let Some(socket::Socket {
@@ -958,9 +969,18 @@ impl Stack {
             self.port_counter = self
                 .port_counter
                 .wrapping_add(1 + (self.rng.next_u32() % 4));
-            let key = FourTuple::new(SocketAddr::new(local_ip, port), remote);
-            if self.conns.contains_key(&key)
-                || self.time_wait.contains(&key)
+            let taken = match (local_ip, remote) {
+                // IPv4: the compact key straight from the addresses.
+                (IpAddr::V4(l), SocketAddr::V4(r)) => {
+                    let k = V4Key::new(l.octets(), r.ip().octets(), port, r.port());
+                    self.conns.contains_v4(&k) || self.time_wait.contains_v4(&k)
+                }
+                _ => {
+                    let key = FourTuple::new(SocketAddr::new(local_ip, port), remote);
+                    self.conns.contains_key(&key) || self.time_wait.contains(&key)
+                }
+            };
+            if taken
                 || (!self.listeners.is_empty()
                     && (self.listeners.contains_key(&(local_ip, port))
                         || self.listeners.contains_key(&(unspecified(local_ip), port))))

@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::demux::TableKey;
 use super::events::{NetEvents, NetState};
 use super::listener::Listener;
 use super::socket::{ConnSocket, HeaderOptions, Socket, SocketHandle, SocketKind, SocketOptions};
@@ -9,7 +10,7 @@ use super::{queue_for_transmit, reschedule, unspecified, Error, FourTuple, Stack
 use crate::tcp::conn::{ConnDefaults, IoError};
 use crate::tcp::{Connection, State};
 use crate::time::Instant;
-use crate::wire::{TcpFlags, TcpOptions};
+use crate::wire::{TcpFlags, TcpOptions, V4Key};
 
 /// Which halves `shutdown` closes, as in `std::net::Shutdown`.
 pub use std::net::Shutdown;
@@ -153,7 +154,7 @@ impl Stack {
             net: NetState::connecting(),
             queued: 0,
         });
-        self.conns.insert(key, h);
+        self.conns.insert_table_key(key, h);
         self.touch(now, h);
         Ok(h)
     }
@@ -179,7 +180,7 @@ impl Stack {
         s.kind = SocketKind::Conn(ConnSocket::new(conn));
         let mask_before = core::mem::replace(&mut s.net, NetState::connecting());
         s.net.inherit_mask(&mask_before);
-        self.conns.insert(key, h);
+        self.conns.insert_table_key(key, h);
         self.touch(now, h);
         Ok(())
     }
@@ -196,7 +197,7 @@ impl Stack {
         ecn: Option<crate::tcp::EcnMode>,
         header: HeaderOptions,
         options: &SocketOptions,
-    ) -> Result<(Box<Connection>, FourTuple), Error> {
+    ) -> Result<(Box<Connection>, TableKey), Error> {
         if remote.port() == 0 || remote.ip().is_unspecified() {
             return Err(Error::InvalidInput);
         }
@@ -222,11 +223,24 @@ impl Stack {
             ),
         };
         let local = SocketAddr::new(local_ip, port);
-        let key = FourTuple::new(local, remote);
-        if !checked && (self.conns.contains_key(&key) || self.time_wait.contains(&key)) {
+        // An IPv4 pair is keyed compactly from here on (demultiplexing,
+        // TIME-WAIT, the ISN's hash input): no 36-byte tuple is built.
+        let key = match (local, remote) {
+            (SocketAddr::V4(l), SocketAddr::V4(r)) => TableKey::V4(V4Key::new(
+                l.ip().octets(),
+                r.ip().octets(),
+                l.port(),
+                r.port(),
+            )),
+            _ => TableKey::Other(FourTuple::new(local, remote)),
+        };
+        if !checked && (self.conns.contains_table_key(&key) || self.time_wait_has(&key)) {
             return Err(Error::AddrInUse);
         }
-        let (iss, ts_offset) = self.secret.isn_and_ts_offset(&key, now);
+        let (iss, ts_offset) = match &key {
+            TableKey::V4(k) => self.secret.isn_and_ts_offset_v4(k, now),
+            TableKey::Other(t) => self.secret.isn_and_ts_offset(t, now),
+        };
         let stack_defaults = self.conn_defaults();
         // Options set before connect shape the SYN (window scale, MSS).
         let cfg = options.connection_config(&self.config.tcp, ecn, &header);
@@ -520,6 +534,14 @@ impl Stack {
     /// The connection behind a handle, for inspection.
     pub fn connection(&self, h: SocketHandle) -> Result<&Connection, Error> {
         self.conn(h)
+    }
+
+    /// Whether a 4-tuple, as either key, is in TIME-WAIT.
+    fn time_wait_has(&self, key: &TableKey) -> bool {
+        match key {
+            TableKey::V4(k) => self.time_wait.contains_v4(k),
+            TableKey::Other(t) => self.time_wait.contains(t),
+        }
     }
 
     /// The [`ConnDefaults`] of the stack's connection configuration,

@@ -387,6 +387,32 @@ impl TimeWaitTable {
         }
     }
 
+    /// [`TimeWaitTable::insert_absent`] for an IPv4 4-tuple given as its
+    /// compact key (a retiring IPv4 connection has it at hand).
+    pub(crate) fn insert_absent_v4(
+        &mut self,
+        key: V4Key,
+        entry: TimeWaitEntry,
+        expires: Instant,
+    ) -> bool {
+        if self.max == 0 {
+            return false;
+        }
+        if self.len() >= self.max {
+            if self.v4.find(&key).is_some() {
+                return false;
+            }
+            self.evict_oldest();
+        }
+        self.v4.insert_absent(key, &entry, millis_ceil(expires))
+    }
+
+    /// Whether an IPv4 4-tuple, given as its compact key, is in TIME-WAIT.
+    #[inline]
+    pub(crate) fn contains_v4(&self, key: &V4Key) -> bool {
+        self.v4.live > 0 && self.v4.find(key).is_some()
+    }
+
     /// Whether `key` is in TIME-WAIT.
     pub fn contains(&self, key: &FourTuple) -> bool {
         match V4Key::from_tuple(key) {

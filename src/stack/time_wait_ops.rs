@@ -10,13 +10,6 @@ use crate::time::Instant;
 use crate::wire::{TcpFlags, TcpOptions, TcpRepr};
 
 impl Stack {
-    /// A connection entered TIME-WAIT: its record, unless the 4-tuple has
-    /// one already.
-    pub(crate) fn enter_time_wait(&mut self, now: Instant, key: FourTuple, entry: TimeWaitEntry) {
-        self.time_wait
-            .insert_absent(key, entry, now + self.config.tcp.time_wait());
-    }
-
     /// A segment for a 4-tuple in TIME-WAIT. Returns true when the segment
     /// is a SYN that reopens the 4-tuple and should go on to the listener.
     pub(crate) fn time_wait_segment(

@@ -140,6 +140,17 @@ impl V4Key {
         })
     }
 
+    /// The 12 bytes [`FourTuple::compact_bytes`] gives for this tuple
+    /// (addresses, then the ports big-endian): the keyed hashes' input.
+    #[inline]
+    pub(crate) fn to_bytes(self) -> [u8; 12] {
+        let [a, b, c, d] = self.local;
+        let [e, f, g, h] = self.remote;
+        let [i, j] = self.local_port.to_be_bytes();
+        let [k, l] = self.remote_port.to_be_bytes();
+        [a, b, c, d, e, f, g, h, i, j, k, l]
+    }
+
     pub(crate) fn to_tuple(self) -> FourTuple {
         let l = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(self.local)), self.local_port);
         let r = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(self.remote)), self.remote_port);

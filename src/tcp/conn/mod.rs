@@ -495,6 +495,21 @@ impl Connection {
         self.ts_offset = offset;
     }
 
+    /// The compact demultiplexing key of an IPv4 connection (`None` for
+    /// IPv6): straight from the stored addresses, without the
+    /// [`FourTuple`](crate::wire::FourTuple) round trip.
+    #[inline]
+    pub(crate) fn v4_key(&self) -> Option<crate::wire::V4Key> {
+        match &self.ends {
+            block::Endpoints::V4 { local, remote } => Some(crate::wire::V4Key::new(
+                local.ip().octets(),
+                remote.ip().octets(),
+                local.port(),
+                remote.port(),
+            )),
+            block::Endpoints::V6(_) => None,
+        }
+    }
     /// Local address and port.
     pub fn local(&self) -> SocketAddr {
         self.ends.local()
