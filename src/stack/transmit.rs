@@ -223,8 +223,12 @@ impl Stack {
             self.touch_inner(now, h, Touch::Sent);
             return PlainTx::Sent(n);
         }
-        // `touch_sent`'s bookkeeping.
-        queue_for_transmit(&mut self.tx_ready, c, h);
+        // `touch_sent`'s bookkeeping; whether more is to be sent asked
+        // the short way a plain send allows.
+        if c.conn.wants_transmit_after_plain() {
+            c.tx_queued = true;
+            self.tx_ready.push_back(h);
+        }
         let pure_ack = seg.payload_len == 0 && !seg.fields.flags.contains(TcpFlags::FIN);
         if !pure_ack {
             if let Some(t) = c.conn.sent_deadline() {
@@ -249,6 +253,9 @@ impl Stack {
 /// one sits in the other half of its 16-bit words (`combine`).
 #[inline(always)]
 fn copy_summed(dst: &mut [u8], a: &[u8], b: &[u8]) -> u64 {
+    if b.is_empty() && a.len() <= SMALL_PAYLOAD {
+        return copy_summed_small(dst, a);
+    }
     let (pa, pb) = dst.split_at_mut(a.len());
     let sum = checksum::copy_and_sum(pa, a, 0);
     if b.is_empty() {
@@ -268,6 +275,28 @@ fn check_against_general(conn: &Connection, seg: &Segment, templated: &[u8]) {
         "templated length differs"
     );
     assert_eq!(templated, &general[..], "templated bytes differ: {seg:?}");
+}
+
+/// Payloads up to this long (a request/response exchange's, the
+/// lifecycle's one byte) are copied and summed inline.
+const SMALL_PAYLOAD: usize = 16;
+
+/// `copy_summed` for a short payload in one piece: a byte copy and a sum of
+/// big-endian 16-bit words (an odd last byte is the high half of its
+/// word), congruent modulo `0xffff` to `checksum::sum` (wire/checksum.rs,
+/// "Why the arithmetic is right") without the call and the vector set-up.
+#[inline(always)]
+fn copy_summed_small(dst: &mut [u8], a: &[u8]) -> u64 {
+    dst.copy_from_slice(a);
+    let mut sum = 0u64;
+    let mut words = a.chunks_exact(2);
+    for w in &mut words {
+        sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [last] = words.remainder() {
+        sum += u64::from(*last) << 8;
+    }
+    sum
 }
 
 /// The one cached template and the connection it belongs to. A handle's
@@ -316,25 +345,35 @@ impl TxTemplate {
     /// The template for `conn` (socket `h`), built first if the cached one
     /// is another connection's or was built for other IP fields. `None`
     /// only when no template can be built (mixed address families).
-    #[inline]
+    #[inline(always)]
     fn template_for(&mut self, h: SocketHandle, conn: &Connection) -> Option<&mut HeaderTemplate> {
         let ip = conn.ip_fields();
         let cached = matches!(&self.entry,
             Some((eh, t)) if *eh == h && t.matches(ip.hop_limit, ip.dscp));
         if !cached {
-            let (local, remote) = (conn.local(), conn.remote());
-            let t = HeaderTemplate::new(
-                local.ip(),
-                remote.ip(),
-                local.port(),
-                remote.port(),
-                ip.hop_limit,
-                ip.dscp,
-            )
-            .ok()?;
-            self.entry = Some((h, t));
+            self.rebuild(h, conn)?;
         }
         self.entry.as_mut().map(|(_, t)| t)
+    }
+
+    /// `template_for`'s rare part (once per connection and stack, and
+    /// after a socket option changed the IP fields): out of line.
+    #[cold]
+    #[inline(never)]
+    fn rebuild(&mut self, h: SocketHandle, conn: &Connection) -> Option<()> {
+        let ip = conn.ip_fields();
+        let (local, remote) = (conn.local(), conn.remote());
+        let t = HeaderTemplate::new(
+            local.ip(),
+            remote.ip(),
+            local.port(),
+            remote.port(),
+            ip.hop_limit,
+            ip.dscp,
+        )
+        .ok()?;
+        self.entry = Some((h, t));
+        Some(())
     }
 
     /// Writes `seg` of `conn` (socket `h`) into `buf` from the template,
@@ -379,6 +418,7 @@ impl TxTemplate {
     /// which has no option but the timestamps: `None` when no template can
     /// be built or `buf` is too small (the caller then uses the general
     /// emitter, which reports the latter).
+    #[inline(always)]
     pub(super) fn emit_plain(
         &mut self,
         h: SocketHandle,

@@ -323,7 +323,29 @@ impl TcpOptions {
     /// returns the number of bytes written (= [`TcpOptions::encoded_len`]).
     /// `Truncated` if `buf` is shorter than that.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
-        self.emit_len(buf, self.encoded_len())
+        // The two layouts `emit_len` writes in one go (an established
+        // connection's segment, the usual SYN) have known lengths: no
+        // `encoded_len` walk for them.
+        let len = if self.timestamps_only().is_some() {
+            12
+        } else if self.is_usual_syn() {
+            20
+        } else {
+            self.encoded_len()
+        };
+        self.emit_len(buf, len)
+    }
+
+    /// MSS, SACK-permitted, timestamps and window scale, nothing else: the
+    /// options of every SYN and SYN-ACK that offers them all (20 bytes).
+    #[inline]
+    fn is_usual_syn(&self) -> bool {
+        self.mss.is_some()
+            && self.sack_permitted
+            && self.timestamps.is_some()
+            && self.window_scale.is_some()
+            && self.experimental.is_none()
+            && self.sack_blocks.is_empty()
     }
 
     /// [`TcpOptions::emit`] with the encoded length `len` already known

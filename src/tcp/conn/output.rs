@@ -353,6 +353,20 @@ impl Connection {
         }
     }
 
+    /// [`wants_transmit`](Self::wants_transmit) right after
+    /// [`poll_plain`](Self::poll_plain) sent a segment: the flags it tests
+    /// were clear (`plain_applies`) and sending set none of them (the ACK
+    /// owed went with the segment), SND.NXT is SND.MAX, nothing is deemed
+    /// lost and no probe is due, so only data still queued or a FIN not
+    /// yet sent can be left.
+    #[inline]
+    pub fn wants_transmit_after_plain(&self) -> bool {
+        let more = self.state != State::TimeWait
+            && (self.unsent_len() > 0 || (self.fin_queued && !self.fin_sent()));
+        debug_assert_eq!(more, self.wants_transmit(), "after a plain send");
+        more
+    }
+
     /// The earliest of the deadlines sending a segment can have moved
     /// earlier — the retransmission timer and the tail-loss probe (a send
     /// clears the delayed ACK's and arms no other) — for a stack whose
