@@ -363,6 +363,15 @@ impl TxTemplate {
     fn rebuild(&mut self, h: SocketHandle, conn: &Connection) -> Option<()> {
         let ip = conn.ip_fields();
         let (local, remote) = (conn.local(), conn.remote());
+        if let Some((eh, t)) = &mut self.entry {
+            // Another connection between the same addresses (a client's
+            // to one server, a server's from one client): new ports only.
+            if t.matches(ip.hop_limit, ip.dscp) && t.has_addresses(local.ip(), remote.ip()) {
+                t.set_ports(local.port(), remote.port());
+                *eh = h;
+                return Some(());
+            }
+        }
         let t = HeaderTemplate::new(
             local.ip(),
             remote.ip(),

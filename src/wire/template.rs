@@ -89,6 +89,9 @@ pub struct HeaderTemplate {
     /// constant TCP header words (ports); the NOP,NOP,TS prefix is added
     /// separately when the segment carries it.
     tcp_sum: u64,
+    /// The pseudo-header's part of `tcp_sum` (addresses and protocol), for
+    /// [`HeaderTemplate::set_ports`].
+    pseudo_sum: u64,
     /// What the template was built for, so a cache can check it still
     /// applies.
     key: (u8, u8),
@@ -143,17 +146,52 @@ impl HeaderTemplate {
         tcp[0..2].copy_from_slice(&src_port.to_be_bytes());
         tcp[2..4].copy_from_slice(&dst_port.to_be_bytes());
         tcp[TCP_HEADER_LEN..].copy_from_slice(&TS_PREFIX);
-        let tcp_sum = checksum::sum(
-            &tcp[..TCP_HEADER_LEN],
-            checksum::pseudo_header(&src, &dst, PROTO_TCP, 0),
-        );
+        let pseudo_sum = checksum::pseudo_header(&src, &dst, PROTO_TCP, 0);
+        let tcp_sum = checksum::sum(&tcp[..TCP_HEADER_LEN], pseudo_sum);
         Ok(HeaderTemplate {
             bytes,
             ip_len: ip_len as u8,
             ip_sum,
             tcp_sum,
+            pseudo_sum,
             key: (hop_limit, dscp),
         })
+    }
+
+    /// Whether the template is for segments from `src` to `dst` (whatever
+    /// their ports): then [`set_ports`](Self::set_ports) makes it another
+    /// connection's between the same addresses.
+    #[inline]
+    pub fn has_addresses(&self, src: IpAddr, dst: IpAddr) -> bool {
+        match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                self.ip_len as usize == IPV4_HEADER_LEN
+                    && self.bytes[12..16] == s.octets()
+                    && self.bytes[16..20] == d.octets()
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                self.ip_len as usize == IPV6_HEADER_LEN
+                    && self.bytes[8..24] == s.octets()
+                    && self.bytes[24..40] == d.octets()
+            }
+            _ => false,
+        }
+    }
+
+    /// Makes the template the one of segments between the same addresses
+    /// from `src_port` to `dst_port`: the two port words and their part of
+    /// the sum are all that differ between two connections of one pair of
+    /// addresses (every connection a client opens to one server), so the
+    /// rest need not be built again. The result is what
+    /// [`HeaderTemplate::new`] builds for the new ports.
+    #[inline]
+    pub fn set_ports(&mut self, src_port: u16, dst_port: u16) {
+        let ip_len = usize::from(self.ip_len);
+        self.bytes[ip_len..ip_len + 2].copy_from_slice(&src_port.to_be_bytes());
+        self.bytes[ip_len + 2..ip_len + 4].copy_from_slice(&dst_port.to_be_bytes());
+        // The TCP header's constant words are the ports alone (the rest is
+        // zero until a segment's fields go in).
+        self.tcp_sum = self.pseudo_sum + u64::from(src_port) + u64::from(dst_port);
     }
 
     /// Whether the template still describes segments with `hop_limit` and
@@ -501,6 +539,46 @@ mod tests {
                 .unwrap();
             let want = general_with(src, dst, ports, 64, 0, &f, options, &payload);
             prop_assert_eq!(&buf[..n], &want[..]);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// A template given other ports writes what a new one for those
+        /// ports writes, and knows its addresses.
+        #[test]
+        fn set_ports_is_a_new_template(
+            v6 in any::<bool>(),
+            a in any::<[u8; 16]>(),
+            b in any::<[u8; 16]>(),
+            ports in any::<(u16, u16)>(),
+            other in any::<(u16, u16)>(),
+            seq in any::<u32>(),
+            ts in proptest::option::of(any::<(u32, u32)>()),
+            payload in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let (src, dst) = if v6 {
+                (IpAddr::V6(Ipv6Addr::from(a)), IpAddr::V6(Ipv6Addr::from(b)))
+            } else {
+                let x: [u8; 4] = a[..4].try_into().unwrap();
+                let y: [u8; 4] = b[..4].try_into().unwrap();
+                (IpAddr::V4(Ipv4Addr::from(x)), IpAddr::V4(Ipv4Addr::from(y)))
+            };
+            let mut t = HeaderTemplate::new(src, dst, ports.0, ports.1, 64, 0).unwrap();
+            prop_assert!(t.has_addresses(src, dst));
+            prop_assert_eq!(t.has_addresses(dst, src), src == dst);
+            t.set_ports(other.0, other.1);
+            let fresh = HeaderTemplate::new(src, dst, other.0, other.1, 64, 0).unwrap();
+            let f = SegmentFields {
+                seq: SeqNum(seq),
+                ack: SeqNum(!seq),
+                flags: TcpFlags::ACK,
+                window: 100,
+                timestamps: ts,
+                ecn: Ecn::NotEct,
+            };
+            prop_assert_eq!(templated(&t, &f, &payload, 0).unwrap(), templated(&fresh, &f, &payload, 0).unwrap());
         }
     }
 
