@@ -253,9 +253,6 @@ impl Stack {
 /// one sits in the other half of its 16-bit words (`combine`).
 #[inline(always)]
 fn copy_summed(dst: &mut [u8], a: &[u8], b: &[u8]) -> u64 {
-    if b.is_empty() && a.len() <= SMALL_PAYLOAD {
-        return copy_summed_small(dst, a);
-    }
     let (pa, pb) = dst.split_at_mut(a.len());
     let sum = checksum::copy_and_sum(pa, a, 0);
     if b.is_empty() {
@@ -511,7 +508,13 @@ impl TxTemplate {
         // An ACK or a bare FIN has no payload to copy.
         if len > 0 {
             let (a, b) = conn.payload_at(off, len);
-            payload_sum = copy_summed(&mut buf[hl..hl + len], a, b);
+            // Not in `copy_summed`: the bulk path's full segments should
+            // not pay for the test.
+            payload_sum = if b.is_empty() && len <= SMALL_PAYLOAD {
+                copy_summed_small(&mut buf[hl..hl + len], a)
+            } else {
+                copy_summed(&mut buf[hl..hl + len], a, b)
+            };
         }
         let n = t.emit(buf, fields, len, payload_sum).ok();
         self.bulk = len > 0 && len == usize::from(conn.negotiated().snd_mss);
