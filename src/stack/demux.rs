@@ -126,6 +126,21 @@ impl Demux {
     /// another socket may have taken since). One hash in the usual case;
     /// through [`Demux::remove`] and [`Demux::insert`], so anything they
     /// keep in step stays so.
+    /// [`Demux::insert`], the entry then cached for
+    /// [`Demux::get_v4_cached`]: for a connection whose next segment is the
+    /// next one expected (a passive open's, after its final ACK), so that
+    /// it finds the connection without a hash.
+    pub fn insert_cached(&mut self, key: FourTuple, h: SocketHandle) -> Option<SocketHandle> {
+        match V4Key::from_tuple(&key) {
+            Some(k) => {
+                // The cache now holds this entry: nothing to forget.
+                self.last_v4 = Some((k, h));
+                self.v4.insert(k, h)
+            }
+            None => self.v6.insert(key, h),
+        }
+    }
+
     pub fn remove_if(&mut self, key: &FourTuple, h: SocketHandle) {
         if let Some(other) = self.remove(key) {
             if other != h {
@@ -202,6 +217,16 @@ mod tests {
         let k = V4Key::from_tuple(&a).unwrap();
         assert_eq!(d.get_v4_cached(&k), Some(h(1)));
         assert_eq!(d.get_v4_cached(&k), Some(h(1)), "from the cache");
+        // An entry inserted cached is found from the cache.
+        assert_eq!(d.insert_cached(a2, h(5)), None);
+        assert_eq!(d.last_v4, Some((V4Key::from_tuple(&a2).unwrap(), h(5))));
+        assert_eq!(
+            d.get_v4_cached(&V4Key::from_tuple(&a2).unwrap()),
+            Some(h(5))
+        );
+        assert_eq!(d.remove(&a2), Some(h(5)));
+        assert_eq!(d.last_v4, None);
+        assert_eq!(d.get_v4_cached(&k), Some(h(1)));
         // Replacing or removing the entry drops the cached copy.
         assert_eq!(d.insert(a, h(3)), Some(h(1)));
         assert_eq!(d.get_v4_cached(&k), Some(h(3)));

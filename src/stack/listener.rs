@@ -506,7 +506,8 @@ impl Stack {
             queued: 0,
         });
         let key = h.key;
-        self.conns.insert(key, handle);
+        // Its next segment is most likely the client's first data: cached.
+        self.conns.insert_cached(key, handle);
         if let Some(Socket {
             kind: SocketKind::Listener(l),
             ..
