@@ -270,6 +270,10 @@ pub struct TimeWaitTable {
     /// Real expiry instants are millisecond-truncated; keep the stack's
     /// clock's high bits to rebuild an [`Instant`] for `next_expiry`.
     last_now: Instant,
+    /// [`TimeWaitTable::next_expiry`], worked out after every change: the
+    /// stack's `poll_timeout` asks for it after every step of an event
+    /// loop, the table changes about once per connection.
+    next: Option<Instant>,
 }
 
 impl TimeWaitTable {
@@ -283,6 +287,7 @@ impl TimeWaitTable {
             max,
             evicted: 0,
             last_now: Instant::ZERO,
+            next: None,
         }
     }
 
@@ -312,6 +317,7 @@ impl TimeWaitTable {
             Some(k) => self.v4.insert(k, &entry, ms),
             None => self.v6.insert(key, &entry, ms),
         }
+        self.changed();
     }
 
     /// How many records were dropped early because the table was full.
@@ -381,10 +387,12 @@ impl TimeWaitTable {
             self.evict_oldest();
         }
         let ms = millis_ceil(expires);
-        match V4Key::from_tuple(&key) {
+        let inserted = match V4Key::from_tuple(&key) {
             Some(k) => self.v4.insert_absent(k, &entry, ms),
             None => self.v6.insert_absent(key, &entry, ms),
-        }
+        };
+        self.changed();
+        inserted
     }
 
     /// [`TimeWaitTable::insert_absent`] for an IPv4 4-tuple given as its
@@ -404,7 +412,9 @@ impl TimeWaitTable {
             }
             self.evict_oldest();
         }
-        self.v4.insert_absent(key, &entry, millis_ceil(expires))
+        let inserted = self.v4.insert_absent(key, &entry, millis_ceil(expires));
+        self.changed();
+        inserted
     }
 
     /// Whether an IPv4 4-tuple, given as its compact key, is in TIME-WAIT.
@@ -424,19 +434,23 @@ impl TimeWaitTable {
     /// Restarts the 2×MSL timer of `key` (a retransmitted FIN arrived).
     pub fn restart(&mut self, key: &FourTuple, expires: Instant) -> bool {
         let ms = millis_ceil(expires);
-        match V4Key::from_tuple(key) {
+        let restarted = match V4Key::from_tuple(key) {
             Some(k) => self.v4.restart(&k, ms),
             None => self.v6.restart(key, ms),
-        }
+        };
+        self.changed();
+        restarted
     }
 
     /// Ends TIME-WAIT for `key` early because a new SYN reopens it
     /// (RFC 6191) and returns the record it had.
     pub fn reopen(&mut self, key: &FourTuple) -> Option<TimeWaitEntry> {
-        match V4Key::from_tuple(key) {
+        let e = match V4Key::from_tuple(key) {
             Some(k) => self.v4.take(&k),
             None => self.v6.take(key),
-        }
+        };
+        self.changed();
+        e
     }
 
     /// Drops every record whose time is up; returns how many.
@@ -448,11 +462,25 @@ impl TimeWaitTable {
     pub fn expire_with(&mut self, now: Instant, mut f: impl FnMut(FourTuple)) -> usize {
         self.last_now = now;
         let ms = now.total_millis() as u32;
-        self.v4.expire(ms, &mut f) + self.v6.expire(ms, &mut f)
+        let n = self.v4.expire(ms, &mut f) + self.v6.expire(ms, &mut f);
+        self.changed();
+        n
     }
 
     /// The earliest time at which a record may expire.
+    #[inline]
     pub fn next_expiry(&self) -> Option<Instant> {
+        // Every debug build's test checks the kept answer.
+        debug_assert_eq!(self.next, self.work_out_next_expiry());
+        self.next
+    }
+
+    /// After any change: [`TimeWaitTable::next_expiry`] again.
+    fn changed(&mut self) {
+        self.next = self.work_out_next_expiry();
+    }
+
+    fn work_out_next_expiry(&self) -> Option<Instant> {
         let a = self.v4.next_expiry();
         let b = self.v6.next_expiry();
         let ms = match (a, b) {
