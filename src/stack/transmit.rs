@@ -1,15 +1,25 @@
-//! The transmit fast path's header template cache.
+//! The transmit fast paths and their header template cache.
 //!
 //! A bulk sender writes thousands of segments in a row for one connection,
 //! and all of them have the same addresses, ports, TTL/hop limit, DSCP and
 //! option layout. The stack keeps one [`HeaderTemplate`] for the connection
 //! it last sent for (one entry for the whole stack: no memory per
-//! connection), and writes a segment whose only option is the timestamps
-//! (or that has none) by copying the template and patching the rest
-//! (wire/template.rs). Anything else — a SYN's options, SACK blocks, a
-//! different connection whose template is not built yet and cannot be
-//! (mixed address families) — goes through the general emitter
+//! connection; the next connection between the same addresses needs only
+//! its ports patched in), and writes a segment whose only option is the
+//! timestamps (or that has none) by copying the template and patching the
+//! rest (wire/template.rs); other options (a SYN's, SACK blocks) go after
+//! its fixed header. Only a connection whose template cannot be built
+//! (mixed address families) goes through the general emitter
 //! (`emit_segment` in mod.rs), which writes the same bytes.
+//!
+//! Two paths skip the general `Connection::poll_transmit` and its
+//! `Segment`: `transmit_bulk` for a bulk sender's full segments
+//! (`Connection::poll_bulk`), and `transmit_plain` for the segments of an
+//! ordinary connection — pure ACKs, FINs, small data, the whole of a
+//! request/response exchange but the SYN (`Connection::poll_plain`). Both
+//! take the general path's own decisions and write its bytes: debug builds
+//! compare every templated packet with the general emitter's, and the
+//! tests below compare whole packet traces with `poll_plain` on and off.
 
 use super::socket::{Socket, SocketKind};
 use super::{queue_for_transmit, reschedule, SocketHandle, Stack, Touch};
