@@ -4,7 +4,7 @@
 //! FIN — each in its own function, so the RFC 5961 variants of the RST and
 //! SYN checks (hardening) replace one function each.
 
-use super::{negotiate, Connection, Events};
+use super::{negotiate_offered, Connection, Events};
 use crate::tcp::recovery::AckOutcome;
 use crate::tcp::{ConnError, State, TcpConfig};
 use crate::time::Instant;
@@ -99,12 +99,14 @@ impl Connection {
         // §2.2, RFC 2018 §2: an option is on only if both SYNs carried it):
         // TCP_NOOPT or a retransmission that dropped the options offered
         // less.
-        let offered = TcpConfig {
-            timestamps: self.offers(super::block::Settings::OFFER_TS),
-            window_scaling: self.offers(super::block::Settings::OFFER_WSCALE),
-            ..cfg.clone()
-        };
-        self.opts = negotiate(&offered, &self.local(), &seg.options, our_ws);
+        self.opts = negotiate_offered(
+            cfg,
+            self.offers(super::block::Settings::OFFER_TS),
+            self.offers(super::block::Settings::OFFER_WSCALE),
+            &self.local(),
+            &seg.options,
+            our_ws,
+        );
         // RFC 3168 §6.1.1: ECN is on when our ECN-setup SYN is answered by
         // an ECN-setup SYN-ACK (ECE without CWR). A simultaneous open's SYN
         // is answered like a passive open's, as FreeBSD does: ECN when the

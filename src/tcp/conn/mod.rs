@@ -820,13 +820,35 @@ pub(crate) fn negotiate(
     peer: &TcpOptions,
     our_wscale: u8,
 ) -> Negotiated {
+    negotiate_offered(
+        cfg,
+        cfg.timestamps,
+        cfg.window_scaling,
+        local,
+        peer,
+        our_wscale,
+    )
+}
+
+/// [`negotiate`] with what our SYN offered of timestamps and window
+/// scaling given apart from `cfg` (an active open's SYN may have offered
+/// less than the stack's defaults), so the caller need not build a
+/// modified copy of the whole `TcpConfig`.
+pub(crate) fn negotiate_offered(
+    cfg: &TcpConfig,
+    offered_timestamps: bool,
+    offered_window_scaling: bool,
+    local: &SocketAddr,
+    peer: &TcpOptions,
+    our_wscale: u8,
+) -> Negotiated {
     let ours = local_mss(cfg, local);
     let peer_mss = peer.mss.unwrap_or(if local.is_ipv4() { 536 } else { 1220 });
-    let (snd_wscale, rcv_wscale) = match (cfg.window_scaling, peer.window_scale) {
+    let (snd_wscale, rcv_wscale) = match (offered_window_scaling, peer.window_scale) {
         (true, Some(s)) => (s.min(14), our_wscale),
         _ => (0, 0),
     };
-    let timestamps = cfg.timestamps && peer.timestamps.is_some();
+    let timestamps = offered_timestamps && peer.timestamps.is_some();
     let opt_len = if timestamps { 12 } else { 0 };
     Negotiated {
         snd_mss: peer_mss.min(ours).saturating_sub(opt_len).max(16),
@@ -834,7 +856,7 @@ pub(crate) fn negotiate(
         rcv_wscale,
         timestamps,
         sack_permitted: cfg.sack && peer.sack_permitted,
-        window_scaling: cfg.window_scaling && peer.window_scale.is_some(),
+        window_scaling: offered_window_scaling && peer.window_scale.is_some(),
         // Decided by the caller, which knows whether this side asked for it.
         message_mode: false,
         // Decided by the caller from the SYN's flags (RFC 3168 §6.1.1).
