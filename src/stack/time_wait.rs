@@ -377,14 +377,8 @@ impl TimeWaitTable {
         entry: TimeWaitEntry,
         expires: Instant,
     ) -> bool {
-        if self.max == 0 {
+        if !self.make_room(|t| t.contains(&key)) {
             return false;
-        }
-        if self.len() >= self.max {
-            if self.contains(&key) {
-                return false;
-            }
-            self.evict_oldest();
         }
         let ms = millis_ceil(expires);
         let inserted = match V4Key::from_tuple(&key) {
@@ -403,18 +397,30 @@ impl TimeWaitTable {
         entry: TimeWaitEntry,
         expires: Instant,
     ) -> bool {
-        if self.max == 0 {
+        if !self.make_room(|t| t.v4.find(&key).is_some()) {
             return false;
-        }
-        if self.len() >= self.max {
-            if self.v4.find(&key).is_some() {
-                return false;
-            }
-            self.evict_oldest();
         }
         let inserted = self.v4.insert_absent(key, &entry, millis_ceil(expires));
         self.changed();
         inserted
+    }
+
+    /// Before an insert of a record not in the table yet: false if the
+    /// table holds none (a cap of 0) or if it is full and `present` says
+    /// the record is there already (nothing to insert, nothing evicted);
+    /// otherwise true, the oldest record evicted if the table was full.
+    #[inline]
+    fn make_room(&mut self, present: impl FnOnce(&Self) -> bool) -> bool {
+        if self.max == 0 {
+            return false;
+        }
+        if self.len() >= self.max {
+            if present(self) {
+                return false;
+            }
+            self.evict_oldest();
+        }
+        true
     }
 
     /// Whether an IPv4 4-tuple, given as its compact key, is in TIME-WAIT.

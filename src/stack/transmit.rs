@@ -21,13 +21,16 @@
 //! compare every templated packet with the general emitter's, and the
 //! tests below compare whole packet traces with `poll_plain` on and off.
 
-use super::socket::{Socket, SocketKind};
+use super::events::NetState;
+use super::socket::{ConnSocket, Socket, SocketKind};
 use super::{queue_for_transmit, reschedule, SocketHandle, Stack, Touch};
 use crate::tcp::conn::{PlainPoll, PlainSegment};
 use crate::tcp::{Connection, Segment};
 use crate::time::Instant;
 use crate::wire::template::{HeaderTemplate, SegmentFields};
 use crate::wire::{checksum, Ecn, TcpFlags};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 impl Stack {
     /// The bookkeeping after connection `h` sent a segment. Sending sets
@@ -138,10 +141,7 @@ impl Stack {
         self.tx_template.bulk = true;
         #[cfg(debug_assertions)]
         if let Ok(n) = n {
-            let mut general = vec![0u8; buf.len()];
-            let s = seg.to_segment();
-            assert_eq!(super::emit_segment(&c.conn, &s, &mut general), Some(n));
-            assert_eq!(&buf[..n], &general[..n], "fast-path bytes differ: {s:?}");
+            check_against_general(&c.conn, &seg.to_segment(), &buf[..n]);
         }
         // `touch_sent` for a plain data segment, which this is.
         if c.conn.has_unsent() || c.conn.wants_transmit() {
@@ -152,17 +152,15 @@ impl Stack {
             self.tx_ready.pop_front();
             c.tx_queued = false;
         }
-        if let Some(t) = seg.deadline {
-            reschedule(&mut self.timers, timer_at, h, t);
-        }
-        // The heap still holds an entry at or before every deadline.
-        debug_assert!(c
-            .conn
-            .poll_timeout()
-            .is_none_or(|d| timer_at.is_some_and(|at| at <= d)));
-        if !*orphaned {
-            net.update_conn(c);
-        }
+        sent_bookkeeping(
+            &mut self.timers,
+            timer_at,
+            h,
+            seg.deadline,
+            c,
+            *orphaned,
+            net,
+        );
         n.ok()
     }
 }
@@ -240,20 +238,40 @@ impl Stack {
             self.tx_ready.push_back(h);
         }
         let pure_ack = seg.payload_len == 0 && !seg.fields.flags.contains(TcpFlags::FIN);
-        if !pure_ack {
-            if let Some(t) = c.conn.sent_deadline() {
-                reschedule(&mut self.timers, timer_at, h, t);
-            }
-        }
-        // The heap still holds an entry at or before every deadline.
-        debug_assert!(c
-            .conn
-            .poll_timeout()
-            .is_none_or(|d| timer_at.is_some_and(|at| at <= d)));
-        if !*orphaned {
-            net.update_conn(c);
-        }
+        let deadline = if pure_ack {
+            None
+        } else {
+            c.conn.sent_deadline()
+        };
+        sent_bookkeeping(&mut self.timers, timer_at, h, deadline, c, *orphaned, net);
         PlainTx::Sent(n)
+    }
+}
+
+/// The end of `touch_sent`'s bookkeeping after a templated send: the
+/// timer heap given `deadline`, the one deadline the send can have moved
+/// earlier (none for a pure ACK), and the socket's network events
+/// updated unless it is an orphan nobody watches.
+#[inline(always)]
+fn sent_bookkeeping(
+    timers: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    timer_at: &mut Option<Instant>,
+    h: SocketHandle,
+    deadline: Option<Instant>,
+    c: &ConnSocket,
+    orphaned: bool,
+    net: &mut NetState,
+) {
+    if let Some(t) = deadline {
+        reschedule(timers, timer_at, h, t);
+    }
+    // The heap still holds an entry at or before every deadline.
+    debug_assert!(c
+        .conn
+        .poll_timeout()
+        .is_none_or(|d| timer_at.is_some_and(|at| at <= d)));
+    if !orphaned {
+        net.update_conn(c);
     }
 }
 
@@ -549,6 +567,26 @@ mod tests {
     use crate::wire;
     use std::net::{IpAddr, SocketAddr};
 
+    /// A client and a server stack on `tcp` (seeded with `seeds`), each with
+    /// its address, and the server's port-80 address.
+    fn two_stacks(
+        tcp: TcpConfig,
+        client_ip: &str,
+        server_ip: &str,
+        seeds: (u64, u64),
+    ) -> (Stack, Stack, SocketAddr) {
+        let cfg = StackConfig {
+            tcp,
+            ..StackConfig::default()
+        };
+        let (cip, sip): (IpAddr, IpAddr) = (client_ip.parse().unwrap(), server_ip.parse().unwrap());
+        let mut c = Stack::new(cfg.clone(), seeds.0);
+        c.add_address(cip);
+        let mut s = Stack::new(cfg, seeds.1);
+        s.add_address(sip);
+        (c, s, SocketAddr::new(sip, 80))
+    }
+
     /// Moves packets both ways until both stacks are quiet; returns how
     /// many went client to server.
     fn pump(now: Instant, c: &mut Stack, s: &mut Stack) -> usize {
@@ -589,16 +627,7 @@ mod tests {
             recv_buffer: 30_011,
             ..TcpConfig::default()
         };
-        let cfg = StackConfig {
-            tcp,
-            ..StackConfig::default()
-        };
-        let (cip, sip): (IpAddr, IpAddr) = (client_ip.parse().unwrap(), server_ip.parse().unwrap());
-        let mut c = Stack::new(cfg.clone(), 1);
-        c.add_address(cip);
-        let mut s = Stack::new(cfg, 2);
-        s.add_address(sip);
-        let server = SocketAddr::new(sip, 80);
+        let (mut c, mut s, server) = two_stacks(tcp, client_ip, server_ip, (1, 2));
         let l = s.listen(server, 4).unwrap();
         let mut now = Instant::ZERO;
         let h = c.connect(now, server).unwrap();
@@ -663,18 +692,9 @@ mod tests {
         drop_every: usize,
         plain: bool,
     ) -> (Vec<(u8, Vec<u8>)>, usize) {
-        let cfg = StackConfig {
-            tcp,
-            ..StackConfig::default()
-        };
-        let (cip, sip): (IpAddr, IpAddr) = (client_ip.parse().unwrap(), server_ip.parse().unwrap());
-        let mut c = Stack::new(cfg.clone(), 7);
-        c.add_address(cip);
-        let mut s = Stack::new(cfg, 8);
-        s.add_address(sip);
+        let (mut c, mut s, server) = two_stacks(tcp, client_ip, server_ip, (7, 8));
         c.tx_template.plain_off = !plain;
         s.tx_template.plain_off = !plain;
-        let server = SocketAddr::new(sip, 80);
         let l = s.listen(server, 4).unwrap();
         let mut now = Instant::ZERO;
         let mut out = Vec::new();

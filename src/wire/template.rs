@@ -248,32 +248,9 @@ impl HeaderTemplate {
             (false, true) => h[..72].copy_from_slice(&self.bytes[..72]),
             (false, false) => h[..60].copy_from_slice(&self.bytes[..60]),
         }
-        let ecn = f.ecn.bits();
-        if v4 {
-            h[1] |= ecn;
-            h[2..4].copy_from_slice(&ip_field.to_be_bytes());
-            // The ECN bits are the low byte of the first 16-bit word.
-            let s = self.ip_sum + u64::from(ecn) + u64::from(ip_field);
-            h[10..12].copy_from_slice(&(!checksum::fold(s)).to_be_bytes());
-        } else {
-            // Traffic class bits 0-1 (ECN) are bits 20-21 of the first word.
-            h[1] |= ecn << 4;
-            h[4..6].copy_from_slice(&ip_field.to_be_bytes());
-        }
+        self.patch_ip(h, v4, f, ip_field);
         let t = &mut h[ip_len..];
-        t[4..8].copy_from_slice(&f.seq.0.to_be_bytes());
-        t[8..12].copy_from_slice(&f.ack.0.to_be_bytes());
-        let offset_flags = u16::from_be_bytes([((tcp_hdr / 4) as u8) << 4, f.flags.bits()]);
-        t[12..14].copy_from_slice(&offset_flags.to_be_bytes());
-        t[14..16].copy_from_slice(&f.window.to_be_bytes());
-        // Each added term is below 2^32 and there are few: no overflow
-        // before the final add with carry.
-        let mut s = self.tcp_sum
-            + tcp_len as u64
-            + u64::from(f.seq.0)
-            + u64::from(f.ack.0)
-            + u64::from(offset_flags)
-            + u64::from(f.window);
+        let mut s = self.patch_tcp(t, f, tcp_hdr, tcp_len);
         if let Some((val, ecr)) = f.timestamps {
             t[24..28].copy_from_slice(&val.to_be_bytes());
             t[28..32].copy_from_slice(&ecr.to_be_bytes());
@@ -320,35 +297,57 @@ impl HeaderTemplate {
         let fixed = ip_len + TCP_HEADER_LEN;
         h[..fixed].copy_from_slice(&self.bytes[..fixed]);
         h[fixed..].copy_from_slice(options);
-        let ecn = f.ecn.bits();
-        if v4 {
-            h[1] |= ecn;
-            h[2..4].copy_from_slice(&ip_field.to_be_bytes());
-            let s = self.ip_sum + u64::from(ecn) + u64::from(ip_field);
-            h[10..12].copy_from_slice(&(!checksum::fold(s)).to_be_bytes());
-        } else {
-            h[1] |= ecn << 4;
-            h[4..6].copy_from_slice(&ip_field.to_be_bytes());
-        }
+        self.patch_ip(h, v4, f, ip_field);
         let t = &mut h[ip_len..];
-        t[4..8].copy_from_slice(&f.seq.0.to_be_bytes());
-        t[8..12].copy_from_slice(&f.ack.0.to_be_bytes());
-        let offset_flags = u16::from_be_bytes([((tcp_hdr / 4) as u8) << 4, f.flags.bits()]);
-        t[12..14].copy_from_slice(&offset_flags.to_be_bytes());
-        t[14..16].copy_from_slice(&f.window.to_be_bytes());
         // The options start on a 16-bit boundary (byte 20 of the TCP
-        // header), so their sum adds to the header's like the words above.
-        let s = self.tcp_sum
-            + tcp_len as u64
-            + u64::from(f.seq.0)
-            + u64::from(f.ack.0)
-            + u64::from(offset_flags)
-            + u64::from(f.window)
+        // header), so their sum adds to the header's like its words.
+        let s = self.patch_tcp(t, f, tcp_hdr, tcp_len)
             + checksum::fold(checksum::sum(options, 0)) as u64;
         let (s, carry) = s.overflowing_add(payload_sum);
         let s = s + u64::from(carry);
         t[16..18].copy_from_slice(&(!checksum::fold(s)).to_be_bytes());
         Ok(total)
+    }
+
+    /// Patches the IP header copied from the template in `h`: the ECN
+    /// bits, the length field (`ip_field`: IPv4 total length or IPv6
+    /// payload length) and, for IPv4, the header checksum from the
+    /// template's precomputed sum (RFC 1624).
+    #[inline(always)]
+    fn patch_ip(&self, h: &mut [u8], v4: bool, f: &SegmentFields, ip_field: u16) {
+        let ecn = f.ecn.bits();
+        if v4 {
+            h[1] |= ecn;
+            h[2..4].copy_from_slice(&ip_field.to_be_bytes());
+            // The ECN bits are the low byte of the first 16-bit word.
+            let s = self.ip_sum + u64::from(ecn) + u64::from(ip_field);
+            h[10..12].copy_from_slice(&(!checksum::fold(s)).to_be_bytes());
+        } else {
+            // Traffic class bits 0-1 (ECN) are bits 20-21 of the first word.
+            h[1] |= ecn << 4;
+            h[4..6].copy_from_slice(&ip_field.to_be_bytes());
+        }
+    }
+
+    /// Writes the fixed TCP header's per-segment words into `t` (sequence
+    /// and acknowledgment numbers, data offset and flags, window) and
+    /// returns the checksum's running sum so far: the template's constant
+    /// words, the pseudo-header's length and these. Each added term is
+    /// below 2^32 and there are few: no overflow before the caller's final
+    /// add with carry.
+    #[inline(always)]
+    fn patch_tcp(&self, t: &mut [u8], f: &SegmentFields, tcp_hdr: usize, tcp_len: usize) -> u64 {
+        t[4..8].copy_from_slice(&f.seq.0.to_be_bytes());
+        t[8..12].copy_from_slice(&f.ack.0.to_be_bytes());
+        let offset_flags = u16::from_be_bytes([((tcp_hdr / 4) as u8) << 4, f.flags.bits()]);
+        t[12..14].copy_from_slice(&offset_flags.to_be_bytes());
+        t[14..16].copy_from_slice(&f.window.to_be_bytes());
+        self.tcp_sum
+            + tcp_len as u64
+            + u64::from(f.seq.0)
+            + u64::from(f.ack.0)
+            + u64::from(offset_flags)
+            + u64::from(f.window)
     }
 }
 
@@ -434,6 +433,18 @@ mod tests {
         Ecn::from_bits(i)
     }
 
+    /// Two IPv6 addresses from 16 random bytes each, or two IPv4 ones
+    /// from their first four.
+    fn addr_pair(v6: bool, a: [u8; 16], b: [u8; 16]) -> (IpAddr, IpAddr) {
+        if v6 {
+            (IpAddr::V6(Ipv6Addr::from(a)), IpAddr::V6(Ipv6Addr::from(b)))
+        } else {
+            let x: [u8; 4] = a[..4].try_into().unwrap();
+            let y: [u8; 4] = b[..4].try_into().unwrap();
+            (IpAddr::V4(Ipv4Addr::from(x)), IpAddr::V4(Ipv4Addr::from(y)))
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -455,13 +466,7 @@ mod tests {
             ecn in 0u8..4,
             payload in proptest::collection::vec(any::<u8>(), 0..1600),
         ) {
-            let (src, dst) = if v6 {
-                (IpAddr::V6(Ipv6Addr::from(a)), IpAddr::V6(Ipv6Addr::from(b)))
-            } else {
-                let x: [u8; 4] = a[..4].try_into().unwrap();
-                let y: [u8; 4] = b[..4].try_into().unwrap();
-                (IpAddr::V4(Ipv4Addr::from(x)), IpAddr::V4(Ipv4Addr::from(y)))
-            };
+            let (src, dst) = addr_pair(v6, a, b);
             let f = SegmentFields {
                 seq: SeqNum(seq),
                 ack: SeqNum(ack),
@@ -501,13 +506,7 @@ mod tests {
             ecn in 0u8..4,
             payload in proptest::collection::vec(any::<u8>(), 0..300),
         ) {
-            let (src, dst) = if v6 {
-                (IpAddr::V6(Ipv6Addr::from(a)), IpAddr::V6(Ipv6Addr::from(b)))
-            } else {
-                let x: [u8; 4] = a[..4].try_into().unwrap();
-                let y: [u8; 4] = b[..4].try_into().unwrap();
-                (IpAddr::V4(Ipv4Addr::from(x)), IpAddr::V4(Ipv4Addr::from(y)))
-            };
+            let (src, dst) = addr_pair(v6, a, b);
             let f = SegmentFields {
                 seq: SeqNum(seq),
                 ack: SeqNum(ack),
@@ -558,13 +557,7 @@ mod tests {
             ts in proptest::option::of(any::<(u32, u32)>()),
             payload in proptest::collection::vec(any::<u8>(), 0..64),
         ) {
-            let (src, dst) = if v6 {
-                (IpAddr::V6(Ipv6Addr::from(a)), IpAddr::V6(Ipv6Addr::from(b)))
-            } else {
-                let x: [u8; 4] = a[..4].try_into().unwrap();
-                let y: [u8; 4] = b[..4].try_into().unwrap();
-                (IpAddr::V4(Ipv4Addr::from(x)), IpAddr::V4(Ipv4Addr::from(y)))
-            };
+            let (src, dst) = addr_pair(v6, a, b);
             let mut t = HeaderTemplate::new(src, dst, ports.0, ports.1, 64, 0).unwrap();
             prop_assert!(t.has_addresses(src, dst));
             prop_assert_eq!(t.has_addresses(dst, src), src == dst);

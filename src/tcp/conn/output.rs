@@ -58,20 +58,12 @@ pub struct BulkSegment {
 impl BulkSegment {
     /// The same segment as [`Connection::poll_transmit`] returns it.
     pub fn to_segment(&self) -> Segment {
-        let f = &self.fields;
-        Segment {
-            seq: f.seq,
-            ack: f.ack,
-            flags: f.flags,
-            window: f.window,
-            options: TcpOptions {
-                timestamps: f.timestamps,
-                ..TcpOptions::default()
-            },
-            payload_offset: self.payload_offset,
-            payload_len: self.payload_len,
-            ect: f.ecn == Ecn::Ect0,
-        }
+        segment_of(
+            &self.fields,
+            SackBlocks::default(),
+            self.payload_offset,
+            self.payload_len,
+        )
     }
 }
 
@@ -92,20 +84,36 @@ pub struct PlainSegment {
 impl PlainSegment {
     /// The same segment as [`Connection::poll_transmit`] returns it.
     pub fn to_segment(&self) -> Segment {
-        let f = &self.fields;
-        Segment {
-            seq: f.seq,
-            ack: f.ack,
-            flags: f.flags,
-            window: f.window,
-            options: TcpOptions {
-                timestamps: f.timestamps,
-                ..TcpOptions::default()
-            },
-            payload_offset: self.payload_offset,
-            payload_len: self.payload_len,
-            ect: f.ecn == Ecn::Ect0,
-        }
+        segment_of(
+            &self.fields,
+            SackBlocks::default(),
+            self.payload_offset,
+            self.payload_len,
+        )
+    }
+}
+
+/// The [`Segment`] with the header fields `f`, the SACK blocks `sack_blocks`
+/// and no other option but the timestamps.
+fn segment_of(
+    f: &SegmentFields,
+    sack_blocks: SackBlocks,
+    payload_offset: usize,
+    payload_len: usize,
+) -> Segment {
+    Segment {
+        seq: f.seq,
+        ack: f.ack,
+        flags: f.flags,
+        window: f.window,
+        options: TcpOptions {
+            timestamps: f.timestamps,
+            sack_blocks,
+            ..TcpOptions::default()
+        },
+        payload_offset,
+        payload_len,
+        ect: f.ecn == Ecn::Ect0,
     }
 }
 
@@ -682,20 +690,7 @@ impl Connection {
         // Before `build_fields`: its `ack_sent` clears the D-SACK block.
         let sack_blocks = self.sack_blocks_beside(len);
         let f = self.build_fields::<false>(now, seq, off, len, fin, retransmit);
-        Segment {
-            seq,
-            ack: f.ack,
-            flags: f.flags,
-            window: f.window,
-            options: TcpOptions {
-                timestamps: f.timestamps,
-                sack_blocks,
-                ..TcpOptions::default()
-            },
-            payload_offset: off,
-            payload_len: len,
-            ect: f.ecn == Ecn::Ect0,
-        }
+        segment_of(&f, sack_blocks, off, len)
     }
 
     /// The SACK blocks a segment with `len` bytes of payload carries. A
@@ -774,20 +769,8 @@ impl Connection {
         // Before `ack_fields`: its `ack_sent` clears the D-SACK block.
         let sack_blocks = self.sack_blocks();
         let f = self.ack_fields(now);
-        Some(Segment {
-            seq: f.seq,
-            ack: f.ack,
-            flags: f.flags,
-            window: f.window,
-            options: TcpOptions {
-                timestamps: f.timestamps,
-                sack_blocks,
-                ..TcpOptions::default()
-            },
-            payload_offset: 0,
-            payload_len: 0,
-            ect: false,
-        })
+        // A pure ACK is never ECT (`ack_fields`).
+        Some(segment_of(&f, sack_blocks, 0, 0))
     }
 
     /// An ACK is owed and may be sent in this state.
