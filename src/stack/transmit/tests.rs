@@ -26,6 +26,15 @@ fn two_stacks(
     (c, s, SocketAddr::new(sip, 80))
 }
 
+/// Runs each stack's timers that are due at `now`.
+fn fire_due_timers(now: Instant, c: &mut Stack, s: &mut Stack) {
+    for st in [c, s] {
+        if st.poll_timeout().is_some_and(|t| t <= now) {
+            st.handle_timeout(now);
+        }
+    }
+}
+
 /// Moves packets both ways until both stacks are quiet; returns how
 /// many went client to server.
 fn pump(now: Instant, c: &mut Stack, s: &mut Stack) -> usize {
@@ -106,12 +115,7 @@ fn run(client_ip: &str, server_ip: &str, timestamps: bool, ecn: EcnMode, chunk: 
             break;
         }
         now += core::time::Duration::from_millis(1);
-        if c.poll_timeout().is_some_and(|t| t <= now) {
-            c.handle_timeout(now);
-        }
-        if s.poll_timeout().is_some_and(|t| t <= now) {
-            s.handle_timeout(now);
-        }
+        fire_due_timers(now, &mut c, &mut s);
     }
     assert_eq!(got, data);
     // The data went out through the template, rebuilt after the
@@ -185,12 +189,7 @@ fn trace(
             break;
         }
         now += core::time::Duration::from_millis(5);
-        if c.poll_timeout().is_some_and(|t| t <= now) {
-            c.handle_timeout(now);
-        }
-        if s.poll_timeout().is_some_and(|t| t <= now) {
-            s.handle_timeout(now);
-        }
+        fire_due_timers(now, &mut c, &mut s);
     }
     assert_eq!(got, data.len());
     c.close(now, h).unwrap();
