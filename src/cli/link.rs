@@ -46,8 +46,15 @@ pub struct LinkArgs {
     pub mtu: u16,
     /// Open the TUN device with virtio-net headers: checksum offload, and
     /// TSO/GSO and GRO of large segments (fewer system calls per byte).
+    /// synfin's segments then leave their TCP checksums for the kernel to
+    /// complete (off with --pcap or a link model).
     #[arg(long, requires = "tun")]
     pub offload: bool,
+    /// With --offload, compute every TCP checksum in synfin anyway (the
+    /// kernel still gets super-packets): to measure what the transmit
+    /// checksum offload saves.
+    #[arg(long, requires = "offload")]
+    pub no_tx_checksum_offload: bool,
     /// Write every packet crossing the link to this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
@@ -138,6 +145,12 @@ impl PacketDevice for AnyDevice {
         match self {
             AnyDevice::Tun(d) => d.flush(),
             AnyDevice::Udp(d) => d.flush(),
+        }
+    }
+    fn set_tx_checksum_offload(&mut self, on: bool) -> bool {
+        match self {
+            AnyDevice::Tun(d) => d.set_tx_checksum_offload(on),
+            AnyDevice::Udp(d) => d.set_tx_checksum_offload(on),
         }
     }
     fn mtu(&self) -> usize {
@@ -232,6 +245,9 @@ impl LinkArgs {
         let mut stack = Stack::new(config, seed);
         stack.add_address(ip);
         let mut host = DeviceHost::new(stack, device);
+        if self.no_tx_checksum_offload {
+            host.set_tx_checksum_offload(false);
+        }
         if let Some(m) = self.model() {
             host.impair(m, seed ^ 0x5eed);
         }

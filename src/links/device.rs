@@ -45,6 +45,17 @@ pub trait PacketDevice: AsFd {
     }
     /// Writes every queued packet.
     fn flush(&mut self) -> io::Result<()>;
+    /// Asks the device to complete the TCP checksum of every packet it is
+    /// given from now on (they carry only the pseudo-header sum:
+    /// [`Stack::poll_transmit_offload`](crate::stack::Stack::poll_transmit_offload),
+    /// wire/offload.rs), or (`false`) to send them as they are. Returns
+    /// whether it will complete them; the default, a device that cannot,
+    /// says `false`. Set before traffic: a packet queued before the change
+    /// may go out under the other setting.
+    fn set_tx_checksum_offload(&mut self, on: bool) -> bool {
+        let _ = on;
+        false
+    }
     /// The largest IP packet the link carries.
     fn mtu(&self) -> usize;
 }

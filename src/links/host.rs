@@ -66,6 +66,9 @@ pub struct DeviceHost<D: PacketDevice> {
     origin: std::time::Instant,
     buf: Vec<u8>,
     stats: HostStats,
+    /// The device completes TCP checksums: the stack's packets are
+    /// polled with partial ones.
+    tx_partial: bool,
 }
 
 impl<D: PacketDevice> core::fmt::Debug for DeviceHost<D> {
@@ -78,10 +81,15 @@ impl<D: PacketDevice> core::fmt::Debug for DeviceHost<D> {
 }
 
 impl<D: PacketDevice> DeviceHost<D> {
-    /// `stack` on `device`; the stack's clock starts at zero now.
-    pub fn new(stack: Stack, device: D) -> DeviceHost<D> {
+    /// `stack` on `device`; the stack's clock starts at zero now. A device
+    /// that completes TCP checksums (a TUN device with offloads) gets the
+    /// stack's segments with partial ones
+    /// ([`Stack::poll_transmit_offload`]).
+    pub fn new(stack: Stack, mut device: D) -> DeviceHost<D> {
         let mtu = device.mtu().clamp(68, 65535);
+        let tx_partial = device.set_tx_checksum_offload(true);
         DeviceHost {
+            tx_partial,
             stack,
             device,
             impair: None,
@@ -94,14 +102,36 @@ impl<D: PacketDevice> DeviceHost<D> {
 
     /// Puts `model` on both directions of the link (faults drawn from
     /// `seed`).
+    ///
+    /// The stack's checksums are then complete (transmit checksum offload
+    /// off): a segment the model corrupts must fail the receiver's check,
+    /// which the kernel skips for a partial checksum it completes itself.
     pub fn impair(&mut self, model: LinkModel, seed: u64) {
         self.impair = Some(Impairment::new(model, seed));
+        self.set_tx_checksum_offload(false);
+    }
+
+    /// Turns the stack's transmit checksum offload on (if the device
+    /// completes checksums) or off, for device and stack together;
+    /// returns whether it is on. Before traffic.
+    pub fn set_tx_checksum_offload(&mut self, on: bool) -> bool {
+        self.tx_partial = self.device.set_tx_checksum_offload(on);
+        self.tx_partial
+    }
+
+    /// Whether the stack's segments go to the device with partial
+    /// checksums for it to complete.
+    pub fn tx_checksum_offload(&self) -> bool {
+        self.tx_partial
     }
 
     /// Captures every packet read from or written to the device into a pcap
-    /// file at `path` (timestamps are wall-clock time).
+    /// file at `path` (timestamps are wall-clock time). The stack's
+    /// checksums are then complete (transmit checksum offload off), as a
+    /// capture's readers expect.
     pub fn capture(&mut self, path: &Path) -> io::Result<()> {
         self.pcap = Some(PcapCapture::create(path)?);
+        self.set_tx_checksum_offload(false);
         Ok(())
     }
 
@@ -196,11 +226,15 @@ impl<D: PacketDevice> DeviceHost<D> {
             // Nothing needs a copy of the packet: the stack builds each one
             // in the device's buffer (a TUN device with offloads lends its
             // super-packet's).
-            let stack = &mut self.stack;
-            while let Some(n) = self
-                .device
-                .send_built(&mut self.buf, &mut |b| stack.poll_transmit(now, b))?
-            {
+            let (stack, partial) = (&mut self.stack, self.tx_partial);
+            let mut poll = |b: &mut [u8]| {
+                if partial {
+                    stack.poll_transmit_offload(now, b)
+                } else {
+                    stack.poll_transmit(now, b)
+                }
+            };
+            while let Some(n) = self.device.send_built(&mut self.buf, &mut poll)? {
                 progressed = true;
                 self.stats.tx_packets += 1;
                 self.stats.tx_bytes += n as u64;
@@ -208,7 +242,13 @@ impl<D: PacketDevice> DeviceHost<D> {
             self.device.flush()?;
             return Ok(progressed);
         }
-        while let Some(n) = self.stack.poll_transmit(now, &mut self.buf) {
+        loop {
+            let n = if self.tx_partial {
+                self.stack.poll_transmit_offload(now, &mut self.buf)
+            } else {
+                self.stack.poll_transmit(now, &mut self.buf)
+            };
+            let Some(n) = n else { break };
             progressed = true;
             let Some(pkt) = self.buf.get(..n) else {
                 continue;

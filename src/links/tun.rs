@@ -287,9 +287,10 @@ impl PacketDevice for TunDevice {
             return Ok(());
         }
         // Not a data segment (SYN, FIN, RST, a pure ACK…): alone, behind an
-        // empty virtio header, in order after what was built before it.
+        // empty virtio header (`NEEDS_CSUM` if its checksum is partial), in
+        // order after what was built before it.
         let mut b = [0u8; VNET_HDR_LEN];
-        VnetHdr::default().encode(&mut b);
+        self.gso.plain_header(packet).encode(&mut b);
         let n = self
             .dev
             .send_vectored(&[io::IoSlice::new(&b), io::IoSlice::new(packet)]);
@@ -329,6 +330,14 @@ impl PacketDevice for TunDevice {
 
     fn flush(&mut self) -> io::Result<()> {
         self.flush_gso()
+    }
+
+    fn set_tx_checksum_offload(&mut self, on: bool) -> bool {
+        // The kernel completes a `NEEDS_CSUM` checksum only behind a
+        // virtio-net header.
+        let on = on && self.offload;
+        self.gso.set_partial(on);
+        on
     }
 
     fn mtu(&self) -> usize {

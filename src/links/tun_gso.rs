@@ -173,6 +173,10 @@ pub struct Coalescer {
     /// A packet built in place that could not join: held here while the
     /// super-packet before it is written.
     spare: Vec<u8>,
+    /// Every TCP packet given carries a partial checksum (the stack's
+    /// transmit checksum offload, wire/offload.rs): each goes out with
+    /// `NEEDS_CSUM`, not only super-packets.
+    partial: bool,
 }
 
 /// The most header bytes a segment has (IPv6 and 60 bytes of TCP header):
@@ -203,6 +207,24 @@ impl Coalescer {
     /// Segments in the packet being built.
     pub fn segments(&self) -> usize {
         self.segments
+    }
+
+    /// Whether the TCP packets given have partial checksums (only the
+    /// pseudo-header sum, wire/offload.rs), to be completed by the kernel:
+    /// then every TCP packet goes out with `NEEDS_CSUM`. Set it before
+    /// the first packet.
+    pub fn set_partial(&mut self, partial: bool) {
+        self.partial = partial;
+    }
+
+    /// The virtio header of a packet written alone (not a super-packet):
+    /// empty, or with `NEEDS_CSUM` for a TCP packet whose checksum is
+    /// partial.
+    pub fn plain_header(&self, pkt: &[u8]) -> VnetHdr {
+        if !self.partial {
+            return VnetHdr::default();
+        }
+        partial_header(pkt).unwrap_or_default()
     }
 
     fn reserve(&mut self) {
@@ -352,7 +374,8 @@ impl Coalescer {
                 Ok(Built::Held)
             }
             None => {
-                VnetHdr::default().encode(&mut self.buf[..VNET_HDR_LEN]);
+                let h = self.plain_header(&self.buf[VNET_HDR_LEN..VNET_HDR_LEN + n]);
+                h.encode(&mut self.buf[..VNET_HDR_LEN]);
                 out(&self.buf[..VNET_HDR_LEN + n], 1)?;
                 Ok(Built::Written)
             }
@@ -381,8 +404,10 @@ impl Coalescer {
         let segments = core::mem::take(&mut self.segments);
         let len = core::mem::take(&mut self.len);
         if segments == 1 {
-            // Its own checksum is complete: a plain packet.
-            VnetHdr::default().encode(&mut self.buf);
+            // A plain packet: its own checksum complete, or partial with
+            // the stack's checksum offload.
+            let h = self.plain_header(&self.buf[VNET_HDR_LEN..len]);
+            h.encode(&mut self.buf);
             return Some(&self.buf[..len]);
         }
         let p = &mut self.buf[VNET_HDR_LEN..len];
@@ -420,6 +445,23 @@ impl Coalescer {
         .encode(&mut self.buf);
         Some(&self.buf[..len])
     }
+}
+
+/// The `NEEDS_CSUM` header of a TCP packet with a partial checksum, sent
+/// whole (`GSO_NONE`); `None` if it is not TCP.
+fn partial_header(pkt: &[u8]) -> Option<VnetHdr> {
+    let at = crate::wire::offload::tcp_offset(pkt)?;
+    let tcp_len = usize::from(pkt[at + 12] >> 4) * 4;
+    Some(VnetHdr {
+        flags: F_NEEDS_CSUM,
+        gso_type: GSO_NONE,
+        // Headers the kernel keeps in the linear part: at least up to the
+        // checksum field.
+        hdr_len: (at + tcp_len.max(18)).min(pkt.len()) as u16,
+        gso_size: 0,
+        csum_start: at as u16,
+        csum_offset: 16,
+    })
 }
 
 /// Completes a partial (`NEEDS_CSUM`) checksum in place: the sum from

@@ -583,12 +583,40 @@ impl Stack {
                 return None;
             };
             if self.tx_template.is_for(h) {
-                if let Some(n) = self.transmit_bulk(now, h, buf) {
+                if let Some(n) = self.transmit_bulk::<false>(now, h, buf) {
                     return Some(n);
                 }
             }
         }
         self.poll_transmit_general(now, buf)
+    }
+
+    /// [`poll_transmit`](Self::poll_transmit) for a device that completes
+    /// TCP checksums itself (transmit checksum offload, wire/offload.rs:
+    /// a TUN device with offloads, told by the virtio-net header's
+    /// `NEEDS_CSUM`): every TCP segment's checksum field holds only the
+    /// pseudo-header sum. A bulk sender's full segments are copied out of
+    /// the send queue without their payload being summed at all; the
+    /// general path's segments (few in a bulk transfer, and small) are
+    /// written whole and then made partial. Received segments are
+    /// verified as ever.
+    pub fn poll_transmit_offload(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if self.control.is_empty() {
+            let Some(&h) = self.tx_ready.front() else {
+                self.release_control();
+                return None;
+            };
+            if self.tx_template.is_for(h) {
+                if let Some(n) = self.transmit_bulk::<true>(now, h, buf) {
+                    return Some(n);
+                }
+            }
+        }
+        let n = self.poll_transmit_general(now, buf)?;
+        if let Some(p) = buf.get_mut(..n) {
+            wire::offload::make_partial(p);
+        }
+        Some(n)
     }
 
     /// `poll_transmit` past the transmit fast path: control segments

@@ -90,8 +90,12 @@ impl Stack {
     /// `h` is the front of the transmit list, and the template's
     /// ([`TxTemplate::is_for`]). Out of line: the general path's loop stays
     /// as lean as it was for the connections that are not bulk senders.
+    ///
+    /// `PARTIAL`: for a device that completes the checksum
+    /// ([`Stack::poll_transmit_offload`]): the payload is copied, not
+    /// summed, and the checksum field gets the pseudo-header sum.
     #[inline(never)]
-    pub(super) fn transmit_bulk(
+    pub(super) fn transmit_bulk<const PARTIAL: bool>(
         &mut self,
         now: Instant,
         h: SocketHandle,
@@ -135,13 +139,26 @@ impl Stack {
         debug_assert_eq!(seg.fields.timestamps.is_some(), c.conn.sends_timestamps());
         let len = seg.payload_len;
         let (a, b) = c.conn.bulk_payload(&seg);
-        let payload_sum = copy_summed(&mut buf[hl..hl + len], a, b);
-        let n = t.emit(buf, &seg.fields, len, payload_sum);
+        let n = if PARTIAL {
+            // Checksum offload: the device sums the segment, so the
+            // payload is only copied (wire/offload.rs).
+            let (pa, pb) = buf[hl..hl + len].split_at_mut(a.len());
+            pa.copy_from_slice(a);
+            pb.copy_from_slice(b);
+            t.emit_partial(buf, &seg.fields, len)
+        } else {
+            let payload_sum = copy_summed(&mut buf[hl..hl + len], a, b);
+            t.emit(buf, &seg.fields, len, payload_sum)
+        };
         debug_assert!(n.is_ok(), "checked above");
         self.tx_template.bulk = true;
         #[cfg(debug_assertions)]
         if let Ok(n) = n {
-            check_against_general(&c.conn, &seg.to_segment(), &buf[..n]);
+            let mut whole = buf[..n].to_vec();
+            if PARTIAL {
+                crate::wire::offload::complete(&mut whole);
+            }
+            check_against_general(&c.conn, &seg.to_segment(), &whole);
         }
         // `touch_sent` for a plain data segment, which this is.
         if c.conn.has_unsent() || c.conn.wants_transmit() {

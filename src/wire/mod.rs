@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod control;
 pub(crate) mod fast;
 pub mod ip;
+pub mod offload;
 pub mod seq;
 pub mod tcp;
 pub mod template;

@@ -223,6 +223,31 @@ impl HeaderTemplate {
         payload_len: usize,
         payload_sum: u64,
     ) -> Result<usize, WireError> {
+        self.emit_checksum(buf, f, payload_len, Some(payload_sum))
+    }
+
+    /// [`emit`](Self::emit) for a device that completes the TCP checksum
+    /// (wire/offload.rs): the checksum field gets the pseudo-header sum
+    /// alone, and the payload is not summed at all.
+    #[inline(always)]
+    pub fn emit_partial(
+        &self,
+        buf: &mut [u8],
+        f: &SegmentFields,
+        payload_len: usize,
+    ) -> Result<usize, WireError> {
+        self.emit_checksum(buf, f, payload_len, None)
+    }
+
+    /// `emit` (`Some(payload_sum)`) or `emit_partial` (`None`).
+    #[inline(always)]
+    fn emit_checksum(
+        &self,
+        buf: &mut [u8],
+        f: &SegmentFields,
+        payload_len: usize,
+        payload_sum: Option<u64>,
+    ) -> Result<usize, WireError> {
         let ip_len = usize::from(self.ip_len);
         let tcp_hdr = TCP_HEADER_LEN + if f.timestamps.is_some() { 12 } else { 0 };
         let hl = ip_len + tcp_hdr;
@@ -256,9 +281,16 @@ impl HeaderTemplate {
             t[28..32].copy_from_slice(&ecr.to_be_bytes());
             s += u64::from(u32::from_be_bytes(TS_PREFIX)) + u64::from(val) + u64::from(ecr);
         }
-        let (s, carry) = s.overflowing_add(payload_sum);
-        let s = s + u64::from(carry);
-        t[16..18].copy_from_slice(&(!checksum::fold(s)).to_be_bytes());
+        let c = match payload_sum {
+            Some(payload_sum) => {
+                let (s, carry) = s.overflowing_add(payload_sum);
+                !checksum::fold(s + u64::from(carry))
+            }
+            // The pseudo-header with the segment's length: what the
+            // device seeds its sum with (wire/offload.rs).
+            None => checksum::fold(self.pseudo_sum + tcp_len as u64),
+        };
+        t[16..18].copy_from_slice(&c.to_be_bytes());
         Ok(total)
     }
 
@@ -478,7 +510,18 @@ mod tests {
             let t = HeaderTemplate::new(src, dst, ports.0, ports.1, hop, dscp).unwrap();
             prop_assert!(t.matches(hop, dscp));
             let want = general(src, dst, ports, hop, dscp, &f, &payload);
-            prop_assert_eq!(templated(&t, &f, &payload, 7).unwrap(), want);
+            prop_assert_eq!(templated(&t, &f, &payload, 7).unwrap(), want.clone());
+            // With checksum offload: the pseudo-header sum alone, which
+            // the device completes into the same packet.
+            let hl = t.header_len(f.timestamps.is_some());
+            let mut p = vec![0x5au8; hl + payload.len()];
+            p[hl..].copy_from_slice(&payload);
+            prop_assert_eq!(t.emit_partial(&mut p, &f, payload.len()), Ok(p.len()));
+            let mut partial = want.clone();
+            prop_assert!(crate::wire::offload::make_partial(&mut partial));
+            prop_assert_eq!(&p, &partial);
+            prop_assert!(crate::wire::offload::complete(&mut p));
+            prop_assert_eq!(p, want);
         }
     }
 

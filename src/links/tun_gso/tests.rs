@@ -137,8 +137,9 @@ fn a_super_packet_never_exceeds_64_kib() {
 
 /// Feeds `segs` through the copying path (`append`/`start`, as
 /// `TunDevice::send` does) and returns what would be written.
-fn by_copy(segs: &[Vec<u8>]) -> Vec<(Vec<u8>, usize)> {
+fn by_copy(segs: &[Vec<u8>], partial: bool) -> Vec<(Vec<u8>, usize)> {
     let mut c = Coalescer::default();
+    c.set_partial(partial);
     let mut out = Vec::new();
     for s in segs {
         if c.append(s) {
@@ -150,7 +151,7 @@ fn by_copy(segs: &[Vec<u8>]) -> Vec<(Vec<u8>, usize)> {
         }
         if !c.start(s) {
             let mut b = vec![0u8; VNET_HDR_LEN];
-            VnetHdr::default().encode(&mut b);
+            c.plain_header(s).encode(&mut b);
             b.extend_from_slice(s);
             out.push((b, 1));
         }
@@ -165,8 +166,9 @@ fn by_copy(segs: &[Vec<u8>]) -> Vec<(Vec<u8>, usize)> {
 /// The same through `build_in_place`, each segment written into the
 /// buffer it lends; the buffer is scribbled past the packet too, as a
 /// careless writer might.
-fn in_place(segs: &[Vec<u8>], mtu: usize) -> Vec<(Vec<u8>, usize)> {
+fn in_place(segs: &[Vec<u8>], mtu: usize, partial: bool) -> Vec<(Vec<u8>, usize)> {
     let mut c = Coalescer::default();
+    c.set_partial(partial);
     let mut out = Vec::new();
     for s in segs {
         let mut write = |b: &mut [u8]| {
@@ -199,9 +201,8 @@ fn in_place(segs: &[Vec<u8>], mtu: usize) -> Vec<(Vec<u8>, usize)> {
 
 /// A stream with everything that ends a super-packet: a PSH in the middle,
 /// a short segment, a pure ACK, a gap, a FIN, another ACK number, 64 KiB
-/// filled up; building in place writes exactly what copying writes.
-#[test]
-fn building_in_place_writes_what_copying_writes() {
+/// filled up.
+fn mixed_stream() -> Vec<Vec<u8>> {
     let mut segs = Vec::new();
     let mut seq = 5000u32;
     let push = |segs: &mut Vec<Vec<u8>>, len: usize, f: TcpFlags, seq: &mut u32| {
@@ -222,13 +223,88 @@ fn building_in_place_writes_what_copying_writes() {
     push(&mut segs, 1448, ack() | TcpFlags::FIN, &mut seq);
     let mut other = segment(seq, &[3; 1448], ack());
     other[20 + 11] ^= 1; // the ACK number
+                         // Its checksum made right again.
+    assert!(wire::offload::make_partial(&mut other) && wire::offload::complete(&mut other));
     segs.push(other);
     seq += 1448;
     for _ in 0..100 {
         push(&mut segs, 1448, ack(), &mut seq);
     }
-    let copied = by_copy(&segs);
+    segs
+}
+
+/// Building in place writes exactly what copying writes.
+#[test]
+fn building_in_place_writes_what_copying_writes() {
+    let segs = mixed_stream();
+    let copied = by_copy(&segs, false);
     assert!(copied.len() > 8, "{} writes", copied.len());
     assert!(copied.iter().any(|(_, n)| *n == 45), "a full super-packet");
-    assert_eq!(in_place(&segs, 1500), copied);
+    assert_eq!(in_place(&segs, 1500, false), copied);
+}
+
+/// The packets a write carries once the kernel completed its checksum.
+fn completed(write: &[u8]) -> Vec<u8> {
+    let h = VnetHdr::decode(write).unwrap();
+    let mut p = write[VNET_HDR_LEN..].to_vec();
+    if h.flags & F_NEEDS_CSUM != 0 {
+        assert!(complete_checksum(&mut p, &h));
+    }
+    p
+}
+
+/// With the stack's checksum offload (every segment's checksum partial,
+/// wire/offload.rs), every write asks the kernel to complete it, and once
+/// completed is the write made of whole segments — by copy and in place.
+#[test]
+fn partial_checksums_complete_to_the_whole_packets() {
+    let segs = mixed_stream();
+    let whole = by_copy(&segs, false);
+    let partial_segs: Vec<Vec<u8>> = segs
+        .iter()
+        .map(|s| {
+            let mut p = s.clone();
+            assert!(wire::offload::make_partial(&mut p));
+            p
+        })
+        .collect();
+    for partial in [
+        by_copy(&partial_segs, true),
+        in_place(&partial_segs, 1500, true),
+    ] {
+        assert_eq!(partial.len(), whole.len());
+        for ((p, pn), (w, wn)) in partial.iter().zip(&whole) {
+            assert_eq!(pn, wn);
+            let h = VnetHdr::decode(p).unwrap();
+            assert_eq!(h.flags, F_NEEDS_CSUM);
+            assert_eq!((h.csum_start, h.csum_offset), (20, 16));
+            assert!(usize::from(h.hdr_len) >= 20 + 18);
+            assert_eq!(completed(p), completed(w));
+            assert!(wire::parse_tcp_packet(&completed(p)).is_ok());
+        }
+    }
+}
+
+#[test]
+fn a_partial_packet_alone_asks_for_its_checksum() {
+    let mut c = Coalescer::default();
+    let syn = segment(1, &[], TcpFlags::SYN);
+    assert_eq!(c.plain_header(&syn), VnetHdr::default());
+    c.set_partial(true);
+    let h = c.plain_header(&syn);
+    assert_eq!(h.flags, F_NEEDS_CSUM);
+    assert_eq!(h.gso_type, GSO_NONE);
+    assert_eq!((h.csum_start, h.csum_offset, h.hdr_len), (20, 16, 40));
+    // Not TCP: nothing to complete.
+    let mut udp = syn.clone();
+    udp[9] = 17;
+    assert_eq!(c.plain_header(&udp), VnetHdr::default());
+    // One data segment, finished alone.
+    let mut s = segment(1000, &[7; 100], ack());
+    let whole = s.clone();
+    assert!(wire::offload::make_partial(&mut s));
+    assert!(c.start(&s));
+    let out = c.finish().unwrap().to_vec();
+    assert_eq!(VnetHdr::decode(&out).unwrap().flags, F_NEEDS_CSUM);
+    assert_eq!(completed(&out), whole);
 }

@@ -127,17 +127,36 @@ fn run(client_ip: &str, server_ip: &str, timestamps: bool, ecn: EcnMode, chunk: 
 /// marked 0, server's 1): a lifecycle with one byte each way, then a
 /// transfer over a link that drops every `drop_every`th data packet
 /// (SACK blocks, D-SACK, retransmissions, the tail-loss probe, RTOs),
-/// then both closes. `plain`: whether `poll_plain` is on.
+/// then both closes. `plain`: whether `poll_plain` is on. `offload`:
+/// both stacks polled with `poll_transmit_offload`, every packet checked to be
+/// partial and completed (as the device would) before it is recorded and
+/// delivered.
 fn trace(
     client_ip: &str,
     server_ip: &str,
     tcp: TcpConfig,
     drop_every: usize,
     plain: bool,
+    offload: bool,
 ) -> (Vec<(u8, Vec<u8>)>, usize) {
     let (mut c, mut s, server) = two_stacks(tcp, client_ip, server_ip, (7, 8));
     c.tx_template.plain_off = !plain;
     s.tx_template.plain_off = !plain;
+    let poll = |st: &mut Stack, now: Instant, buf: &mut [u8]| {
+        if offload {
+            st.poll_transmit_offload(now, buf)
+        } else {
+            st.poll_transmit(now, buf)
+        }
+    };
+    let complete = |p: &mut [u8]| {
+        if offload {
+            let sent = p.to_vec();
+            assert!(wire::offload::make_partial(p));
+            assert_eq!(p, &sent[..], "the checksum is the pseudo-header sum");
+            assert!(wire::offload::complete(p));
+        }
+    };
     let l = s.listen(server, 4).unwrap();
     let mut now = Instant::ZERO;
     let mut out = Vec::new();
@@ -145,7 +164,8 @@ fn trace(
     let mut buf = vec![0u8; 1500];
     let mut step = |now: Instant, c: &mut Stack, s: &mut Stack, out: &mut Vec<(u8, Vec<u8>)>| loop {
         let mut any = false;
-        while let Some(n) = c.poll_transmit(now, &mut buf) {
+        while let Some(n) = poll(c, now, &mut buf) {
+            complete(&mut buf[..n]);
             out.push((0, buf[..n].to_vec()));
             k += 1;
             if drop_every == 0 || n < 100 || k % drop_every != 0 {
@@ -153,7 +173,8 @@ fn trace(
             }
             any = true;
         }
-        while let Some(n) = s.poll_transmit(now, &mut buf) {
+        while let Some(n) = poll(s, now, &mut buf) {
+            complete(&mut buf[..n]);
             out.push((1, buf[..n].to_vec()));
             c.handle_packet(now, &buf[..n]);
             any = true;
@@ -223,13 +244,33 @@ fn plain_path_writes_the_general_paths_packets() {
         ),
     ];
     for (cip, sip, tcp, drop_every) in cases {
-        let (general, none) = trace(cip, sip, tcp.clone(), drop_every, false);
+        let (general, none) = trace(cip, sip, tcp.clone(), drop_every, false, false);
         assert_eq!(none, 0);
-        let (plain, sent) = trace(cip, sip, tcp, drop_every, true);
+        let (plain, sent) = trace(cip, sip, tcp, drop_every, true, false);
         assert!(sent > 10, "the plain path wrote {sent} segments");
         assert_eq!(general.len(), plain.len(), "{cip} drop {drop_every}");
         for (i, (g, p)) in general.iter().zip(&plain).enumerate() {
             assert_eq!(g, p, "packet {i} differs ({cip}, drop {drop_every})");
+        }
+    }
+}
+
+/// With transmit checksum offload every segment of every path (the bulk
+/// path's, the plain path's, the general path's, the SYN-ACK from the
+/// control queue) carries the pseudo-header sum alone, and completed is
+/// the packet written without it: the same trace, byte for byte.
+#[test]
+fn checksum_offload_completes_to_the_same_packets() {
+    for (cip, sip, drop_every) in [
+        ("198.18.0.1", "198.18.0.2", 0),
+        ("198.18.0.1", "198.18.0.2", 29),
+        ("2001:db8::1", "2001:db8::2", 17),
+    ] {
+        let (whole, _) = trace(cip, sip, TcpConfig::default(), drop_every, true, false);
+        let (partial, _) = trace(cip, sip, TcpConfig::default(), drop_every, true, true);
+        assert_eq!(whole.len(), partial.len(), "{cip} drop {drop_every}");
+        for (i, (w, p)) in whole.iter().zip(&partial).enumerate() {
+            assert_eq!(w, p, "packet {i} differs ({cip}, drop {drop_every})");
         }
     }
 }
