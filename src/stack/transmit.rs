@@ -28,9 +28,10 @@ use crate::tcp::conn::{PlainPoll, PlainSegment};
 use crate::tcp::{Connection, Segment};
 use crate::time::Instant;
 use crate::wire::template::{HeaderTemplate, SegmentFields};
-use crate::wire::{checksum, Ecn, TcpFlags};
+use crate::wire::{self, checksum, Ecn, TcpFlags, TcpRepr};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::net::IpAddr;
 
 impl Stack {
     /// The bookkeeping after connection `h` sent a segment. Sending sets
@@ -452,7 +453,15 @@ impl TxTemplate {
                 fields.timestamps = timestamps;
                 self.emit_fields(h, conn, &fields, seg.payload_offset, seg.payload_len, buf)?
             }
-            // Other options (the SYN's, SACK blocks): their bytes after
+            // Other options without payload (the SYN above all, a pure
+            // ACK with SACK blocks) over IPv4: the one-pass control writer.
+            None if seg.payload_len == 0 && !seg.ect => {
+                match self.emit_control_v4(conn, seg, buf) {
+                    Some(n) => Some(n),
+                    None => self.emit_options(h, conn, seg, &fields, buf)?,
+                }
+            }
+            // Other options (SACK blocks beside data): their bytes after
             // the template's fixed header.
             None => self.emit_options(h, conn, seg, &fields, buf)?,
         };
@@ -496,6 +505,44 @@ impl TxTemplate {
             self.plain_sent += 1;
         }
         n
+    }
+
+    /// `emit` for a segment with options other than the timestamps alone
+    /// and no payload (the SYN of every active open) between IPv4
+    /// addresses: written in one pass by [`wire::control::emit_v4`] (the
+    /// writer of the stack's SYN-ACKs), which sums the usual SYN options
+    /// from their fields instead of encoding them, copying them after the
+    /// template and summing the bytes — the same bytes. The template is
+    /// neither used nor built (the connection's next segment builds it).
+    /// `None` for other addresses or a buffer too small (`emit_options`
+    /// then decides).
+    #[inline(never)]
+    fn emit_control_v4(
+        &mut self,
+        conn: &Connection,
+        seg: &Segment,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let (local, remote) = (conn.local(), conn.remote());
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (local.ip(), remote.ip()) else {
+            return None;
+        };
+        let repr = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
+            window: seg.window,
+            urgent: 0,
+            options: seg.options,
+            payload: &[],
+        };
+        let ip = conn.ip_fields();
+        let n = wire::control::emit_v4(src, dst, ip.hop_limit, ip.dscp, &repr, buf)?;
+        // Not a full segment of data: the bulk path is not worth asking.
+        self.bulk = false;
+        Some(n)
     }
 
     /// `emit` for a segment with options other than the timestamps alone:

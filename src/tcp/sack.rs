@@ -8,9 +8,14 @@
 //! retransmitted). Loss is decided by RACK ([`crate::tcp::rack`]) and, after
 //! a retransmission timeout, by marking everything not SACKed.
 //!
-//! Memory: the records live in a ring allocated when the first segment is
-//! sent and released whenever everything is acknowledged, so an idle
-//! connection holds none. The ring never grows past its capacity (one record
+//! Memory: the first record of a burst is kept inline (`solo`): a
+//! request/response exchange, a FIN, any sender with one segment in flight
+//! never needs more, and allocating, filling and freeing a ring for it cost
+//! some 150 instructions a segment. The ring is allocated when a second
+//! record is needed, or when a record must be marked (SACKed, lost,
+//! retransmitted: the solo record moves into the ring first, so the code
+//! that marks records sees one layout), and released whenever everything
+//! is acknowledged, so an idle connection holds none. The ring never grows past its capacity (one record
 //! per full segment of the send buffer, plus slack); when it is full, a new
 //! segment is merged into the last record, which costs timing precision for
 //! that stretch but never memory or correctness.
@@ -138,6 +143,10 @@ pub struct Scoreboard {
     /// nothing while no segment is deemed lost (the bulk case), instead of
     /// a walk over every record in flight.
     lost_unsent: usize,
+    /// The only record while the ring is unallocated (see the module
+    /// docs): `Some` only with `recs` empty and of no capacity, and never
+    /// with a flag set (marking one moves it into the ring, `spill`).
+    solo: Option<SegRecord>,
 }
 
 impl Scoreboard {
@@ -170,17 +179,57 @@ impl Scoreboard {
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.recs.len()
+        self.recs.len() + usize::from(self.solo.is_some())
     }
 
     /// Whether no segment is outstanding.
     pub fn is_empty(&self) -> bool {
-        self.recs.is_empty()
+        self.recs.is_empty() && self.solo.is_none()
     }
 
     /// The records, oldest (lowest sequence) first.
     pub fn records(&self) -> impl Iterator<Item = &SegRecord> {
-        self.recs.iter()
+        let (a, b) = self.slices();
+        a.iter().chain(b)
+    }
+
+    /// The records as two slices, oldest first: the solo record alone, or
+    /// the ring's two halves.
+    #[inline]
+    fn slices(&self) -> (&[SegRecord], &[SegRecord]) {
+        match &self.solo {
+            Some(r) => (core::slice::from_ref(r), &[]),
+            None => self.recs.as_slices(),
+        }
+    }
+
+    /// The newest (highest) record. The ring first, the solo record in
+    /// the arm a bulk sender (whose ring is never empty when asked) does
+    /// not run: its segments and ACKs pay nothing for it.
+    #[inline]
+    fn newest(&self) -> Option<&SegRecord> {
+        match self.recs.back() {
+            Some(r) => Some(r),
+            None => self.solo.as_ref(),
+        }
+    }
+
+    /// Moves the solo record, if any, into the ring: before anything that
+    /// marks records or adds a second one, all of which index the ring.
+    #[inline]
+    fn spill(&mut self) {
+        if self.solo.is_some() {
+            self.spill_solo();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn spill_solo(&mut self) {
+        if let Some(r) = self.solo.take() {
+            self.make_room();
+            self.recs.push_back(r);
+        }
     }
 
     /// Heap bytes held by the records.
@@ -190,10 +239,11 @@ impl Scoreboard {
 
     /// The highest sequence number recorded as sent.
     pub fn high(&self) -> Option<SeqNum> {
-        self.recs.back().map(|r| r.end)
+        self.newest().map(|r| r.end)
     }
 
     fn update(&mut self, i: usize, set: u8, clear: u8, sent: Option<Instant>) {
+        debug_assert!(self.solo.is_none(), "marking spills the solo record first");
         let order = self.next_order;
         let r = &mut self.recs[i];
         let before = r.in_flight();
@@ -221,10 +271,12 @@ impl Scoreboard {
         if end.diff(start) <= 0 {
             return;
         }
-        match self.high() {
+        // The ring's high edge: with a solo record the ring is empty and
+        // `push` looks at it (the bulk path's code stays as it was).
+        match self.recs.back().map(|r| r.end) {
             Some(high) if start.diff(high) < 0 => self.on_send_below_high(start, end, high, now),
-            // New data with room for its record (every segment of a bulk
-            // transfer): inline.
+            // New data with room for its record in the ring (every segment
+            // of a bulk transfer): inline.
             _ if self.recs.len() < self.cap && self.recs.len() < self.recs.capacity() => {
                 self.append(start, end, now)
             }
@@ -234,6 +286,7 @@ impl Scoreboard {
 
     #[inline(never)]
     fn on_send_below_high(&mut self, start: SeqNum, end: SeqNum, high: SeqNum, now: Instant) {
+        self.spill();
         self.on_retransmit(start, end, now);
         // Anything beyond the old high edge is new.
         if end.diff(high) > 0 {
@@ -243,6 +296,19 @@ impl Scoreboard {
 
     #[inline(never)]
     fn push(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        match self.solo {
+            None if self.recs.capacity() == 0 => {
+                // The first record of a burst: inline, no ring (see the
+                // module docs).
+                self.solo = Some(self.new_record(start, end, now));
+                return;
+            }
+            // Below the solo record's end: `on_send`'s first case.
+            Some(r) if start.diff(r.end) < 0 => {
+                return self.on_send_below_high(start, end, r.end, now);
+            }
+            _ => self.spill(),
+        }
         if self.recs.len() >= self.cap {
             if let Some(last) = self.recs.back_mut() {
                 // Full: widen the last record (see the module docs).
@@ -256,6 +322,12 @@ impl Scoreboard {
                 return;
             }
         }
+        self.make_room();
+        self.append(start, end, now);
+    }
+
+    /// Room in the ring for one more record (which is under the cap).
+    fn make_room(&mut self) {
         if self.recs.capacity() == 0 && self.cap >= FIRST_RECORDS {
             // A spare ring of a finished burst first (spare.rs), of the
             // size allocated below: this runs again whenever a connection
@@ -279,10 +351,11 @@ impl Scoreboard {
             };
             self.recs.reserve_exact(want.max(1));
         }
-        self.append(start, end, now);
     }
 
-    /// A new record at the back, which has room for it.
+    /// A new record at the back, which has room for it. (Written out
+    /// rather than through `new_record`: the bulk path's codegen stays as
+    /// it was, a store or two less per segment.)
     #[inline]
     fn append(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
         let r = SegRecord {
@@ -295,6 +368,22 @@ impl Scoreboard {
         self.next_order = self.next_order.wrapping_add(1);
         self.pipe += r.len();
         self.recs.push_back(r);
+    }
+
+    /// The record of new data `[start, end)` sent at `now`, counted in
+    /// `pipe` and given the next order number.
+    #[inline]
+    fn new_record(&mut self, start: SeqNum, end: SeqNum, now: Instant) -> SegRecord {
+        let r = SegRecord {
+            start,
+            end,
+            sent: now,
+            order: self.next_order,
+            flags: 0,
+        };
+        self.next_order = self.next_order.wrapping_add(1);
+        self.pipe += r.len();
+        r
     }
 
     /// Marks every record overlapping `[start, end)` as retransmitted now.
@@ -315,16 +404,32 @@ impl Scoreboard {
     // branch, and the walk's frame costs more than the branch itself.
     #[inline]
     pub fn on_cumulative_ack(&mut self, ack: SeqNum, out: &mut Delivered) {
+        // The ring's newest record as before the solo record existed (the
+        // bulk path's code unchanged); the solo one is looked at below,
+        // where the ring is empty.
         if self.fack.is_none() && self.recs.back().is_none_or(|r| r.end.diff(ack) <= 0) {
             // Everything acknowledged (every ACK of a request/response
             // exchange, most of a bulk sender's): what the general walk
             // below ends with, without its per-record counter updates and
             // the ring's drain. Plain records only (see below): the last
             // is the newest delivery, and nothing else needs noting.
+            // The ring's records only: the solo record has no flags, and
+            // is there only when the ring is empty.
             let (a, b) = self.recs.as_slices();
             if a.iter().chain(b).fold(0, |f, r| f | r.flags) == 0 {
-                if let Some(last) = b.last().or(a.last()) {
-                    out.note(last);
+                match b.last().or(a.last()) {
+                    Some(last) => out.note(last),
+                    None => match self.solo {
+                        // Partly acknowledged: the general path trims it.
+                        Some(r) if r.end.diff(ack) > 0 => {
+                            return self.on_cumulative_ack_covered(ack, out);
+                        }
+                        Some(r) => {
+                            self.solo = None;
+                            out.note(&r);
+                        }
+                        None => {}
+                    },
                 }
                 self.recs.clear();
                 self.pipe = 0;
@@ -340,6 +445,7 @@ impl Scoreboard {
     /// outstanding or some record is not plain.
     #[inline(never)]
     fn on_cumulative_ack_covered(&mut self, ack: SeqNum, out: &mut Delivered) {
+        self.spill();
         // The records wholly covered. Plain ones — never SACKed, deemed
         // lost or retransmitted, with nothing SACKed above them (a bulk
         // transfer without loss) — were each sent once, in sequence
@@ -363,6 +469,7 @@ impl Scoreboard {
     /// alone (its fast paths' reference in the tests).
     #[cfg(test)]
     fn on_cumulative_ack_walk(&mut self, ack: SeqNum, out: &mut Delivered) {
+        self.spill();
         self.drop_covered(ack, out);
         self.after_covered(ack, out);
     }
@@ -469,6 +576,7 @@ impl Scoreboard {
         snd_max: SeqNum,
         out: &mut Delivered,
     ) {
+        self.spill();
         if let Some(&(l, r)) = blocks.first() {
             let inside_second = blocks
                 .get(1)
@@ -517,7 +625,7 @@ impl Scoreboard {
     pub fn next_lost(&self) -> Option<(SeqNum, SeqNum)> {
         debug_assert_eq!(
             self.lost_unsent,
-            self.recs.iter().filter(|r| r.lost_unsent()).count()
+            self.records().filter(|r| r.lost_unsent()).count()
         );
         // Asked after every packet: the answer while nothing is deemed
         // lost inline, the walk out of line.
@@ -529,8 +637,7 @@ impl Scoreboard {
 
     #[inline(never)]
     fn find_lost(&self) -> Option<(SeqNum, SeqNum)> {
-        self.recs
-            .iter()
+        self.records()
             .find(|r| r.lost_unsent())
             .map(|r| (r.start, r.end))
     }
@@ -538,12 +645,13 @@ impl Scoreboard {
     /// The last record (what a tail-loss probe retransmits when there is no
     /// new data, RFC 8985 §7.3).
     pub fn last(&self) -> Option<(SeqNum, SeqNum)> {
-        self.recs.back().map(|r| (r.start, r.end))
+        self.newest().map(|r| (r.start, r.end))
     }
 
     /// Marks record `i` lost (its retransmission, if any, is presumed lost
     /// too). Returns the bytes newly marked.
     pub fn mark_lost(&mut self, i: usize) -> usize {
+        self.spill();
         let r = self.recs[i];
         if r.sacked() || (r.lost() && !r.retransmitted()) {
             return 0;
@@ -555,6 +663,7 @@ impl Scoreboard {
     /// After a retransmission timeout everything not SACKed is deemed lost
     /// (RFC 6675 §5.1, as Linux's tcp_timeout_mark_lost).
     pub fn mark_all_lost(&mut self) {
+        self.spill();
         for i in 0..self.recs.len() {
             self.mark_lost(i);
         }
@@ -562,13 +671,19 @@ impl Scoreboard {
 
     /// The record at `i`.
     pub fn get(&self, i: usize) -> Option<&SegRecord> {
-        self.recs.get(i)
+        match &self.solo {
+            Some(r) => (i == 0).then_some(r),
+            None => self.recs.get(i),
+        }
     }
 
     /// Gives the ring's memory back if no record is left (the sender has
     /// nothing queued: an idle connection holds no records).
+    #[inline]
     pub fn release_if_empty(&mut self) {
-        if self.recs.is_empty() {
+        // No ring (the solo record was all there was): nothing to give
+        // back, and the counters started over when the last record went.
+        if self.recs.capacity() != 0 && self.recs.is_empty() {
             self.release();
         }
     }
@@ -577,6 +692,7 @@ impl Scoreboard {
     /// and give the memory back.
     pub fn release(&mut self) {
         crate::tcp::spare::give_records(core::mem::take(&mut self.recs), FIRST_RECORDS);
+        self.solo = None;
         self.pipe = 0;
         self.sacked = 0;
         self.fack = None;
@@ -762,11 +878,14 @@ mod tests {
     fn the_ring_starts_small_and_grows_to_the_cap_only() {
         let mut b = Scoreboard::new(20);
         b.on_send(seq(0), seq(10), t(0));
+        assert_eq!(b.heap_bytes(), 0, "one record in flight: inline");
+        b.on_send(seq(10), seq(20), t(0));
         assert_eq!(
             b.heap_bytes(),
             FIRST_RECORDS * core::mem::size_of::<SegRecord>()
         );
-        for k in 1..30u32 {
+        assert_eq!(b.records().map(|r| r.order).collect::<Vec<_>>(), [0, 1]);
+        for k in 2..30u32 {
             b.on_send(seq(k * 10), seq(k * 10 + 10), t(u64::from(k)));
         }
         assert_eq!(b.len(), 20);
