@@ -112,7 +112,7 @@ pub fn sum(data: &[u8], initial: u64) -> u64 {
 ///
 /// # Panics
 /// If `dst.len() != src.len()`, as [`slice::copy_from_slice`] does.
-#[inline]
+#[inline(always)]
 pub fn copy_and_sum(dst: &mut [u8], src: &[u8], initial: u64) -> u64 {
     assert_eq!(
         dst.len(),

@@ -260,6 +260,33 @@ fn copy_and_sum_writes_exactly_dst() {
 }
 
 #[test]
+fn copy_and_sum_at_every_destination_alignment() {
+    // Long copies align their stores to the destination (x86_64's AVX2
+    // path copies a head of 0–31 bytes first; an odd head swaps the rest's
+    // sum): every head length, even and odd, on both sides of the
+    // threshold, and a source that is not aligned the same way.
+    let src = bytes(65_600, 21);
+    for len in [1447, 1448, 2047, 2048, 2049, 9001, 65_495] {
+        let mut buf = vec![0u8; len + 64];
+        for off in 0..32 {
+            let soff = (off * 7) % 5;
+            let s = &src[soff..soff + len];
+            buf.fill(0xee);
+            let got = copy_and_sum(&mut buf[off..off + len], s, 9);
+            assert_eq!(fold(got), fold(sum(s, 9)), "len {len} off {off}");
+            assert_eq!(fold(got), {
+                let mut w = u32::from(naive(s)) + 9;
+                w = (w & 0xffff) + (w >> 16);
+                w as u16
+            });
+            assert_eq!(&buf[off..off + len], s, "len {len} off {off}");
+            assert!(buf[..off].iter().all(|&b| b == 0xee), "before dst");
+            assert!(buf[off + len..].iter().all(|&b| b == 0xee), "after dst");
+        }
+    }
+}
+
+#[test]
 #[should_panic(expected = "lengths differ")]
 fn copy_and_sum_rejects_unequal_lengths() {
     copy_and_sum(&mut [0u8; 3], &[0u8; 4], 0);
