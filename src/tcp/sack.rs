@@ -691,7 +691,11 @@ impl Scoreboard {
     /// Forget everything (the connection ended or SACK processing stopped)
     /// and give the memory back.
     pub fn release(&mut self) {
-        crate::tcp::spare::give_records(core::mem::take(&mut self.recs), FIRST_RECORDS);
+        // No ring (none allocated, or the solo record alone): nothing to
+        // give back.
+        if self.recs.capacity() != 0 {
+            crate::tcp::spare::give_records(core::mem::take(&mut self.recs), FIRST_RECORDS);
+        }
         self.solo = None;
         self.pipe = 0;
         self.sacked = 0;

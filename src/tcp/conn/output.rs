@@ -335,6 +335,32 @@ impl Connection {
             | self.fast_rexmit
             | self.persist_probe
             | self.keepalive_probe;
+        // The synchronized states but TIME-WAIT (nearly every connection
+        // asked) in one range test, not the jump table of the match below.
+        if self.state.is_synchronized() && self.state != State::TimeWait {
+            return flags || self.wants_transmit_synchronized();
+        }
+        self.wants_transmit_unsynchronized(flags)
+    }
+
+    /// `wants_transmit` in a synchronized state but TIME-WAIT when no
+    /// flag asks for a segment: data queued, a FIN to send, something to
+    /// send again.
+    #[inline(always)]
+    fn wants_transmit_synchronized(&self) -> bool {
+        self.unsent_len() > 0
+            || (self.fin_queued && !self.fin_sent())
+            || self.snd_nxt != self.snd_max
+            || self.rst_reply_pending()
+            // Last: its rare out-of-line part is then a tail call.
+            || self.loss_wants_transmit()
+    }
+
+    /// [`wants_transmit`](Self::wants_transmit) in CLOSED, LISTEN,
+    /// SYN-SENT, SYN-RECEIVED and TIME-WAIT (`flags`: an RST, ACK, fast
+    /// retransmission or probe is due); the other states as there.
+    #[inline(never)]
+    fn wants_transmit_unsynchronized(&self, flags: bool) -> bool {
         match self.state {
             // As `poll_transmit`: a closed connection sends only its RSTs.
             // A stale flag (an ACK owed when an abort came) must not keep
@@ -349,15 +375,7 @@ impl Connection {
             State::Listen | State::TimeWait => {
                 self.rst_reply_pending() || self.loss_wants_transmit()
             }
-            // Data queued, a FIN to send, something to send again.
-            _ => {
-                self.unsent_len() > 0
-                    || (self.fin_queued && !self.fin_sent())
-                    || self.snd_nxt != self.snd_max
-                    || self.rst_reply_pending()
-                    // Last: its rare out-of-line part is then a tail call.
-                    || self.loss_wants_transmit()
-            }
+            _ => self.wants_transmit_synchronized(),
         }
     }
 
@@ -367,7 +385,7 @@ impl Connection {
     /// owed went with the segment), SND.NXT is SND.MAX, nothing is deemed
     /// lost and no probe is due, so only data still queued or a FIN not
     /// yet sent can be left.
-    #[inline]
+    #[inline(always)]
     pub fn wants_transmit_after_plain(&self) -> bool {
         let more = self.state != State::TimeWait
             && (self.unsent_len() > 0 || (self.fin_queued && !self.fin_sent()));
