@@ -133,22 +133,42 @@ fn layout(p: &[u8]) -> Option<Layout> {
     })
 }
 
-/// Whether `a` and `b` (headers of two segments) belong in one
-/// super-packet: equal everywhere but the IP length, ID and checksum, the
-/// TCP sequence number, checksum and PSH.
-fn same_headers(a: &[u8], b: &[u8], l: &Layout) -> bool {
-    let ip_same = if l.v6 {
-        a[..4] == b[..4] && a[6..40] == b[6..40]
-    } else {
-        a[..2] == b[..2] && a[6..10] == b[6..10] && a[12..20] == b[12..20]
-    };
-    let (ta, tb) = (&a[l.ip_len..l.hdr_len], &b[l.ip_len..l.hdr_len]);
-    ip_same
-        && ta[..4] == tb[..4]
-        && ta[8..13] == tb[8..13]
-        && (ta[13] | PSH) == (tb[13] | PSH)
-        && ta[14..16] == tb[14..16]
-        && ta[18..] == tb[18..]
+/// The header bits two segments of one super-packet share, for a first
+/// segment laid out as `l`: all of its `hdr_len` bytes but the IP length,
+/// ID and checksum, the TCP sequence number, checksum and PSH bit.
+fn header_mask(l: &Layout) -> [u8; MAX_HDR] {
+    let mut m = [0u8; MAX_HDR];
+    m[..l.hdr_len].fill(0xff);
+    let free: &[usize] = if l.v6 { &[4, 5] } else { &[2, 3, 4, 5, 10, 11] };
+    for &i in free {
+        m[i] = 0;
+    }
+    let t = l.ip_len;
+    m[t + 4..t + 8].fill(0);
+    m[t + 16..t + 18].fill(0);
+    m[t + 13] = !PSH;
+    m
+}
+
+/// Whether `a` and `b` are equal in the bits of `mask`'s first `n` bytes
+/// (8 <= `n` <= all three lengths): eight bytes at a time, the last word
+/// overlapping the one before it — a handful of word operations, where
+/// comparing the shared fields one slice at a time cost a `memcmp` call.
+#[inline]
+fn masked_eq(a: &[u8], b: &[u8], mask: &[u8; MAX_HDR], n: usize) -> bool {
+    let word = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("8 bytes"));
+    let (a, b, m) = (&a[..n], &b[..n], &mask[..n]);
+    // Whole chunks: no bounds check inside the loop.
+    let mut diff = a
+        .chunks_exact(8)
+        .zip(b.chunks_exact(8))
+        .zip(m.chunks_exact(8))
+        .fold(0u64, |d, ((x, y), k)| d | ((word(x) ^ word(y)) & word(k)));
+    if n % 8 != 0 {
+        let j = n - 8;
+        diff |= (word(&a[j..]) ^ word(&b[j..])) & word(&m[j..]);
+    }
+    diff == 0
 }
 
 /// Builds super-packets out of consecutive segments of one flow.
@@ -158,7 +178,7 @@ fn same_headers(a: &[u8], b: &[u8], l: &Layout) -> bool {
 /// the stack the buffer itself, placed so that a segment continuing the
 /// super-packet is written with its payload already where it belongs —
 /// only its header (tens of bytes) is moved, never the payload.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Coalescer {
     /// Virtio header room, then the packet being built (`len` bytes in
     /// all), then room to build the next segment in place. Allocated once,
@@ -173,6 +193,11 @@ pub struct Coalescer {
     /// A packet built in place that could not join: held here while the
     /// super-packet before it is written.
     spare: Vec<u8>,
+    /// The header bits a segment must share with the first to join
+    /// ([`header_mask`]), set when a super-packet starts.
+    mask: [u8; MAX_HDR],
+    /// The header bytes a segment built in place overwrote.
+    saved: [u8; MAX_HDR],
     /// Every TCP packet given carries a partial checksum (the stack's
     /// transmit checksum offload, wire/offload.rs): each goes out with
     /// `NEEDS_CSUM`, not only super-packets.
@@ -186,6 +211,23 @@ const MAX_HDR: usize = 40 + 60;
 /// The buffer: the virtio header, a whole super-packet, and room for one
 /// more packet of any size behind it.
 const BUF_LEN: usize = VNET_HDR_LEN + 2 * MAX_SUPER;
+
+impl Default for Coalescer {
+    fn default() -> Self {
+        Coalescer {
+            buf: Vec::new(),
+            len: 0,
+            layout: None,
+            segments: 0,
+            next_seq: 0,
+            closed: false,
+            spare: Vec::new(),
+            mask: [0; MAX_HDR],
+            saved: [0; MAX_HDR],
+            partial: false,
+        }
+    }
+}
 
 /// What [`Coalescer::build_in_place`] did with the packet it had built.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -233,19 +275,33 @@ impl Coalescer {
         }
     }
 
-    /// Whether `pkt` (laid out as `n`) continues the packet being built.
-    fn continues(&self, pkt: &[u8], n: &Layout) -> bool {
-        let Some(l) = self.layout else {
-            return false;
+    /// Where `pkt`'s parts are if it continues the packet being built. Its
+    /// header equal to the first segment's but for the fields that differ
+    /// between segments ([`header_mask`]) means the same layout, which
+    /// [`layout`] checked for the first: version, header lengths,
+    /// protocol, no fragment, flags ACK (and PSH); only the length field
+    /// (against the packet's length), the sequence number and the payload
+    /// are its own.
+    #[inline]
+    fn joins(&self, pkt: &[u8]) -> Option<Layout> {
+        let l = self.layout?;
+        if self.closed || pkt.len() <= l.hdr_len {
+            return None;
+        }
+        let payload = pkt.len() - l.hdr_len;
+        let ip_field = if l.v6 {
+            usize::from(u16::from_be_bytes([pkt[4], pkt[5]])) + 40
+        } else {
+            usize::from(u16::from_be_bytes([pkt[2], pkt[3]]))
         };
-        let fits = self.len - VNET_HDR_LEN + n.payload <= MAX_SUPER;
-        !self.closed
-            && fits
-            && n.v6 == l.v6
-            && n.hdr_len == l.hdr_len
-            && n.seq == self.next_seq
-            && n.payload <= l.payload
-            && same_headers(&self.buf[VNET_HDR_LEN..], pkt, &l)
+        let t = l.ip_len;
+        let seq = u32::from_be_bytes([pkt[t + 4], pkt[t + 5], pkt[t + 6], pkt[t + 7]]);
+        let ok = ip_field == pkt.len()
+            && seq == self.next_seq
+            && payload <= l.payload
+            && self.len - VNET_HDR_LEN + payload <= MAX_SUPER
+            && masked_eq(&self.buf[VNET_HDR_LEN..], pkt, &self.mask, l.hdr_len);
+        ok.then_some(Layout { payload, seq, ..l })
     }
 
     /// The bookkeeping of a segment laid out as `n` (flags byte
@@ -266,6 +322,7 @@ impl Coalescer {
     /// starting a super-packet.
     fn started(&mut self, l: Layout, len: usize) {
         self.len = VNET_HDR_LEN + len;
+        self.mask = header_mask(&l);
         self.layout = Some(l);
         self.segments = 1;
         self.next_seq = l.seq.wrapping_add(l.payload as u32);
@@ -275,12 +332,9 @@ impl Coalescer {
     /// Appends `pkt` to the packet being built if it continues it; returns
     /// `false` (and changes nothing) otherwise.
     pub fn append(&mut self, pkt: &[u8]) -> bool {
-        let Some(n) = layout(pkt) else {
+        let Some(n) = self.joins(pkt) else {
             return false;
         };
-        if !self.continues(pkt, &n) {
-            return false;
-        }
         self.buf[self.len..self.len + n.payload].copy_from_slice(&pkt[n.hdr_len..]);
         self.joined(&n, pkt[n.ip_len + 13]);
         true
@@ -335,17 +389,17 @@ impl Coalescer {
             return self.place_first(n, out);
         };
         let at = self.len - l.hdr_len;
-        let mut saved = [0u8; MAX_HDR];
-        saved[..l.hdr_len].copy_from_slice(&self.buf[at..self.len]);
+        let saved = &mut self.saved[..l.hdr_len];
+        saved.copy_from_slice(&self.buf[at..self.len]);
         let Some(n) = write(&mut self.buf[at..at + mtu]) else {
-            self.buf[at..self.len].copy_from_slice(&saved[..l.hdr_len]);
+            self.buf[at..self.len].copy_from_slice(&self.saved[..l.hdr_len]);
             return Ok(Built::Nothing);
         };
         let n = n.min(mtu);
         let pkt = &self.buf[at..at + n];
-        if let Some(nl) = layout(pkt).filter(|nl| self.continues(pkt, nl)) {
+        if let Some(nl) = self.joins(pkt) {
             let flags = pkt[nl.ip_len + 13];
-            self.buf[at..self.len].copy_from_slice(&saved[..l.hdr_len]);
+            self.buf[at..self.len].copy_from_slice(&self.saved[..l.hdr_len]);
             self.joined(&nl, flags);
             return Ok(Built::Held);
         }
@@ -353,7 +407,7 @@ impl Coalescer {
         // then take it as a first packet.
         self.spare.clear();
         self.spare.extend_from_slice(pkt);
-        self.buf[at..self.len].copy_from_slice(&saved[..l.hdr_len]);
+        self.buf[at..self.len].copy_from_slice(&self.saved[..l.hdr_len]);
         self.finish_into(out)?;
         let n = self.spare.len();
         self.buf[VNET_HDR_LEN..VNET_HDR_LEN + n].copy_from_slice(&self.spare);
