@@ -7,8 +7,8 @@
 //! the accept queue already able to receive data and even a FIN. The
 //! listener's own state never changes.
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 
 use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind};
 use super::{Control, FourTuple, Stack};
@@ -35,6 +35,75 @@ pub(crate) struct Listener {
     /// IP header fields and SYN options (`IP_TOS`, `TCP_NOOPT`, ...) of
     /// its SYN-ACKs, inherited by the connections it accepts.
     pub header: super::socket::HeaderOptions,
+}
+
+/// Up to this many listeners, [`ListenerTable::find`] compares them all
+/// rather than hashing.
+const LISTENERS_SCANNED: usize = 8;
+
+/// The stack's listeners by local address and port. Kept twice: in a
+/// list, compared in one pass while there are few (the usual case: about
+/// 10 instructions a look-up, where even iterating a one-entry hash map
+/// costs some 60, and hashing the key twice, for the exact address and
+/// then the wildcard, about 180; callgrind, issue 6 — two look-ups per
+/// passive open, the SYN's and the final ACK's), and in a map, hashed when
+/// there are many. Changed only by `listen` and a listener's `close`.
+#[derive(Default)]
+pub(crate) struct ListenerTable {
+    list: Vec<((IpAddr, u16), SocketHandle)>,
+    map: HashMap<(IpAddr, u16), SocketHandle>,
+}
+
+impl ListenerTable {
+    /// Adds (or replaces) the listener on `key`.
+    pub fn insert(&mut self, key: (IpAddr, u16), h: SocketHandle) {
+        self.remove(&key);
+        self.list.push((key, h));
+        self.map.insert(key, h);
+    }
+
+    /// Removes the listener on `key`.
+    pub fn remove(&mut self, key: &(IpAddr, u16)) {
+        if self.map.remove(key).is_some() {
+            self.list.retain(|(k, _)| k != key);
+        }
+    }
+
+    /// Whether a listener is bound to exactly `key`.
+    pub fn contains_key(&self, key: &(IpAddr, u16)) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// No listener at all.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The listener a connection request to `ip`:`port` goes to: the one
+    /// bound to that address, else the wildcard one on its port.
+    #[inline]
+    pub fn find(&self, ip: IpAddr, port: u16) -> Option<SocketHandle> {
+        let wildcard = super::unspecified(ip);
+        if self.list.len() <= LISTENERS_SCANNED {
+            // The same answer as the map's: the exact match first.
+            let mut found = None;
+            for &((lip, lport), h) in &self.list {
+                if lport == port {
+                    if lip == ip {
+                        return Some(h);
+                    }
+                    if lip == wildcard {
+                        found = Some(h);
+                    }
+                }
+            }
+            return found;
+        }
+        self.map
+            .get(&(ip, port))
+            .or_else(|| self.map.get(&(wildcard, port)))
+            .copied()
+    }
 }
 
 /// A passive SYN-RECEIVED entry.
@@ -333,14 +402,17 @@ impl Stack {
             );
         }
         self.send_syn_ack(now, &entry);
+        // The entry queued and the listener's timer armed in one look-up.
+        let rto_at = now + self.config.tcp.initial_rto;
         if let Some(Socket {
             kind: SocketKind::Listener(l),
+            timer_at,
             ..
         }) = self.sockets.get_mut(lh)
         {
             l.syn_queue.push(entry);
+            super::reschedule(&mut self.timers, timer_at, lh, rto_at);
         }
-        self.schedule(lh, now + self.config.tcp.initial_rto);
     }
 
     /// RFC 9293 §3.10.7.4 for a passive SYN-RECEIVED entry.
@@ -508,23 +580,30 @@ impl Stack {
         let key = h.key;
         // Its next segment is most likely the client's first data: cached.
         self.conns.insert_cached(key, handle);
-        if let Some(Socket {
-            kind: SocketKind::Listener(l),
-            ..
-        }) = self.sockets.get_mut(lh)
-        {
-            l.accept_queue.push_back(handle);
-        }
-        self.record(
-            now,
-            local,
-            Some(remote),
-            State::SynReceived,
-            State::Established,
-        );
-        self.raise(lh, super::Event::Acceptable);
+        // Queued for accept, ACCEPTABLE raised and the listener's network
+        // events updated in one look-up of its slot.
         if let Some(s) = self.sockets.get_mut(lh) {
+            if let SocketKind::Listener(l) = &mut s.kind {
+                l.accept_queue.push_back(handle);
+            }
+            super::raise(
+                &mut self.events,
+                &mut s.queued,
+                lh,
+                super::Event::Acceptable,
+            );
             super::events::update(s);
+        } else {
+            self.events.push_back((lh, super::Event::Acceptable));
+        }
+        if self.transitions.is_some() {
+            self.record(
+                now,
+                local,
+                Some(remote),
+                State::SynReceived,
+                State::Established,
+            );
         }
         // The final ACK may carry data or a FIN: the new connection takes it.
         if !seg.payload.is_empty() || f.contains(TcpFlags::FIN) {

@@ -201,7 +201,7 @@ pub struct Stack {
     addrs: Vec<IpAddr>,
     sockets: SocketTable,
     conns: demux::Demux,
-    listeners: HashMap<(IpAddr, u16), SocketHandle>,
+    listeners: listener::ListenerTable,
     /// Bound, not listening sockets with their own IP header fields
     /// (`IP_TOS`, `IP_TTL`): the RST that answers a segment for their port
     /// carries them (options.rs). Checked when used; stale entries go then.
@@ -299,7 +299,7 @@ impl Stack {
             addrs: Vec::new(),
             sockets: SocketTable::default(),
             conns: demux::Demux::default(),
-            listeners: HashMap::new(),
+            listeners: listener::ListenerTable::default(),
             bound_ip: HashMap::new(),
             timers: BinaryHeap::new(),
             timers_sweep_at: 0,
@@ -505,30 +505,7 @@ impl Stack {
     /// The listener a connection request to `local` goes to: the one bound
     /// to that address, else the wildcard one on its port.
     pub(crate) fn listener_for(&self, local: SocketAddr) -> Option<SocketHandle> {
-        let (ip, port) = (local.ip(), local.port());
-        if self.listeners.len() <= LISTENERS_SCANNED {
-            // A few listeners (the usual case): one pass comparing keys
-            // costs less than hashing the key twice, for the exact address
-            // and then the wildcard (about 25 instructions against 180,
-            // callgrind, stop 18). The same answer: the exact match first.
-            let wildcard = unspecified(ip);
-            let mut found = None;
-            for (&(lip, lport), &h) in &self.listeners {
-                if lport == port {
-                    if lip == ip {
-                        return Some(h);
-                    }
-                    if lip == wildcard {
-                        found = Some(h);
-                    }
-                }
-            }
-            return found;
-        }
-        self.listeners
-            .get(&(local.ip(), local.port()))
-            .or_else(|| self.listeners.get(&(unspecified(local.ip()), local.port())))
-            .copied()
+        self.listeners.find(local.ip(), local.port())
     }
 
     /// RFC 9293 §3.10.7.1: a segment for no connection gets a RST, unless it
@@ -951,13 +928,6 @@ impl Stack {
         }
     }
 
-    pub(crate) fn raise(&mut self, h: SocketHandle, ev: Event) {
-        match self.sockets.get_mut(h) {
-            Some(s) => raise(&mut self.events, &mut s.queued, h, ev),
-            None => self.events.push_back((h, ev)),
-        }
-    }
-
     pub(crate) fn record(
         &mut self,
         now: Instant,
@@ -1101,10 +1071,6 @@ fn packet_key(pkt: &wire::TcpPacket<'_>) -> FourTuple {
         SocketAddr::new(pkt.ip.src, pkt.tcp.src_port),
     )
 }
-
-/// Up to this many listeners, [`Stack::listener_for`] compares them all
-/// rather than hashing.
-const LISTENERS_SCANNED: usize = 8;
 
 fn unspecified(ip: IpAddr) -> IpAddr {
     match ip {

@@ -265,23 +265,29 @@ impl Stack {
         let h = l.accept_queue.pop_front().ok_or(Error::WouldBlock)?;
         let more = !l.accept_queue.is_empty();
         l.shrink_if_idle();
-        let Some(Socket {
-            kind: SocketKind::Conn(c),
-            ..
-        }) = self.sockets.get_mut(h)
-        else {
+        let Some(s) = self.sockets.get_mut(h) else {
+            return Err(Error::ConnectionAborted);
+        };
+        let SocketKind::Conn(c) = &mut s.kind else {
             return Err(Error::ConnectionAborted);
         };
         c.in_accept_queue = false;
         let remote = c.conn.remote();
-        if more {
-            self.raise(listener, super::Event::Acceptable);
-        }
         // The new socket may already hold data or a FIN, or be writable.
-        if let Some(s) = self.sockets.get_mut(h) {
-            super::events::update(s);
+        super::events::update(s);
+        // The listener again (one look-up): ACCEPTABLE while more wait,
+        // and its network events (ACCEPT re-enabled above).
+        if let Some(s) = self.sockets.app_mut(listener) {
+            if more {
+                super::raise(
+                    &mut self.events,
+                    &mut s.queued,
+                    listener,
+                    super::Event::Acceptable,
+                );
+            }
+            s.net.update(&s.kind);
         }
-        self.reenable_event(listener, NetEvents::ACCEPT);
         Ok((h, remote))
     }
 
