@@ -6,7 +6,7 @@ use super::demux::TableKey;
 use super::events::{NetEvents, NetState};
 use super::listener::Listener;
 use super::socket::{ConnSocket, HeaderOptions, Socket, SocketHandle, SocketKind, SocketOptions};
-use super::{queue_for_transmit, reschedule, unspecified, Error, FourTuple, Stack};
+use super::{queue_for_transmit, unspecified, Error, FourTuple, Stack};
 use crate::tcp::conn::{ConnDefaults, IoError};
 use crate::tcp::{Connection, State};
 use crate::time::Instant;
@@ -295,13 +295,7 @@ impl Stack {
     pub fn send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
         let lingering = self.sockets.linger_until(h).is_some();
         // One look-up for the call and its bookkeeping.
-        let Some(Socket {
-            kind,
-            timer_at,
-            net,
-            ..
-        }) = self.sockets.app_mut(h)
-        else {
+        let Some(Socket { kind, net, .. }) = self.sockets.app_mut(h) else {
             return Err(Error::InvalidHandle);
         };
         let SocketKind::Conn(c) = kind else {
@@ -311,11 +305,15 @@ impl Stack {
             // Message mode: each send is one whole message.
             return self.send_message(now, h, data).map(|()| data.len());
         }
+        #[cfg(debug_assertions)]
+        let deadline = c.conn.poll_timeout();
         let r = c.conn.send(data).map_err(Error::from);
         match r {
             // A byte stream's queue grew: `queues_touched`.
             Ok(_) if !lingering && c.unchanged_since_touch() => {
-                queues_touched(&mut self.tx_ready, &mut self.timers, c, timer_at, net, h);
+                #[cfg(debug_assertions)]
+                debug_assert_eq!(c.conn.poll_timeout(), deadline, "a send moves no timer");
+                queues_touched(&mut self.tx_ready, c, net, h);
             }
             Ok(_) => self.touch(now, h),
             Err(e) => {
@@ -335,13 +333,7 @@ impl Stack {
     pub fn recv(&mut self, now: Instant, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
         let lingering = self.sockets.linger_until(h).is_some();
         // One look-up for the call and its bookkeeping.
-        let Some(Socket {
-            kind,
-            timer_at,
-            net,
-            ..
-        }) = self.sockets.app_mut(h)
-        else {
+        let Some(Socket { kind, net, .. }) = self.sockets.app_mut(h) else {
             return Err(Error::InvalidHandle);
         };
         let SocketKind::Conn(c) = kind else {
@@ -351,17 +343,23 @@ impl Stack {
             // Message mode: each receive is one whole message.
             return self.recv_message(now, h, buf);
         }
+        #[cfg(debug_assertions)]
+        let deadline = c.conn.poll_timeout();
         let r = c.conn.recv(buf, false).map_err(Error::from);
         // Even a failed receive re-enables READ (Winsock).
         net.reenable(NetEvents::READ);
-        // A receive that found nothing changed nothing (a poll loop makes
-        // many); a read or an end-of-stream changed the queue only (a
-        // window update may be owed): `queues_touched`; an error gets the full bookkeeping.
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(c.conn.poll_timeout(), deadline, "a receive moves no timer");
+        // A receive that found nothing, or the end of the stream (a poll
+        // loop makes many), changed nothing but the READ re-enabling; a
+        // read changed the queue only (a window update may be owed):
+        // `queues_touched`; an error gets the full bookkeeping.
         match r {
-            Ok(_) if !lingering && c.unchanged_since_touch() => {
-                queues_touched(&mut self.tx_ready, &mut self.timers, c, timer_at, net, h);
-            }
             Err(Error::WouldBlock) => net.update_conn(c),
+            Ok(0) if !lingering && c.unchanged_since_touch() => net.update_conn(c),
+            Ok(_) if !lingering && c.unchanged_since_touch() => {
+                queues_touched(&mut self.tx_ready, c, net, h);
+            }
             _ => {
                 net.update_conn(c);
                 self.touch(now, h);
@@ -576,25 +574,22 @@ impl Stack {
 
 /// The bookkeeping after a send or a read of a byte stream, on the socket
 /// the call looked up (not lingering, `unchanged_since_touch`). Those
-/// change the queues only: no state, event or retirement can follow, so of
-/// [`Stack::touch`] the transmit list (data to send, a window update to
-/// announce), the timer (a send can arm the persist or retransmission
-/// timer, a read the delayed ACK) and the selected network events remain.
+/// change the queues only: no state, event or retirement can follow, and
+/// no deadline moves (SEND only queues bytes, RECEIVE only takes them and
+/// may owe a window update at once, `ack_now`; the timers are armed when
+/// segments go out and come in — debug builds check it in `send` and
+/// `recv`), so of [`Stack::touch`] the transmit list (data to send, a
+/// window update to announce) and the selected network events remain.
 /// Anything else the connection shows (a state not yet reported, events,
 /// done, message mode, a lingering close) takes the full touch.
 #[inline]
 fn queues_touched(
     tx_ready: &mut std::collections::VecDeque<SocketHandle>,
-    timers: &mut super::TimerHeap,
     c: &mut ConnSocket,
-    timer_at: &mut Option<Instant>,
     net: &mut NetState,
     h: SocketHandle,
 ) {
     queue_for_transmit(tx_ready, c, h);
-    if let Some(t) = c.conn.poll_timeout() {
-        reschedule(timers, timer_at, h, t);
-    }
     net.update_conn(c);
 }
 

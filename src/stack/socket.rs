@@ -104,9 +104,9 @@ impl ConnSocket {
 
     /// Whether nothing the full `touch` handles has happened since the last
     /// one: the state it reported, no events pending, not done, a byte
-    /// stream. Then a send, a read or a plain data segment out needs only
-    /// the transmit list, the timer and the network events (`queues_touched` in ops.rs,
-    /// `touch_sent`).
+    /// stream. Then a send or a read needs only the transmit list and the
+    /// network events (`queues_touched` in ops.rs), a plain data segment
+    /// out those and the timer (`touch_sent`).
     #[inline]
     pub fn unchanged_since_touch(&self) -> bool {
         self.last_state == self.conn.state()
