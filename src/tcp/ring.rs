@@ -63,7 +63,11 @@ impl Ring {
         let pos = self.wrap(offset);
         let first = data.len().min(self.buf.len() - pos);
         self.buf[pos..pos + first].copy_from_slice(&data[..first]);
-        self.buf[..data.len() - first].copy_from_slice(&data[first..]);
+        // Only when the write wraps: an empty copy is still a call to
+        // `memcpy` (some 10 instructions, twice per small send; issue 6).
+        if first < data.len() {
+            self.buf[..data.len() - first].copy_from_slice(&data[first..]);
+        }
     }
 
     /// Logical `[offset, offset + len)` as at most two writable slices
@@ -112,7 +116,10 @@ impl Ring {
     pub fn copy_out(&self, out: &mut [u8]) {
         let (a, b) = self.slices(0, out.len());
         out[..a.len()].copy_from_slice(a);
-        out[a.len()..a.len() + b.len()].copy_from_slice(b);
+        // Only when the range wraps (see `write_at`).
+        if !b.is_empty() {
+            out[a.len()..a.len() + b.len()].copy_from_slice(b);
+        }
     }
 
     /// Moves the front forward by `n` bytes.
