@@ -352,13 +352,21 @@ impl Stack {
         debug_assert_eq!(c.conn.poll_timeout(), deadline, "a receive moves no timer");
         // A receive that found nothing, or the end of the stream (a poll
         // loop makes many), changed nothing but the READ re-enabling; a
-        // read changed the queue only (a window update may be owed):
-        // `queues_touched`; an error gets the full bookkeeping.
+        // read changed the queue only (a window update may be owed); an
+        // error gets the full bookkeeping.
         match r {
             Err(Error::WouldBlock) => net.update_conn(c),
             Ok(0) if !lingering && c.unchanged_since_touch() => net.update_conn(c),
             Ok(_) if !lingering && c.unchanged_since_touch() => {
-                queues_touched(&mut self.tx_ready, c, net, h);
+                // The last touch queued the connection, or found it had
+                // nothing to send (or nothing it could send: Nagle, the
+                // peer's window — a read changes neither): a window update
+                // is all a read can add.
+                if !c.tx_queued && c.conn.owes_ack_now() {
+                    c.tx_queued = true;
+                    self.tx_ready.push_back(h);
+                }
+                net.update_conn(c);
             }
             _ => {
                 net.update_conn(c);
@@ -572,14 +580,13 @@ impl Stack {
     }
 }
 
-/// The bookkeeping after a send or a read of a byte stream, on the socket
-/// the call looked up (not lingering, `unchanged_since_touch`). Those
-/// change the queues only: no state, event or retirement can follow, and
-/// no deadline moves (SEND only queues bytes, RECEIVE only takes them and
-/// may owe a window update at once, `ack_now`; the timers are armed when
-/// segments go out and come in — debug builds check it in `send` and
-/// `recv`), so of [`Stack::touch`] the transmit list (data to send, a
-/// window update to announce) and the selected network events remain.
+/// The bookkeeping after a send of a byte stream, on the socket
+/// the call looked up (not lingering, `unchanged_since_touch`). A send
+/// changes the queue only: no state, event or retirement can follow, and
+/// no deadline moves (SEND only queues bytes; the timers are armed when
+/// segments go out and come in — debug builds check it in `send`, and
+/// in `recv`, whose read needs even less), so of [`Stack::touch`] the
+/// transmit list and the selected network events remain.
 /// Anything else the connection shows (a state not yet reported, events,
 /// done, message mode, a lingering close) takes the full touch.
 #[inline]

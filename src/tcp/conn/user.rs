@@ -73,6 +73,15 @@ impl Connection {
         }
     }
 
+    /// Whether an ACK is owed at once (after a read: the window update
+    /// [`Connection::recv`] decided to announce). A read changes nothing
+    /// else [`Connection::wants_transmit`] looks at, so this is all the
+    /// stack asks after one (issue 6).
+    #[inline]
+    pub(crate) fn owes_ack_now(&self) -> bool {
+        self.ack_now
+    }
+
     /// After a read: announce a window that opened by at least two segments
     /// or half the buffer (RFC 9293 §3.8.6.2.2, receiver SWS avoidance).
     fn window_update_after_read(&mut self, before: u16) {
