@@ -445,6 +445,26 @@ impl Connection {
             self.ack_now = true;
             return false;
         }
+        self.process_acceptable_ack(now, cfg, seq, seg, wscale)
+    }
+
+    /// The rest of the fifth check for an ACK within
+    /// SND.UNA - MAX.SND.WND..=SND.MAX, past SYN-RECEIVED: the new data it
+    /// acknowledges, the duplicate-ACK and SACK/RACK bookkeeping, the window
+    /// update and the state changes an ACK of our FIN makes. `wscale` is the
+    /// shift of the segment's window (0 on a SYN, RFC 7323 §2.2). Returns
+    /// false when the segment must be dropped (its FIN ended the
+    /// connection). The light path (predict.rs `rx_light`), whose
+    /// acceptance test already fixed the checks before it, starts here.
+    pub(super) fn process_acceptable_ack(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seq: SeqNum,
+        seg: &AckFields<'_>,
+        wscale: u8,
+    ) -> bool {
+        let ack = seg.ack;
         let wnd = u32::from(seg.window) << wscale;
         // An orphan's ACK of everything, FIN included, ends its send side;
         // after it, the send side has nothing left to do.

@@ -244,28 +244,32 @@ impl Connection {
     /// yes to, whose checksum verified: what
     /// [`on_segment`](Self::on_segment) does with it, the checks whose
     /// outcome is known skipped and every other step the general path's
-    /// own code (header prediction, the ACK, the text and FIN, TS.Recent,
-    /// the keep-alive restart).
+    /// own code (the ACK, the text and FIN, TS.Recent, the keep-alive
+    /// restart).
+    ///
+    /// Header prediction is not tried again: the stack's fast path already
+    /// asked [`rx_predicts`](Self::rx_predicts) of a segment that comes
+    /// here from an ESTABLISHED connection it could look at, and the steps
+    /// below do what the prediction's shortcut would (the two paths agree,
+    /// which the stack's tests check packet for packet).
     pub(crate) fn rx_light(&mut self, now: Instant, cfg: &TcpConfig, h: &RxHeader, text: &[u8]) {
-        let predicted = self.state == State::Established
-            && !text.is_empty()
-            && self.predicted_text(now, cfg, h, text);
-        if !predicted {
-            let ack = AckFields {
-                ack: h.ack,
-                window: h.window,
-                flags: h.flags,
-                text: !text.is_empty(),
-                sack_blocks: &[],
-            };
-            // Fifth, the ACK; RFC 3168's steps after it have nothing to do
-            // (no ECE, no CWR, no CE on an ECN connection); seventh and
-            // eighth, text and FIN; TS.Recent.
-            if self.process_ack(now, cfg, h.seq, &ack) {
-                let fin = h.flags.contains(TcpFlags::FIN);
-                self.process_text_and_fin(now, cfg, h.seq, text, fin);
-                self.update_ts_recent_ts(now, h.seq, h.timestamps);
-            }
+        let ack = AckFields {
+            ack: h.ack,
+            window: h.window,
+            flags: h.flags,
+            text: !text.is_empty(),
+            sack_blocks: &[],
+        };
+        // Fifth, the ACK: `rx_light_accepts` fixed the outcome of its
+        // first tests (past SYN-RECEIVED; SND.UNA <= SEG.ACK <= SND.MAX, so
+        // not older than SND.UNA - MAX.SND.WND, RFC 5961 §5.2; no SYN, so
+        // the window is scaled). RFC 3168's steps after it have nothing to
+        // do (no ECE, no CWR, no CE on an ECN connection); seventh and
+        // eighth, text and FIN; TS.Recent.
+        if self.process_acceptable_ack(now, cfg, h.seq, &ack, self.opts.snd_wscale) {
+            let fin = h.flags.contains(TcpFlags::FIN);
+            self.process_text_and_fin(now, cfg, h.seq, text, fin);
+            self.update_ts_recent_ts(now, h.seq, h.timestamps);
         }
         self.heard_from_peer(now, cfg);
     }
