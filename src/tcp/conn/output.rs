@@ -877,20 +877,26 @@ impl Connection {
         let current = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
         let mss = u32::from(self.our_mss());
         let step = (cap / 2).min(mss).max(1);
-        let wnd = if avail >= current + step || current == 0 && avail >= step {
+        // Open the window to everything free only once it has grown by
+        // `step` (min(MSS, half the buffer)) past what is already offered;
+        // otherwise keep offering the current edge, never less (RFC 9293
+        // §3.8.6.2.2 SWS avoidance; §3.8.6.2.1, no shrinking). `current` is
+        // at most 2^31 and `step` at most 2^16, so the sum cannot overflow.
+        let wnd = if avail >= current + step {
             avail
         } else {
-            current.min(avail.max(current))
+            current
         };
-        let wnd = wnd.max(current).min(65535u32 << ws);
-        let mut field = wnd.div_ceil(1 << ws).min(65535);
+        let wnd = wnd.min(65535u32 << ws);
+        // `wnd <= 65535 << ws`, so the rounded-up field is at most 65535.
+        let mut field = wnd.div_ceil(1 << ws);
         if field << ws > avail.max(current) {
             // Rounding up would promise bytes the queue cannot hold: round
             // down instead. The edge then retreats by less than one scale
             // unit, the retraction RFC 7323 §2.4 accepts as a consequence
             // of scaling (with large scales — auto-tuning picks them — the
             // peer would otherwise send data we must drop forever).
-            field = avail.max(current.min(avail)) >> ws;
+            field = avail >> ws;
         }
         let edge = self.rcv_nxt + (field << ws);
         if edge.diff(self.rcv_adv) > 0 {
