@@ -1091,17 +1091,7 @@ fn emit_segment(
     // Rebuilt from the compact tuple once per packet, not once per field.
     let (local, remote) = (conn.local(), conn.remote());
     let (src, dst) = (local.ip(), remote.ip());
-    let repr = TcpRepr {
-        src_port: local.port(),
-        dst_port: remote.port(),
-        seq: seg.seq,
-        ack: seg.ack,
-        flags: seg.flags,
-        window: seg.window,
-        urgent: 0,
-        options: seg.options,
-        payload: &[],
-    };
+    let repr = seg.header_repr(local.port(), remote.port());
     let ip_len = if src.is_ipv4() {
         wire::ip::IPV4_HEADER_LEN
     } else {

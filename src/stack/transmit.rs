@@ -28,7 +28,7 @@ use crate::tcp::conn::{PlainPoll, PlainSegment};
 use crate::tcp::{Connection, Segment};
 use crate::time::Instant;
 use crate::wire::template::{HeaderTemplate, SegmentFields};
-use crate::wire::{self, checksum, Ecn, TcpFlags, TcpRepr};
+use crate::wire::{self, checksum, Ecn, TcpFlags};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::IpAddr;
@@ -527,17 +527,7 @@ impl TxTemplate {
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (local.ip(), remote.ip()) else {
             return None;
         };
-        let repr = TcpRepr {
-            src_port: local.port(),
-            dst_port: remote.port(),
-            seq: seg.seq,
-            ack: seg.ack,
-            flags: seg.flags,
-            window: seg.window,
-            urgent: 0,
-            options: seg.options,
-            payload: &[],
-        };
+        let repr = seg.header_repr(local.port(), remote.port());
         let ip = conn.ip_fields();
         let n = wire::control::emit_v4(src, dst, ip.hop_limit, ip.dscp, &repr, buf)?;
         // Not a full segment of data: the bulk path is not worth asking.

@@ -7,7 +7,7 @@ use super::Connection;
 use crate::tcp::State;
 use crate::time::Instant;
 use crate::wire::template::SegmentFields;
-use crate::wire::{Ecn, SackBlocks, SeqNum, TcpFlags, TcpOptions};
+use crate::wire::{Ecn, SackBlocks, SeqNum, TcpFlags, TcpOptions, TcpRepr};
 
 /// One segment to send. The payload stays in the send queue:
 /// `payload_offset..payload_offset + payload_len` of it, which the stack
@@ -31,6 +31,26 @@ pub struct Segment {
     /// Send it ECN-capable, ECT(0) in the IP header (RFC 3168 §6.1.2: new
     /// data on a connection that agreed on ECN).
     pub ect: bool,
+}
+
+impl Segment {
+    /// The segment's TCP header between `src_port` and `dst_port`, with an
+    /// empty payload: the emitters write the payload (if any) themselves,
+    /// from the send queue into the packet.
+    #[inline]
+    pub fn header_repr(&self, src_port: u16, dst_port: u16) -> TcpRepr<'static> {
+        TcpRepr {
+            src_port,
+            dst_port,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            urgent: 0,
+            options: self.options,
+            payload: &[],
+        }
+    }
 }
 
 /// A full-sized segment of new data from the transmit fast path
