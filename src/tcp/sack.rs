@@ -353,20 +353,10 @@ impl Scoreboard {
         }
     }
 
-    /// A new record at the back, which has room for it. (Written out
-    /// rather than through `new_record`: the bulk path's codegen stays as
-    /// it was, a store or two less per segment.)
+    /// A new record at the back, which has room for it.
     #[inline]
     fn append(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
-        let r = SegRecord {
-            start,
-            end,
-            sent: now,
-            order: self.next_order,
-            flags: 0,
-        };
-        self.next_order = self.next_order.wrapping_add(1);
-        self.pipe += r.len();
+        let r = self.new_record(start, end, now);
         self.recs.push_back(r);
     }
 
