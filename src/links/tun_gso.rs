@@ -524,16 +524,7 @@ fn partial_header(pkt: &[u8]) -> Option<VnetHdr> {
 /// offsets do not fit the packet.
 pub fn complete_checksum(pkt: &mut [u8], hdr: &VnetHdr) -> bool {
     let start = usize::from(hdr.csum_start);
-    let at = start + usize::from(hdr.csum_offset);
-    if at + 2 > pkt.len() {
-        return false;
-    }
-    let seed = u64::from(u16::from_be_bytes([pkt[at], pkt[at + 1]]));
-    pkt[at] = 0;
-    pkt[at + 1] = 0;
-    let c = !checksum::fold(checksum::sum(&pkt[start..], seed));
-    pkt[at..at + 2].copy_from_slice(&c.to_be_bytes());
-    true
+    crate::wire::offload::finish(pkt, start, start + usize::from(hdr.csum_offset))
 }
 
 #[cfg(test)]

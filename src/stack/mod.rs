@@ -551,21 +551,7 @@ impl Stack {
     /// `None` when nothing is ready. `buf` should hold the link MTU.
     #[inline]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        // A bulk sender's next full segment (transmit.rs) when no control
-        // segment goes first, else the general path — which is not called
-        // at all when nothing is queued (the last call of every burst).
-        if self.control.is_empty() {
-            let Some(&h) = self.tx_ready.front() else {
-                self.release_control();
-                return None;
-            };
-            if self.tx_template.is_for(h) {
-                if let Some(n) = self.transmit_bulk::<false>(now, h, buf) {
-                    return Some(n);
-                }
-            }
-        }
-        self.poll_transmit_general(now, buf)
+        self.poll_transmit_as::<false>(now, buf)
     }
 
     /// [`poll_transmit`](Self::poll_transmit) for a device that completes
@@ -578,20 +564,36 @@ impl Stack {
     /// written whole and then made partial. Received segments are
     /// verified as ever.
     pub fn poll_transmit_offload(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.poll_transmit_as::<true>(now, buf)
+    }
+
+    /// Both polls: `PARTIAL` says whether checksums are left partial
+    /// (a constant, so each caller gets its own code with no test of it).
+    #[inline(always)]
+    fn poll_transmit_as<const PARTIAL: bool>(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        // A bulk sender's next full segment (transmit.rs) when no control
+        // segment goes first, else the general path — which is not called
+        // at all when nothing is queued (the last call of every burst).
         if self.control.is_empty() {
             let Some(&h) = self.tx_ready.front() else {
                 self.release_control();
                 return None;
             };
             if self.tx_template.is_for(h) {
-                if let Some(n) = self.transmit_bulk::<true>(now, h, buf) {
+                if let Some(n) = self.transmit_bulk::<PARTIAL>(now, h, buf) {
                     return Some(n);
                 }
             }
         }
         let n = self.poll_transmit_general(now, buf)?;
-        if let Some(p) = buf.get_mut(..n) {
-            wire::offload::make_partial(p);
+        if PARTIAL {
+            if let Some(p) = buf.get_mut(..n) {
+                wire::offload::make_partial(p);
+            }
         }
         Some(n)
     }

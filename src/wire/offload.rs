@@ -103,11 +103,21 @@ pub fn complete(pkt: &mut [u8]) -> bool {
     let Some(at) = tcp_offset(pkt) else {
         return false;
     };
-    let field = at + 16;
+    finish(pkt, at, at + 16)
+}
+
+/// Completes a partial checksum: the sum from `start` to the end of `pkt`,
+/// seeded by the pseudo-header sum the field at `field` holds, goes into
+/// that field (what a device does for `NEEDS_CSUM`, virtio 1.1 §5.1.6.2).
+/// `false`, changing nothing, if the field is not inside `pkt`.
+pub fn finish(pkt: &mut [u8], start: usize, field: usize) -> bool {
+    if start > field || field + 2 > pkt.len() {
+        return false;
+    }
     let seed = u64::from(u16::from_be_bytes([pkt[field], pkt[field + 1]]));
     pkt[field] = 0;
     pkt[field + 1] = 0;
-    let c = !checksum::fold(checksum::sum(&pkt[at..], seed));
+    let c = !checksum::fold(checksum::sum(&pkt[start..], seed));
     pkt[field..field + 2].copy_from_slice(&c.to_be_bytes());
     true
 }
