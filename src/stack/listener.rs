@@ -3,7 +3,7 @@
 //! DESIGN.md "Listener").
 //!
 //! A SYN makes a [`HalfOpen`] entry — a few dozen bytes, no buffers — and a
-//! SYN-ACK. Only the final ACK creates a full [`Connection`], which goes to
+//! SYN-ACK. Only the final ACK creates a full [`Connection`](crate::tcp::Connection), which goes to
 //! the accept queue already able to receive data and even a FIN. The
 //! listener's own state never changes.
 
@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind};
 use super::{Control, FourTuple, Stack};
 use crate::tcp::conn::{local_mss, negotiate, wscale_for, Negotiated};
-use crate::tcp::{Connection, State};
+use crate::tcp::State;
 use crate::time::Instant;
 use crate::wire::{SeqNum, TcpFlags, TcpOptions, TcpRepr};
 
@@ -307,6 +307,9 @@ impl Stack {
         if !f.contains(TcpFlags::SYN) {
             return;
         }
+        // The window scale of the stack's own configuration, worked out
+        // once (`ConnDefaults`), for a listener without `SO_RCVBUF`.
+        let stack_wscale = self.conn_defaults().rcv_wscale();
         // Everything the SYN needs from the listener, read in one look-up
         // of its slot rather than one per field (callgrind, stop 18).
         let Some(Socket {
@@ -365,12 +368,11 @@ impl Stack {
         let local = key.local();
         // The window scale is fixed by the SYN-ACK, so it must already fit
         // the receive buffer the listener's options ask for.
-        let recv_buffer =
-            recv_buffer_opt.map_or(cfg.recv_buffer.max(cfg.recv_buffer_max), |b| b as usize);
-        let our_ws = if cfg.window_scaling {
-            wscale_for(cfg, recv_buffer)
-        } else {
-            0
+        let our_ws = match recv_buffer_opt {
+            _ if !cfg.window_scaling => 0,
+            // `cfg` is the stack's (TCP_NOOPT would have turned scaling off).
+            None => stack_wscale,
+            Some(b) => wscale_for(cfg, b as usize),
         };
         let mut opts = negotiate(cfg, &local, &seg.options, our_ws);
         opts.message_mode = message_mode;
@@ -543,18 +545,17 @@ impl Stack {
             None => Default::default(),
         };
         let stack_defaults = self.conn_defaults();
+        let mut conn = self.conn_box();
         let cfg = options.connection_config(&self.config.tcp, None, &header);
         let (local, remote) = (h.key.local(), h.key.remote());
-        let mut conn = Connection::accepted_with(
+        conn.open_passive(
             &crate::tcp::conn::ConnDefaults::for_config(stack_defaults, &cfg),
             &cfg,
             local,
             remote,
-            h.iss,
-            h.irs,
+            (h.iss, h.irs),
             h.opts,
-            h.ts_recent,
-            h.ts_offset,
+            (h.ts_recent, h.ts_offset),
             seg.window,
             now,
         );
@@ -562,7 +563,6 @@ impl Stack {
             // RFC 6298 §5.7: the SYN-ACK timer expired at least once.
             conn.syn_was_retransmitted();
         }
-        let conn = self.conn_box(conn);
         let handle = self.sockets.insert(Socket {
             kind: SocketKind::Conn(ConnSocket {
                 conn,

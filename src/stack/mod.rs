@@ -486,7 +486,6 @@ impl Stack {
     #[inline(never)]
     fn receive_unconnected(&mut self, now: Instant, pkt: &wire::TcpPacket<'_>) {
         let seg = &pkt.tcp;
-        let local = SocketAddr::new(pkt.ip.dst, seg.dst_port);
         let key = packet_key(pkt);
         // An empty TIME-WAIT table (a server whose clients close first) is
         // not searched: the search hashes the 4-tuple.
@@ -496,7 +495,9 @@ impl Stack {
         {
             return;
         }
-        match self.listener_for(local) {
+        // The listener straight from the packet's address and port (no
+        // `SocketAddr` built and taken apart again).
+        match self.listeners.find(pkt.ip.dst, seg.dst_port) {
             Some(lh) => self.listener_segment(now, lh, key, seg),
             None => self.reply_rst(key, seg),
         }
@@ -904,15 +905,14 @@ impl Stack {
 
     /// A box for a new connection block: a retired connection's if one is
     /// kept, else a new one. Saves the allocator's malloc and free (some
-    /// 150 instructions a pair) per connection.
-    pub(crate) fn conn_box(&mut self, conn: crate::tcp::Connection) -> Box<crate::tcp::Connection> {
+    /// 150 instructions a pair) per connection. The caller fills it in
+    /// place (`Connection::open_active` / `open_passive`), so the block is
+    /// neither built elsewhere and copied in nor the old one dropped whole.
+    #[inline]
+    pub(crate) fn conn_box(&mut self) -> Box<crate::tcp::Connection> {
         match self.spare_conns.pop() {
-            Some(mut b) => {
-                // Drops the old connection (its own boxes, if any) in place.
-                *b = conn;
-                b
-            }
-            None => Box::new(conn),
+            Some(b) => b,
+            None => new_conn_box(),
         }
     }
 
@@ -991,6 +991,14 @@ impl Stack {
         }
         None
     }
+}
+
+/// A fresh connection block (no spare one kept): out of line, the
+/// steady state reuses retired blocks.
+#[cold]
+#[inline(never)]
+fn new_conn_box() -> Box<crate::tcp::Connection> {
+    Box::new(crate::tcp::Connection::vacant())
 }
 
 /// Timer-heap entries allowed beyond two per socket before

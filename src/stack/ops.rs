@@ -242,15 +242,16 @@ impl Stack {
             TableKey::Other(t) => self.secret.isn_and_ts_offset(t, now),
         };
         let stack_defaults = self.conn_defaults();
+        let mut conn = self.conn_box();
         // Options set before connect shape the SYN (window scale, MSS).
         let cfg = options.connection_config(&self.config.tcp, ecn, &header);
         let defaults = ConnDefaults::for_config(stack_defaults, &cfg);
-        let mut conn = Connection::connect_with(&defaults, &cfg, local, remote, iss, now);
+        conn.open_active(&defaults, &cfg, local, remote, iss, now);
         conn.set_ts_offset(ts_offset);
         if options.message_mode {
             conn.request_message_mode();
         }
-        Ok((self.conn_box(conn), key))
+        Ok((conn, key))
     }
 
     /// Takes the oldest established connection from a listener's accept

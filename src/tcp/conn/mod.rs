@@ -242,6 +242,12 @@ pub struct ConnDefaults {
 }
 
 impl ConnDefaults {
+    /// The window scale a SYN of this configuration announces (0 without
+    /// window scaling).
+    pub fn rcv_wscale(&self) -> u8 {
+        self.rcv_wscale
+    }
+
     /// The set for `cfg`, a connection's configuration: `stack`, the set of
     /// the stack's own, when `cfg` is borrowed from it unchanged (no socket
     /// option overrides it), else worked out.
@@ -313,16 +319,33 @@ impl Connection {
         iss: SeqNum,
         now: Instant,
     ) -> Connection {
+        let mut c = Connection::vacant();
+        c.open_active(defaults, cfg, local, remote, iss, now);
+        c
+    }
+
+    /// [`Connection::connect_with`] in place: this block (a finished
+    /// connection's, or [`Connection::vacant`]) becomes the new active
+    /// open. Written field by field into the block the stack keeps, so a
+    /// connect neither builds the 300-byte block on the stack and copies
+    /// it nor runs the old one's destructor (callgrind, issue 6).
+    pub(crate) fn open_active(
+        &mut self,
+        defaults: &ConnDefaults,
+        cfg: &TcpConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+        now: Instant,
+    ) {
         debug_assert_eq!(*defaults, ConnDefaults::new(cfg));
-        let mut c = Connection::blank_with(defaults, cfg, local, remote, iss);
-        c.state = State::SynSent;
-        c.rto_at = None;
-        if let Some(k) = c.keepinit() {
+        self.init_blank(defaults, cfg, local, remote, iss);
+        self.state = State::SynSent;
+        if let Some(k) = self.keepinit() {
             // TCP_KEEPINIT: the idle timer serves no other purpose before
             // ESTABLISHED (keep-alive and the FIN-WAIT-2 bound come later).
-            c.idle_at = Some(now + k);
+            self.idle_at = Some(now + k);
         }
-        c
     }
 
     /// A passively opened connection whose handshake has just completed: the
@@ -372,47 +395,75 @@ impl Connection {
         peer_window: u16,
         now: Instant,
     ) -> Connection {
-        debug_assert_eq!(*defaults, ConnDefaults::new(cfg));
-        let mut c = Connection::blank_with(defaults, cfg, local, remote, iss);
-        c.state = State::Established;
-        c.snd_una = iss + 1u32;
-        c.snd_nxt = c.snd_una;
-        c.snd_max = c.snd_una;
-        c.irs = irs;
-        c.rcv_nxt = irs + 1u32;
-        c.opts = opts;
-        c.ts_recent = ts_recent;
-        c.ts_recent_at = secs(now);
-        c.ts_offset = ts_offset;
-        c.snd_wnd = u32::from(peer_window) << opts.snd_wscale;
-        c.max_snd_wnd = c.snd_wnd;
-        c.snd_wl1 = irs + 1u32;
-        c.snd_wl2 = c.snd_una;
-        c.round_buffers(cfg);
-        c.rcv_adv = c.rcv_nxt + c.initial_rcv_window();
-        c.events.insert(Events::CONNECTED);
-        c.heard_from_peer(now, cfg);
+        let mut c = Connection::vacant();
+        c.open_passive(
+            defaults,
+            cfg,
+            local,
+            remote,
+            (iss, irs),
+            opts,
+            (ts_recent, ts_offset),
+            peer_window,
+            now,
+        );
         c
     }
 
-    /// A connection block in CLOSED with `iss`, its configuration-derived
-    /// fields copied from `d` (`ConnDefaults::new(cfg)`).
-    #[inline]
-    fn blank_with(
-        d: &ConnDefaults,
+    /// [`Connection::accepted_with`] in place (see
+    /// [`Connection::open_active`]): `seqs` is (ISS, IRS), `ts` is
+    /// (TS.Recent, our timestamp offset).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn open_passive(
+        &mut self,
+        defaults: &ConnDefaults,
         cfg: &TcpConfig,
         local: SocketAddr,
         remote: SocketAddr,
-        iss: SeqNum,
-    ) -> Connection {
-        let mss = if local.is_ipv4() { d.mss_v4 } else { d.mss_v6 };
+        (iss, irs): (SeqNum, SeqNum),
+        opts: Negotiated,
+        (ts_recent, ts_offset): (u32, u32),
+        peer_window: u16,
+        now: Instant,
+    ) {
+        debug_assert_eq!(*defaults, ConnDefaults::new(cfg));
+        self.init_blank(defaults, cfg, local, remote, iss);
+        self.state = State::Established;
+        self.snd_una = iss + 1u32;
+        self.snd_nxt = self.snd_una;
+        self.snd_max = self.snd_una;
+        self.irs = irs;
+        self.rcv_nxt = irs + 1u32;
+        self.opts = opts;
+        self.ts_recent = ts_recent;
+        self.ts_recent_at = secs(now);
+        self.ts_offset = ts_offset;
+        self.snd_wnd = u32::from(peer_window) << opts.snd_wscale;
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = irs + 1u32;
+        self.snd_wl2 = self.snd_una;
+        self.round_buffers(cfg);
+        self.rcv_adv = self.rcv_nxt + self.initial_rcv_window();
+        self.events.insert(Events::CONNECTED);
+        self.heard_from_peer(now, cfg);
+    }
+
+    /// A block holding no connection, for [`Connection::open_active`] or
+    /// [`Connection::open_passive`] to fill (which write every field: the
+    /// values here are never read).
+    pub(crate) fn vacant() -> Connection {
+        const NOWHERE: std::net::SocketAddrV4 =
+            std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
         Connection {
-            ends: block::Endpoints::new(local, remote),
+            ends: block::Endpoints::V4 {
+                local: NOWHERE,
+                remote: NOWHERE,
+            },
             state: State::Closed,
-            iss,
-            snd_una: iss,
-            snd_nxt: iss,
-            snd_max: iss,
+            iss: SeqNum(0),
+            snd_una: SeqNum(0),
+            snd_nxt: SeqNum(0),
+            snd_max: SeqNum(0),
             snd_wnd: 0,
             max_snd_wnd: 0,
             snd_wl1: SeqNum(0),
@@ -421,38 +472,29 @@ impl Connection {
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
             peer_fin: None,
-            opts: Negotiated {
-                snd_mss: default_peer_mss(&remote).min(mss),
-                snd_wscale: 0,
-                rcv_wscale: d.rcv_wscale,
-                timestamps: false,
-                sack_permitted: false,
-                window_scaling: false,
-                message_mode: false,
-                ecn: d.ecn,
-            },
-            local_mss: mss,
-            settings: d.settings,
-            cold: if d.cold {
-                block::Cold::for_config(cfg)
-            } else {
-                None
-            },
+            opts: Negotiated::default(),
+            local_mss: 0,
+            settings: block::Settings::default(),
+            cold: None,
             repeat_fin: false,
             ecn: ecn::EcnFlags::default(),
             dsack: None,
-            rcv_buf_max: d.rcv_buf_max,
-            snd_buf_max: d.snd_buf_max,
+            rcv_buf_max: 0,
+            snd_buf_max: 0,
             ts_recent: 0,
             ts_recent_at: 0,
             ts_offset: 0,
-            send_q: SendQueue::new(d.send_buffer),
-            recv_q: RecvQueue::new(d.recv_buffer),
+            send_q: SendQueue::default(),
+            recv_q: RecvQueue::default(),
             fin_queued: false,
             fin_acked: false,
             rd_closed: false,
             orphaned: false,
-            rtt: d.rtt,
+            rtt: RttEstimator::new(
+                core::time::Duration::ZERO,
+                core::time::Duration::ZERO,
+                core::time::Duration::ZERO,
+            ),
             loss: None,
             rtt_probe: None,
             retries: 0,
@@ -473,6 +515,142 @@ impl Connection {
             error: None,
             events: Events::empty(),
         }
+    }
+
+    /// This block as a new connection in CLOSED with `iss`, its
+    /// configuration-derived fields copied from `d` (`ConnDefaults::new(cfg)`).
+    /// Every field is written: the pattern below names them all, so a new
+    /// field cannot be forgotten (and a reused block keeps nothing of the
+    /// connection it held).
+    #[inline]
+    fn init_blank(
+        &mut self,
+        d: &ConnDefaults,
+        cfg: &TcpConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss_: SeqNum,
+    ) {
+        let mss = if local.is_ipv4() { d.mss_v4 } else { d.mss_v6 };
+        let Connection {
+            ends,
+            state,
+            iss,
+            snd_una,
+            snd_nxt,
+            snd_max,
+            snd_wnd,
+            max_snd_wnd,
+            snd_wl1,
+            snd_wl2,
+            irs,
+            rcv_nxt,
+            rcv_adv,
+            peer_fin,
+            opts,
+            local_mss,
+            settings,
+            cold,
+            repeat_fin,
+            ecn,
+            dsack,
+            rcv_buf_max,
+            snd_buf_max,
+            ts_recent,
+            ts_recent_at,
+            ts_offset,
+            send_q,
+            recv_q,
+            fin_queued,
+            fin_acked,
+            rd_closed,
+            orphaned,
+            rtt,
+            loss,
+            rtt_probe,
+            retries,
+            rexmit_start_ms,
+            rto_at,
+            dack_at,
+            persist_at,
+            persist_backoff,
+            idle_at,
+            keepalive_sent,
+            keepalive_probe,
+            ack_now,
+            challenge,
+            segs_unacked,
+            fast_rexmit,
+            persist_probe,
+            send_rst,
+            error,
+            events,
+        } = self;
+        *ends = block::Endpoints::new(local, remote);
+        *state = State::Closed;
+        *iss = iss_;
+        *snd_una = iss_;
+        *snd_nxt = iss_;
+        *snd_max = iss_;
+        *snd_wnd = 0;
+        *max_snd_wnd = 0;
+        *snd_wl1 = SeqNum(0);
+        *snd_wl2 = SeqNum(0);
+        *irs = SeqNum(0);
+        *rcv_nxt = SeqNum(0);
+        *rcv_adv = SeqNum(0);
+        *peer_fin = None;
+        *opts = Negotiated {
+            snd_mss: default_peer_mss(&remote).min(mss),
+            snd_wscale: 0,
+            rcv_wscale: d.rcv_wscale,
+            timestamps: false,
+            sack_permitted: false,
+            window_scaling: false,
+            message_mode: false,
+            ecn: d.ecn,
+        };
+        *local_mss = mss;
+        *settings = d.settings;
+        *cold = if d.cold {
+            block::Cold::for_config(cfg)
+        } else {
+            None
+        };
+        *repeat_fin = false;
+        *ecn = ecn::EcnFlags::default();
+        *dsack = None;
+        *rcv_buf_max = d.rcv_buf_max;
+        *snd_buf_max = d.snd_buf_max;
+        *ts_recent = 0;
+        *ts_recent_at = 0;
+        *ts_offset = 0;
+        *send_q = SendQueue::new(d.send_buffer);
+        *recv_q = RecvQueue::new(d.recv_buffer);
+        *fin_queued = false;
+        *fin_acked = false;
+        *rd_closed = false;
+        *orphaned = false;
+        *rtt = d.rtt;
+        *loss = None;
+        *rtt_probe = None;
+        *retries = 0;
+        *rexmit_start_ms = 0;
+        *rto_at = None;
+        *dack_at = None;
+        *persist_at = None;
+        *persist_backoff = 0;
+        *idle_at = None;
+        *keepalive_sent = 0;
+        *keepalive_probe = false;
+        *ack_now = false;
+        *challenge = false;
+        *segs_unacked = 0;
+        *fast_rexmit = false;
+        *persist_probe = false;
+        *send_rst = false;
+        *error = None;
+        *events = Events::empty();
     }
 
     /// The handshake needed a retransmitted SYN-ACK (passive open): the RTO
