@@ -563,16 +563,36 @@ impl Stack {
             // RFC 6298 §5.7: the SYN-ACK timer expired at least once.
             conn.syn_was_retransmitted();
         }
+        // A final ACK without data or FIN (the usual one) leaves a byte
+        // stream in the state `touch` would: the socket is born in it (one
+        // look-up and a touch's general bookkeeping saved, callgrind, issue
+        // 6). Its one event, CONNECTED, is never raised for a socket in the
+        // accept queue (`touch_inner`'s rule), so it is dropped here.
+        let born = seg.payload.is_empty()
+            && !f.contains(TcpFlags::FIN)
+            && !conn.negotiated().message_mode
+            && conn.pending_events() == crate::tcp::conn::Events::CONNECTED;
+        let mut net = net;
+        let (tx, deadline) = if born {
+            conn.take_events();
+            (conn.wants_transmit(), conn.poll_timeout())
+        } else {
+            (false, None)
+        };
+        let cs = ConnSocket {
+            conn,
+            in_accept_queue: true,
+            last_state: State::Established,
+            tx_queued: tx,
+            message: None,
+        };
+        if born {
+            net.update_conn(&cs);
+        }
         let handle = self.sockets.insert(Socket {
-            kind: SocketKind::Conn(ConnSocket {
-                conn,
-                in_accept_queue: true,
-                last_state: State::Established,
-                tx_queued: false,
-                message: None,
-            }),
+            kind: SocketKind::Conn(cs),
             options,
-            timer_at: None,
+            timer_at: deadline,
             orphaned: false,
             net,
             queued: 0,
@@ -604,6 +624,10 @@ impl Stack {
                 State::SynReceived,
                 State::Established,
             );
+        }
+        if born {
+            self.born(handle, tx, deadline);
+            return;
         }
         // The final ACK may carry data or a FIN: the new connection takes it.
         if !seg.payload.is_empty() || f.contains(TcpFlags::FIN) {

@@ -222,7 +222,7 @@ pub struct Stack {
     /// The last RFC 6056 port offset computed and its input (local address,
     /// remote address and port): a client connecting to the same server
     /// again and again needs the keyed hash once, not once per connection.
-    port_memo: Option<([u8; 36], u32)>,
+    port_memo: Option<(IpAddr, SocketAddr, u32)>,
     /// Connection blocks of retired sockets, reused by the next
     /// connections (a lifecycle allocates and frees two; see
     /// `Stack::conn_box`). At most [`SPARE_CONNS`]. Boxes, not values:
@@ -955,12 +955,14 @@ impl Stack {
     pub(crate) fn ephemeral_port(&mut self, local_ip: IpAddr, remote: SocketAddr) -> Option<u16> {
         let (lo, hi) = self.config.ephemeral_ports;
         let n = u32::from(hi.saturating_sub(lo)) + 1;
-        let lip = FourTuple::new(SocketAddr::new(local_ip, 0), remote).to_bytes();
+        // The memo is keyed by the addresses themselves: the hash input's
+        // 36 bytes are built only when it misses.
         let offset = match self.port_memo {
-            Some((k, offset)) if k == lip => offset,
+            Some((ip, r, offset)) if ip == local_ip && r == remote => offset,
             _ => {
+                let lip = FourTuple::new(SocketAddr::new(local_ip, 0), remote).to_bytes();
                 let offset = self.secret.port_offset(&lip[..16], &lip[16..]);
-                self.port_memo = Some((lip, offset));
+                self.port_memo = Some((local_ip, remote, offset));
                 offset
             }
         };

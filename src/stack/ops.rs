@@ -146,17 +146,47 @@ impl Stack {
         let options = SocketOptions::default();
         let (conn, key) =
             self.open_connection(now, remote, None, None, HeaderOptions::default(), &options)?;
+        // The socket is born in the state `touch` would leave it in (the
+        // one look-up and the general bookkeeping of a touch saved,
+        // callgrind, issue 6): a fresh SYN-SENT byte stream has no events,
+        // nothing selected, no linger; its SYN is due and its timer is
+        // TCP_KEEPINIT's, if set.
+        debug_assert!(!conn.negotiated().message_mode);
+        let state = conn.state();
+        let tx = conn.wants_transmit();
+        let deadline = conn.poll_timeout();
+        if self.transitions.is_some() {
+            self.record(now, conn.local(), Some(remote), State::Closed, state);
+        }
+        let mut cs = ConnSocket::new(conn);
+        debug_assert!(cs.conn.take_events().is_empty());
+        cs.last_state = state;
+        cs.tx_queued = tx;
         let h = self.sockets.insert(Socket {
-            kind: SocketKind::Conn(ConnSocket::new(conn)),
+            kind: SocketKind::Conn(cs),
             options,
-            timer_at: None,
+            timer_at: deadline,
             orphaned: false,
             net: NetState::connecting(),
             queued: 0,
         });
         self.conns.insert_table_key(key, h);
-        self.touch(now, h);
+        self.born(h, tx, deadline);
         Ok(h)
+    }
+
+    /// A connection socket `h` just inserted in its touched state (see
+    /// `connect`): joins the transmit list if `tx`, the timer heap at
+    /// `deadline` (its `timer_at` already says so).
+    #[inline]
+    pub(super) fn born(&mut self, h: SocketHandle, tx: bool, deadline: Option<Instant>) {
+        if tx {
+            self.tx_ready.push_back(h);
+        }
+        if let Some(t) = deadline {
+            self.timers
+                .push(core::cmp::Reverse((t, h.index, h.generation)));
+        }
     }
 
     /// `connect` on a socket from [`Stack::socket`], bound or not. Returns at

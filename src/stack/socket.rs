@@ -52,6 +52,17 @@ pub(crate) struct HeaderOptions {
 }
 
 impl HeaderOptions {
+    /// Nothing set (`== HeaderOptions::default()`, asked at every connect
+    /// and accept): the discriminants alone, not the durations compared.
+    #[inline]
+    pub fn is_default(&self) -> bool {
+        self.tos.is_none()
+            && self.hop_limit.is_none()
+            && self.no_options.is_none()
+            && self.keepinit.is_none()
+            && self.user_timeout.is_none()
+    }
+
     /// `cfg` with these overrides applied.
     pub fn apply(&self, cfg: &mut TcpConfig) {
         if let Some(t) = self.tos {
@@ -180,7 +191,7 @@ impl SocketOptions {
         ecn: Option<crate::tcp::EcnMode>,
         header: &HeaderOptions,
     ) -> Cow<'a, TcpConfig> {
-        if !self.overrides_config() && ecn.is_none() && *header == HeaderOptions::default() {
+        if !self.overrides_config() && ecn.is_none() && header.is_default() {
             return Cow::Borrowed(base);
         }
         let mut cfg = self.effective(base);
