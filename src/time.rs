@@ -76,6 +76,12 @@ impl Instant {
     pub const fn total_micros(self) -> u64 {
         !self.inverted.get()
     }
+    /// `self` plus `micros` microseconds (saturating): `self + d` for a
+    /// duration already in microseconds.
+    #[inline]
+    pub const fn add_micros(self, micros: u64) -> Self {
+        Instant::from_micros(self.total_micros().saturating_add(micros))
+    }
     /// Milliseconds since the epoch (truncated).
     pub const fn total_millis(self) -> u64 {
         self.total_micros() / 1000

@@ -108,14 +108,21 @@ impl RttEstimator {
     /// The current RTO including exponential backoff (RFC 6298 §5.5),
     /// capped at `max_rto` (§2.5 permits a maximum).
     pub fn rto(&self) -> Duration {
+        Duration::from_micros(self.rto_micros())
+    }
+
+    /// [`rto`](Self::rto) in microseconds: what the retransmission timer
+    /// is armed with after every data send, without the round trip through
+    /// a `Duration` (a division by 10^6 and a 128-bit product).
+    #[inline]
+    pub fn rto_micros(&self) -> u64 {
         let shift = u32::from(self.backoff).min(MAX_SHIFT);
         let slop = if self.has_sample || shift > 0 {
             u64::from(self.slop_ms) * 1000
         } else {
             0
         };
-        let us = (((self.rto_us as u64) << shift) + slop).min(self.max_rto_us as u64);
-        Duration::from_micros(us)
+        (((self.rto_us as u64) << shift) + slop).min(self.max_rto_us as u64)
     }
 
     /// Double the RTO after a retransmission timeout (RFC 6298 §5.5). The

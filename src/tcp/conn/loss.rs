@@ -362,6 +362,35 @@ impl Connection {
         }
     }
 
+    /// `loss_on_send` for new data or a FIN of `poll_plain` (output.rs):
+    /// `[seq, end)` (not empty) at SND.MAX of a synchronized connection
+    /// without pacing, and with no tail-loss probe of new data pending
+    /// (`plain_applies` held: `loss_nothing_to_resend`), so the branches
+    /// for a retransmission, pacing and the probe are left out; the
+    /// updates are the same.
+    #[inline]
+    pub(super) fn loss_on_plain_send(&mut self, now: Instant, seq: SeqNum, end: SeqNum) {
+        debug_assert!(self.state.is_synchronized() && end.diff(seq) > 0);
+        debug_assert!(!self.settings.has(super::block::Settings::PACING));
+        let sack = self.sack_on();
+        let srtt_us = self.rtt.srtt_micros();
+        let rto_at = self.rto_at;
+        let mss = usize::from(self.opts.snd_mss).max(1);
+        let wnd_open = self.snd_wnd > 0;
+        let l = self.loss();
+        l.stats.segments_sent += 1;
+        if !sack {
+            return;
+        }
+        debug_assert!(!l.probe_room);
+        l.board.on_send(seq, end, now);
+        l.rec.prr_on_send(end.diff(seq) as usize);
+        // RFC 8985 §7.2, as in `loss_on_send`.
+        if wnd_open {
+            l.arm_probe(now, srtt_us, rto_at, mss);
+        }
+    }
+
     /// The tail-loss probe's deadline (RFC 8985 §7.2), which `loss_on_send`
     /// arms: for the transmit fast path's timer update.
     #[inline]

@@ -940,7 +940,7 @@ impl Connection {
         (now.total_millis() as u32).wrapping_add(self.ts_offset)
     }
     fn restart_rto(&mut self, now: Instant) {
-        self.rto_at = Some(now + self.rtt.rto());
+        self.rto_at = Some(now.add_micros(self.rtt.rto_micros()));
     }
 }
 

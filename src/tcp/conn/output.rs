@@ -152,6 +152,13 @@ pub enum PlainPoll {
     General,
 }
 
+/// `build_fields`'s callers: the general `poll_transmit`, ...
+const GENERAL: u8 = 0;
+/// ... `poll_plain`'s new data and FINs, ...
+const PLAIN: u8 = 1;
+/// ... and the transmit fast path's full segments (`bulk_segment`).
+const BULK: u8 = 2;
+
 /// What `data_segment` knows about new data at SND.NXT before it decides
 /// whether to send some (`data_plan`).
 struct DataPlan {
@@ -251,23 +258,32 @@ impl Connection {
         if !self.plain_applies() {
             return PlainPoll::General;
         }
-        if let Some(b) = self.bulk_segment(now) {
-            return PlainPoll::Segment(PlainSegment {
-                fields: b.fields,
-                payload_offset: b.payload_offset,
-                payload_len: b.payload_len,
-            });
+        // The send queue looked at once for the three cases below: a
+        // full segment (`bulk_segment`, asked only when one is queued:
+        // its own tests would fail for the small segments of a
+        // request/response exchange), new data or a FIN, a pure ACK.
+        let qlen = self.send_q.len();
+        let off = (self.snd_nxt.diff(self.data_start()).max(0) as usize).min(qlen);
+        let unsent = qlen - off;
+        if unsent >= usize::from(self.opts.snd_mss).max(1) {
+            if let Some(b) = self.bulk_segment(now) {
+                return PlainPoll::Segment(PlainSegment {
+                    fields: b.fields,
+                    payload_offset: b.payload_offset,
+                    payload_len: b.payload_len,
+                });
+            }
         }
         // Nothing queued beyond SND.NXT and no FIN to send (every pure
         // ACK): `data_decide` would send nothing and arm nothing, so the
         // windows are not even looked at.
         let fin_unsent = self.fin_queued && self.snd_nxt.diff(self.fin_seq()) <= 0;
-        if self.unsent_len() > 0 || fin_unsent {
-            let p = self.data_plan();
+        if unsent > 0 || fin_unsent {
+            let p = self.data_plan_at(off, qlen, fin_unsent);
             debug_assert!(!p.retransmitting);
             if let Some((len, fin)) = self.data_decide(now, &p) {
                 let seq = self.snd_nxt;
-                let fields = self.build_fields::<false>(now, seq, p.off, len, fin, false);
+                let fields = self.build_fields::<PLAIN>(now, seq, p.off, len, fin, false);
                 self.data_sent(now, seq, len, fin, false);
                 return PlainPoll::Segment(PlainSegment {
                     fields,
@@ -520,7 +536,7 @@ impl Connection {
         let seq = self.snd_nxt;
         // `build` without the SACK blocks, which a full-sized segment has
         // no room for (`sack_blocks_beside` finds none to keep).
-        let fields = self.build_fields::<true>(now, seq, off, mss, false, false);
+        let fields = self.build_fields::<BULK>(now, seq, off, mss, false, false);
         self.snd_nxt = seq + mss;
         self.snd_max = self.snd_nxt;
         if self.rtt_probe.is_none() && self.retries == 0 {
@@ -599,9 +615,17 @@ impl Connection {
     /// Where new data would start and what limits it (`data_segment`).
     #[inline(always)]
     fn data_plan(&self) -> DataPlan {
-        let data_start = self.data_start();
         let qlen = self.send_q.len();
-        let off = (self.snd_nxt.diff(data_start).max(0) as usize).min(qlen);
+        let off = (self.snd_nxt.diff(self.data_start()).max(0) as usize).min(qlen);
+        let fin_unsent = self.fin_queued && self.snd_nxt.diff(self.fin_seq()) <= 0;
+        self.data_plan_at(off, qlen, fin_unsent)
+    }
+
+    /// `data_plan` given what its caller already computed: SND.NXT's
+    /// offset `off` in the send queue (at most `qlen`, its length) and
+    /// whether a FIN is queued and not yet sent from there on.
+    #[inline(always)]
+    fn data_plan_at(&self, off: usize, qlen: usize, fin_unsent: bool) -> DataPlan {
         let flight = self.flight();
         DataPlan {
             off,
@@ -609,7 +633,7 @@ impl Connection {
             flight,
             usable: self.send_room(flight),
             retransmitting: self.snd_nxt.diff(self.snd_max) < 0,
-            fin_unsent: self.fin_queued && self.snd_nxt.diff(self.fin_seq()) <= 0,
+            fin_unsent,
             qlen,
         }
     }
@@ -727,7 +751,7 @@ impl Connection {
     ) -> Segment {
         // Before `build_fields`: its `ack_sent` clears the D-SACK block.
         let sack_blocks = self.sack_blocks_beside(len);
-        let f = self.build_fields::<false>(now, seq, off, len, fin, retransmit);
+        let f = self.build_fields::<GENERAL>(now, seq, off, len, fin, retransmit);
         segment_of(&f, sack_blocks, off, len)
     }
 
@@ -750,11 +774,13 @@ impl Connection {
     /// Everything `build` does but the SACK blocks: the header fields of
     /// the segment `[seq, seq + len)` (plus FIN) at send-queue offset `off`,
     /// and the bookkeeping of sending it (Karn, the advertised window, ECN,
-    /// the ACK it carries, loss recovery's record of it). `BULK`: the
-    /// transmit fast path's segment (`bulk_segment`'s conditions hold),
-    /// whose loss bookkeeping skips the cases that cannot arise.
+    /// the ACK it carries, loss recovery's record of it). `PATH`: which
+    /// caller — [`BULK`], the transmit fast path's segment (`bulk_segment`'s
+    /// conditions hold), or [`PLAIN`], new data or a FIN of `poll_plain`
+    /// (`plain_applies` held) — whose loss bookkeeping skips the cases that
+    /// cannot arise, or [`GENERAL`].
     #[inline(always)]
-    fn build_fields<const BULK: bool>(
+    fn build_fields<const PATH: u8>(
         &mut self,
         now: Instant,
         seq: SeqNum,
@@ -784,8 +810,11 @@ impl Connection {
         // echoing a CE mark (§6.1.3).
         let ect = self.ecn_mark_flags(&mut flags, !retransmit && len > 0);
         self.ack_sent();
-        if BULK {
+        if PATH == BULK {
             self.loss_on_bulk_send(now, seq, seq + len);
+        } else if PATH == PLAIN {
+            debug_assert!(!retransmit);
+            self.loss_on_plain_send(now, seq, seq + len + usize::from(fin));
         } else {
             self.loss_on_send(now, seq, seq + len + usize::from(fin), retransmit);
         }
