@@ -405,16 +405,38 @@ impl TxTemplate {
     #[inline(never)]
     fn rebuild(&mut self, h: SocketHandle, conn: &Connection) -> Option<()> {
         let ip = conn.ip_fields();
-        let (local, remote) = (conn.local(), conn.remote());
         if let Some((eh, t)) = &mut self.entry {
             // Another connection between the same addresses (a client's
             // to one server, a server's from one client): new ports only.
-            if t.matches(ip.hop_limit, ip.dscp) && t.has_addresses(local.ip(), remote.ip()) {
-                t.set_ports(local.port(), remote.port());
+            // IPv4 addresses are compared as the connection stores them.
+            let ports = match conn.v4_endpoints() {
+                Some((l, r)) => t
+                    .has_v4_addresses(*l.ip(), *r.ip())
+                    .then(|| (l.port(), r.port())),
+                None => {
+                    let (l, r) = (conn.local(), conn.remote());
+                    t.has_addresses(l.ip(), r.ip())
+                        .then(|| (l.port(), r.port()))
+                }
+            };
+            if let Some((lp, rp)) = ports.filter(|_| t.matches(ip.hop_limit, ip.dscp)) {
+                t.set_ports(lp, rp);
                 *eh = h;
                 return Some(());
             }
         }
+        self.build_new(h, conn)
+    }
+
+    /// `rebuild` for a connection between other addresses than the
+    /// cached template's (or with other IP fields): a template built from
+    /// scratch. Out of line: `rebuild`'s new ports need no stack frame
+    /// for the header bytes.
+    #[cold]
+    #[inline(never)]
+    fn build_new(&mut self, h: SocketHandle, conn: &Connection) -> Option<()> {
+        let ip = conn.ip_fields();
+        let (local, remote) = (conn.local(), conn.remote());
         let t = HeaderTemplate::new(
             local.ip(),
             remote.ip(),

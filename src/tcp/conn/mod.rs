@@ -18,7 +18,7 @@ mod timers;
 mod user;
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 
 use super::congestion::CongestionAlgorithm;
 use super::recv_queue::RecvQueue;
@@ -685,6 +685,16 @@ impl Connection {
                 local.port(),
                 remote.port(),
             )),
+            block::Endpoints::V6(_) => None,
+        }
+    }
+    /// The local and remote address of an IPv4 connection (`None` for
+    /// IPv6), as stored: for the transmit template's check that it is
+    /// built for the same addresses (stack/transmit.rs).
+    #[inline]
+    pub(crate) fn v4_endpoints(&self) -> Option<(SocketAddrV4, SocketAddrV4)> {
+        match &self.ends {
+            block::Endpoints::V4 { local, remote } => Some((*local, *remote)),
             block::Endpoints::V6(_) => None,
         }
     }
