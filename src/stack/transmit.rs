@@ -225,7 +225,9 @@ impl Stack {
         }
         let seg = match c.conn.poll_plain(now) {
             PlainPoll::Segment(seg) => seg,
-            PlainPoll::General => return PlainTx::General,
+            // The SYN of every active open, out of line: once per
+            // connection.
+            PlainPoll::General => return self.transmit_syn(now, h, lingering, buf),
             PlainPoll::Nothing => {
                 // Off the list: `wants_transmit` is an over-estimate
                 // (Nagle, windows); requeued here it would spin. Input,
@@ -261,6 +263,61 @@ impl Stack {
         } else {
             c.conn.sent_deadline()
         };
+        sent_bookkeeping(&mut self.timers, timer_at, h, deadline, c, *orphaned, net);
+        PlainTx::Sent(n)
+    }
+}
+
+impl Stack {
+    /// `transmit_plain` for the SYN of an active open
+    /// ([`Connection::poll_syn`]): written by the one-pass control writer
+    /// over IPv4 (`emit_control_v4`, else the template's `emit`), with
+    /// `touch_sent`'s bookkeeping and the one deadline the SYN arms (its
+    /// retransmission timer) instead of the whole `poll_timeout`. Anything
+    /// else is [`PlainTx::General`] having changed nothing.
+    #[inline(never)]
+    fn transmit_syn(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        lingering: bool,
+        buf: &mut [u8],
+    ) -> PlainTx {
+        let Some(Socket {
+            kind: SocketKind::Conn(c),
+            timer_at,
+            orphaned,
+            net,
+            ..
+        }) = self.sockets.get_mut(h)
+        else {
+            return PlainTx::Done;
+        };
+        let Some(seg) = c.conn.poll_syn(now) else {
+            return PlainTx::General;
+        };
+        // Off the list while it is polled, as in `poll_transmit_general`.
+        c.tx_queued = false;
+        let n = match self.tx_template.emit_control_v4(&c.conn, &seg, buf) {
+            Some(n) => {
+                #[cfg(debug_assertions)]
+                check_against_general(&c.conn, &seg, &buf[..n]);
+                Some(n)
+            }
+            None => self
+                .tx_template
+                .emit(h, &c.conn, &seg, buf)
+                .unwrap_or_else(|| super::emit_segment(&c.conn, &seg, buf)),
+        };
+        if n.is_none() {
+            tracing::warn!("packet buffer too small for a segment");
+        }
+        if lingering || !c.unchanged_since_touch() {
+            self.touch_inner(now, h, Touch::Sent);
+            return PlainTx::Sent(n);
+        }
+        queue_for_transmit(&mut self.tx_ready, c, h);
+        let deadline = c.conn.sent_deadline();
         sent_bookkeeping(&mut self.timers, timer_at, h, deadline, c, *orphaned, net);
         PlainTx::Sent(n)
     }

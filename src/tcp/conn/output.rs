@@ -438,6 +438,23 @@ impl Connection {
         Instant::earliest([self.rto_at, self.loss_probe_at()])
     }
 
+    /// [`poll_transmit`](Self::poll_transmit) when its answer is the SYN
+    /// of an active open (SYN-SENT, nothing sent yet, no RST due): that
+    /// SYN, with the same updates; `None` having changed nothing
+    /// otherwise. For the stack's transmit path, which writes it without
+    /// asking for the segments that cannot apply.
+    #[inline]
+    pub fn poll_syn(&mut self, now: Instant) -> Option<Segment> {
+        if self.state != State::SynSent
+            || self.snd_nxt != self.iss
+            || self.send_rst
+            || self.rst_reply_pending()
+        {
+            return None;
+        }
+        Some(self.syn_segment(now))
+    }
+
     fn syn_segment(&mut self, now: Instant) -> Segment {
         // TCP_NOOPT: no option at all, not even the MSS.
         let mut options = TcpOptions {
