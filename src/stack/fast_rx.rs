@@ -66,7 +66,8 @@ impl Stack {
     /// predicted segment of a connection, verifying its TCP checksum if
     /// `verify_checksum`. Returns `false`, having changed nothing, if it is
     /// not; `true` once it was handled (taken, or dropped for its
-    /// checksum).
+    /// checksum), and for a segment of its shape that no connection holds,
+    /// which goes on from here ([`Stack::receive_unmatched`]).
     #[inline]
     pub(super) fn receive_predicted(
         &mut self,
@@ -83,7 +84,10 @@ impl Stack {
         }
         let key = V4Key::new(seg.dst, seg.src, seg.dst_port, seg.src_port);
         let Some(h) = self.conns.get_v4_cached(&key) else {
-            return false;
+            // The general path would parse the packet again and miss the
+            // same table: the segment goes on from here.
+            self.receive_unmatched(now, packet, &seg, verify_checksum);
+            return true;
         };
         // A lingering close is `touch`'s business.
         if self.sockets.linger_until(h).is_some() {
@@ -186,6 +190,30 @@ impl Stack {
         );
         self.touch(now, h);
         true
+    }
+}
+
+impl Stack {
+    /// The general path for `seg`, which [`Stack::receive_predicted`] read
+    /// from `packet` and no connection holds, from where it stands: the TCP checksum
+    /// (with `verify_checksum`), then TIME-WAIT, a listener or a RST —
+    /// what `receive_packet` does after its own parse, which would accept
+    /// the packet with the same fields (`FastSegment::packet`), find it is
+    /// for us and not a SYN-FIN, and miss the same table.
+    #[inline(never)]
+    fn receive_unmatched(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        seg: &FastSegment<'_>,
+        verify_checksum: bool,
+    ) {
+        if verify_checksum && !seg.verify() {
+            self.stats.malformed += 1;
+            tracing::trace!(error = %WireError::BadChecksum, "dropped packet");
+            return;
+        }
+        self.receive_unconnected(now, &seg.packet(packet));
     }
 }
 

@@ -1046,8 +1046,10 @@ fn raise(
 }
 
 /// Puts connection `h` on the transmit list unless it is there already or
-/// has nothing to send.
-#[inline]
+/// has nothing to send. Always inline: it is a test and a push, and
+/// outlined (as LLVM did once `receive_packet` grew) it costs the bulk
+/// receiver's fast path a call per segment.
+#[inline(always)]
 fn queue_for_transmit(
     tx_ready: &mut VecDeque<SocketHandle>,
     c: &mut socket::ConnSocket,

@@ -230,6 +230,58 @@ impl<'a> FastSegment<'a> {
         })
     }
 
+    /// The general parser's view of this segment, read from `packet`, the
+    /// bytes it was parsed from: the fields already read, and the three the
+    /// fast path has no use for (TTL, DSCP, the urgent pointer) read here.
+    /// What [`parse_v4`] answers for the same bytes without
+    /// checksum verification (`tests` check it), so a segment that no
+    /// connection takes goes on to TIME-WAIT and the listeners without a
+    /// second parse (the handshake's final ACK, the receive path's own
+    /// demultiplexing miss). The TCP checksum is the caller's
+    /// ([`FastSegment::verify`]).
+    #[inline]
+    pub fn packet(&self, packet: &[u8]) -> TcpPacket<'a> {
+        // `parse` read at least the two headers from these bytes.
+        let (tos, ttl) = (packet[1], packet[8]);
+        let th = IPV4_HEADER_LEN;
+        let urgent = be16(packet, th + 18);
+        TcpPacket {
+            ip: IpRepr {
+                src: IpAddr::V4(Ipv4Addr::from(self.src)),
+                dst: IpAddr::V4(Ipv4Addr::from(self.dst)),
+                protocol: PROTO_TCP,
+                hop_limit: ttl,
+                payload_len: self.payload.len() + self.header_len(),
+                ecn: self.ecn,
+                dscp: tos >> 2,
+            },
+            tcp: TcpRepr {
+                src_port: self.src_port,
+                dst_port: self.dst_port,
+                seq: self.seq,
+                ack: self.ack,
+                flags: self.flags,
+                window: self.window,
+                urgent,
+                options: TcpOptions {
+                    timestamps: self.timestamps,
+                    ..TcpOptions::default()
+                },
+                payload: self.payload,
+            },
+        }
+    }
+
+    /// The TCP header's length: 20 bytes, or 32 with `NOP,NOP,TS`.
+    #[inline]
+    fn header_len(&self) -> usize {
+        if self.timestamps.is_some() {
+            32
+        } else {
+            20
+        }
+    }
+
     /// Whether the TCP checksum is right (RFC 9293 §3.1, MUST-2/MUST-3),
     /// summing the payload where it lies: for a segment the light path
     /// takes (a pure ACK, a FIN, a little text), which is not copied into
@@ -330,6 +382,11 @@ mod tests {
             "the verdict depends on the wrap"
         );
         assert_eq!(f.verify(), ok, "in place and copied verdicts differ");
+        assert_eq!(
+            parse_v4(p, false),
+            Some(f.packet(p)),
+            "the general view differs"
+        );
         match parse_tcp_packet(p) {
             Ok(g) => {
                 assert!(ok, "checksum verdicts differ");

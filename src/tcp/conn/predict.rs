@@ -115,7 +115,9 @@ impl Connection {
     /// is readable or acknowledged until [`rx_commit`](Self::rx_commit);
     /// without it the bytes are never read. Only after
     /// [`rx_predicts`](Self::rx_predicts) said yes.
-    #[inline]
+    // Always inline, as `rx_commit`: the bulk receiver's fast path must not
+    // pay a call for each (LLVM outlines them once `receive_packet` grows).
+    #[inline(always)]
     pub(crate) fn rx_stage(&mut self, len: usize) -> (&mut [u8], &mut [u8]) {
         self.recv_q.stage_in_order(len)
     }
@@ -125,7 +127,7 @@ impl Connection {
     /// RFC 9293 §3.10.7.4 whose outcome the prediction did not fix, then
     /// the keep-alive restart (RFC 9293 §3.8.4) that `on_segment` does for
     /// every segment.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn rx_commit(&mut self, now: Instant, cfg: &TcpConfig, h: &RxHeader, len: usize) {
         self.rx_commit_segment(now, cfg, h, len);
         self.heard_from_peer(now, cfg);
