@@ -45,7 +45,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::socket::{Socket, SocketKind};
-use super::{queue_for_transmit, raise, reschedule, Event, SocketHandle, Stack};
+use super::{queue_for_transmit, raise, reschedule, Event, SocketHandle, Stack, Transition};
 use crate::tcp::conn::RxHeader;
 use crate::tcp::{Events, State};
 use crate::time::Instant;
@@ -161,8 +161,13 @@ impl Stack {
         seg: &FastSegment<'_>,
         verify_checksum: bool,
     ) -> bool {
+        let lingering = self.sockets.linger_until(h).is_some();
         let Some(Socket {
             kind: SocketKind::Conn(c),
+            timer_at,
+            orphaned,
+            net,
+            queued,
             ..
         }) = self.sockets.get_mut(h)
         else {
@@ -188,7 +193,50 @@ impl Stack {
             &mut self.rng,
             &mut self.stats,
         );
-        self.touch(now, h);
+        // `touch`, on the socket in hand and doing only what a segment the
+        // light path took can have changed when the connection is not done
+        // (not CLOSED, not TIME-WAIT: nothing to retire) and has no
+        // lingering close and no message framing: a state change to
+        // record, READABLE and WRITABLE, an ACK owed, the timers. Anything
+        // else (a done connection, another event) and the general `touch`
+        // runs, as it does after the general path.
+        let pending = c.conn.pending_events();
+        if lingering
+            || c.conn.is_done()
+            || c.conn.negotiated().message_mode
+            || !(Events::READABLE | Events::WRITABLE).contains(pending)
+        {
+            self.touch(now, h);
+            return true;
+        }
+        let state = c.conn.state();
+        if c.last_state != state {
+            let from = core::mem::replace(&mut c.last_state, state);
+            if let Some(t) = &mut self.transitions {
+                t.push(Transition {
+                    at: now,
+                    local: c.conn.local(),
+                    remote: Some(c.conn.remote()),
+                    from,
+                    to: state,
+                });
+            }
+        }
+        c.conn.take_events();
+        queue_for_transmit(&mut self.tx_ready, c, h);
+        if let Some(t) = c.conn.poll_timeout() {
+            reschedule(&mut self.timers, timer_at, h, t);
+        }
+        if !*orphaned {
+            // In `touch`'s order.
+            if pending.contains(Events::READABLE) {
+                raise(&mut self.events, queued, h, Event::Readable);
+            }
+            if pending.contains(Events::WRITABLE) {
+                raise(&mut self.events, queued, h, Event::Writable);
+            }
+            net.update_conn(c);
+        }
         true
     }
 }
