@@ -83,22 +83,38 @@ impl ListenerTable {
     /// bound to that address, else the wildcard one on its port.
     #[inline]
     pub fn find(&self, ip: IpAddr, port: u16) -> Option<SocketHandle> {
-        let wildcard = super::unspecified(ip);
         if self.list.len() <= LISTENERS_SCANNED {
-            // The same answer as the map's: the exact match first.
+            // The same answer as the map's: the exact match first. The
+            // entries are compared in place (by reference: no copy of each
+            // address), the wildcard as "unspecified, same family".
             let mut found = None;
-            for &((lip, lport), h) in &self.list {
-                if lport == port {
-                    if lip == ip {
-                        return Some(h);
+            for ((lip, lport), h) in &self.list {
+                if *lport != port {
+                    continue;
+                }
+                match (lip, ip) {
+                    (IpAddr::V4(l), IpAddr::V4(i)) => {
+                        if *l == i {
+                            return Some(*h);
+                        }
+                        if l.is_unspecified() {
+                            found = Some(*h);
+                        }
                     }
-                    if lip == wildcard {
-                        found = Some(h);
+                    (IpAddr::V6(l), IpAddr::V6(i)) => {
+                        if *l == i {
+                            return Some(*h);
+                        }
+                        if l.is_unspecified() {
+                            found = Some(*h);
+                        }
                     }
+                    _ => {}
                 }
             }
             return found;
         }
+        let wildcard = super::unspecified(ip);
         self.map
             .get(&(ip, port))
             .or_else(|| self.map.get(&(wildcard, port)))
@@ -573,9 +589,11 @@ impl Stack {
             && !conn.negotiated().message_mode
             && conn.pending_events() == crate::tcp::conn::Events::CONNECTED;
         let mut net = net;
+        // Nothing to send yet: no data, no FIN, no flag (open_passive).
+        debug_assert!(!(born && conn.wants_transmit()));
         let (tx, deadline) = if born {
             conn.take_events();
-            (conn.wants_transmit(), conn.poll_timeout())
+            (false, conn.poll_timeout())
         } else {
             (false, None)
         };

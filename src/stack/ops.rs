@@ -153,7 +153,9 @@ impl Stack {
         // TCP_KEEPINIT's, if set.
         debug_assert!(!conn.negotiated().message_mode);
         let state = conn.state();
-        let tx = conn.wants_transmit();
+        // Its SYN is to be sent (open_active).
+        let tx = true;
+        debug_assert!(conn.wants_transmit());
         let deadline = conn.poll_timeout();
         if self.transitions.is_some() {
             self.record(now, conn.local(), Some(remote), State::Closed, state);
