@@ -1064,3 +1064,184 @@ mod size_tests {
         assert!(n <= 304, "{n}");
     }
 }
+
+#[cfg(test)]
+mod reuse_tests {
+    use super::*;
+
+    /// Every field of the block (the pattern names them all, so a new
+    /// field is compared too).
+    fn observed(c: &Connection) -> String {
+        let Connection {
+            ends,
+            state,
+            iss,
+            snd_una,
+            snd_nxt,
+            snd_max,
+            snd_wnd,
+            max_snd_wnd,
+            snd_wl1,
+            snd_wl2,
+            irs,
+            rcv_nxt,
+            rcv_adv,
+            peer_fin,
+            opts,
+            local_mss,
+            settings,
+            cold,
+            repeat_fin,
+            ecn,
+            dsack,
+            rcv_buf_max,
+            snd_buf_max,
+            ts_recent,
+            ts_recent_at,
+            ts_offset,
+            send_q,
+            recv_q,
+            fin_queued,
+            fin_acked,
+            rd_closed,
+            orphaned,
+            rtt,
+            loss,
+            rtt_probe,
+            retries,
+            rexmit_start_ms,
+            rto_at,
+            dack_at,
+            persist_at,
+            persist_backoff,
+            idle_at,
+            keepalive_sent,
+            keepalive_probe,
+            ack_now,
+            challenge,
+            segs_unacked,
+            fast_rexmit,
+            persist_probe,
+            send_rst,
+            error,
+            events,
+        } = c;
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            ends,
+            state,
+            iss,
+            snd_una,
+            snd_nxt,
+            snd_max,
+            snd_wnd,
+            max_snd_wnd,
+            snd_wl1,
+            snd_wl2,
+            irs,
+            rcv_nxt,
+            rcv_adv,
+            peer_fin,
+            opts,
+            local_mss,
+            settings,
+            cold,
+            repeat_fin,
+            ecn,
+            dsack,
+            rcv_buf_max,
+            snd_buf_max,
+            ts_recent,
+            ts_recent_at,
+            ts_offset,
+            send_q,
+            recv_q,
+            fin_queued,
+            fin_acked,
+            rd_closed,
+            orphaned,
+            rtt,
+            loss,
+            rtt_probe,
+            retries,
+            rexmit_start_ms,
+            rto_at,
+            dack_at,
+            persist_at,
+            persist_backoff,
+            idle_at,
+            keepalive_sent,
+            keepalive_probe,
+            ack_now,
+            challenge,
+            segs_unacked,
+            fast_rexmit,
+            persist_probe,
+            send_rst,
+            error,
+            events,
+        )
+    }
+
+    /// A block that carried a connection (options changed, data queued,
+    /// its SYN sent, reset with an error) and is then opened in place is
+    /// exactly the connection a fresh block gives: nothing of the old one
+    /// survives.
+    #[test]
+    fn a_reused_block_is_a_fresh_connection() {
+        let cfg = TcpConfig::default();
+        let a: SocketAddr = "198.18.0.1:4000".parse().unwrap();
+        let b: SocketAddr = "198.18.0.2:80".parse().unwrap();
+        let now = Instant::from_micros(7_000_000);
+        let used = || {
+            let mut c = Connection::connect(&cfg, b, a, SeqNum(99), now);
+            c.set_nodelay(true);
+            c.set_user_timeout(Some(core::time::Duration::from_secs(5)));
+            c.set_keepalive(now, &cfg, true);
+            let _ = c.send(b"abc");
+            let _ = c.poll_transmit(now);
+            c.reset_with(ConnError::TimedOut);
+            c
+        };
+        let d = ConnDefaults::new(&cfg);
+        let opts = Negotiated {
+            snd_mss: 1448,
+            snd_wscale: 7,
+            rcv_wscale: d.rcv_wscale(),
+            timestamps: true,
+            sack_permitted: true,
+            window_scaling: true,
+            message_mode: false,
+            ecn: false,
+        };
+        let mut reused = used();
+        reused.open_passive(
+            &d,
+            &cfg,
+            a,
+            b,
+            (SeqNum(1000), SeqNum(5000)),
+            opts,
+            (11, 22),
+            512,
+            now,
+        );
+        let fresh = Connection::accepted(
+            &cfg,
+            a,
+            b,
+            SeqNum(1000),
+            SeqNum(5000),
+            opts,
+            11,
+            22,
+            512,
+            now,
+        );
+        assert_eq!(observed(&reused), observed(&fresh));
+        let mut reused = used();
+        reused.open_active(&d, &cfg, a, b, SeqNum(3), now);
+        let fresh = Connection::connect(&cfg, a, b, SeqNum(3), now);
+        assert_eq!(observed(&reused), observed(&fresh));
+    }
+}
