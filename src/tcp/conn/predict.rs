@@ -270,7 +270,14 @@ impl Connection {
         // eighth, text and FIN; TS.Recent.
         if self.process_acceptable_ack(now, cfg, h.seq, &ack, self.opts.snd_wscale) {
             let fin = h.flags.contains(TcpFlags::FIN);
-            self.process_text_and_fin(now, cfg, h.seq, text, fin);
+            // A pure ACK has neither: past SYN-RECEIVED, the only FIN the
+            // seventh and eighth steps could take without text or a FIN
+            // is one at RCV.NXT not yet taken, and they take a FIN as soon
+            // as it reaches RCV.NXT (its own segment, or the text that
+            // filled the gap before it).
+            if fin || !text.is_empty() {
+                self.process_text_and_fin(now, cfg, h.seq, text, fin);
+            }
             self.update_ts_recent_ts(now, h.seq, h.timestamps);
         }
         self.heard_from_peer(now, cfg);
