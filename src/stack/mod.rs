@@ -215,7 +215,7 @@ pub struct Stack {
     /// The header template of the connection last sent for (transmit.rs).
     tx_template: transmit::TxTemplate,
     control: VecDeque<Control>,
-    events: VecDeque<(SocketHandle, Event)>,
+    events: events::EventQueue,
     secret: Secret,
     rng: rand::rngs::ChaCha8Rng,
     port_counter: u32,
@@ -306,7 +306,7 @@ impl Stack {
             tx_ready: VecDeque::new(),
             tx_template: transmit::TxTemplate::default(),
             control: VecDeque::new(),
-            events: VecDeque::new(),
+            events: events::EventQueue::default(),
             secret,
             rng,
             port_counter,
@@ -924,8 +924,7 @@ impl Stack {
         if self.spare_conns.len() >= SPARE_CONNS {
             return;
         }
-        b.release_heap();
-        if b.heap_bytes() == 0 && b.block_heap_bytes() == 0 {
+        if b.release_heap() {
             self.spare_conns.push(b);
         }
     }
@@ -1032,12 +1031,7 @@ enum Touch {
 /// Queues an application event unless the same one is already waiting for
 /// this socket (`queued` is the socket's [`socket::Socket::queued`]).
 #[inline]
-fn raise(
-    events: &mut VecDeque<(SocketHandle, Event)>,
-    queued: &mut u8,
-    h: SocketHandle,
-    ev: Event,
-) {
+fn raise(events: &mut events::EventQueue, queued: &mut u8, h: SocketHandle, ev: Event) {
     let bit = events::event_bit(ev);
     if *queued & bit == 0 {
         *queued |= bit;

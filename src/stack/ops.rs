@@ -508,13 +508,58 @@ impl Stack {
                 return self.close_lingering(now, h, ms);
             }
             SocketKind::Conn(c) => {
+                let before = c.conn.state();
+                #[cfg(debug_assertions)]
+                let deadline = c.conn.poll_timeout();
                 c.conn.close(now, &self.config.tcp);
+                #[cfg(debug_assertions)]
+                let moved = c.conn.poll_timeout() != deadline;
                 self.sockets.orphan(h);
                 self.enforce_orphan_cap(h);
-                self.touch(now, h);
+                let _light = self.touch_after_close(now, h, before);
+                #[cfg(debug_assertions)]
+                debug_assert!(!(_light && moved), "a close moves no timer");
             }
         }
         Ok(())
+    }
+
+    /// The bookkeeping after a graceful `close` of a byte stream's
+    /// connection (`before` its state before the call). The usual close,
+    /// ESTABLISHED → FIN-WAIT-1 or CLOSE-WAIT → LAST-ACK from the state the
+    /// last touch reported, with no event pending, changes only the state
+    /// and the FIN owed: an orphan raises no application or network event,
+    /// neither state is done, and no deadline moves (CLOSE only queues the
+    /// FIN, as SEND queues bytes: the timers are armed when it goes out —
+    /// debug builds check it). So of [`Stack::touch`] the state to note and
+    /// the transmit list remain. Anything else (another state, a reset, a
+    /// lingering socket, message mode, transitions being recorded) takes
+    /// the full touch. Returns whether the short way was taken.
+    #[inline]
+    fn touch_after_close(&mut self, now: Instant, h: SocketHandle, before: State) -> bool {
+        if self.transitions.is_none() && self.sockets.linger_until(h).is_none() {
+            if let Some(Socket {
+                kind: SocketKind::Conn(c),
+                ..
+            }) = self.sockets.get_mut(h)
+            {
+                let state = c.conn.state();
+                if c.last_state == before
+                    && matches!(
+                        (before, state),
+                        (State::Established, State::FinWait1) | (State::CloseWait, State::LastAck)
+                    )
+                    && !c.conn.has_events()
+                    && !c.conn.negotiated().message_mode
+                {
+                    c.last_state = state;
+                    queue_for_transmit(&mut self.tx_ready, c, h);
+                    return true;
+                }
+            }
+        }
+        self.touch(now, h);
+        false
     }
 
     /// ABORT: RST where the RFC sends one, queues discarded, no TIME-WAIT.

@@ -815,12 +815,21 @@ impl Connection {
     /// Gives back what a finished connection still holds besides its
     /// block (the loss state, which a closed connection keeps, the cold
     /// settings, empty queues' storage), so the stack can keep the block
-    /// for the next connection holding nothing else.
-    pub(crate) fn release_heap(&mut self) {
+    /// for the next connection holding nothing else. Returns whether it
+    /// now holds nothing else (what `heap_bytes() == 0 &&
+    /// block_heap_bytes() == 0` answers, without asking again about what
+    /// it just gave back).
+    pub(crate) fn release_heap(&mut self) -> bool {
         self.loss_give_back();
         self.cold = None;
         self.send_q.release_if_empty();
         self.recv_q.release_if_empty();
+        let bare = self.send_q.heap_bytes() == 0
+            && self.recv_q.heap_bytes() == 0
+            && self.recv_q.reassembly_bytes() == 0
+            && self.ends.heap_bytes() == 0;
+        debug_assert_eq!(bare, self.heap_bytes() == 0 && self.block_heap_bytes() == 0);
+        bare
     }
     /// Heap bytes held by the queues and the loss-recovery state (0 for a
     /// connection that never carried data).

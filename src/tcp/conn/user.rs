@@ -40,37 +40,55 @@ impl Connection {
 
     /// RECEIVE (RFC 9293 §3.10.3) into `buf`: queued data first, then `0`
     /// at the FIN, or the error that ended the connection.
+    // Inline: a poll loop's receive that finds nothing (half the receives
+    // of a request/response exchange) is a few compares in the caller, not
+    // a call of the data path's frame (issue 6).
+    #[inline]
     pub fn recv(&mut self, buf: &mut [u8], peek: bool) -> Result<usize, IoError> {
         if self.recv_queue_len() > 0 {
-            if buf.is_empty() {
-                return Ok(0);
-            }
-            if peek {
-                return Ok(self.recv_q.peek(buf));
-            }
-            let before = self.advertised_window_field();
-            let n = self.recv_q.read(buf);
-            self.window_update_after_read(before);
-            if self.recv_q.is_empty() {
-                self.recv_q.release_if_empty();
-            }
-            return Ok(n);
+            return Ok(self.recv_queued(buf, peek));
         }
         if self.state.peer_fin_received() || self.rd_closed {
             return Ok(0);
         }
+        if self.state == State::Closed {
+            return self.recv_after_close();
+        }
+        Err(IoError::WouldBlock)
+    }
+
+    /// [`Connection::recv`] with data queued.
+    #[inline(never)]
+    fn recv_queued(&mut self, buf: &mut [u8], peek: bool) -> usize {
+        if buf.is_empty() {
+            return 0;
+        }
+        if peek {
+            return self.recv_q.peek(buf);
+        }
+        let before = self.advertised_window_field();
+        let n = self.recv_q.read(buf);
+        self.window_update_after_read(before);
+        if self.recv_q.is_empty() {
+            self.recv_q.release_if_empty();
+        }
+        n
+    }
+
+    /// [`Connection::recv`] in CLOSED with nothing queued.
+    #[cold]
+    #[inline(never)]
+    fn recv_after_close(&self) -> Result<usize, IoError> {
         // The connection ended after the peer's FIN: normally (LAST-ACK or
         // CLOSING → CLOSED), by a reset (in CLOSE-WAIT, LAST-ACK or
         // CLOSING), or by giving up on our own FIN. The stream had already
         // ended, and end-of-stream takes precedence over any error
         // (SEMANTICS.md §2 rows 5 and 6; Linux's SOCK_DONE); writes and
         // SO_ERROR still report it.
-        let fin_consumed = self.peer_fin.is_some_and(|f| self.rcv_nxt.diff(f) > 0);
-        match self.state {
-            State::Closed if fin_consumed => Ok(0),
-            State::Closed => Err(self.error.map_or(IoError::NotConnected, IoError::Failed)),
-            _ => Err(IoError::WouldBlock),
+        if self.peer_fin.is_some_and(|f| self.rcv_nxt.diff(f) > 0) {
+            return Ok(0);
         }
+        Err(self.error.map_or(IoError::NotConnected, IoError::Failed))
     }
 
     /// Whether an ACK is owed at once (after a read: the window update
