@@ -6,12 +6,16 @@
 //! per-connection target).
 //!
 //! The remote half of every key is chosen by the network, so the hash is
-//! seeded at random per map (hashbrown's foldhash, as the TIME-WAIT table
-//! uses): an attacker who cannot see the seed cannot aim collisions. It costs
-//! about a tenth of SipHash, which was a tenth of a connection lifecycle's
-//! instructions (issue 6, docs/PERFORMANCE.md).
+//! seeded at random per stack (hashbrown's foldhash): an attacker who cannot
+//! see the seed cannot aim collisions. It costs about a tenth of SipHash,
+//! which was a tenth of a connection lifecycle's instructions (issue 6,
+//! docs/PERFORMANCE.md). The IPv4 table and the TIME-WAIT table's IPv4 ring
+//! hash with the same seeded hasher, so a key's hash is worked out once for
+//! both: a connection entering TIME-WAIT leaves one and enters the other,
+//! and an ephemeral port is checked against both (the `_hashed` methods).
 
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use std::hash::BuildHasher;
 
 use super::memory::hash_table_bytes;
 use super::{FourTuple, SocketHandle};
@@ -27,7 +31,10 @@ pub(crate) enum TableKey {
 
 #[derive(Default)]
 pub(crate) struct Demux {
-    v4: HashMap<V4Key, SocketHandle>,
+    /// IPv4 entries, hashed by `hasher` (a `HashTable`, so that a hash
+    /// worked out once serves a look-up here and one in TIME-WAIT).
+    v4: HashTable<(V4Key, SocketHandle)>,
+    hasher: DefaultHashBuilder,
     v6: HashMap<FourTuple, SocketHandle>,
     /// The last IPv4 entry [`Demux::get_v4_cached`] found: a bulk transfer
     /// sends segment after segment to one connection, and a key compare is
@@ -38,6 +45,66 @@ pub(crate) struct Demux {
 }
 
 impl Demux {
+    /// An empty map hashing IPv4 keys with `hasher` (the stack gives the
+    /// TIME-WAIT table the same one: [`Demux::hash_v4`]).
+    pub fn with_hasher(hasher: DefaultHashBuilder) -> Demux {
+        Demux {
+            hasher,
+            ..Demux::default()
+        }
+    }
+
+    /// The hash of an IPv4 key, as this map and the TIME-WAIT table that
+    /// shares its hasher compute it.
+    #[inline]
+    pub fn hash_v4(&self, key: &V4Key) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The IPv4 entry for `key`, whose hash is `hash`.
+    #[inline]
+    fn find_v4(&self, hash: u64, key: &V4Key) -> Option<SocketHandle> {
+        self.v4.find(hash, |e| e.0 == *key).map(|e| e.1)
+    }
+
+    /// [`Demux::find_v4`] hashing `key` only if the table holds anything
+    /// (as `HashMap::get` does): a server's SYNs look up a table that
+    /// holds no connection most of the time.
+    #[inline]
+    fn get_v4(&self, key: &V4Key) -> Option<SocketHandle> {
+        if self.v4.is_empty() {
+            return None;
+        }
+        self.find_v4(self.hash_v4(key), key)
+    }
+
+    /// Inserts or replaces the IPv4 entry for `key`; the one it replaced.
+    fn insert_v4(&mut self, key: V4Key, h: SocketHandle) -> Option<SocketHandle> {
+        let hash = self.hash_v4(&key);
+        let hasher = &self.hasher;
+        match self
+            .v4
+            .entry(hash, |e| e.0 == key, |e| hasher.hash_one(e.0))
+        {
+            hashbrown::hash_table::Entry::Occupied(mut e) => {
+                Some(core::mem::replace(&mut e.get_mut().1, h))
+            }
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert((key, h));
+                None
+            }
+        }
+    }
+
+    /// Removes the IPv4 entry for `key`; what it held.
+    fn remove_v4(&mut self, key: &V4Key) -> Option<SocketHandle> {
+        let hash = self.hash_v4(key);
+        match self.v4.find_entry(hash, |e| e.0 == *key) {
+            Ok(e) => Some(e.remove().0 .1),
+            Err(_) => None,
+        }
+    }
+
     /// [`Demux::get`] for an IPv4 key, through the one-entry cache of the
     /// last hit.
     #[inline(always)]
@@ -52,7 +119,7 @@ impl Demux {
     /// line so the hit stays a compare.
     #[inline(never)]
     fn get_v4_and_cache(&mut self, key: &V4Key) -> Option<SocketHandle> {
-        let h = *self.v4.get(key)?;
+        let h = self.get_v4(key)?;
         self.last_v4 = Some((*key, h));
         Some(h)
     }
@@ -76,10 +143,10 @@ impl Demux {
         }
     }
 
-    pub fn get(&self, key: &FourTuple) -> Option<&SocketHandle> {
+    pub fn get(&self, key: &FourTuple) -> Option<SocketHandle> {
         match V4Key::from_tuple(key) {
-            Some(k) => self.v4.get(&k),
-            None => self.v6.get(key),
+            Some(k) => self.get_v4(&k),
+            None => self.v6.get(key).copied(),
         }
     }
 
@@ -90,7 +157,14 @@ impl Demux {
     /// Whether an IPv4 key is in the map.
     #[inline]
     pub fn contains_v4(&self, key: &V4Key) -> bool {
-        self.v4.contains_key(key)
+        self.contains_v4_hashed(self.hash_v4(key), key)
+    }
+
+    /// [`Demux::contains_v4`] given the key's [`Demux::hash_v4`].
+    #[inline]
+    pub fn contains_v4_hashed(&self, hash: u64, key: &V4Key) -> bool {
+        debug_assert_eq!(hash, self.hash_v4(key));
+        self.find_v4(hash, key).is_some()
     }
 
     /// Whether a 4-tuple, as either key, is in the map.
@@ -106,7 +180,7 @@ impl Demux {
         match key {
             TableKey::V4(k) => {
                 self.forget(&k);
-                self.v4.insert(k, h)
+                self.insert_v4(k, h)
             }
             TableKey::Other(t) => self.insert(t, h),
         }
@@ -116,7 +190,7 @@ impl Demux {
         match V4Key::from_tuple(&key) {
             Some(k) => {
                 self.forget(&k);
-                self.v4.insert(k, h)
+                self.insert_v4(k, h)
             }
             None => self.v6.insert(key, h),
         }
@@ -135,7 +209,7 @@ impl Demux {
             Some(k) => {
                 // The cache now holds this entry: nothing to forget.
                 self.last_v4 = Some((k, h));
-                self.v4.insert(k, h)
+                self.insert_v4(k, h)
             }
             None => self.v6.insert(key, h),
         }
@@ -149,13 +223,14 @@ impl Demux {
         }
     }
 
-    /// [`Demux::remove_if`] for an IPv4 key: one hash, and the entry is
-    /// left untouched (not removed and put back) when it is another
-    /// socket's.
-    pub fn remove_v4_if(&mut self, key: &V4Key, h: SocketHandle) {
+    /// [`Demux::remove_if`] for an IPv4 key given its [`Demux::hash_v4`]:
+    /// one probe, and the entry is left untouched (not removed and put
+    /// back) when it is another socket's.
+    pub fn remove_v4_if_hashed(&mut self, hash: u64, key: &V4Key, h: SocketHandle) {
+        debug_assert_eq!(hash, self.hash_v4(key));
         self.forget(key);
-        if let hashbrown::hash_map::Entry::Occupied(e) = self.v4.entry(*key) {
-            if *e.get() == h {
+        if let Ok(e) = self.v4.find_entry(hash, |e| e.0 == *key) {
+            if e.get().1 == h {
                 e.remove();
             }
         }
@@ -165,7 +240,7 @@ impl Demux {
         match V4Key::from_tuple(key) {
             Some(k) => {
                 self.forget(&k);
-                self.v4.remove(&k)
+                self.remove_v4(&k)
             }
             None => self.v6.remove(key),
         }
@@ -210,8 +285,8 @@ mod tests {
         );
         assert_eq!(d.insert(a, h(1)), None);
         assert_eq!(d.insert(b, h(2)), None);
-        assert_eq!(d.get(&a), Some(&h(1)));
-        assert_eq!(d.get(&b), Some(&h(2)));
+        assert_eq!(d.get(&a), Some(h(1)));
+        assert_eq!(d.get(&b), Some(h(2)));
         assert!(!d.contains_key(&a2));
         assert_eq!(d.len(), 2);
         let k = V4Key::from_tuple(&a).unwrap();
@@ -235,20 +310,20 @@ mod tests {
         assert_eq!(d.get_cached(&a), None);
         assert_eq!(d.get_cached(&b), Some(h(2)));
         d.remove_if(&b, h(9));
-        assert_eq!(d.get(&b), Some(&h(2)), "another socket's entry stays");
+        assert_eq!(d.get(&b), Some(h(2)), "another socket's entry stays");
         d.remove_if(&b, h(2));
         assert_eq!(d.get(&b), None);
         assert_eq!(d.insert(a, h(4)), None);
         assert_eq!(d.get_v4_cached(&k), Some(h(4)));
-        d.remove_v4_if(&k, h(9));
-        assert_eq!(d.get(&a), Some(&h(4)), "another socket's entry stays");
+        d.remove_v4_if_hashed(d.hash_v4(&k), &k, h(9));
+        assert_eq!(d.get(&a), Some(h(4)), "another socket's entry stays");
         assert!(d.contains_v4(&k) && d.contains_table_key(&TableKey::V4(k)));
         assert!(d.contains_table_key(&TableKey::Other(b)) == d.contains_key(&b));
-        d.remove_v4_if(&k, h(4));
+        d.remove_v4_if_hashed(d.hash_v4(&k), &k, h(4));
         assert!(!d.contains_v4(&k));
         assert_eq!(d.insert_table_key(TableKey::V4(k), h(5)), None);
-        assert_eq!(d.get(&a), Some(&h(5)));
-        d.remove_v4_if(&k, h(5));
+        assert_eq!(d.get(&a), Some(h(5)));
+        d.remove_v4_if_hashed(d.hash_v4(&k), &k, h(5));
         assert_eq!(d.get(&a), None);
         assert_eq!(d.get_v4_cached(&k), None, "and leaves the cache");
         assert_eq!(d.insert(b, h(2)), None);

@@ -293,12 +293,15 @@ impl Stack {
         let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
         let secret = Secret::new([rng.next_u64(), rng.next_u64()]);
         let port_counter = rng.next_u32();
+        // One seeded hasher for the IPv4 demultiplexing and TIME-WAIT
+        // tables: a key's hash serves both (demux.rs).
+        let hasher = hashbrown::DefaultHashBuilder::default();
         Stack {
-            time_wait: TimeWaitTable::new(config.max_time_wait),
+            time_wait: TimeWaitTable::with_v4_hasher(config.max_time_wait, hasher),
             config,
             addrs: Vec::new(),
             sockets: SocketTable::default(),
-            conns: demux::Demux::default(),
+            conns: demux::Demux::with_hasher(hasher),
             listeners: listener::ListenerTable::default(),
             bound_ip: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -844,10 +847,19 @@ impl Stack {
         tw: Option<(crate::tcp::conn::TimeWaitInfo, u8)>,
         orphaned: bool,
     ) {
-        match &key {
-            demux::TableKey::V4(k) => self.conns.remove_v4_if(k, h),
-            demux::TableKey::Other(t) => self.conns.remove_if(t, h),
-        }
+        // An IPv4 key is hashed once for both tables (they share the
+        // hasher).
+        let hash = match &key {
+            demux::TableKey::V4(k) => {
+                let hash = self.conns.hash_v4(k);
+                self.conns.remove_v4_if_hashed(hash, k, h);
+                hash
+            }
+            demux::TableKey::Other(t) => {
+                self.conns.remove_if(t, h);
+                0
+            }
+        };
         if let Some(((snd_nxt, rcv_nxt, ts, window), rcv_wscale)) = tw {
             let entry = time_wait::TimeWaitEntry {
                 snd_nxt,
@@ -858,7 +870,9 @@ impl Stack {
             };
             let expires = now + self.config.tcp.time_wait();
             match key {
-                demux::TableKey::V4(k) => self.time_wait.insert_absent_v4(k, entry, expires),
+                demux::TableKey::V4(k) => self
+                    .time_wait
+                    .insert_absent_v4_hashed(hash, k, entry, expires),
                 demux::TableKey::Other(t) => self.time_wait.insert_absent(t, entry, expires),
             };
         }
@@ -974,7 +988,10 @@ impl Stack {
                 // IPv4: the compact key straight from the addresses.
                 (IpAddr::V4(l), SocketAddr::V4(r)) => {
                     let k = V4Key::new(l.octets(), r.ip().octets(), port, r.port());
-                    self.conns.contains_v4(&k) || self.time_wait.contains_v4(&k)
+                    // One hash for both tables (they share the hasher).
+                    let hash = self.conns.hash_v4(&k);
+                    self.conns.contains_v4_hashed(hash, &k)
+                        || self.time_wait.contains_v4_hashed(hash, &k)
                 }
                 _ => {
                     let key = FourTuple::new(SocketAddr::new(local_ip, port), remote);

@@ -134,11 +134,15 @@ struct Ring<K> {
 
 impl<K: Key> Ring<K> {
     fn new() -> Self {
+        Self::with_hasher(hashbrown::DefaultHashBuilder::default())
+    }
+
+    fn with_hasher(hasher: hashbrown::DefaultHashBuilder) -> Self {
         Ring {
             records: VecDeque::new(),
             head: 0,
             index: HashTable::new(),
-            hasher: hashbrown::DefaultHashBuilder::default(),
+            hasher,
             live: 0,
         }
     }
@@ -148,7 +152,12 @@ impl<K: Key> Ring<K> {
     }
 
     fn find(&self, key: &K) -> Option<u32> {
-        let h = self.hasher.hash_one(key);
+        self.find_hashed(self.hasher.hash_one(key), key)
+    }
+
+    /// [`Ring::find`] given the key's hash (`hasher`'s).
+    fn find_hashed(&self, h: u64, key: &K) -> Option<u32> {
+        debug_assert_eq!(h, self.hasher.hash_one(key));
         self.index
             .find(h, |&p| self.records[self.slot(p)].key == *key)
             .copied()
@@ -200,7 +209,12 @@ impl<K: Key> Ring<K> {
     /// `insert_unique` probed twice: some 40 instructions per connection
     /// entering TIME-WAIT, callgrind, issue 6).
     fn insert_absent(&mut self, key: K, e: &TimeWaitEntry, expires: u32) -> bool {
-        let h = self.hasher.hash_one(key);
+        self.insert_absent_hashed(self.hasher.hash_one(key), key, e, expires)
+    }
+
+    /// [`Ring::insert_absent`] given the key's hash (`hasher`'s).
+    fn insert_absent_hashed(&mut self, h: u64, key: K, e: &TimeWaitEntry, expires: u32) -> bool {
+        debug_assert_eq!(h, self.hasher.hash_one(key));
         let pos = self.head.wrapping_add(self.records.len() as u32);
         let (records, head, hasher) = (&self.records, self.head, &self.hasher);
         match self.index.entry(
@@ -297,8 +311,15 @@ impl TimeWaitTable {
     /// oldest record is dropped early (Linux's `tcp_max_tw_buckets` does
     /// the same, and logs it).
     pub fn new(max: usize) -> Self {
+        Self::with_v4_hasher(max, hashbrown::DefaultHashBuilder::default())
+    }
+
+    /// [`TimeWaitTable::new`] whose IPv4 records are hashed with `hasher`:
+    /// the stack's demultiplexing table's, so that one hash of a key serves
+    /// both tables (demux.rs).
+    pub(crate) fn with_v4_hasher(max: usize, hasher: hashbrown::DefaultHashBuilder) -> Self {
         TimeWaitTable {
-            v4: Ring::new(),
+            v4: Ring::with_hasher(hasher),
             v6: Ring::new(),
             max,
             evicted: 0,
@@ -406,17 +427,21 @@ impl TimeWaitTable {
     }
 
     /// [`TimeWaitTable::insert_absent`] for an IPv4 4-tuple given as its
-    /// compact key (a retiring IPv4 connection has it at hand).
-    pub(crate) fn insert_absent_v4(
+    /// compact key and that key's hash (the hasher's this table was made
+    /// with: a retiring IPv4 connection has both at hand).
+    pub(crate) fn insert_absent_v4_hashed(
         &mut self,
+        hash: u64,
         key: V4Key,
         entry: TimeWaitEntry,
         expires: Instant,
     ) -> bool {
-        if !self.make_room(|t| t.v4.find(&key).is_some()) {
+        if !self.make_room(|t| t.v4.find_hashed(hash, &key).is_some()) {
             return false;
         }
-        let inserted = self.v4.insert_absent(key, &entry, millis_ceil(expires));
+        let inserted = self
+            .v4
+            .insert_absent_hashed(hash, key, &entry, millis_ceil(expires));
         self.changed();
         inserted
     }
@@ -443,6 +468,13 @@ impl TimeWaitTable {
     #[inline]
     pub(crate) fn contains_v4(&self, key: &V4Key) -> bool {
         self.v4.live > 0 && self.v4.find(key).is_some()
+    }
+
+    /// [`TimeWaitTable::contains_v4`] given the key's hash (the hasher's
+    /// this table was made with).
+    #[inline]
+    pub(crate) fn contains_v4_hashed(&self, hash: u64, key: &V4Key) -> bool {
+        self.v4.live > 0 && self.v4.find_hashed(hash, key).is_some()
     }
 
     /// Whether `key` is in TIME-WAIT.

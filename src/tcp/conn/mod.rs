@@ -888,7 +888,11 @@ impl Connection {
 
     fn set_state(&mut self, to: State) {
         if self.state != to {
-            tracing::debug!(local = %self.local(), remote = %self.remote(), from = %self.state, to = %to, "state");
+            // The event out of line: its frame would be set up on every
+            // transition (seven a lifecycle) for a level that is off.
+            if tracing::level_enabled!(tracing::Level::DEBUG) {
+                self.log_state(to);
+            }
             let connecting = matches!(self.state, State::SynSent | State::SynReceived);
             self.state = to;
             if connecting && to.is_synchronized() {
@@ -904,6 +908,13 @@ impl Connection {
                 self.loss_release();
             }
         }
+    }
+
+    /// `set_state`'s debug event.
+    #[cold]
+    #[inline(never)]
+    fn log_state(&self, to: State) {
+        tracing::debug!(local = %self.local(), remote = %self.remote(), from = %self.state, to = %to, "state");
     }
 
     /// Ends the connection with `err` reported to the application.
