@@ -161,7 +161,7 @@ impl Stack {
             self.record(now, conn.local(), Some(remote), State::Closed, state);
         }
         let mut cs = ConnSocket::new(conn);
-        debug_assert!(cs.conn.take_events().is_empty());
+        debug_assert!(cs.conn.pending_events().is_empty());
         cs.last_state = state;
         cs.tx_queued = tx;
         let h = self.sockets.insert(Socket {
