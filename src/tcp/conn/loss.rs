@@ -234,6 +234,7 @@ impl Connection {
     /// §5) or less FlightSize plus up to two segments of limited transmit on
     /// the first two duplicate ACKs (RFC 3042). A due tail-loss probe of new
     /// data may exceed cwnd by one segment (RFC 8985 §7.3).
+    #[inline]
     pub(super) fn send_room(&self, flight: usize) -> usize {
         let rwnd_room = (self.snd_wnd as usize).saturating_sub(flight);
         let mss = usize::from(self.opts.snd_mss).max(1);

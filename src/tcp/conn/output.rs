@@ -706,7 +706,8 @@ impl Connection {
             self.rtt_probe = Some((seq, SentAt::new(now)));
         }
         if self.rto_at.is_none() {
-            self.restart_rto(now);
+            // `restart_rto`, inline here (not in the bulk path's copy).
+            self.rto_at = Some(now.add_micros(self.rtt.rto_micros()));
         }
     }
 
