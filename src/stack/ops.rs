@@ -363,7 +363,37 @@ impl Stack {
 
     /// Reads queued data; `Ok(0)` is end-of-stream (the peer's FIN), and an
     /// abnormal end is reported after the data received before it.
+    // Inline down to the answer of a poll loop's receive that finds
+    // nothing (`WouldBlock`: half the receives of a request/response
+    // exchange), which then needs no frame of its own; the rest out of
+    // line (issue 6).
+    #[inline]
     pub fn recv(&mut self, now: Instant, h: SocketHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        if let Some(Socket {
+            kind: SocketKind::Conn(c),
+            net,
+            ..
+        }) = self.sockets.app_mut(h)
+        {
+            if c.conn.recv_would_block() && !c.conn.negotiated().message_mode {
+                // What `recv_general` does for `WouldBlock` (which moves no
+                // timer and changes nothing else).
+                net.reenable(NetEvents::READ);
+                net.update_conn(c);
+                return Err(Error::WouldBlock);
+            }
+        }
+        self.recv_general(now, h, buf)
+    }
+
+    /// [`Stack::recv`] past the nothing-to-read answer.
+    #[inline(never)]
+    fn recv_general(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        buf: &mut [u8],
+    ) -> Result<usize, Error> {
         let lingering = self.sockets.linger_until(h).is_some();
         // One look-up for the call and its bookkeeping.
         let Some(Socket { kind, net, .. }) = self.sockets.app_mut(h) else {
@@ -515,7 +545,9 @@ impl Stack {
                 #[cfg(debug_assertions)]
                 let moved = c.conn.poll_timeout() != deadline;
                 self.sockets.orphan(h);
-                self.enforce_orphan_cap(h);
+                if self.sockets.orphans() > self.config.max_orphans {
+                    self.enforce_orphan_cap(h);
+                }
                 let _light = self.touch_after_close(now, h, before);
                 #[cfg(debug_assertions)]
                 debug_assert!(!(_light && moved), "a close moves no timer");

@@ -57,6 +57,16 @@ impl Connection {
         Err(IoError::WouldBlock)
     }
 
+    /// Whether [`Connection::recv`] would answer `WouldBlock` (nothing
+    /// queued, the stream not ended, the connection not closed).
+    #[inline]
+    pub(crate) fn recv_would_block(&self) -> bool {
+        self.recv_queue_len() == 0
+            && !self.state.peer_fin_received()
+            && !self.rd_closed
+            && self.state != State::Closed
+    }
+
     /// [`Connection::recv`] with data queued.
     #[inline(never)]
     fn recv_queued(&mut self, buf: &mut [u8], peek: bool) -> usize {
