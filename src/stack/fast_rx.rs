@@ -36,11 +36,19 @@
 //! `TcpRepr` built, the packet parsed once), then the stack's challenge-ACK
 //! check and `touch` as the general path does.
 //!
+//! A segment read as a [`FastSegment`], for one of our addresses, that no
+//! connection holds (the handshake's final ACK, a segment for TIME-WAIT or
+//! a closed port) is not parsed again: `receive_unmatched` verifies its
+//! checksum in place and hands the general view built from the fields
+//! already read (`FastSegment::packet`, which the wire tests check against
+//! the general parser) to TIME-WAIT, the listeners or a RST, as the
+//! general path would after its own parse and the same table miss.
+//!
 //! Anything else at any step — IPv6, IP options, other TCP options or
-//! flags, no connection, out of order, PAWS — returns `false` before
-//! anything changed, and the packet takes the general path
-//! ([`Stack::receive_packet`]) from the start, exactly as without the fast
-//! path. The unit tests below compare the paths packet for packet.
+//! flags, out of order, PAWS — returns `false` before anything changed,
+//! and the packet takes the general path ([`Stack::receive_packet`]) from
+//! the start, exactly as without the fast path. The unit tests below
+//! compare the paths packet for packet.
 
 use std::net::{IpAddr, Ipv4Addr};
 
