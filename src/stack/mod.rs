@@ -1056,8 +1056,16 @@ fn raise(events: &mut events::EventQueue, queued: &mut u8, h: SocketHandle, ev: 
     let bit = events::event_bit(ev);
     if *queued & bit == 0 {
         *queued |= bit;
-        events.push_back((h, ev));
+        push_event(events, h, ev);
     }
+}
+
+/// The push of [`raise`], out of line: one copy of it, not one per
+/// caller (instruction-cache footprint: I1 misses 427 -> 382 a
+/// lifecycle, callgrind --cache-sim, issue 6).
+#[inline(never)]
+fn push_event(events: &mut events::EventQueue, h: SocketHandle, ev: Event) {
+    events.push_back((h, ev));
 }
 
 /// Puts connection `h` on the transmit list unless it is there already or
