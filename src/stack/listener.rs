@@ -838,8 +838,10 @@ impl Stack {
 
     fn send_syn_ack(&mut self, now: Instant, h: &HalfOpen) {
         let cfg = &self.config.tcp;
+        // Our address rebuilt from the tuple once, for the MSS and the header.
+        let local = h.key.local();
         let mut options = TcpOptions {
-            mss: (!h.no_options).then(|| local_mss(cfg, &h.key.local())),
+            mss: (!h.no_options).then(|| local_mss(cfg, &local)),
             ..TcpOptions::default()
         };
         if h.opts.window_scaling {
@@ -863,7 +865,7 @@ impl Stack {
             TcpFlags::empty()
         };
         self.push_control(Control {
-            local: h.key.local(),
+            local,
             remote: h.key.remote(),
             seq: h.iss,
             ack: h.irs + 1u32,

@@ -489,7 +489,14 @@ impl Stack {
     #[inline(never)]
     fn receive_unconnected(&mut self, now: Instant, pkt: &wire::TcpPacket<'_>) {
         let seg = &pkt.tcp;
-        let key = packet_key(pkt);
+        // An IPv4 tuple straight from the header's bytes (no `SocketAddr`s
+        // built and taken apart): a passive open's SYN and final ACK.
+        let key = match (pkt.ip.dst, pkt.ip.src) {
+            (IpAddr::V4(d), IpAddr::V4(s)) => {
+                FourTuple::from_v4(d.octets(), s.octets(), seg.dst_port, seg.src_port)
+            }
+            _ => packet_key(pkt),
+        };
         // An empty TIME-WAIT table (a server whose clients close first) is
         // not searched: the search hashes the 4-tuple.
         if !self.time_wait.is_empty()

@@ -48,6 +48,25 @@ impl FourTuple {
             remote_port: remote.port(),
         }
     }
+    /// The key of an IPv4 connection from raw address bytes (as a packet's
+    /// header holds them): the mapped bytes written straight, without the
+    /// `SocketAddr`s [`FourTuple::new`] takes apart (a passive open builds
+    /// one per segment it receives, issue 6).
+    #[inline]
+    pub(crate) fn from_v4(
+        local: [u8; 4],
+        remote: [u8; 4],
+        local_port: u16,
+        remote_port: u16,
+    ) -> Self {
+        let mapped = |[a, b, c, d]: [u8; 4]| [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d];
+        FourTuple {
+            local_ip: mapped(local),
+            remote_ip: mapped(remote),
+            local_port,
+            remote_port,
+        }
+    }
     /// Local address and port.
     #[inline]
     pub fn local(&self) -> SocketAddr {
@@ -152,9 +171,7 @@ impl V4Key {
     }
 
     pub(crate) fn to_tuple(self) -> FourTuple {
-        let l = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(self.local)), self.local_port);
-        let r = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(self.remote)), self.remote_port);
-        FourTuple::new(l, r)
+        FourTuple::from_v4(self.local, self.remote, self.local_port, self.remote_port)
     }
 }
 
@@ -171,6 +188,11 @@ mod tests {
         // IPv4-mapped IPv6 comes back as IPv4; other IPv6 stays IPv6.
         let m: SocketAddr = "[::ffff:198.18.0.9]:1".parse().unwrap();
         let c: SocketAddr = "[::fffe:198.18.0.9]:1".parse().unwrap();
+        // The IPv4 constructor from raw bytes equals the general one.
+        assert_eq!(
+            FourTuple::from_v4([198, 18, 0, 1], [198, 18, 0, 2], 80, 4000),
+            FourTuple::new(a, "198.18.0.2:4000".parse().unwrap())
+        );
         let t = FourTuple::new(m, c);
         assert_eq!(t.local(), "198.18.0.9:1".parse::<SocketAddr>().unwrap());
         assert_eq!(t.remote(), c);
