@@ -53,7 +53,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::socket::{Socket, SocketKind};
-use super::{queue_for_transmit, raise, reschedule, Event, SocketHandle, Stack, Transition};
+use super::{note_transition, queue_for_transmit, raise, reschedule, Event, SocketHandle, Stack};
 use crate::tcp::conn::RxHeader;
 use crate::tcp::{Events, State};
 use crate::time::Instant;
@@ -220,15 +220,7 @@ impl Stack {
         let state = c.conn.state();
         if c.last_state != state {
             let from = core::mem::replace(&mut c.last_state, state);
-            if let Some(t) = &mut self.transitions {
-                t.push(Transition {
-                    at: now,
-                    local: c.conn.local(),
-                    remote: Some(c.conn.remote()),
-                    from,
-                    to: state,
-                });
-            }
+            note_transition(&mut self.transitions, now, c, from, state);
         }
         c.conn.take_events();
         queue_for_transmit(&mut self.tx_ready, c, h);
