@@ -54,13 +54,22 @@ pub(crate) struct HeaderOptions {
 impl HeaderOptions {
     /// Nothing set (`== HeaderOptions::default()`, asked at every connect
     /// and accept): the discriminants alone, not the durations compared.
+    /// The pattern names every field, so one added later must be added
+    /// here too.
     #[inline]
     pub fn is_default(&self) -> bool {
-        self.tos.is_none()
-            && self.hop_limit.is_none()
-            && self.no_options.is_none()
-            && self.keepinit.is_none()
-            && self.user_timeout.is_none()
+        let HeaderOptions {
+            tos,
+            hop_limit,
+            no_options,
+            keepinit,
+            user_timeout,
+        } = self;
+        tos.is_none()
+            && hop_limit.is_none()
+            && no_options.is_none()
+            && keepinit.is_none()
+            && user_timeout.is_none()
     }
 
     /// `cfg` with these overrides applied.
