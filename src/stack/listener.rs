@@ -92,24 +92,16 @@ impl ListenerTable {
                 if *lport != port {
                     continue;
                 }
-                match (lip, ip) {
-                    (IpAddr::V4(l), IpAddr::V4(i)) => {
-                        if *l == i {
-                            return Some(*h);
-                        }
-                        if l.is_unspecified() {
-                            found = Some(*h);
-                        }
-                    }
-                    (IpAddr::V6(l), IpAddr::V6(i)) => {
-                        if *l == i {
-                            return Some(*h);
-                        }
-                        if l.is_unspecified() {
-                            found = Some(*h);
-                        }
-                    }
-                    _ => {}
+                let (exact, wildcard) = match (lip, ip) {
+                    (IpAddr::V4(l), IpAddr::V4(i)) => (*l == i, l.is_unspecified()),
+                    (IpAddr::V6(l), IpAddr::V6(i)) => (*l == i, l.is_unspecified()),
+                    _ => continue,
+                };
+                if exact {
+                    return Some(*h);
+                }
+                if wildcard {
+                    found = Some(*h);
                 }
             }
             return found;
@@ -591,17 +583,17 @@ impl Stack {
         let mut net = net;
         // Nothing to send yet: no data, no FIN, no flag (open_passive).
         debug_assert!(!(born && conn.wants_transmit()));
-        let (tx, deadline) = if born {
+        let deadline = if born {
             conn.take_events();
-            (false, conn.poll_timeout())
+            conn.poll_timeout()
         } else {
-            (false, None)
+            None
         };
         let cs = ConnSocket {
             conn,
             in_accept_queue: true,
             last_state: State::Established,
-            tx_queued: tx,
+            tx_queued: false,
             message: None,
         };
         if born {
@@ -644,7 +636,7 @@ impl Stack {
             );
         }
         if born {
-            self.born(handle, tx, deadline);
+            self.born(handle, false, deadline);
             return;
         }
         // The final ACK may carry data or a FIN: the new connection takes it.

@@ -1119,8 +1119,15 @@ fn reschedule(
 ) {
     if !timer_at.is_some_and(|at| at <= t) {
         *timer_at = Some(t);
-        timers.push(Reverse((t, h.index, h.generation)));
+        push_timer(timers, h, t);
     }
+}
+
+/// The timer heap's entry for socket `h` due at `t` (the socket's
+/// `timer_at` must say `t` or earlier; see [`reschedule`]).
+#[inline]
+fn push_timer(timers: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>, h: SocketHandle, t: Instant) {
+    timers.push(Reverse((t, h.index, h.generation)));
 }
 
 /// A received packet's 4-tuple, from our side.

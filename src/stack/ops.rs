@@ -153,8 +153,7 @@ impl Stack {
         // TCP_KEEPINIT's, if set.
         debug_assert!(!conn.negotiated().message_mode);
         let state = conn.state();
-        // Its SYN is to be sent (open_active).
-        let tx = true;
+        // Its SYN is to be sent (open_active): on the transmit list.
         debug_assert!(conn.wants_transmit());
         let deadline = conn.poll_timeout();
         if self.transitions.is_some() {
@@ -163,7 +162,7 @@ impl Stack {
         let mut cs = ConnSocket::new(conn);
         debug_assert!(cs.conn.pending_events().is_empty());
         cs.last_state = state;
-        cs.tx_queued = tx;
+        cs.tx_queued = true;
         let h = self.sockets.insert(Socket {
             kind: SocketKind::Conn(cs),
             options,
@@ -173,7 +172,7 @@ impl Stack {
             queued: 0,
         });
         self.conns.insert_table_key(key, h);
-        self.born(h, tx, deadline);
+        self.born(h, true, deadline);
         Ok(h)
     }
 
@@ -186,8 +185,7 @@ impl Stack {
             self.tx_ready.push_back(h);
         }
         if let Some(t) = deadline {
-            self.timers
-                .push(core::cmp::Reverse((t, h.index, h.generation)));
+            super::push_timer(&mut self.timers, h, t);
         }
     }
 
@@ -545,9 +543,7 @@ impl Stack {
                 #[cfg(debug_assertions)]
                 let moved = c.conn.poll_timeout() != deadline;
                 self.sockets.orphan(h);
-                if self.sockets.orphans() > self.config.max_orphans {
-                    self.enforce_orphan_cap(h);
-                }
+                self.enforce_orphan_cap(h);
                 let _light = self.touch_after_close(now, h, before);
                 #[cfg(debug_assertions)]
                 debug_assert!(!(_light && moved), "a close moves no timer");

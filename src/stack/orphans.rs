@@ -35,12 +35,20 @@ impl Stack {
     /// Called right after `h` became an orphan: past the cap
     /// ([`super::StackConfig::max_orphans`]), reset it (RST with
     /// SEQ=SND.NXT, RFC 9293 §3.10.5) and count it in
-    /// [`super::StackStats::orphans_reset`].
+    /// [`super::StackStats::orphans_reset`]. Inline down to the count's
+    /// test (every graceful close asks; almost none is past the cap).
+    #[inline]
     pub(super) fn enforce_orphan_cap(&mut self, h: SocketHandle) {
         let orphans = self.sockets.orphans();
-        if orphans <= self.config.max_orphans {
-            return;
+        if orphans > self.config.max_orphans {
+            self.reset_orphan_over_cap(h, orphans);
         }
+    }
+
+    /// [`Stack::enforce_orphan_cap`] past the cap, with `orphans` orphans.
+    #[cold]
+    #[inline(never)]
+    fn reset_orphan_over_cap(&mut self, h: SocketHandle, orphans: usize) {
         let Some(SocketKind::Conn(c)) = self.sockets.get_mut(h).map(|s| &mut s.kind) else {
             return;
         };

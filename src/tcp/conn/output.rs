@@ -262,8 +262,7 @@ impl Connection {
         // full segment (`bulk_segment`, asked only when one is queued:
         // its own tests would fail for the small segments of a
         // request/response exchange), new data or a FIN, a pure ACK.
-        let qlen = self.send_q.len();
-        let off = (self.snd_nxt.diff(self.data_start()).max(0) as usize).min(qlen);
+        let (off, qlen) = self.send_offset();
         let unsent = qlen - off;
         if unsent >= usize::from(self.opts.snd_mss).max(1) {
             if let Some(b) = self.bulk_segment(now) {
@@ -277,7 +276,7 @@ impl Connection {
         // Nothing queued beyond SND.NXT and no FIN to send (every pure
         // ACK): `data_decide` would send nothing and arm nothing, so the
         // windows are not even looked at.
-        let fin_unsent = self.fin_queued && self.snd_nxt.diff(self.fin_seq()) <= 0;
+        let fin_unsent = self.fin_unsent();
         if unsent > 0 || fin_unsent {
             let p = self.data_plan_at(off, qlen, fin_unsent);
             debug_assert!(!p.retransmitting);
@@ -632,10 +631,23 @@ impl Connection {
     /// Where new data would start and what limits it (`data_segment`).
     #[inline(always)]
     fn data_plan(&self) -> DataPlan {
+        let (off, qlen) = self.send_offset();
+        self.data_plan_at(off, qlen, self.fin_unsent())
+    }
+
+    /// Where SND.NXT stands in the send queue: its offset there (at most
+    /// the queue's length) and that length.
+    #[inline(always)]
+    fn send_offset(&self) -> (usize, usize) {
         let qlen = self.send_q.len();
         let off = (self.snd_nxt.diff(self.data_start()).max(0) as usize).min(qlen);
-        let fin_unsent = self.fin_queued && self.snd_nxt.diff(self.fin_seq()) <= 0;
-        self.data_plan_at(off, qlen, fin_unsent)
+        (off, qlen)
+    }
+
+    /// Whether a FIN is queued and not yet sent (SND.NXT is not past it).
+    #[inline(always)]
+    fn fin_unsent(&self) -> bool {
+        self.fin_queued && self.snd_nxt.diff(self.fin_seq()) <= 0
     }
 
     /// `data_plan` given what its caller already computed: SND.NXT's
