@@ -68,7 +68,7 @@ impl Stack {
             socket_table: self.sockets.heap_bytes(),
             demux: self.conns.heap_bytes(),
             time_wait: self.time_wait.heap_bytes(),
-            control: self.control.capacity() * core::mem::size_of::<super::Control>(),
+            control: self.control.capacity() * core::mem::size_of::<super::ControlPacket>(),
             ..MemoryUsage::default()
         };
         m.spare_connections = self.spare_conns.len() * core::mem::size_of::<Connection>();

@@ -180,7 +180,8 @@ pub struct StackStats {
     pub time_wait_evicted: u64,
 }
 
-/// A segment the stack sends on its own behalf (RST, SYN-ACK, TIME-WAIT ACK).
+/// A segment the stack sends on its own behalf (RST, SYN-ACK, TIME-WAIT ACK),
+/// as [`Stack::push_control`] takes it.
 #[derive(Clone, Debug)]
 pub(crate) struct Control {
     local: SocketAddr,
@@ -193,6 +194,21 @@ pub(crate) struct Control {
     /// IP header fields: the socket's (a listener's SYN-ACK) or the
     /// stack's; a hop limit of 0 is the stack's.
     ip: crate::tcp::IpFields,
+}
+
+/// The longest control segment: an IPv6 header, a TCP header and 40 bytes
+/// of options (a control segment has no payload).
+const CONTROL_MAX: usize = 40 + 20 + 40;
+
+/// A queued control segment, written as it goes on the wire when it was
+/// queued: `poll_transmit` only copies it out. (The segment was decided —
+/// its timestamps taken — at that moment anyway, and the stack's
+/// SYN-ACKs, one per passive open, are written in one pass from the
+/// handshake's fields with no intermediate description built, queued and
+/// converted: issue 6.)
+pub(crate) struct ControlPacket {
+    len: u8,
+    bytes: [u8; CONTROL_MAX],
 }
 
 /// A userspace TCP/IP stack, sans-IO.
@@ -214,7 +230,7 @@ pub struct Stack {
     tx_ready: VecDeque<SocketHandle>,
     /// The header template of the connection last sent for (transmit.rs).
     tx_template: transmit::TxTemplate,
-    control: VecDeque<Control>,
+    control: VecDeque<ControlPacket>,
     events: events::EventQueue,
     secret: Secret,
     rng: rand::rngs::ChaCha8Rng,
@@ -507,7 +523,11 @@ impl Stack {
         }
         // The listener straight from the packet's address and port (no
         // `SocketAddr` built and taken apart again).
-        match self.listeners.find(pkt.ip.dst, seg.dst_port) {
+        let listener = match pkt.ip.dst {
+            IpAddr::V4(ip) => self.listeners.find_v4(ip, seg.dst_port),
+            ip => self.listeners.find(ip, seg.dst_port),
+        };
+        match listener {
             Some(lh) => self.listener_segment(now, lh, key, seg),
             None => self.reply_rst(key, seg),
         }
@@ -549,11 +569,54 @@ impl Stack {
     }
 
     pub(crate) fn push_control(&mut self, c: Control) {
+        let repr = TcpRepr {
+            src_port: c.local.port(),
+            dst_port: c.remote.port(),
+            seq: c.seq,
+            ack: c.ack,
+            flags: c.flags,
+            window: c.window,
+            urgent: 0,
+            options: c.options,
+            payload: &[],
+        };
+        let (src, dst) = (c.local.ip(), c.remote.ip());
+        self.write_control(c.ip, |hop, dscp, buf| {
+            emit_control(src, dst, hop, dscp, &repr, buf)
+        });
+    }
+
+    /// Queues the control segment `emit` writes into the buffer it is
+    /// given (returning its length, `None` if it could not), with the IP
+    /// header fields `ip` (hop limit 0: the stack's) — unless the queue is
+    /// full (`StackConfig::max_control_queue`).
+    #[inline]
+    pub(crate) fn write_control(
+        &mut self,
+        ip: crate::tcp::IpFields,
+        emit: impl FnOnce(u8, u8, &mut [u8]) -> Option<usize>,
+    ) {
         if self.control.len() >= self.config.max_control_queue {
             self.stats.control_dropped += 1;
             return;
         }
-        self.control.push_back(c);
+        let hop = match ip.hop_limit {
+            0 => self.config.tcp.hop_limit,
+            h => h,
+        };
+        self.control.push_back(ControlPacket {
+            len: 0,
+            bytes: [0; CONTROL_MAX],
+        });
+        let Some(slot) = self.control.back_mut() else {
+            return;
+        };
+        match emit(hop, ip.dscp, &mut slot.bytes) {
+            Some(n) => slot.len = n as u8,
+            None => {
+                self.control.pop_back();
+            }
+        }
     }
 
     // ---- packets out ----
@@ -614,38 +677,13 @@ impl Stack {
     #[inline(never)]
     fn poll_transmit_general(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         while let Some(c) = self.control.pop_front() {
-            let repr = TcpRepr {
-                src_port: c.local.port(),
-                dst_port: c.remote.port(),
-                seq: c.seq,
-                ack: c.ack,
-                flags: c.flags,
-                window: c.window,
-                urgent: 0,
-                options: c.options,
-                payload: &[],
-            };
-            let hop = match c.ip.hop_limit {
-                0 => self.config.tcp.hop_limit,
-                h => h,
-            };
-            // IPv4 (every SYN-ACK of a passive open): the one-pass writer,
-            // the same bytes (wire/control.rs).
-            if let (IpAddr::V4(src), IpAddr::V4(dst)) = (c.local.ip(), c.remote.ip()) {
-                if let Some(n) = wire::control::emit_v4(src, dst, hop, c.ip.dscp, &repr, buf) {
+            let n = usize::from(c.len);
+            match buf.get_mut(..n) {
+                Some(out) => {
+                    out.copy_from_slice(&c.bytes[..n]);
                     return Some(n);
                 }
-            }
-            match wire::emit_tcp_packet_dscp(
-                c.local.ip(),
-                c.remote.ip(),
-                hop,
-                c.ip.dscp,
-                &repr,
-                buf,
-            ) {
-                Ok(n) => return Some(n),
-                Err(e) => tracing::warn!(error = %e, "could not emit control segment"),
+                None => tracing::warn!("packet buffer too small for a control segment"),
             }
         }
         self.release_control();
@@ -1016,6 +1054,27 @@ impl Stack {
 #[inline(never)]
 fn new_conn_box() -> Box<crate::tcp::Connection> {
     Box::new(crate::tcp::Connection::vacant())
+}
+
+/// Writes a control segment (no payload) into `buf`: over IPv4 with the
+/// one-pass writer (wire/control.rs, the same bytes), else with the general
+/// emitter. `None` (logged) if it does not fit.
+pub(crate) fn emit_control(
+    src: IpAddr,
+    dst: IpAddr,
+    hop: u8,
+    dscp: u8,
+    repr: &TcpRepr<'_>,
+    buf: &mut [u8],
+) -> Option<usize> {
+    if let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) {
+        if let Some(n) = wire::control::emit_v4(s, d, hop, dscp, repr, buf) {
+            return Some(n);
+        }
+    }
+    wire::emit_tcp_packet_dscp(src, dst, hop, dscp, repr, buf)
+        .map_err(|e| tracing::warn!(error = %e, "could not emit control segment"))
+        .ok()
 }
 
 /// Timer-heap entries allowed beyond two per socket before
