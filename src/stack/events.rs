@@ -450,10 +450,16 @@ impl<T: Copy> Fifo<T> {
         self.front = 0;
     }
 
-    /// Pairs waiting.
-    #[cfg(test)]
+    /// Items waiting.
+    #[inline]
     pub fn len(&self) -> usize {
         self.items.len() - self.front
+    }
+
+    /// The item at the front, not taken.
+    #[inline]
+    pub fn front(&self) -> Option<&T> {
+        self.items.get(self.front)
     }
 }
 

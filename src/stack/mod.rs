@@ -227,7 +227,7 @@ pub struct Stack {
     /// The heap size past which [`Stack::prune_timers`] sweeps again: twice
     /// what the last sweep kept.
     timers_sweep_at: usize,
-    tx_ready: VecDeque<SocketHandle>,
+    tx_ready: events::Fifo<SocketHandle>,
     /// The header template of the connection last sent for (transmit.rs).
     tx_template: transmit::TxTemplate,
     control: VecDeque<ControlPacket>,
@@ -322,7 +322,7 @@ impl Stack {
             bound_ip: HashMap::new(),
             timers: BinaryHeap::new(),
             timers_sweep_at: 0,
-            tx_ready: VecDeque::new(),
+            tx_ready: events::Fifo::default(),
             tx_template: transmit::TxTemplate::default(),
             control: VecDeque::new(),
             events: events::EventQueue::default(),
@@ -1155,7 +1155,7 @@ fn push_event(events: &mut events::EventQueue, h: SocketHandle, ev: Event) {
 /// receiver's fast path a call per segment.
 #[inline(always)]
 fn queue_for_transmit(
-    tx_ready: &mut VecDeque<SocketHandle>,
+    tx_ready: &mut events::Fifo<SocketHandle>,
     c: &mut socket::ConnSocket,
     h: SocketHandle,
 ) {

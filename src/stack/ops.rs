@@ -697,7 +697,7 @@ impl Stack {
 /// done, message mode, a lingering close) takes the full touch.
 #[inline]
 fn queues_touched(
-    tx_ready: &mut std::collections::VecDeque<SocketHandle>,
+    tx_ready: &mut super::events::Fifo<SocketHandle>,
     c: &mut ConnSocket,
     net: &mut NetState,
     h: SocketHandle,

@@ -164,7 +164,9 @@ impl Stack {
         // `touch_sent` for a plain data segment, which this is.
         if c.conn.has_unsent() || c.conn.wants_transmit() {
             if self.tx_ready.len() > 1 {
-                self.tx_ready.rotate_left(1);
+                // To the back: round-robin between connections.
+                self.tx_ready.pop_front();
+                self.tx_ready.push_back(h);
             }
         } else {
             self.tx_ready.pop_front();
@@ -381,19 +383,25 @@ fn check_against_general(conn: &Connection, seg: &Segment, templated: &[u8]) {
 /// lifecycle's one byte) are copied and summed inline.
 const SMALL_PAYLOAD: usize = 16;
 
-/// `copy_summed` for a short payload in one piece: a byte copy and a sum of
-/// big-endian 16-bit words (an odd last byte is the high half of its
-/// word), congruent modulo `0xffff` to `checksum::sum` (wire/checksum.rs,
-/// "Why the arithmetic is right") without the call and the vector set-up.
+/// `copy_summed` for a short payload in one piece: the bytes copied and
+/// summed as big-endian 16-bit words in one loop (an odd last byte is the
+/// high half of its word), congruent modulo `0xffff` to `checksum::sum`
+/// (wire/checksum.rs, "Why the arithmetic is right") without the call and
+/// the vector set-up — and without a `memcpy` call for the copy (every
+/// lifecycle sends two one-byte payloads; a copy loop of its own would be
+/// turned into that call).
 #[inline(always)]
 fn copy_summed_small(dst: &mut [u8], a: &[u8]) -> u64 {
-    dst.copy_from_slice(a);
+    debug_assert_eq!(dst.len(), a.len());
     let mut sum = 0u64;
     let mut words = a.chunks_exact(2);
-    for w in &mut words {
+    let mut slots = dst.chunks_exact_mut(2);
+    for (d, w) in (&mut slots).zip(&mut words) {
+        d.copy_from_slice(w);
         sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
     }
-    if let [last] = words.remainder() {
+    if let ([last], [slot]) = (words.remainder(), slots.into_remainder()) {
+        *slot = *last;
         sum += u64::from(*last) << 8;
     }
     sum

@@ -292,3 +292,22 @@ fn ipv6_and_ecn() {
     run("2001:db8::1", "2001:db8::2", true, EcnMode::On, 777);
     run("2001:db8::1", "2001:db8::2", false, EcnMode::On, usize::MAX);
 }
+
+/// The short-payload copy writes the bytes and sums them as the general
+/// checksum does, at every length it takes (odd ones included).
+#[test]
+fn small_copy_sums_as_the_checksum_does() {
+    let src: Vec<u8> = (0..super::SMALL_PAYLOAD as u8)
+        .map(|i| i.wrapping_mul(37) ^ 0xa5)
+        .collect();
+    for len in 0..=super::SMALL_PAYLOAD {
+        let mut dst = vec![0u8; len];
+        let sum = super::copy_summed_small(&mut dst, &src[..len]);
+        assert_eq!(dst, src[..len], "copied bytes, length {len}");
+        assert_eq!(
+            wire::checksum::fold(sum),
+            wire::checksum::fold(wire::checksum::sum(&src[..len], 0)),
+            "sum, length {len}"
+        );
+    }
+}
