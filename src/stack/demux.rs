@@ -154,35 +154,34 @@ impl Demux {
         self.get(key).is_some()
     }
 
-    /// Whether an IPv4 key is in the map.
-    #[inline]
-    pub fn contains_v4(&self, key: &V4Key) -> bool {
-        self.contains_v4_hashed(self.hash_v4(key), key)
-    }
-
-    /// [`Demux::contains_v4`] given the key's [`Demux::hash_v4`].
+    /// Whether an IPv4 key, whose [`Demux::hash_v4`] is `hash`, is in the
+    /// map.
     #[inline]
     pub fn contains_v4_hashed(&self, hash: u64, key: &V4Key) -> bool {
         debug_assert_eq!(hash, self.hash_v4(key));
         self.find_v4(hash, key).is_some()
     }
 
-    /// Whether a 4-tuple, as either key, is in the map.
-    pub fn contains_table_key(&self, key: &TableKey) -> bool {
-        match key {
-            TableKey::V4(k) => self.contains_v4(k),
-            TableKey::Other(t) => self.contains_key(t),
-        }
-    }
-
-    /// [`Demux::insert`] of a 4-tuple given as either key.
-    pub fn insert_table_key(&mut self, key: TableKey, h: SocketHandle) -> Option<SocketHandle> {
+    /// Inserts a 4-tuple known to be absent (a connect checked it while
+    /// picking or checking its port), given as either key; `hash` is an
+    /// IPv4 key's [`Demux::hash_v4`] (unused for the other): the entry goes
+    /// in without hashing again or probing for one to replace.
+    pub fn insert_new(&mut self, key: TableKey, hash: u64, h: SocketHandle) {
         match key {
             TableKey::V4(k) => {
-                self.forget(&k);
-                self.insert_v4(k, h)
+                debug_assert_eq!(hash, self.hash_v4(&k));
+                debug_assert!(self.find_v4(hash, &k).is_none(), "the key is new");
+                // Absent, so not cached either (the cache is a copy of an
+                // entry).
+                debug_assert!(self.last_v4.is_none_or(|(c, _)| c != k));
+                let hasher = &self.hasher;
+                self.v4
+                    .insert_unique(hash, (k, h), |e| hasher.hash_one(e.0));
             }
-            TableKey::Other(t) => self.insert(t, h),
+            TableKey::Other(t) => {
+                let old = self.insert(t, h);
+                debug_assert!(old.is_none(), "the key is new");
+            }
         }
     }
 
@@ -317,16 +316,18 @@ mod tests {
         assert_eq!(d.get_v4_cached(&k), Some(h(4)));
         d.remove_v4_if_hashed(d.hash_v4(&k), &k, h(9));
         assert_eq!(d.get(&a), Some(h(4)), "another socket's entry stays");
-        assert!(d.contains_v4(&k) && d.contains_table_key(&TableKey::V4(k)));
-        assert!(d.contains_table_key(&TableKey::Other(b)) == d.contains_key(&b));
+        assert!(d.contains_v4_hashed(d.hash_v4(&k), &k));
         d.remove_v4_if_hashed(d.hash_v4(&k), &k, h(4));
-        assert!(!d.contains_v4(&k));
-        assert_eq!(d.insert_table_key(TableKey::V4(k), h(5)), None);
+        assert!(!d.contains_v4_hashed(d.hash_v4(&k), &k));
+        // A new key inserted with its hash is found like any other.
+        d.insert_new(TableKey::V4(k), d.hash_v4(&k), h(5));
         assert_eq!(d.get(&a), Some(h(5)));
+        assert_eq!(d.get_v4_cached(&k), Some(h(5)));
         d.remove_v4_if_hashed(d.hash_v4(&k), &k, h(5));
         assert_eq!(d.get(&a), None);
         assert_eq!(d.get_v4_cached(&k), None, "and leaves the cache");
-        assert_eq!(d.insert(b, h(2)), None);
+        d.insert_new(TableKey::Other(b), 0, h(2));
+        assert_eq!(d.get(&b), Some(h(2)));
         assert_eq!(d.get(&a), None);
         assert_eq!(V4Key::from_tuple(&a).unwrap().to_tuple(), a);
         assert!(V4Key::from_tuple(&b).is_none());

@@ -38,7 +38,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 use hashbrown::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use rand::{Rng, SeedableRng};
 
@@ -999,52 +999,111 @@ impl Stack {
         }
     }
 
+    /// The key of an IPv4 connection from `local` to `remote` and its
+    /// hash (the demultiplexing and TIME-WAIT tables share the hasher, so
+    /// the insert that follows needs no hash of its own): on the `bound`
+    /// port if given (`AddrInUse` if that 4-tuple is taken by a
+    /// connection or a TIME-WAIT record), else on an ephemeral port picked
+    /// as [`Stack::ephemeral_port`] picks one. IPv4 addresses and ports as
+    /// they are, never widened to a [`FourTuple`] or an `IpAddr` pair: a
+    /// connect's port search ran on 36-byte enums (issue 6).
+    pub(crate) fn port_v4(
+        &mut self,
+        local: Ipv4Addr,
+        remote: SocketAddrV4,
+        bound: Option<u16>,
+    ) -> Result<(V4Key, u16, u64), Error> {
+        let (l, r, rport) = (local.octets(), remote.ip().octets(), remote.port());
+        let free = |s: &Self, port: u16| {
+            let k = V4Key::new(l, r, port, rport);
+            let hash = s.conns.hash_v4(&k);
+            let taken =
+                s.conns.contains_v4_hashed(hash, &k) || s.time_wait.contains_v4_hashed(hash, &k);
+            (!taken).then_some((k, port, hash))
+        };
+        if let Some(port) = bound {
+            return free(self, port).ok_or(Error::AddrInUse);
+        }
+        let (lo, n) = self.port_range();
+        let offset = match self.port_memo {
+            Some((IpAddr::V4(ip), SocketAddr::V4(ra), offset)) if ip == local && ra == remote => {
+                offset
+            }
+            _ => self.port_offset_miss(IpAddr::V4(local), SocketAddr::V4(remote)),
+        };
+        for _ in 0..n {
+            let port = self.next_port(lo, n, offset);
+            match free(self, port) {
+                Some(found) if !self.port_listened(IpAddr::V4(local), port) => return Ok(found),
+                _ => continue,
+            }
+        }
+        Err(Error::AddrNotAvailable)
+    }
+
     /// Picks an ephemeral port for a connection from `local_ip` to `remote`
     /// (RFC 6056 §3.3.3, Algorithm 3), skipping 4-tuples in use or in
-    /// TIME-WAIT and ports with a listener.
+    /// TIME-WAIT and ports with a listener. For IPv6 (IPv4 pairs go
+    /// through [`Stack::port_v4`], which picks the same way).
     pub(crate) fn ephemeral_port(&mut self, local_ip: IpAddr, remote: SocketAddr) -> Option<u16> {
-        let (lo, hi) = self.config.ephemeral_ports;
-        let n = u32::from(hi.saturating_sub(lo)) + 1;
+        let (lo, n) = self.port_range();
         // The memo is keyed by the addresses themselves: the hash input's
         // 36 bytes are built only when it misses.
         let offset = match self.port_memo {
             Some((ip, r, offset)) if ip == local_ip && r == remote => offset,
-            _ => {
-                let lip = FourTuple::new(SocketAddr::new(local_ip, 0), remote).to_bytes();
-                let offset = self.secret.port_offset(&lip[..16], &lip[16..]);
-                self.port_memo = Some((local_ip, remote, offset));
-                offset
-            }
+            _ => self.port_offset_miss(local_ip, remote),
         };
         for _ in 0..n {
-            let port = lo + ((offset.wrapping_add(self.port_counter)) % n) as u16;
-            self.port_counter = self
-                .port_counter
-                .wrapping_add(1 + (self.rng.next_u32() % 4));
-            let taken = match (local_ip, remote) {
-                // IPv4: the compact key straight from the addresses.
-                (IpAddr::V4(l), SocketAddr::V4(r)) => {
-                    let k = V4Key::new(l.octets(), r.ip().octets(), port, r.port());
-                    // One hash for both tables (they share the hasher).
-                    let hash = self.conns.hash_v4(&k);
-                    self.conns.contains_v4_hashed(hash, &k)
-                        || self.time_wait.contains_v4_hashed(hash, &k)
-                }
-                _ => {
-                    let key = FourTuple::new(SocketAddr::new(local_ip, port), remote);
-                    self.conns.contains_key(&key) || self.time_wait.contains(&key)
-                }
-            };
-            if taken
-                || (!self.listeners.is_empty()
-                    && (self.listeners.contains_key(&(local_ip, port))
-                        || self.listeners.contains_key(&(unspecified(local_ip), port))))
+            let port = self.next_port(lo, n, offset);
+            let key = FourTuple::new(SocketAddr::new(local_ip, port), remote);
+            if self.conns.contains_key(&key)
+                || self.time_wait.contains(&key)
+                || self.port_listened(local_ip, port)
             {
                 continue;
             }
             return Some(port);
         }
         None
+    }
+
+    /// The ephemeral range's first port and its length.
+    #[inline]
+    fn port_range(&self) -> (u16, u32) {
+        let (lo, hi) = self.config.ephemeral_ports;
+        (lo, u32::from(hi.saturating_sub(lo)) + 1)
+    }
+
+    /// RFC 6056 Algorithm 3's next candidate: `offset` plus the counter,
+    /// in the range; the counter moves on by 1 to 4 (randomly, so the
+    /// sequence of ports is harder to guess).
+    #[inline]
+    fn next_port(&mut self, lo: u16, n: u32, offset: u32) -> u16 {
+        let port = lo + ((offset.wrapping_add(self.port_counter)) % n) as u16;
+        self.port_counter = self
+            .port_counter
+            .wrapping_add(1 + (self.rng.next_u32() % 4));
+        port
+    }
+
+    /// The keyed port offset for a destination the memo does not hold
+    /// (out of line: a client connecting to one server again and again
+    /// computes it once).
+    #[cold]
+    #[inline(never)]
+    fn port_offset_miss(&mut self, local_ip: IpAddr, remote: SocketAddr) -> u32 {
+        let lip = FourTuple::new(SocketAddr::new(local_ip, 0), remote).to_bytes();
+        let offset = self.secret.port_offset(&lip[..16], &lip[16..]);
+        self.port_memo = Some((local_ip, remote, offset));
+        offset
+    }
+
+    /// Whether a listener holds `port` on `ip` or on the wildcard address.
+    #[inline]
+    fn port_listened(&self, ip: IpAddr, port: u16) -> bool {
+        !self.listeners.is_empty()
+            && (self.listeners.contains_key(&(ip, port))
+                || self.listeners.contains_key(&(unspecified(ip), port)))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Socket operations: the BSD calls on the sans-IO stack.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 
 use super::demux::TableKey;
 use super::events::{NetEvents, NetState};
@@ -10,7 +10,7 @@ use super::{queue_for_transmit, unspecified, Error, FourTuple, Stack};
 use crate::tcp::conn::{ConnDefaults, IoError};
 use crate::tcp::{Connection, State};
 use crate::time::Instant;
-use crate::wire::{TcpFlags, TcpOptions, V4Key};
+use crate::wire::{TcpFlags, TcpOptions};
 
 /// Which halves `shutdown` closes, as in `std::net::Shutdown`.
 pub use std::net::Shutdown;
@@ -144,7 +144,7 @@ impl Stack {
         // would box only to be dropped again (an allocation and a free per
         // connect, issue 6).
         let options = SocketOptions::default();
-        let (conn, key) =
+        let (conn, key, hash) =
             self.open_connection(now, remote, None, None, HeaderOptions::default(), &options)?;
         // The socket is born in the state `touch` would leave it in (the
         // one look-up and the general bookkeeping of a touch saved,
@@ -171,7 +171,7 @@ impl Stack {
             net: NetState::connecting(),
             queued: 0,
         });
-        self.conns.insert_table_key(key, h);
+        self.conns.insert_new(key, hash, h);
         self.born(h, true, deadline);
         Ok(h)
     }
@@ -205,12 +205,12 @@ impl Stack {
             SocketKind::Conn(_) => return Err(Error::AlreadyConnected),
         };
         let options = s.options.clone();
-        let (conn, key) = self.open_connection(now, remote, bound, ecn, header, &options)?;
+        let (conn, key, hash) = self.open_connection(now, remote, bound, ecn, header, &options)?;
         let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
         s.kind = SocketKind::Conn(ConnSocket::new(conn));
         let mask_before = core::mem::replace(&mut s.net, NetState::connecting());
         s.net.inherit_mask(&mask_before);
-        self.conns.insert_table_key(key, h);
+        self.conns.insert_new(key, hash, h);
         self.touch(now, h);
         Ok(())
     }
@@ -218,7 +218,8 @@ impl Stack {
     /// The connection an active open to `remote` starts (SYN-SENT, its SYN
     /// ready) and its 4-tuple, from the socket's binding and options: the
     /// local address (the bound one, else the stack's first of the
-    /// family), the port (bound, else RFC 6056's ephemeral pick), the ISN.
+    /// family), the port (bound, else RFC 6056's ephemeral pick), the ISN;
+    /// and, for an IPv4 key, its hash ([`super::demux::Demux::insert_new`]).
     fn open_connection(
         &mut self,
         now: Instant,
@@ -227,7 +228,7 @@ impl Stack {
         ecn: Option<crate::tcp::EcnMode>,
         header: HeaderOptions,
         options: &SocketOptions,
-    ) -> Result<(Box<Connection>, TableKey), Error> {
+    ) -> Result<(Box<Connection>, TableKey, u64), Error> {
         if remote.port() == 0 || remote.ip().is_unspecified() {
             return Err(Error::InvalidInput);
         }
@@ -242,34 +243,35 @@ impl Stack {
         if local_ip.is_ipv4() != remote.is_ipv4() {
             return Err(Error::InvalidInput);
         }
-        // An ephemeral port is picked free of connections and TIME-WAIT
-        // records already; a bound one is checked here.
-        let (port, checked) = match bound.map(|b| b.port()) {
-            Some(p) if p != 0 => (p, false),
-            _ => (
-                self.ephemeral_port(local_ip, remote)
-                    .ok_or(Error::AddrNotAvailable)?,
-                true,
-            ),
-        };
-        let local = SocketAddr::new(local_ip, port);
-        // An IPv4 pair is keyed compactly from here on (demultiplexing,
-        // TIME-WAIT, the ISN's hash input): no 36-byte tuple is built.
-        let key = match (local, remote) {
-            (SocketAddr::V4(l), SocketAddr::V4(r)) => TableKey::V4(V4Key::new(
-                l.ip().octets(),
-                r.ip().octets(),
-                l.port(),
-                r.port(),
-            )),
-            _ => TableKey::Other(FourTuple::new(local, remote)),
-        };
-        if !checked && (self.conns.contains_table_key(&key) || self.time_wait_has(&key)) {
-            return Err(Error::AddrInUse);
-        }
-        let (iss, ts_offset) = match &key {
-            TableKey::V4(k) => self.secret.isn_and_ts_offset_v4(k, now),
-            TableKey::Other(t) => self.secret.isn_and_ts_offset(t, now),
+        let bound_port = bound.map(|b| b.port()).filter(|&p| p != 0);
+        // An IPv4 pair is keyed compactly from here on (port search,
+        // demultiplexing, TIME-WAIT, the ISN's hash input): no 36-byte
+        // tuple is built, and the key's hash serves the demux insert.
+        let (local, key, hash, (iss, ts_offset)) = match (local_ip, remote) {
+            (IpAddr::V4(l), SocketAddr::V4(r)) => {
+                let (k, port, hash) = self.port_v4(l, r, bound_port)?;
+                let local = SocketAddr::V4(SocketAddrV4::new(l, port));
+                let isn = self.secret.isn_and_ts_offset_v4(&k, now);
+                (local, TableKey::V4(k), hash, isn)
+            }
+            _ => {
+                // An ephemeral port is picked free of connections and
+                // TIME-WAIT records already; a bound one is checked here.
+                let port = match bound_port {
+                    Some(p) => p,
+                    None => self
+                        .ephemeral_port(local_ip, remote)
+                        .ok_or(Error::AddrNotAvailable)?,
+                };
+                let t = FourTuple::new(SocketAddr::new(local_ip, port), remote);
+                if bound_port.is_some()
+                    && (self.conns.contains_key(&t) || self.time_wait.contains(&t))
+                {
+                    return Err(Error::AddrInUse);
+                }
+                let isn = self.secret.isn_and_ts_offset(&t, now);
+                (t.local(), TableKey::Other(t), 0, isn)
+            }
         };
         let stack_defaults = self.conn_defaults();
         let mut conn = self.conn_box();
@@ -281,7 +283,7 @@ impl Stack {
         if options.message_mode {
             conn.request_message_mode();
         }
-        Ok((conn, key))
+        Ok((conn, key, hash))
     }
 
     /// Takes the oldest established connection from a listener's accept
@@ -652,14 +654,6 @@ impl Stack {
     /// The connection behind a handle, for inspection.
     pub fn connection(&self, h: SocketHandle) -> Result<&Connection, Error> {
         self.conn(h)
-    }
-
-    /// Whether a 4-tuple, as either key, is in TIME-WAIT.
-    fn time_wait_has(&self, key: &TableKey) -> bool {
-        match key {
-            TableKey::V4(k) => self.time_wait.contains_v4(k),
-            TableKey::Other(t) => self.time_wait.contains(t),
-        }
     }
 
     /// The [`ConnDefaults`] of the stack's connection configuration,

@@ -464,13 +464,7 @@ impl TimeWaitTable {
         true
     }
 
-    /// Whether an IPv4 4-tuple, given as its compact key, is in TIME-WAIT.
-    #[inline]
-    pub(crate) fn contains_v4(&self, key: &V4Key) -> bool {
-        self.v4.live > 0 && self.v4.find(key).is_some()
-    }
-
-    /// [`TimeWaitTable::contains_v4`] given the key's hash (the hasher's
+    /// Whether an IPv4 4-tuple, given as its compact key and its hash (the hasher's
     /// this table was made with).
     #[inline]
     pub(crate) fn contains_v4_hashed(&self, hash: u64, key: &V4Key) -> bool {
