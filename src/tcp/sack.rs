@@ -284,6 +284,20 @@ impl Scoreboard {
         }
     }
 
+    /// [`on_send`](Self::on_send) for a connection's sends outside bulk
+    /// transfers (`loss_on_plain_send`): the first record of a burst —
+    /// every send of a request/response exchange, with nothing else in
+    /// flight and no ring — written inline (`push`'s first case), without
+    /// the call. The bulk path keeps `on_send` as it was.
+    #[inline]
+    pub fn on_send_plain(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        if self.solo.is_none() && self.recs.capacity() == 0 && end.diff(start) > 0 {
+            self.solo = Some(self.new_record(start, end, now));
+            return;
+        }
+        self.on_send(start, end, now);
+    }
+
     #[inline(never)]
     fn on_send_below_high(&mut self, start: SeqNum, end: SeqNum, high: SeqNum, now: Instant) {
         self.spill();

@@ -384,7 +384,7 @@ impl Connection {
             return;
         }
         debug_assert!(!l.probe_room);
-        l.board.on_send(seq, end, now);
+        l.board.on_send_plain(seq, end, now);
         l.rec.prr_on_send(end.diff(seq) as usize);
         // RFC 8985 §7.2, as in `loss_on_send`.
         if wnd_open {
