@@ -12,6 +12,15 @@ use crate::tcp::{Connection, State};
 use crate::time::Instant;
 use crate::wire::{TcpFlags, TcpOptions};
 
+/// What a socket from [`Stack::socket`] brings to its connect: its
+/// binding, ECN mode, IP header options and socket options.
+type SocketSetup<'a> = (
+    Option<SocketAddr>,
+    Option<crate::tcp::EcnMode>,
+    HeaderOptions,
+    &'a SocketOptions,
+);
+
 /// Which halves `shutdown` closes, as in `std::net::Shutdown`.
 pub use std::net::Shutdown;
 
@@ -143,9 +152,7 @@ impl Stack {
         // Straight to a connection socket: the unbound state `socket()`
         // would box only to be dropped again (an allocation and a free per
         // connect, issue 6).
-        let options = SocketOptions::default();
-        let (conn, key, hash) =
-            self.open_connection(now, remote, None, None, HeaderOptions::default(), &options)?;
+        let (conn, key, hash) = self.open_connection(now, remote, None)?;
         // The socket is born in the state `touch` would leave it in (the
         // one look-up and the general bookkeeping of a touch saved,
         // callgrind, issue 6): a fresh SYN-SENT byte stream has no events,
@@ -165,7 +172,7 @@ impl Stack {
         cs.tx_queued = true;
         let h = self.sockets.insert(Socket {
             kind: SocketKind::Conn(cs),
-            options,
+            options: SocketOptions::default(),
             timer_at: deadline,
             orphaned: false,
             net: NetState::connecting(),
@@ -205,7 +212,8 @@ impl Stack {
             SocketKind::Conn(_) => return Err(Error::AlreadyConnected),
         };
         let options = s.options.clone();
-        let (conn, key, hash) = self.open_connection(now, remote, bound, ecn, header, &options)?;
+        let (conn, key, hash) =
+            self.open_connection(now, remote, Some((bound, ecn, header, &options)))?;
         let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
         s.kind = SocketKind::Conn(ConnSocket::new(conn));
         let mask_before = core::mem::replace(&mut s.net, NetState::connecting());
@@ -220,15 +228,18 @@ impl Stack {
     /// local address (the bound one, else the stack's first of the
     /// family), the port (bound, else RFC 6056's ephemeral pick), the ISN;
     /// and, for an IPv4 key, its hash ([`super::demux::Demux::insert_new`]).
+    /// `setup` is what a socket from [`Stack::socket`] brings (its binding,
+    /// ECN mode, IP header options and socket options); `None` for
+    /// [`Stack::connect`]'s new socket, which has none of them, so its
+    /// connection is configured by the stack's configuration without
+    /// asking whether anything overrides it.
     fn open_connection(
         &mut self,
         now: Instant,
         remote: SocketAddr,
-        bound: Option<SocketAddr>,
-        ecn: Option<crate::tcp::EcnMode>,
-        header: HeaderOptions,
-        options: &SocketOptions,
+        setup: Option<SocketSetup<'_>>,
     ) -> Result<(Box<Connection>, TableKey, u64), Error> {
+        let bound = setup.as_ref().and_then(|s| s.0);
         if remote.port() == 0 || remote.ip().is_unspecified() {
             return Err(Error::InvalidInput);
         }
@@ -273,16 +284,28 @@ impl Stack {
                 (t.local(), TableKey::Other(t), 0, isn)
             }
         };
-        let stack_defaults = self.conn_defaults();
         let mut conn = self.conn_box();
-        // Options set before connect shape the SYN (window scale, MSS).
-        let cfg = options.connection_config(&self.config.tcp, ecn, &header);
-        let defaults = ConnDefaults::for_config(stack_defaults, &cfg);
-        conn.open_active(&defaults, &cfg, local, remote, iss, now);
-        conn.set_ts_offset(ts_offset);
-        if options.message_mode {
-            conn.request_message_mode();
+        let tcp = &self.config.tcp;
+        let stack_defaults: &ConnDefaults = self
+            .conn_defaults
+            .get_or_insert_with(|| ConnDefaults::new(tcp));
+        match setup {
+            // The stack's defaults by reference (a copy of them, and of
+            // them again through `ConnDefaults::for_config`, cost some
+            // 20 instructions a connect; issue 6).
+            None => conn.open_active(stack_defaults, tcp, local, remote, iss, now),
+            Some((_, ecn, header, options)) => {
+                // Options set before connect shape the SYN (window
+                // scale, MSS).
+                let cfg = options.connection_config(tcp, ecn, &header);
+                let defaults = ConnDefaults::for_config(*stack_defaults, &cfg);
+                conn.open_active(&defaults, &cfg, local, remote, iss, now);
+                if options.message_mode {
+                    conn.request_message_mode();
+                }
+            }
         }
+        conn.set_ts_offset(ts_offset);
         Ok((conn, key, hash))
     }
 
