@@ -837,7 +837,6 @@ impl Stack {
         let linger_ready =
             linger_until.is_some() && (c.conn.all_acked() || c.conn.state() == State::Closed);
         let linger_deadline = linger_until.filter(|_| !linger_ready);
-        let deadline = Instant::earliest([c.conn.poll_timeout(), linger_deadline]);
         let done = is_done && !wants_tx;
         if from != state {
             note_transition(&mut self.transitions, now, c, from, state);
@@ -858,8 +857,12 @@ impl Stack {
         if linger_ready {
             raise(&mut self.events, queued, h, Event::Closed);
         }
-        if let Some(t) = deadline {
-            reschedule(&mut self.timers, timer_at, h, t);
+        // A finished orphan's socket goes below (`retire`): no deadline
+        // of its own to keep (a timer entry would only be skipped later).
+        if !(done && orphaned) {
+            if let Some(t) = Instant::earliest([c.conn.poll_timeout(), linger_deadline]) {
+                reschedule(&mut self.timers, timer_at, h, t);
+            }
         }
         if !orphaned {
             net.update_conn(c);
