@@ -155,6 +155,7 @@ impl RecvQueue {
     }
 
     /// Copy out up to `buf.len()` readable bytes and remove them.
+    #[inline]
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         let n = self.copy_out(buf);
         self.discard(n)

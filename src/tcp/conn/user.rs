@@ -67,8 +67,10 @@ impl Connection {
             && self.state != State::Closed
     }
 
-    /// [`Connection::recv`] with data queued.
-    #[inline(never)]
+    /// [`Connection::recv`] with data queued. Inline: its callers are the
+    /// stack's receive past the would-block answer (`recv_general`, itself
+    /// out of line) and `peek`.
+    #[inline]
     fn recv_queued(&mut self, buf: &mut [u8], peek: bool) -> usize {
         if buf.is_empty() {
             return 0;
