@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind};
 use super::{Control, FourTuple, Stack};
-use crate::tcp::conn::{local_mss, negotiate, wscale_for, Negotiated};
+use crate::tcp::conn::{local_mss, negotiate, negotiate_offered, wscale_for, Negotiated};
 use crate::tcp::State;
 use crate::time::Instant;
 use crate::wire::{SeqNum, TcpFlags, TcpOptions, TcpRepr};
@@ -360,7 +360,8 @@ impl Stack {
         }
         // The window scale of the stack's own configuration, worked out
         // once (`ConnDefaults`), for a listener without `SO_RCVBUF`.
-        let stack_wscale = self.conn_defaults().rcv_wscale();
+        let defaults = self.conn_defaults();
+        let stack_wscale = defaults.rcv_wscale();
         // Everything the SYN needs from the listener, read in one look-up
         // of its slot rather than one per field (callgrind, stop 18).
         let Some(Socket {
@@ -425,7 +426,17 @@ impl Stack {
             None => stack_wscale,
             Some(b) => wscale_for(cfg, b as usize),
         };
-        let mut opts = negotiate(cfg, &local, &seg.options, our_ws);
+        // Our MSS from the stack's defaults: `cfg` differs from the stack's
+        // configuration at most in the options TCP_NOOPT turns off.
+        let v4 = local.is_ipv4();
+        let mut opts = negotiate_offered(
+            cfg,
+            cfg.timestamps,
+            cfg.window_scaling,
+            (defaults.mss(v4), v4),
+            &seg.options,
+            our_ws,
+        );
         opts.message_mode = message_mode;
         // RFC 3168 §6.1.1: an ECN-setup SYN gets an ECN-setup SYN-ACK when
         // ECN is accepted. (A SYN cookie's SYN-ACK never agrees: the cookie
@@ -873,14 +884,35 @@ impl Stack {
 
     /// Queues `h`'s SYN-ACK, written at once from the entry's fields
     /// (`Stack::write_control`: no control description built and copied
-    /// through the queue, the addresses rebuilt once).
+    /// through the queue; an IPv4 entry's addresses read straight from
+    /// its tuple, the options written in place).
     fn send_syn_ack(&mut self, now: Instant, h: &HalfOpen) {
+        let v4 = h.key.v4_ips();
+        // Our MSS from the stack's defaults, the same `local_mss` of the
+        // stack's configuration (worked out once).
+        let mss = self.conn_defaults().mss(v4.is_some());
         let cfg = &self.config.tcp;
-        let (local, remote) = (h.key.local(), h.key.remote());
-        let mut options = TcpOptions {
-            mss: (!h.no_options).then(|| local_mss(cfg, &local)),
-            ..TcpOptions::default()
+        // RFC 3168 §6.1.1: the ECN-setup SYN-ACK has ECE and not CWR.
+        let ecn = if h.opts.ecn {
+            TcpFlags::ECE
+        } else {
+            TcpFlags::empty()
         };
+        let mut repr = TcpRepr {
+            src_port: h.key.local_port,
+            dst_port: h.key.remote_port,
+            seq: h.iss,
+            ack: h.irs + 1u32,
+            flags: TcpFlags::SYN | TcpFlags::ACK | ecn,
+            window: cfg.recv_buffer.min(65535) as u16,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        let options = &mut repr.options;
+        if !h.no_options {
+            options.mss = Some(mss);
+        }
         if h.opts.window_scaling {
             options.window_scale = Some(h.opts.rcv_wscale);
         }
@@ -894,25 +926,12 @@ impl Stack {
                 h.ts_recent,
             ));
         }
-        // RFC 3168 §6.1.1: the ECN-setup SYN-ACK has ECE and not CWR.
-        let ecn = if h.opts.ecn {
-            TcpFlags::ECE
-        } else {
-            TcpFlags::empty()
-        };
-        let repr = TcpRepr {
-            src_port: local.port(),
-            dst_port: remote.port(),
-            seq: h.iss,
-            ack: h.irs + 1u32,
-            flags: TcpFlags::SYN | TcpFlags::ACK | ecn,
-            window: cfg.recv_buffer.min(65535) as u16,
-            urgent: 0,
-            options,
-            payload: &[],
+        let (src, dst) = match v4 {
+            Some((l, r)) => (IpAddr::V4(l), IpAddr::V4(r)),
+            None => (h.key.local().ip(), h.key.remote().ip()),
         };
         self.write_control(h.ip, |hop, dscp, buf| {
-            super::emit_control(local.ip(), remote.ip(), hop, dscp, &repr, buf)
+            super::emit_control(src, dst, hop, dscp, &repr, buf)
         });
     }
 

@@ -67,6 +67,12 @@ impl FourTuple {
             remote_port,
         }
     }
+    /// Both addresses of an IPv4 tuple (local, remote), read from the
+    /// mapped bytes without building `SocketAddr`s; `None` for IPv6.
+    #[inline]
+    pub(crate) fn v4_ips(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        V4Key::from_tuple(self).map(|k| (Ipv4Addr::from(k.local), Ipv4Addr::from(k.remote)))
+    }
     /// Local address and port.
     #[inline]
     pub fn local(&self) -> SocketAddr {

@@ -103,7 +103,10 @@ impl Connection {
             cfg,
             self.offers(super::block::Settings::OFFER_TS),
             self.offers(super::block::Settings::OFFER_WSCALE),
-            &self.local(),
+            (
+                self.local_mss,
+                matches!(self.ends, super::block::Endpoints::V4 { .. }),
+            ),
             &seg.options,
             our_ws,
         );
@@ -167,9 +170,12 @@ impl Connection {
                 // shutdown(Write) during the handshake: the FIN goes now.
                 self.set_state(State::FinWait1);
             }
-            // Sixth onwards: data or FIN on the SYN-ACK.
-            let rest = seg.seq + 1u32;
-            self.process_text_and_fin(now, cfg, rest, seg.payload, f.contains(TcpFlags::FIN));
+            // Sixth onwards: data or FIN on the SYN-ACK (the usual SYN-ACK
+            // has neither, and the steps would change nothing).
+            if !seg.payload.is_empty() || f.contains(TcpFlags::FIN) {
+                let rest = seg.seq + 1u32;
+                self.process_text_and_fin(now, cfg, rest, seg.payload, f.contains(TcpFlags::FIN));
+            }
         } else {
             // Simultaneous open (RFC 9293 Figure 8): answer with SYN-ACK.
             self.snd_wnd = u32::from(seg.window);

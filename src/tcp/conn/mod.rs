@@ -249,6 +249,16 @@ impl ConnDefaults {
         self.rcv_wscale
     }
 
+    /// The MSS a SYN of this configuration announces ([`local_mss`]) over
+    /// IPv4 or IPv6.
+    pub fn mss(&self, ipv4: bool) -> u16 {
+        if ipv4 {
+            self.mss_v4
+        } else {
+            self.mss_v6
+        }
+    }
+
     /// The set for `cfg`, a connection's configuration: `stack`, the set of
     /// the stack's own, when `cfg` is borrowed from it unchanged (no socket
     /// option overrides it), else worked out.
@@ -1023,6 +1033,7 @@ pub(crate) fn wscale_for(cfg: &TcpConfig, buffer: usize) -> u8 {
 
 /// Computes the options to agree on from our SYN settings and the peer's SYN
 /// (RFC 7323 §2.2: scaling and timestamps only if both sides offer them).
+#[inline]
 pub(crate) fn negotiate(
     cfg: &TcpConfig,
     local: &SocketAddr,
@@ -1033,7 +1044,7 @@ pub(crate) fn negotiate(
         cfg,
         cfg.timestamps,
         cfg.window_scaling,
-        local,
+        (local_mss(cfg, local), local.is_ipv4()),
         peer,
         our_wscale,
     )
@@ -1042,17 +1053,21 @@ pub(crate) fn negotiate(
 /// [`negotiate`] with what our SYN offered of timestamps and window
 /// scaling given apart from `cfg` (an active open's SYN may have offered
 /// less than the stack's defaults), so the caller need not build a
-/// modified copy of the whole `TcpConfig`.
+/// modified copy of the whole `TcpConfig`; `(ours, ipv4)` is the MSS our
+/// SYN announced ([`local_mss`], which callers have at hand) and whether
+/// the connection is IPv4 (the peer's MSS when it sends none). Out of
+/// line: the passive open's SYN and the active open's SYN-ACK share one
+/// copy (code run once per connection on each side, issue 6).
+#[inline(never)]
 pub(crate) fn negotiate_offered(
     cfg: &TcpConfig,
     offered_timestamps: bool,
     offered_window_scaling: bool,
-    local: &SocketAddr,
+    (ours, ipv4): (u16, bool),
     peer: &TcpOptions,
     our_wscale: u8,
 ) -> Negotiated {
-    let ours = local_mss(cfg, local);
-    let peer_mss = peer.mss.unwrap_or(if local.is_ipv4() { 536 } else { 1220 });
+    let peer_mss = peer.mss.unwrap_or(if ipv4 { 536 } else { 1220 });
     let (snd_wscale, rcv_wscale) = match (offered_window_scaling, peer.window_scale) {
         (true, Some(s)) => (s.min(14), our_wscale),
         _ => (0, 0),
