@@ -311,10 +311,11 @@ impl Connection {
         let Some((val, _)) = timestamps else {
             return false;
         };
-        if super::secs(now).wrapping_sub(self.ts_recent_at) > TS_RECENT_LIFETIME_SECS {
-            return false;
-        }
+        // Older than TS.Recent, which is still valid. The comparison first:
+        // it fails for nearly every segment, which then needs no clock
+        // reading (a division, on every segment's path).
         (val.wrapping_sub(self.ts_recent) as i32) < 0
+            && super::secs(now).wrapping_sub(self.ts_recent_at) <= TS_RECENT_LIFETIME_SECS
     }
 
     /// RFC 7323 §4.3 / §5.3 R3: TS.Recent follows the segment that covers the
