@@ -102,7 +102,7 @@ impl Stack {
         debug_assert!(super::is_local_v4(&self.addrs, seg.dst));
         // A lingering close is `touch`'s business.
         if self.sockets.linger_until(h).is_some() {
-            return self.receive_light(now, h, &seg, verify_checksum);
+            return self.receive_light(now, h, &seg, verify_checksum, true);
         }
         let Some(Socket {
             kind: SocketKind::Conn(c),
@@ -118,12 +118,12 @@ impl Stack {
         // The bookkeeping below assumes a byte stream whose state the last
         // touch saw (message framing and transitions are `touch`'s).
         if c.last_state != State::Established || c.message.is_some() {
-            return self.receive_light(now, h, &seg, verify_checksum);
+            return self.receive_light(now, h, &seg, verify_checksum, false);
         }
         let hdr = seg.header();
         let len = seg.payload.len();
         if c.conn.negotiated().message_mode || !c.conn.rx_predicts(now, &hdr, len) {
-            return self.receive_light(now, h, &seg, verify_checksum);
+            return self.receive_light(now, h, &seg, verify_checksum, false);
         }
         let (a, b) = c.conn.rx_stage(len);
         if !seg.verify_payload(a, b, verify_checksum) {
@@ -161,7 +161,8 @@ impl Stack {
     /// nothing, unless the connection takes it
     /// ([`Connection::rx_light_accepts`](crate::tcp::Connection)); then
     /// what the general path does with it, in its order: the checksum, the
-    /// segment, a challenge ACK owed, `touch`.
+    /// segment, a challenge ACK owed, `touch`. `lingering` says whether
+    /// `h` has a lingering close under way (the caller asked already).
     // Out of line: the bulk receiver's predicted segments do not carry its
     // frame.
     #[inline(never)]
@@ -171,8 +172,8 @@ impl Stack {
         h: SocketHandle,
         seg: &FastSegment<'_>,
         verify_checksum: bool,
+        lingering: bool,
     ) -> bool {
-        let lingering = self.sockets.linger_until(h).is_some();
         let Some(Socket {
             kind: SocketKind::Conn(c),
             timer_at,
