@@ -606,12 +606,26 @@ impl Stack {
             ),
             None => Default::default(),
         };
-        let stack_defaults = self.conn_defaults();
         let mut conn = self.conn_box();
-        let cfg = options.connection_config(&self.config.tcp, None, &header);
+        let tcp = &self.config.tcp;
+        let cfg = options.connection_config(tcp, None, &header);
         let (local, remote) = (h.key.local(), h.key.remote());
+        // The stack's defaults by reference when the connection takes the
+        // stack's configuration (the usual case; a copy of them, and again
+        // through `ConnDefaults::for_config`, cost some 20 instructions a
+        // connection, issue 6), else worked out for its own.
+        let own;
+        let defaults = match &cfg {
+            std::borrow::Cow::Borrowed(_) => &*self
+                .conn_defaults
+                .get_or_insert_with(|| crate::tcp::conn::ConnDefaults::new(tcp)),
+            std::borrow::Cow::Owned(c) => {
+                own = crate::tcp::conn::ConnDefaults::new(c);
+                &own
+            }
+        };
         conn.open_passive(
-            &crate::tcp::conn::ConnDefaults::for_config(stack_defaults, &cfg),
+            defaults,
             &cfg,
             local,
             remote,
