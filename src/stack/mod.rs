@@ -687,7 +687,8 @@ impl Stack {
                     out.copy_from_slice(&c.bytes[..n]);
                     return Some(n);
                 }
-                None => tracing::warn!("packet buffer too small for a control segment"),
+                // Out of line: the warning's code filled hot cache lines.
+                None => transmit::control_too_small(),
             }
         }
         self.release_control();
@@ -700,42 +701,9 @@ impl Stack {
                 transmit::PlainTx::Sent(None) | transmit::PlainTx::Done => continue,
                 transmit::PlainTx::General => {}
             }
-            let Some(socket::Socket {
-                kind: SocketKind::Conn(c),
-                ..
-            }) = self.sockets.get_mut(h)
-            else {
-                continue;
-            };
-            // Off the list while it is polled; the touch below puts it back
-            // (at the end: round-robin between connections) only if it
-            // still has something to send, so a connection that just sent
-            // its last segment is not polled once more for nothing.
-            c.tx_queued = false;
-            // The template when it applies (transmit.rs), else the general
-            // emitter: the same bytes either way. `Some(n)`: a segment went
-            // (`n` its length, `None` if `buf` could not hold it).
-            let sent = c.conn.poll_transmit(now).map(|seg| {
-                self.tx_template
-                    .emit(h, &c.conn, &seg, buf)
-                    .unwrap_or_else(|| emit_segment(&c.conn, &seg, buf))
-            });
-            match sent {
-                Some(n) => {
-                    if n.is_none() {
-                        tracing::warn!("packet buffer too small for a segment");
-                    }
-                    self.touch_sent(now, h);
-                    if let Some(n) = n {
-                        return Some(n);
-                    }
-                }
-                None => {
-                    // `wants_transmit` is an over-estimate (Nagle, windows);
-                    // do not requeue here or we would spin. Input, timers and
-                    // user calls queue it again when something changes.
-                    self.touch_inner(now, h, Touch::Idle);
-                }
+            // The general path, out of line (transmit.rs).
+            if let Some(n) = self.transmit_general(now, h, buf) {
+                return Some(n);
             }
         }
         None

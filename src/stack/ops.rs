@@ -21,6 +21,32 @@ type SocketSetup<'a> = (
     &'a SocketOptions,
 );
 
+/// `open_connection`'s connection for a socket from [`Stack::socket`]
+/// (`setup`): options set before connect shape the SYN (window scale,
+/// MSS). Out of line and cold: `Stack::connect`'s own socket (every
+/// connect of the benchmark) takes the stack's defaults by reference
+/// instead, and its code keeps its cache lines to itself.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn open_configured(
+    conn: &mut Connection,
+    stack_defaults: &ConnDefaults,
+    tcp: &crate::tcp::TcpConfig,
+    (_, ecn, header, options): SocketSetup<'_>,
+    local: SocketAddr,
+    remote: SocketAddr,
+    iss: crate::wire::SeqNum,
+    now: Instant,
+) {
+    let cfg = options.connection_config(tcp, ecn, &header);
+    let defaults = ConnDefaults::for_config(*stack_defaults, &cfg);
+    conn.open_active(&defaults, &cfg, local, remote, iss, now);
+    if options.message_mode {
+        conn.request_message_mode();
+    }
+}
+
 /// Which halves `shutdown` closes, as in `std::net::Shutdown`.
 pub use std::net::Shutdown;
 
@@ -265,24 +291,7 @@ impl Stack {
                 let isn = self.secret.isn_and_ts_offset_v4(&k, now);
                 (local, TableKey::V4(k), hash, isn)
             }
-            _ => {
-                // An ephemeral port is picked free of connections and
-                // TIME-WAIT records already; a bound one is checked here.
-                let port = match bound_port {
-                    Some(p) => p,
-                    None => self
-                        .ephemeral_port(local_ip, remote)
-                        .ok_or(Error::AddrNotAvailable)?,
-                };
-                let t = FourTuple::new(SocketAddr::new(local_ip, port), remote);
-                if bound_port.is_some()
-                    && (self.conns.contains_key(&t) || self.time_wait.contains(&t))
-                {
-                    return Err(Error::AddrInUse);
-                }
-                let isn = self.secret.isn_and_ts_offset(&t, now);
-                (t.local(), TableKey::Other(t), 0, isn)
-            }
+            _ => self.open_tuple_other(now, local_ip, remote, bound_port)?,
         };
         let mut conn = self.conn_box();
         let tcp = &self.config.tcp;
@@ -294,19 +303,47 @@ impl Stack {
             // them again through `ConnDefaults::for_config`, cost some
             // 20 instructions a connect; issue 6).
             None => conn.open_active(stack_defaults, tcp, local, remote, iss, now),
-            Some((_, ecn, header, options)) => {
-                // Options set before connect shape the SYN (window
-                // scale, MSS).
-                let cfg = options.connection_config(tcp, ecn, &header);
-                let defaults = ConnDefaults::for_config(*stack_defaults, &cfg);
-                conn.open_active(&defaults, &cfg, local, remote, iss, now);
-                if options.message_mode {
-                    conn.request_message_mode();
-                }
-            }
+            Some(setup) => open_configured(
+                &mut conn,
+                stack_defaults,
+                tcp,
+                setup,
+                local,
+                remote,
+                iss,
+                now,
+            ),
         }
         conn.set_ts_offset(ts_offset);
         Ok((conn, key, hash))
+    }
+
+    /// `open_connection`'s port, key and ISN for a pair other than IPv4
+    /// to IPv4 (IPv6): out of line and cold, so the IPv4 connect's code
+    /// does not share its cache lines with it.
+    #[cold]
+    #[inline(never)]
+    fn open_tuple_other(
+        &mut self,
+        now: Instant,
+        local_ip: IpAddr,
+        remote: SocketAddr,
+        bound_port: Option<u16>,
+    ) -> Result<(SocketAddr, TableKey, u64, (crate::wire::SeqNum, u32)), Error> {
+        // An ephemeral port is picked free of connections and
+        // TIME-WAIT records already; a bound one is checked here.
+        let port = match bound_port {
+            Some(p) => p,
+            None => self
+                .ephemeral_port(local_ip, remote)
+                .ok_or(Error::AddrNotAvailable)?,
+        };
+        let t = FourTuple::new(SocketAddr::new(local_ip, port), remote);
+        if bound_port.is_some() && (self.conns.contains_key(&t) || self.time_wait.contains(&t)) {
+            return Err(Error::AddrInUse);
+        }
+        let isn = self.secret.isn_and_ts_offset(&t, now);
+        Ok((t.local(), TableKey::Other(t), 0, isn))
     }
 
     /// Takes the oldest established connection from a listener's accept

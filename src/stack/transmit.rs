@@ -242,13 +242,10 @@ impl Stack {
         // Off the list while it is polled, back on (at the end:
         // round-robin) only if it has more to send.
         c.tx_queued = false;
-        let n = self
-            .tx_template
-            .emit_plain(h, &c.conn, &seg, buf)
-            .or_else(|| super::emit_segment(&c.conn, &seg.to_segment(), buf));
-        if n.is_none() {
-            tracing::warn!("packet buffer too small for a segment");
-        }
+        let n = match self.tx_template.emit_plain(h, &c.conn, &seg, buf) {
+            Some(n) => Some(n),
+            None => plain_fallback(&c.conn, &seg, buf),
+        };
         if lingering || !c.unchanged_since_touch() {
             self.touch_inner(now, h, Touch::Sent);
             return PlainTx::Sent(n);
@@ -267,6 +264,63 @@ impl Stack {
         };
         sent_bookkeeping(&mut self.timers, timer_at, h, deadline, c, *orphaned, net);
         PlainTx::Sent(n)
+    }
+}
+
+impl Stack {
+    /// `poll_transmit_general` for a connection `transmit_plain` left to
+    /// the general path (RSTs, retransmissions, probes, SACK blocks, a SYN
+    /// the control writer declined): the general
+    /// [`Connection::poll_transmit`] and emitters. Cold and out of line:
+    /// no segment of a connection lifecycle or of a loss-free bulk
+    /// transfer comes here, and inlined into the loop it shared the cache
+    /// lines of the plain path's code. `Some(n)` ends the poll with `n`;
+    /// `None` goes on with the next connection on the transmit list.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn transmit_general(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let Some(Socket {
+            kind: SocketKind::Conn(c),
+            ..
+        }) = self.sockets.get_mut(h)
+        else {
+            return None;
+        };
+        // Off the list while it is polled; the touch below puts it back
+        // (at the end: round-robin between connections) only if it
+        // still has something to send, so a connection that just sent
+        // its last segment is not polled once more for nothing.
+        c.tx_queued = false;
+        // The template when it applies, else the general emitter: the
+        // same bytes either way. `Some(n)`: a segment went (`n` its
+        // length, `None` if `buf` could not hold it).
+        let sent = c.conn.poll_transmit(now).map(|seg| {
+            self.tx_template
+                .emit(h, &c.conn, &seg, buf)
+                .unwrap_or_else(|| super::emit_segment(&c.conn, &seg, buf))
+        });
+        match sent {
+            Some(n) => {
+                if n.is_none() {
+                    tracing::warn!("packet buffer too small for a segment");
+                }
+                self.touch_sent(now, h);
+                // A buffer too small goes on with the next connection.
+                n
+            }
+            None => {
+                // `wants_transmit` is an over-estimate (Nagle, windows);
+                // do not requeue here or we would spin. Input, timers and
+                // user calls queue it again when something changes.
+                self.touch_inner(now, h, Touch::Idle);
+                None
+            }
+        }
     }
 }
 
@@ -350,6 +404,38 @@ fn sent_bookkeeping(
     if !orphaned {
         net.update_conn(c);
     }
+}
+
+/// `transmit_plain`'s segment when the template could not write it (no
+/// template for the addresses, or `buf` too small): the general emitter,
+/// which reports the latter. Cold and out of line, with its warning: its
+/// code inline filled the plain path's cache lines.
+#[cold]
+#[inline(never)]
+fn plain_fallback(conn: &Connection, seg: &PlainSegment, buf: &mut [u8]) -> Option<usize> {
+    let n = super::emit_segment(conn, &seg.to_segment(), buf);
+    if n.is_none() {
+        tracing::warn!("packet buffer too small for a segment");
+    }
+    n
+}
+
+/// `poll_transmit_general`'s warning for a control segment `buf` cannot
+/// hold: cold and out of line.
+#[cold]
+#[inline(never)]
+pub(super) fn control_too_small() {
+    tracing::warn!("packet buffer too small for a control segment");
+}
+
+/// [`copy_summed`] out of line, for the segments `emit_fields` writes
+/// with more than [`SMALL_PAYLOAD`] bytes or a wrapped payload (not a
+/// lifecycle's one byte): its vector loops inline filled the plain path's
+/// cache lines. Not cold: request/response traffic with bigger messages
+/// runs it for every segment.
+#[inline(never)]
+fn copy_summed_outlined(dst: &mut [u8], a: &[u8], b: &[u8]) -> u64 {
+    copy_summed(dst, a, b)
 }
 
 /// Copies a payload that sits in the send ring as `a` then `b` (the
@@ -682,7 +768,7 @@ impl TxTemplate {
             payload_sum = if b.is_empty() && len <= SMALL_PAYLOAD {
                 copy_summed_small(&mut buf[hl..hl + len], a)
             } else {
-                copy_summed(&mut buf[hl..hl + len], a, b)
+                copy_summed_outlined(&mut buf[hl..hl + len], a, b)
             };
         }
         let n = t.emit(buf, fields, len, payload_sum).ok();

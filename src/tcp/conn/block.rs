@@ -37,6 +37,34 @@ pub(super) enum Endpoints {
 }
 
 impl Endpoints {
+    /// `*self = Endpoints::new(local, remote)` for a reused block: an
+    /// IPv4 pair over an IPv4 pair (every reuse of an IPv4 stack) is two
+    /// stores; the rest (a box to allocate or free) out of line and cold,
+    /// so a new connection's code does not carry it in its cache lines.
+    #[inline]
+    pub fn set(&mut self, local: SocketAddr, remote: SocketAddr) {
+        match (self, local, remote) {
+            (
+                Endpoints::V4 {
+                    local: l,
+                    remote: r,
+                },
+                SocketAddr::V4(a),
+                SocketAddr::V4(b),
+            ) => {
+                *l = a;
+                *r = b;
+            }
+            (this, local, remote) => this.set_other(local, remote),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn set_other(&mut self, local: SocketAddr, remote: SocketAddr) {
+        *self = Endpoints::new(local, remote);
+    }
+
     #[inline]
     pub fn new(local: SocketAddr, remote: SocketAddr) -> Endpoints {
         match (local, remote) {
@@ -125,6 +153,16 @@ impl Cold {
             return None;
         }
         Cold::for_config_slow(cfg)
+    }
+
+    /// [`for_config`](Self::for_config) for a connection whose defaults
+    /// say some setting is not the default (`ConnDefaults::cold`): out of
+    /// line and cold, as a connection of a stack with default settings
+    /// never asks.
+    #[cold]
+    #[inline(never)]
+    pub fn for_config_cold(cfg: &TcpConfig) -> Option<Box<Cold>> {
+        Cold::for_config(cfg)
     }
 
     fn for_config_slow(cfg: &TcpConfig) -> Option<Box<Cold>> {

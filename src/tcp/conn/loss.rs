@@ -120,6 +120,15 @@ thread_local! {
         const { core::cell::RefCell::new(Vec::new()) };
 }
 
+/// `Box::new` out of line and cold: a new connection's loss state comes
+/// from the spare pool once the stack runs (spare.rs); the allocation
+/// inline filled the cache lines of `new_loss_state`.
+#[cold]
+#[inline(never)]
+fn boxed_cold<T>(v: T) -> Box<T> {
+    Box::new(v)
+}
+
 impl Connection {
     /// The loss state, created on first use with the negotiated MSS.
     #[inline]
@@ -167,7 +176,8 @@ impl Connection {
                 *b = fresh;
                 b
             }
-            None => Box::new(fresh),
+            // The first connections only: the allocation out of line.
+            None => boxed_cold(fresh),
         }
     }
 

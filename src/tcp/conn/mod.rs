@@ -597,7 +597,7 @@ impl Connection {
             error,
             events,
         } = self;
-        *ends = block::Endpoints::new(local, remote);
+        ends.set(local, remote);
         *state = State::Closed;
         *iss = iss_;
         *snd_una = iss_;
@@ -624,7 +624,7 @@ impl Connection {
         *local_mss = mss;
         *settings = d.settings;
         *cold = if d.cold {
-            block::Cold::for_config(cfg)
+            block::Cold::for_config_cold(cfg)
         } else {
             None
         };
