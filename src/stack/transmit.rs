@@ -242,10 +242,13 @@ impl Stack {
         // Off the list while it is polled, back on (at the end:
         // round-robin) only if it has more to send.
         c.tx_queued = false;
-        let n = match self.tx_template.emit_plain(h, &c.conn, &seg, buf) {
-            Some(n) => Some(n),
-            None => plain_fallback(&c.conn, &seg, buf),
-        };
+        let n = self
+            .tx_template
+            .emit_plain(h, &c.conn, &seg, buf)
+            .or_else(|| super::emit_segment(&c.conn, &seg.to_segment(), buf));
+        if n.is_none() {
+            segment_too_small();
+        }
         if lingering || !c.unchanged_since_touch() {
             self.touch_inner(now, h, Touch::Sent);
             return PlainTx::Sent(n);
@@ -406,18 +409,14 @@ fn sent_bookkeeping(
     }
 }
 
-/// `transmit_plain`'s segment when the template could not write it (no
-/// template for the addresses, or `buf` too small): the general emitter,
-/// which reports the latter. Cold and out of line, with its warning: its
-/// code inline filled the plain path's cache lines.
+/// `transmit_plain`'s warning for a segment `buf` cannot hold: cold and
+/// out of line, its code inline filled the plain path's cache lines. (The
+/// general emitter's fallback stays inline: out of line, taking the
+/// segment by reference cost a copy of it per send, +12 instructions.)
 #[cold]
 #[inline(never)]
-fn plain_fallback(conn: &Connection, seg: &PlainSegment, buf: &mut [u8]) -> Option<usize> {
-    let n = super::emit_segment(conn, &seg.to_segment(), buf);
-    if n.is_none() {
-        tracing::warn!("packet buffer too small for a segment");
-    }
-    n
+fn segment_too_small() {
+    tracing::warn!("packet buffer too small for a segment");
 }
 
 /// `poll_transmit_general`'s warning for a control segment `buf` cannot
