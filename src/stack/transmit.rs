@@ -427,16 +427,6 @@ pub(super) fn control_too_small() {
     tracing::warn!("packet buffer too small for a control segment");
 }
 
-/// [`copy_summed`] out of line, for the segments `emit_fields` writes
-/// with more than [`SMALL_PAYLOAD`] bytes or a wrapped payload (not a
-/// lifecycle's one byte): its vector loops inline filled the plain path's
-/// cache lines. Not cold: request/response traffic with bigger messages
-/// runs it for every segment.
-#[inline(never)]
-fn copy_summed_outlined(dst: &mut [u8], a: &[u8], b: &[u8]) -> u64 {
-    copy_summed(dst, a, b)
-}
-
 /// Copies a payload that sits in the send ring as `a` then `b` (the
 /// ring's wrap) into `dst` (`a.len() + b.len()` bytes), returning its
 /// checksum sum: one read of the bytes. A second piece after an odd first
@@ -767,7 +757,7 @@ impl TxTemplate {
             payload_sum = if b.is_empty() && len <= SMALL_PAYLOAD {
                 copy_summed_small(&mut buf[hl..hl + len], a)
             } else {
-                copy_summed_outlined(&mut buf[hl..hl + len], a, b)
+                copy_summed(&mut buf[hl..hl + len], a, b)
             };
         }
         let n = t.emit(buf, fields, len, payload_sum).ok();
