@@ -13,12 +13,16 @@ that:
   times), as distinct 64-byte cache lines and as bytes of instructions, and
   the functions that hold most of those bytes;
 - I1 misses per lifecycle, simulated by cachegrind with a 32 KiB and a
-  64 KiB 8-way L1i ((misses at 2N - misses at N) / N, which cancels
-  start-up).
+  64 KiB L1i, 8-way unless --ways says otherwise (this machine's L1i is
+  64 KiB 4-way) ((misses at 2N - misses at N) / N, which cancels start-up).
+
+Per function it lists the hot bytes, the 64-byte lines they touch and the
+waste (lines * 64 - hot bytes: cold code sharing the hot lines, the part
+that moving rare branches out of line can reclaim).
 
 Usage:
     scripts/footprint.py                       # synfin and smoltcp, 1000 lifecycles
-    scripts/footprint.py --stacks synfin --top 40
+    scripts/footprint.py --stacks synfin --top 40 --ways 4
     scripts/footprint.py --json
 
 Like callgrind.sh it runs with glibc's ERMS memcpy disabled, so both stacks'
@@ -58,9 +62,9 @@ def run(cmd):
     return p.stderr
 
 
-def i1_misses(stack, n, size):
-    """I1 misses of a whole run with an L1i of `size` bytes, 8-way, 64-byte lines."""
-    log = run(["valgrind", "--tool=cachegrind", "--cache-sim=yes", f"--I1={size},8,64",
+def i1_misses(stack, n, size, ways):
+    """I1 misses of a whole run with an L1i of `size` bytes, `ways`-way, 64-byte lines."""
+    log = run(["valgrind", "--tool=cachegrind", "--cache-sim=yes", f"--I1={size},{ways},64",
                "--cachegrind-out-file=/dev/null"] + bench_args(stack, n))
     m = re.search(r"I1\s+misses:\s+([\d,]+)", log)
     if not m:
@@ -69,7 +73,7 @@ def i1_misses(stack, n, size):
 
 
 def footprint(stack, n, tmp):
-    """(lines, bytes, bytes per function) of the code run >= n times in n lifecycles."""
+    """(lines, bytes, {function: (bytes, lines)}) of the code run >= n times in n lifecycles."""
     out = os.path.join(tmp, f"{stack}.cg")
     run(["valgrind", "--tool=callgrind", "--dump-instr=yes", "--compress-pos=no",
          "--compress-strings=no", f"--callgrind-out-file={out}"] + bench_args(stack, n))
@@ -100,10 +104,12 @@ def footprint(stack, n, tmp):
     size = {a: min(b - a, 15) for a, b in zip(addrs, addrs[1:])}
     hot = [a for a in addrs if count[a] >= n]
     per_fn = collections.Counter()
+    fn_lines = collections.defaultdict(set)
     for a in hot:
         per_fn[owner[a]] += size.get(a, 4)
+        fn_lines[owner[a]].add(a // 64)
     lines = len({a // 64 for a in hot})
-    return lines, sum(size.get(a, 4) for a in hot), per_fn
+    return lines, sum(size.get(a, 4) for a in hot), {k: (v, len(fn_lines[k])) for k, v in per_fn.items()}
 
 
 def main():
@@ -111,8 +117,11 @@ def main():
     ap.add_argument("--stacks", nargs="+", default=["synfin", "smoltcp"])
     ap.add_argument("--lifecycles", type=int, default=1000)
     ap.add_argument("--top", type=int, default=15, help="functions listed per stack")
+    ap.add_argument("--ways", type=int, default=8, help="L1i associativity simulated")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    if a.ways not in (1, 2, 4, 8, 16):
+        sys.exit("footprint.py: --ways must be 1, 2, 4, 8 or 16")
     if a.lifecycles < 100:
         sys.exit("footprint.py: --lifecycles must be at least 100")
     if not shutil.which("valgrind"):
@@ -129,8 +138,8 @@ def main():
             lines, nbytes, per_fn = footprint(stack, n, tmp)
             misses = {}
             for size in (32768, 65536):
-                m1 = i1_misses(stack, n, size)
-                m2 = i1_misses(stack, 2 * n, size)
+                m1 = i1_misses(stack, n, size, a.ways)
+                m2 = i1_misses(stack, 2 * n, size, a.ways)
                 misses[size] = (m2 - m1) / n
             rows.append({
                 "stack": stack,
@@ -139,20 +148,25 @@ def main():
                 "bytes": nbytes,
                 "i1_misses_32k": misses[32768],
                 "i1_misses_64k": misses[65536],
-                "functions": [{"name": k, "bytes": v} for k, v in per_fn.most_common(a.top)],
+                "functions": [
+                    {"name": k, "bytes": b, "lines": l, "waste": l * 64 - b}
+                    for k, (b, l) in sorted(per_fn.items(), key=lambda kv: -kv[1][0])[:a.top]
+                ],
             })
     if a.json:
         for r in rows:
             print(json.dumps(r))
         return
-    print(f"{'stack':8} {'64-B lines':>10} {'KiB':>6} {'instr bytes':>11} {'I1 miss/lc 32K':>15} {'64K':>6}")
+    print(f"{'stack':8} {'64-B lines':>10} {'KiB':>6} {'instr bytes':>11} "
+          f"{'I1 miss/lc 32K':>15} {'64K':>6}  ({a.ways}-way)")
     for r in rows:
         print(f"{r['stack']:8} {r['lines']:10d} {r['kib']:6.1f} {r['bytes']:11d} "
               f"{r['i1_misses_32k']:15.1f} {r['i1_misses_64k']:6.1f}")
     for r in rows:
-        print(f"\n{r['stack']}: bytes of code run at least once per lifecycle, by function")
+        print(f"\n{r['stack']}: code run at least once per lifecycle, by function")
+        print(f"{'bytes':>7} {'lines':>5} {'waste':>6}  function")
         for f in r["functions"]:
-            print(f"{f['bytes']:7d}  {f['name'][:110]}")
+            print(f"{f['bytes']:7d} {f['lines']:5d} {f['waste']:6d}  {f['name'][:100]}")
 
 
 if __name__ == "__main__":
