@@ -111,9 +111,19 @@ impl Connection {
     }
 
     /// Any segment from the peer proves it alive: the idle time restarts.
+    /// Inline: for a connection without keep-alive (the usual case) it is
+    /// one flag test, cheaper than the call (issue 6); the restart itself
+    /// is out of line.
+    #[inline]
     pub(super) fn heard_from_peer(&mut self, now: Instant, cfg: &TcpConfig) {
-        if self.settings.has(super::block::Settings::KEEPALIVE)
-            && self.state.is_synchronized()
+        if self.settings.has(super::block::Settings::KEEPALIVE) {
+            self.restart_keepalive_idle(now, cfg);
+        }
+    }
+
+    #[inline(never)]
+    fn restart_keepalive_idle(&mut self, now: Instant, cfg: &TcpConfig) {
+        if self.state.is_synchronized()
             && !matches!(self.state, State::TimeWait)
             && !self.fin_wait2_bounded()
         {
