@@ -8,7 +8,7 @@
 //! listener's own state never changes.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind};
 use super::{Control, FourTuple, Stack};
@@ -42,20 +42,22 @@ pub(crate) struct Listener {
 const LISTENERS_SCANNED: usize = 8;
 
 /// The stack's listeners by local address and port. Kept twice: in a
-/// list, compared in one pass while there are few (the usual case: about
-/// 10 instructions a look-up, where even iterating a one-entry hash map
-/// costs some 60, and hashing the key twice, for the exact address and
-/// then the wildcard, about 180; callgrind, issue 6 — two look-ups per
+/// list per family, compared in one pass while there are few (the usual
+/// case: about 10 instructions a look-up, where even iterating a one-entry
+/// hash map costs some 60, and hashing the key twice, for the exact address
+/// and then the wildcard, about 180; callgrind, issue 6 — two look-ups per
 /// passive open, the SYN's and the final ACK's), and in a map, hashed when
 /// there are many. Changed only by `listen` and a listener's `close`.
 #[derive(Default)]
 pub(crate) struct ListenerTable {
-    list: Vec<((IpAddr, u16), SocketHandle)>,
-    /// The IPv4 entries of `list` again, as (address, port, handle): an
-    /// IPv4 look-up compares two integers per entry (about 44 instructions
-    /// with the `IpAddr` comparisons, twice per passive open: callgrind,
-    /// issue 6).
+    /// The IPv4 listeners as (address, port, handle): a look-up compares
+    /// two integers per entry (about 44 instructions with `IpAddr`
+    /// comparisons, twice per passive open: callgrind, issue 6).
     v4: Vec<(u32, u16, SocketHandle)>,
+    /// The IPv6 listeners.
+    v6: Vec<(Ipv6Addr, u16, SocketHandle)>,
+    /// Every listener (the look-up past [`LISTENERS_SCANNED`], and the
+    /// exact-key questions).
     map: HashMap<(IpAddr, u16), SocketHandle>,
 }
 
@@ -63,9 +65,9 @@ impl ListenerTable {
     /// Adds (or replaces) the listener on `key`.
     pub fn insert(&mut self, key: (IpAddr, u16), h: SocketHandle) {
         self.remove(&key);
-        self.list.push((key, h));
-        if let IpAddr::V4(ip) = key.0 {
-            self.v4.push((ip.to_bits(), key.1, h));
+        match key.0 {
+            IpAddr::V4(ip) => self.v4.push((ip.to_bits(), key.1, h)),
+            IpAddr::V6(ip) => self.v6.push((ip, key.1, h)),
         }
         self.map.insert(key, h);
     }
@@ -73,10 +75,13 @@ impl ListenerTable {
     /// Removes the listener on `key`.
     pub fn remove(&mut self, key: &(IpAddr, u16)) {
         if self.map.remove(key).is_some() {
-            self.list.retain(|(k, _)| k != key);
-            if let IpAddr::V4(ip) = key.0 {
-                let ip = ip.to_bits();
-                self.v4.retain(|&(a, p, _)| (a, p) != (ip, key.1));
+            let port = key.1;
+            match key.0 {
+                IpAddr::V4(ip) => {
+                    let ip = ip.to_bits();
+                    self.v4.retain(|&(a, p, _)| (a, p) != (ip, port));
+                }
+                IpAddr::V6(ip) => self.v6.retain(|&(a, p, _)| (a, p) != (ip, port)),
             }
         }
     }
@@ -88,61 +93,29 @@ impl ListenerTable {
 
     /// No listener at all.
     pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
+        self.map.is_empty()
     }
 
     /// The listener a connection request to `ip`:`port` goes to: the one
     /// bound to that address, else the wildcard one on its port.
     #[inline]
     pub fn find(&self, ip: IpAddr, port: u16) -> Option<SocketHandle> {
-        if let IpAddr::V4(v4) = ip {
-            return self.find_v4(v4, port);
-        }
-        if self.list.len() <= LISTENERS_SCANNED {
-            // The same answer as the map's: the exact match first. The
-            // entries are compared in place (by reference: no copy of each
-            // address), the wildcard as "unspecified, same family".
-            let mut found = None;
-            for ((lip, lport), h) in &self.list {
-                if *lport != port {
-                    continue;
-                }
-                let (exact, wildcard) = match (lip, ip) {
-                    (IpAddr::V4(l), IpAddr::V4(i)) => (*l == i, l.is_unspecified()),
-                    (IpAddr::V6(l), IpAddr::V6(i)) => (*l == i, l.is_unspecified()),
-                    _ => continue,
-                };
-                if exact {
-                    return Some(*h);
-                }
-                if wildcard {
-                    found = Some(*h);
-                }
+        match ip {
+            IpAddr::V4(v4) => self.find_v4(v4, port),
+            IpAddr::V6(v6) if self.map.len() <= LISTENERS_SCANNED => {
+                scan(&self.v6, v6, Ipv6Addr::UNSPECIFIED, port)
             }
-            return found;
+            _ => self.find_mapped(ip, port),
         }
-        self.find_mapped(ip, port)
     }
 
     /// [`find`](Self::find) for an IPv4 address.
     #[inline(never)]
     pub fn find_v4(&self, ip: std::net::Ipv4Addr, port: u16) -> Option<SocketHandle> {
-        if self.list.len() > LISTENERS_SCANNED {
+        if self.map.len() > LISTENERS_SCANNED {
             return self.find_mapped(IpAddr::V4(ip), port);
         }
-        let ip = ip.to_bits();
-        let mut found = None;
-        for &(lip, lport, h) in &self.v4 {
-            if lport == port {
-                if lip == ip {
-                    return Some(h);
-                }
-                if lip == 0 {
-                    found = Some(h);
-                }
-            }
-        }
-        found
+        scan(&self.v4, ip.to_bits(), 0, port)
     }
 
     /// The look-up through the map, when there are many listeners.
@@ -155,6 +128,30 @@ impl ListenerTable {
             .or_else(|| self.map.get(&(wildcard, port)))
             .copied()
     }
+}
+
+/// One family's list, scanned as the map would answer: the listener on
+/// exactly `ip` first, else the one on `wildcard` (that family's
+/// unspecified address), on `port`.
+#[inline]
+fn scan<A: PartialEq + Copy>(
+    list: &[(A, u16, SocketHandle)],
+    ip: A,
+    wildcard: A,
+    port: u16,
+) -> Option<SocketHandle> {
+    let mut found = None;
+    for &(lip, lport, h) in list {
+        if lport == port {
+            if lip == ip {
+                return Some(h);
+            }
+            if lip == wildcard {
+                found = Some(h);
+            }
+        }
+    }
+    found
 }
 
 /// A passive SYN-RECEIVED entry.
@@ -762,7 +759,7 @@ impl Stack {
         let peer_mss = seg
             .options
             .mss
-            .unwrap_or(crate::tcp::conn::default_peer_mss(&key.remote()));
+            .unwrap_or(crate::tcp::conn::default_peer_mss(key.remote().is_ipv4()));
         let iss = super::syn_cookie::make(&self.secret, &key, seg.seq, peer_mss, now);
         let ts_offset = self.secret.ts_offset(&key);
         let (ip, no_options) = self.listener_header(lh);
@@ -1110,19 +1107,19 @@ mod tests {
                 check(&t);
             }
         }
-        assert!(t.list.len() > LISTENERS_SCANNED);
+        assert!(t.map.len() > LISTENERS_SCANNED);
         t.insert((ips[1], 80), handle(99));
         check(&t);
         for port in [80u16, 81] {
             for ip in ips {
                 t.remove(&(ip, port));
                 check(&t);
-                if t.list.len() == 3 {
+                if t.map.len() == 3 {
                     t.insert((ips[2], 82), handle(50));
                     check(&t);
                 }
             }
         }
-        assert_eq!(t.v4.len(), 1);
+        assert_eq!((t.v4.len(), t.v6.len()), (1, 0));
     }
 }

@@ -979,9 +979,10 @@ impl Stack {
     /// the insert that follows needs no hash of its own): on the `bound`
     /// port if given (`AddrInUse` if that 4-tuple is taken by a
     /// connection or a TIME-WAIT record), else on an ephemeral port picked
-    /// as [`Stack::ephemeral_port`] picks one. IPv4 addresses and ports as
-    /// they are, never widened to a [`FourTuple`] or an `IpAddr` pair: a
-    /// connect's port search ran on 36-byte enums (issue 6).
+    /// by the search [`Stack::ephemeral_port`] uses. Each candidate is
+    /// keyed from the IPv4 addresses and ports as they are, never widened
+    /// to a [`FourTuple`]: a connect's port search ran on 36-byte enums
+    /// (issue 6).
     pub(crate) fn port_v4(
         &mut self,
         local: Ipv4Addr,
@@ -999,21 +1000,8 @@ impl Stack {
         if let Some(port) = bound {
             return free(self, port).ok_or(Error::AddrInUse);
         }
-        let (lo, n) = self.port_range();
-        let offset = match self.port_memo {
-            Some((IpAddr::V4(ip), SocketAddr::V4(ra), offset)) if ip == local && ra == remote => {
-                offset
-            }
-            _ => self.port_offset_miss(IpAddr::V4(local), SocketAddr::V4(remote)),
-        };
-        for _ in 0..n {
-            let port = self.next_port(lo, n, offset);
-            match free(self, port) {
-                Some(found) if !self.port_listened(IpAddr::V4(local), port) => return Ok(found),
-                _ => continue,
-            }
-        }
-        Err(Error::AddrNotAvailable)
+        self.search_ports(IpAddr::V4(local), SocketAddr::V4(remote), free)
+            .ok_or(Error::AddrNotAvailable)
     }
 
     /// Picks an ephemeral port for a connection from `local_ip` to `remote`
@@ -1021,6 +1009,23 @@ impl Stack {
     /// TIME-WAIT and ports with a listener. For IPv6 (IPv4 pairs go
     /// through [`Stack::port_v4`], which picks the same way).
     pub(crate) fn ephemeral_port(&mut self, local_ip: IpAddr, remote: SocketAddr) -> Option<u16> {
+        self.search_ports(local_ip, remote, |s, port| {
+            let key = FourTuple::new(SocketAddr::new(local_ip, port), remote);
+            (!s.conns.contains_key(&key) && !s.time_wait.contains(&key)).then_some(port)
+        })
+    }
+
+    /// The RFC 6056 search both families share: candidates from the keyed
+    /// offset for the destination and the counter, the first that `free`
+    /// accepts (`Some`: the 4-tuple is neither a connection nor in
+    /// TIME-WAIT) on a port no listener holds.
+    #[inline]
+    fn search_ports<T>(
+        &mut self,
+        local_ip: IpAddr,
+        remote: SocketAddr,
+        free: impl Fn(&Self, u16) -> Option<T>,
+    ) -> Option<T> {
         let (lo, n) = self.port_range();
         // The memo is keyed by the addresses themselves: the hash input's
         // 36 bytes are built only when it misses.
@@ -1030,14 +1035,11 @@ impl Stack {
         };
         for _ in 0..n {
             let port = self.next_port(lo, n, offset);
-            let key = FourTuple::new(SocketAddr::new(local_ip, port), remote);
-            if self.conns.contains_key(&key)
-                || self.time_wait.contains(&key)
-                || self.port_listened(local_ip, port)
-            {
-                continue;
+            if let Some(found) = free(self, port) {
+                if !self.port_listened(local_ip, port) {
+                    return Some(found);
+                }
             }
-            return Some(port);
         }
         None
     }

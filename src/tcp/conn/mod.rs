@@ -612,7 +612,7 @@ impl Connection {
         *rcv_adv = SeqNum(0);
         *peer_fin = None;
         *opts = Negotiated {
-            snd_mss: default_peer_mss(&remote).min(mss),
+            snd_mss: default_peer_mss(remote.is_ipv4()).min(mss),
             snd_wscale: 0,
             rcv_wscale: d.rcv_wscale,
             timestamps: false,
@@ -1012,8 +1012,8 @@ pub(crate) fn local_mss(cfg: &TcpConfig, local: &SocketAddr) -> u16 {
 
 /// MSS assumed when the peer sends none: 536 for IPv4 (RFC 9293 MUST-15),
 /// 1220 for IPv6 (RFC 8200 minimum MTU 1280 less 60).
-pub(crate) fn default_peer_mss(remote: &SocketAddr) -> u16 {
-    if remote.is_ipv4() {
+pub(crate) fn default_peer_mss(ipv4: bool) -> u16 {
+    if ipv4 {
         536
     } else {
         1220
@@ -1067,7 +1067,7 @@ pub(crate) fn negotiate_offered(
     peer: &TcpOptions,
     our_wscale: u8,
 ) -> Negotiated {
-    let peer_mss = peer.mss.unwrap_or(if ipv4 { 536 } else { 1220 });
+    let peer_mss = peer.mss.unwrap_or(default_peer_mss(ipv4));
     let (snd_wscale, rcv_wscale) = match (offered_window_scaling, peer.window_scale) {
         (true, Some(s)) => (s.min(14), our_wscale),
         _ => (0, 0),
