@@ -152,11 +152,14 @@ mod tests {
         assert_eq!(q.heap_bytes(), 0);
         assert_eq!(q.write(&[]), 0);
         assert_eq!(q.heap_bytes(), 0);
-        assert_eq!(q.write(b"hello"), 5);
+        assert_eq!(q.write(b"hi"), 2);
+        assert_eq!(q.heap_bytes(), 0, "a few bytes sit in the ring (ring.rs)");
+        assert_eq!(q.write(b", hello"), 7);
         assert_eq!(q.heap_bytes(), 100);
         q.release_if_empty();
         assert_eq!(q.heap_bytes(), 100, "not empty, must keep storage");
-        q.consume(5);
+        assert_eq!(contents(&q), b"hi, hello");
+        q.consume(9);
         q.release_if_empty();
         assert_eq!(q.heap_bytes(), 0);
         assert_eq!(q.write(b"again"), 5);
@@ -260,7 +263,9 @@ mod tests {
         assert_eq!(contents(&q), b"cdef");
         q.consume(100);
         assert!(q.is_empty());
-        q.write(b"xyz");
+        // Past the ring's inline bytes (ring.rs): heap storage, which a
+        // clear keeps.
+        q.write(b"rstuvwxyz");
         q.clear();
         assert!(q.is_empty());
         assert_eq!(q.free(), 10);
