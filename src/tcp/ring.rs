@@ -1,9 +1,11 @@
 //! The byte ring under both the send and the receive queue.
 //!
-//! Storage is allocated on first use at the logical capacity and can be
-//! handed back when the queue is empty (to the thread's spares,
-//! `tcp/spare.rs`, for the next ring of that size), so an idle connection
-//! costs no buffer memory and the hot path never allocates. Positions are logical
+//! Up to [`INLINE`] bytes are held in the ring itself; heap storage is
+//! taken when more are written, at the logical capacity, and handed back
+//! when the queue is empty (to the thread's spares, `tcp/spare.rs`, for the
+//! next ring of that size), so an idle connection costs no buffer memory,
+//! a request/response of a few bytes costs none either, and the hot path
+//! never allocates. Positions are logical
 //! offsets from `head`; the ring knows nothing of what the bytes mean (the
 //! queues keep their own lengths).
 
