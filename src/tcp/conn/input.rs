@@ -471,6 +471,22 @@ impl Connection {
         seg: &AckFields<'_>,
         wscale: u8,
     ) -> bool {
+        self.acceptable_ack(now, cfg, seq, seg, wscale)
+    }
+
+    /// [`process_acceptable_ack`](Self::process_acceptable_ack)'s body,
+    /// inlined into the light path (predict.rs `rx_light`), whose caller
+    /// knows the segment carries no SYN and no SACK blocks: the steps those
+    /// decide fold away there, and the header fields stay in registers.
+    #[inline(always)]
+    pub(super) fn acceptable_ack(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seq: SeqNum,
+        seg: &AckFields<'_>,
+        wscale: u8,
+    ) -> bool {
         let ack = seg.ack;
         let wnd = u32::from(seg.window) << wscale;
         // An orphan's ACK of everything, FIN included, ends its send side;
@@ -658,6 +674,20 @@ impl Connection {
     /// The seventh and eighth checks: queue the text, then take the FIN once
     /// everything before it has arrived.
     pub(super) fn process_text_and_fin(
+        &mut self,
+        now: Instant,
+        cfg: &TcpConfig,
+        seq: SeqNum,
+        payload: &[u8],
+        fin: bool,
+    ) {
+        self.text_and_fin(now, cfg, seq, payload, fin)
+    }
+
+    /// [`process_text_and_fin`](Self::process_text_and_fin)'s body, inlined
+    /// into the light path (predict.rs `rx_light`).
+    #[inline(always)]
+    pub(super) fn text_and_fin(
         &mut self,
         now: Instant,
         cfg: &TcpConfig,

@@ -271,7 +271,7 @@ impl Connection {
         // the window is scaled). RFC 3168's steps after it have nothing to
         // do (no ECE, no CWR, no CE on an ECN connection); seventh and
         // eighth, text and FIN; TS.Recent.
-        if self.process_acceptable_ack(now, cfg, h.seq, &ack, self.opts.snd_wscale) {
+        if self.acceptable_ack(now, cfg, h.seq, &ack, self.opts.snd_wscale) {
             let fin = h.flags.contains(TcpFlags::FIN);
             // A pure ACK has neither: past SYN-RECEIVED, the only FIN the
             // seventh and eighth steps could take without text or a FIN
@@ -279,7 +279,7 @@ impl Connection {
             // as it reaches RCV.NXT (its own segment, or the text that
             // filled the gap before it).
             if fin || !text.is_empty() {
-                self.process_text_and_fin(now, cfg, h.seq, text, fin);
+                self.text_and_fin(now, cfg, h.seq, text, fin);
             }
             self.update_ts_recent_ts(now, h.seq, h.timestamps);
         }
