@@ -52,11 +52,10 @@
 
 use super::socket::{Socket, SocketKind};
 use super::{note_transition, queue_for_transmit, raise, reschedule, Event, SocketHandle, Stack};
-use crate::tcp::conn::RxHeader;
 use crate::tcp::{Events, State};
 use crate::time::Instant;
 use crate::wire::fast::FastSegment;
-use crate::wire::{Ecn, V4Key, WireError};
+use crate::wire::{TcpFlags, WireError};
 
 #[cfg(test)]
 thread_local! {
@@ -81,13 +80,12 @@ impl Stack {
         packet: &[u8],
         verify_checksum: bool,
     ) -> bool {
-        let Some(seg) = FastSegment::parse(packet) else {
+        let Some((key, seg)) = FastSegment::parse(packet) else {
             return false;
         };
-        let key = V4Key::new(seg.dst, seg.src, seg.dst_port, seg.src_port);
         let Some(h) = self.conns.get_v4_cached(&key) else {
             // The general path counts a packet for another address.
-            if !super::is_local_v4(&self.addrs, seg.dst) {
+            if !super::is_local_v4(&self.addrs, key.local_ip()) {
                 return false;
             }
             // The general path would parse the packet again and miss the
@@ -99,10 +97,15 @@ impl Stack {
         // `connect` take only those, a passive open only a packet for one,
         // and addresses are never removed), so a packet for it is for us:
         // the general path's address test is passed without asking.
-        debug_assert!(super::is_local_v4(&self.addrs, seg.dst));
-        // A lingering close is `touch`'s business.
-        if self.sockets.linger_until(h).is_some() {
-            return self.receive_light(now, h, &seg, verify_checksum, true);
+        debug_assert!(super::is_local_v4(&self.addrs, key.local_ip()));
+        // No text, or a FIN: never the predicted segment (`rx_predicts`),
+        // so the light path, without looking at the socket here first.
+        // A lingering close too (`touch`'s business).
+        if seg.payload.is_empty()
+            || seg.hdr.flags.contains(TcpFlags::FIN)
+            || self.sockets.linger_until(h).is_some()
+        {
+            return self.receive_light(now, h, &seg, verify_checksum);
         }
         let Some(Socket {
             kind: SocketKind::Conn(c),
@@ -118,12 +121,12 @@ impl Stack {
         // The bookkeeping below assumes a byte stream whose state the last
         // touch saw (message framing and transitions are `touch`'s).
         if c.last_state != State::Established || c.message.is_some() {
-            return self.receive_light(now, h, &seg, verify_checksum, false);
+            return self.receive_light(now, h, &seg, verify_checksum);
         }
-        let hdr = seg.header();
+        let hdr = &seg.hdr;
         let len = seg.payload.len();
-        if c.conn.negotiated().message_mode || !c.conn.rx_predicts(now, &hdr, len) {
-            return self.receive_light(now, h, &seg, verify_checksum, false);
+        if c.conn.negotiated().message_mode || !c.conn.rx_predicts(now, hdr, len) {
+            return self.receive_light(now, h, &seg, verify_checksum);
         }
         let (a, b) = c.conn.rx_stage(len);
         if !seg.verify_payload(a, b, verify_checksum) {
@@ -131,7 +134,7 @@ impl Stack {
             tracing::trace!(error = %WireError::BadChecksum, "dropped packet");
             return true;
         }
-        c.conn.rx_commit(now, &self.config.tcp, &hdr, len);
+        c.conn.rx_commit(now, &self.config.tcp, hdr, len);
         #[cfg(test)]
         TAKEN.set(TAKEN.get() + 1);
         // `touch`, doing only what a predicted segment can have changed:
@@ -161,8 +164,7 @@ impl Stack {
     /// nothing, unless the connection takes it
     /// ([`Connection::rx_light_accepts`](crate::tcp::Connection)); then
     /// what the general path does with it, in its order: the checksum, the
-    /// segment, a challenge ACK owed, `touch`. `lingering` says whether
-    /// `h` has a lingering close under way (the caller asked already).
+    /// segment, a challenge ACK owed, `touch`.
     // Out of line: the bulk receiver's predicted segments do not carry its
     // frame.
     #[inline(never)]
@@ -172,8 +174,10 @@ impl Stack {
         h: SocketHandle,
         seg: &FastSegment<'_>,
         verify_checksum: bool,
-        lingering: bool,
     ) -> bool {
+        // A lingering close is `touch`'s business (a test of an empty table
+        // for nearly every socket).
+        let lingering = self.sockets.linger_until(h).is_some();
         let Some(Socket {
             kind: SocketKind::Conn(c),
             timer_at,
@@ -185,7 +189,7 @@ impl Stack {
         else {
             return false;
         };
-        let hdr = &seg.header();
+        let hdr = &seg.hdr;
         if !c.conn.rx_light_accepts(now, hdr) {
             return false;
         }
@@ -266,21 +270,6 @@ impl Stack {
             return;
         }
         self.receive_unconnected(now, &seg.packet(packet));
-    }
-}
-
-impl FastSegment<'_> {
-    /// The fields header prediction and the light path look at.
-    #[inline(always)]
-    fn header(&self) -> RxHeader {
-        RxHeader {
-            seq: self.seq,
-            ack: self.ack,
-            window: self.window,
-            flags: self.flags,
-            timestamps: self.timestamps,
-            ce: self.ecn == Ecn::Ce,
-        }
     }
 }
 

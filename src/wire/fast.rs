@@ -22,31 +22,40 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::checksum;
 use super::ip::{Ecn, IpRepr, IPV4_HEADER_LEN, PROTO_TCP};
 use super::tcp::{TcpFlags, TcpOptions, TcpRepr};
-use super::{SeqNum, TcpPacket};
+use super::{SeqNum, TcpPacket, V4Key};
 
 /// `NOP,NOP,TS,10`: the first word of the options of every segment of an
 /// established connection with timestamps (RFC 7323 Appendix A).
 const TS_WORD: [u8; 4] = [1, 1, 8, 10];
 
-/// A predicted-shape IPv4/TCP packet, fields read, payload borrowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct FastSegment<'a> {
-    /// IPv4 source address (the remote end).
-    pub src: [u8; 4],
-    /// IPv4 destination address (the local end).
-    pub dst: [u8; 4],
-    pub src_port: u16,
-    pub dst_port: u16,
+/// The TCP header fields header prediction and the light path look at
+/// (`tcp/conn/predict.rs`), however they were read: [`FastSegment::parse`]
+/// reads them here, once, into the place they are used.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RxHeader {
     pub seq: SeqNum,
     pub ack: SeqNum,
-    /// ACK, maybe PSH and FIN: nothing else.
-    pub flags: TcpFlags,
     /// Raw (unscaled) window field.
     pub window: u16,
-    /// `(TSval, TSecr)` when the options were `NOP,NOP,TS`.
+    /// ACK, maybe PSH and FIN when read by [`FastSegment::parse`].
+    pub flags: TcpFlags,
+    /// `(TSval, TSecr)` when the options were `NOP,NOP,TS`, the only
+    /// option a predicted segment carries.
     pub timestamps: Option<(u32, u32)>,
-    /// The IP header's ECN field.
-    pub ecn: Ecn,
+    /// The IP header carried a CE mark (RFC 3168 §5).
+    pub ce: bool,
+}
+
+/// A predicted-shape IPv4/TCP packet, fields read, payload borrowed: what
+/// the connection's receive steps need and nothing else (the addresses and
+/// ports go into the [`V4Key`] that [`FastSegment::parse`] returns beside
+/// it, and the view the general path needs is read again from the bytes,
+/// [`FastSegment::packet`]), so the few words written out for the light
+/// path are the ones it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FastSegment<'a> {
+    /// The header fields, as the connection takes them.
+    pub hdr: RxHeader,
     /// Unfolded sum of the pseudo-header and the TCP header (RFC 9293 §3.1):
     /// adding the payload's sum to it and folding gives 0xffff for a
     /// segment whose checksum is right.
@@ -168,9 +177,10 @@ pub(crate) fn parse_v4(packet: &[u8], verify: bool) -> Option<TcpPacket<'_>> {
 
 impl<'a> FastSegment<'a> {
     /// Reads `packet` if it has the predicted shape (module docs), else
-    /// `None`. Never panics; the TCP checksum is not checked here.
+    /// `None`; with it, the connection's key (local = destination). Never
+    /// panics; the TCP checksum is not checked here.
     #[inline]
-    pub fn parse(packet: &'a [u8]) -> Option<FastSegment<'a>> {
+    pub fn parse(packet: &'a [u8]) -> Option<(V4Key, FastSegment<'a>)> {
         // The cheap byte tests first: most packets that are not predicted
         // (SYNs, FINs, pure ACKs) leave at one of them. Fixed-size views,
         // so the reads below need no bounds checks.
@@ -214,20 +224,22 @@ impl<'a> FastSegment<'a> {
         if let Some((v, e)) = timestamps {
             header_sum += u64::from(u32::from_be_bytes(TS_WORD)) + u64::from(v) + u64::from(e);
         }
-        Some(FastSegment {
-            src,
-            dst,
-            src_port: be16(th, 0),
-            dst_port: be16(th, 2),
-            seq: SeqNum(be32(th, 4)),
-            ack: SeqNum(be32(th, 8)),
-            flags,
-            window: be16(th, 14),
-            timestamps,
-            ecn: Ecn::from_bits(ip[1]),
-            header_sum,
-            payload: &tcp[hl..],
-        })
+        let key = V4Key::new(dst, src, be16(th, 2), be16(th, 0));
+        Some((
+            key,
+            FastSegment {
+                hdr: RxHeader {
+                    seq: SeqNum(be32(th, 4)),
+                    ack: SeqNum(be32(th, 8)),
+                    window: be16(th, 14),
+                    flags,
+                    timestamps,
+                    ce: Ecn::from_bits(ip[1]) == Ecn::Ce,
+                },
+                header_sum,
+                payload: &tcp[hl..],
+            },
+        ))
     }
 
     /// The general parser's view of this segment, read from `packet`, the
@@ -242,29 +254,29 @@ impl<'a> FastSegment<'a> {
     #[inline]
     pub fn packet(&self, packet: &[u8]) -> TcpPacket<'a> {
         // `parse` read at least the two headers from these bytes.
-        let (tos, ttl) = (packet[1], packet[8]);
+        let ip: &[u8; 24] = packet[..24].try_into().expect("parsed");
         let th = IPV4_HEADER_LEN;
-        let urgent = be16(packet, th + 18);
+        let h = &self.hdr;
         TcpPacket {
             ip: IpRepr {
-                src: IpAddr::V4(Ipv4Addr::from(self.src)),
-                dst: IpAddr::V4(Ipv4Addr::from(self.dst)),
+                src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
+                dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
                 protocol: PROTO_TCP,
-                hop_limit: ttl,
+                hop_limit: ip[8],
                 payload_len: self.payload.len() + self.header_len(),
-                ecn: self.ecn,
-                dscp: tos >> 2,
+                ecn: Ecn::from_bits(ip[1]),
+                dscp: ip[1] >> 2,
             },
             tcp: TcpRepr {
-                src_port: self.src_port,
-                dst_port: self.dst_port,
-                seq: self.seq,
-                ack: self.ack,
-                flags: self.flags,
-                window: self.window,
-                urgent,
+                src_port: be16(ip, th),
+                dst_port: be16(ip, th + 2),
+                seq: h.seq,
+                ack: h.ack,
+                flags: h.flags,
+                window: h.window,
+                urgent: be16(packet, th + 18),
                 options: TcpOptions {
-                    timestamps: self.timestamps,
+                    timestamps: h.timestamps,
                     ..TcpOptions::default()
                 },
                 payload: self.payload,
@@ -275,7 +287,7 @@ impl<'a> FastSegment<'a> {
     /// The TCP header's length: 20 bytes, or 32 with `NOP,NOP,TS`.
     #[inline]
     fn header_len(&self) -> usize {
-        if self.timestamps.is_some() {
+        if self.hdr.timestamps.is_some() {
             32
         } else {
             20
@@ -363,7 +375,7 @@ mod tests {
     /// Checks `p` against the general parser: same fields, and the fused
     /// copy-and-verify agrees with its checksum verdict.
     fn agrees(p: &[u8]) -> Option<bool> {
-        let f = FastSegment::parse(p)?;
+        let (key, f) = FastSegment::parse(p)?;
         // Every place the ring could wrap, odd and even.
         let mut verdicts = Vec::new();
         for cut in 0..=f.payload.len() {
@@ -390,19 +402,25 @@ mod tests {
         match parse_tcp_packet(p) {
             Ok(g) => {
                 assert!(ok, "checksum verdicts differ");
-                assert_eq!(IpAddr::from(f.src), g.ip.src);
-                assert_eq!(IpAddr::from(f.dst), g.ip.dst);
-                assert_eq!(f.ecn, g.ip.ecn);
+                let (IpAddr::V4(s), IpAddr::V4(d)) = (g.ip.src, g.ip.dst) else {
+                    panic!("fast parse accepted a non-IPv4 packet");
+                };
                 let t = g.tcp;
                 assert_eq!(
-                    (f.src_port, f.dst_port, f.seq, f.ack, f.flags, f.window),
-                    (t.src_port, t.dst_port, t.seq, t.ack, t.flags, t.window)
+                    key,
+                    V4Key::new(d.octets(), s.octets(), t.dst_port, t.src_port)
                 );
-                assert_eq!(f.timestamps, t.options.timestamps);
+                assert_eq!(f.hdr.ce, g.ip.ecn == Ecn::Ce);
+                let h = f.hdr;
+                assert_eq!(
+                    (h.seq, h.ack, h.flags, h.window),
+                    (t.seq, t.ack, t.flags, t.window)
+                );
+                assert_eq!(h.timestamps, t.options.timestamps);
                 assert_eq!(
                     t.options,
                     TcpOptions {
-                        timestamps: f.timestamps,
+                        timestamps: h.timestamps,
                         ..TcpOptions::default()
                     }
                 );

@@ -147,6 +147,12 @@ impl V4Key {
         }
     }
 
+    /// The local address's bytes.
+    #[inline]
+    pub(crate) fn local_ip(&self) -> [u8; 4] {
+        self.local
+    }
+
     /// The compact key, or `None` for an IPv6 tuple.
     /// The key of an IPv4 tuple (both addresses IPv4-mapped), read straight
     /// from the mapped bytes: this runs for every packet.

@@ -32,7 +32,6 @@ pub use loss::LossStats;
 pub use output::{BulkSegment, PlainPoll, PlainSegment, Segment};
 #[cfg(test)]
 pub(crate) use predict::without_prediction;
-pub(crate) use predict::RxHeader;
 pub use user::IoError;
 
 /// Things that happened to a connection since the stack last asked, which the

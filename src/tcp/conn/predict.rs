@@ -32,7 +32,7 @@ use super::input::AckFields;
 use super::{Connection, Events};
 use crate::tcp::{State, TcpConfig};
 use crate::time::Instant;
-use crate::wire::{SeqNum, TcpFlags, TcpRepr};
+use crate::wire::{TcpFlags, TcpRepr};
 
 #[cfg(test)]
 thread_local! {
@@ -59,19 +59,9 @@ pub(super) fn disabled() -> bool {
     DISABLED.get()
 }
 
-/// The header fields header prediction looks at, however they were read.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) struct RxHeader {
-    pub seq: SeqNum,
-    pub ack: SeqNum,
-    /// Raw (unscaled) window field.
-    pub window: u16,
-    pub flags: TcpFlags,
-    /// The timestamp option, the only option a predicted segment carries.
-    pub timestamps: Option<(u32, u32)>,
-    /// The IP header carried a CE mark (RFC 3168 §5).
-    pub ce: bool,
-}
+/// The header fields header prediction looks at, however they were read
+/// (defined beside the fast parse, which reads them into place).
+pub(crate) use crate::wire::fast::RxHeader;
 
 impl Connection {
     /// Whether a segment with header `h` and `len` bytes of text is the
