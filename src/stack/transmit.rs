@@ -28,7 +28,7 @@ use crate::tcp::conn::{PlainPoll, PlainSegment};
 use crate::tcp::{Connection, Segment};
 use crate::time::Instant;
 use crate::wire::template::{HeaderTemplate, SegmentFields};
-use crate::wire::{self, checksum, Ecn, TcpFlags};
+use crate::wire::{self, checksum, Ecn};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::IpAddr;
@@ -202,7 +202,7 @@ impl Stack {
     /// lifecycle but the SYN): the socket looked up once, the header
     /// fields written through the template, and `touch_sent`'s
     /// bookkeeping with the one deadline a send can move earlier
-    /// ([`Connection::sent_deadline`]; none for a pure ACK) instead of the
+    /// ([`PlainSegment::deadline`]; none for a pure ACK) instead of the
     /// whole `poll_timeout`.
     #[inline]
     pub(super) fn transmit_plain(
@@ -253,19 +253,14 @@ impl Stack {
             self.touch_inner(now, h, Touch::Sent);
             return PlainTx::Sent(n);
         }
-        // `touch_sent`'s bookkeeping; whether more is to be sent asked
-        // the short way a plain send allows.
-        if c.conn.wants_transmit_after_plain() {
+        // `touch_sent`'s bookkeeping, with what `poll_plain` worked out
+        // while planning the segment: whether more is to be sent, and the
+        // one deadline the send moved.
+        if seg.more {
             c.tx_queued = true;
             self.tx_ready.push_back(h);
         }
-        let pure_ack = seg.payload_len == 0 && !seg.fields.flags.contains(TcpFlags::FIN);
-        let deadline = if pure_ack {
-            None
-        } else {
-            c.conn.sent_deadline()
-        };
-        sent_bookkeeping(&mut self.timers, timer_at, h, deadline, c, *orphaned, net);
+        sent_bookkeeping(&mut self.timers, timer_at, h, seg.deadline, c, *orphaned, net);
         PlainTx::Sent(n)
     }
 }

@@ -99,6 +99,16 @@ pub struct PlainSegment {
     pub payload_offset: usize,
     /// Payload length (0 for a pure ACK or a bare FIN).
     pub payload_len: usize,
+    /// Whether the connection has more to send after this segment: what
+    /// [`Connection::wants_transmit`] answers once it is sent (data still
+    /// queued, a FIN not yet sent), worked out by `poll_plain` from what
+    /// it already had at hand rather than asked again.
+    pub more: bool,
+    /// The one deadline sending it can have moved earlier (the earlier of
+    /// the retransmission timer and the tail-loss probe,
+    /// [`Connection::sent_deadline`]); `None` for a pure ACK, which arms
+    /// neither.
+    pub deadline: Option<Instant>,
 }
 
 impl PlainSegment {
@@ -266,10 +276,15 @@ impl Connection {
         let unsent = qlen - off;
         if unsent >= usize::from(self.opts.snd_mss).max(1) {
             if let Some(b) = self.bulk_segment(now) {
+                // `bulk_segment` sends no FIN (none may be queued).
+                let more = unsent > b.payload_len;
+                debug_assert_eq!(more, self.wants_transmit(), "after a full segment");
                 return PlainPoll::Segment(PlainSegment {
                     fields: b.fields,
                     payload_offset: b.payload_offset,
                     payload_len: b.payload_len,
+                    more,
+                    deadline: b.deadline,
                 });
             }
         }
@@ -284,10 +299,17 @@ impl Connection {
                 let seq = self.snd_nxt;
                 let fields = self.build_fields::<PLAIN>(now, seq, p.off, len, fin, false);
                 self.data_sent(now, seq, len, fin, false);
+                // Left: the rest of the queue, or the FIN this did not
+                // carry (SND.NXT was SND.MAX, so "not yet sent" is
+                // `fin_unsent`). Not in TIME-WAIT, which has neither.
+                let more = p.unsent > len || (p.fin_unsent && !fin);
+                debug_assert_eq!(more, self.wants_transmit(), "after a plain send");
                 return PlainPoll::Segment(PlainSegment {
                     fields,
                     payload_offset: p.off,
                     payload_len: len,
+                    more,
+                    deadline: self.sent_deadline(),
                 });
             }
         }
@@ -295,10 +317,18 @@ impl Connection {
             self.ack_now = false;
             return PlainPoll::Nothing;
         }
+        // A pure ACK (never a FIN: `plain_applies` ruled out the repeated
+        // one) leaves what it found: data Nagle or the windows held back,
+        // which `wants_transmit` counts too.
+        let more = unsent > 0 || fin_unsent;
+        let fields = self.ack_fields(now);
+        debug_assert_eq!(more, self.wants_transmit(), "after a pure ACK");
         PlainPoll::Segment(PlainSegment {
-            fields: self.ack_fields(now),
+            fields,
             payload_offset: 0,
             payload_len: 0,
+            more,
+            deadline: None,
         })
     }
 
@@ -412,20 +442,6 @@ impl Connection {
             }
             _ => self.wants_transmit_synchronized(),
         }
-    }
-
-    /// [`wants_transmit`](Self::wants_transmit) right after
-    /// [`poll_plain`](Self::poll_plain) sent a segment: the flags it tests
-    /// were clear (`plain_applies`) and sending set none of them (the ACK
-    /// owed went with the segment), SND.NXT is SND.MAX, nothing is deemed
-    /// lost and no probe is due, so only data still queued or a FIN not
-    /// yet sent can be left.
-    #[inline(always)]
-    pub fn wants_transmit_after_plain(&self) -> bool {
-        let more = self.state != State::TimeWait
-            && (self.unsent_len() > 0 || (self.fin_queued && !self.fin_sent()));
-        debug_assert_eq!(more, self.wants_transmit(), "after a plain send");
-        more
     }
 
     /// The earliest of the deadlines sending a segment can have moved
