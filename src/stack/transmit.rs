@@ -526,16 +526,34 @@ impl TxTemplate {
     #[inline(always)]
     fn template_for(&mut self, h: SocketHandle, conn: &Connection) -> Option<&mut HeaderTemplate> {
         let ip = conn.ip_fields();
-        let cached = matches!(&self.entry,
-            Some((eh, t)) if *eh == h && t.matches(ip.hop_limit, ip.dscp));
+        let cached = match &mut self.entry {
+            Some((eh, t)) if t.matches(ip.hop_limit, ip.dscp) => {
+                *eh == h
+                    || match conn.v4_endpoints() {
+                        // Another IPv4 connection between the same
+                        // addresses (a client's to one server, a server's
+                        // from one client; twice in every connection
+                        // lifecycle, the client's and the server's first
+                        // segment): new ports only, inline — out of line
+                        // the call cost more than setting them.
+                        Some((l, r)) if t.has_v4_addresses(*l.ip(), *r.ip()) => {
+                            t.set_ports(l.port(), r.port());
+                            *eh = h;
+                            true
+                        }
+                        _ => false,
+                    }
+            }
+            _ => false,
+        };
         if !cached {
             self.rebuild(h, conn)?;
         }
         self.entry.as_mut().map(|(_, t)| t)
     }
 
-    /// `template_for`'s rare part (once per connection and stack, and
-    /// after a socket option changed the IP fields): out of line.
+    /// `template_for`'s rare part (once per stack, after a socket option
+    /// changed the IP fields, for IPv6 and other addresses): out of line.
     #[cold]
     #[inline(never)]
     fn rebuild(&mut self, h: SocketHandle, conn: &Connection) -> Option<()> {
