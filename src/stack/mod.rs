@@ -680,15 +680,24 @@ impl Stack {
     /// first, then the connections on the transmit list in turn.
     #[inline(never)]
     fn poll_transmit_general(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        while let Some(c) = self.control.pop_front() {
+        // Copied out of the queue's slot, then dropped from it: popped
+        // first, the 101-byte packet went through the stack frame.
+        while let Some(c) = self.control.front() {
             let n = usize::from(c.len);
-            match buf.get_mut(..n) {
+            let sent = match buf.get_mut(..n) {
                 Some(out) => {
                     out.copy_from_slice(&c.bytes[..n]);
-                    return Some(n);
+                    true
                 }
                 // Out of line: the warning's code filled hot cache lines.
-                None => transmit::control_too_small(),
+                None => {
+                    transmit::control_too_small();
+                    false
+                }
+            };
+            self.control.pop_front();
+            if sent {
+                return Some(n);
             }
         }
         self.release_control();

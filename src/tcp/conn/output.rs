@@ -272,7 +272,7 @@ impl Connection {
         // full segment (`bulk_segment`, asked only when one is queued:
         // its own tests would fail for the small segments of a
         // request/response exchange), new data or a FIN, a pure ACK.
-        let (off, qlen) = self.send_offset();
+        let (off, qlen) = self.send_offset_synchronized();
         let unsent = qlen - off;
         if unsent >= usize::from(self.opts.snd_mss).max(1) {
             if let Some(b) = self.bulk_segment(now) {
@@ -291,7 +291,7 @@ impl Connection {
         // Nothing queued beyond SND.NXT and no FIN to send (every pure
         // ACK): `data_decide` would send nothing and arm nothing, so the
         // windows are not even looked at.
-        let fin_unsent = self.fin_unsent();
+        let fin_unsent = self.fin_queued && !self.fin_sent_synchronized();
         if unsent > 0 || fin_unsent {
             let p = self.data_plan_at(off, qlen, fin_unsent);
             debug_assert!(!p.retransmitting);
@@ -380,7 +380,8 @@ impl Connection {
     /// inline (the transmit fast path asks it after every segment).
     #[inline]
     pub fn has_unsent(&self) -> bool {
-        self.unsent_len() > 0 && matches!(self.state, State::Established | State::CloseWait)
+        matches!(self.state, State::Established | State::CloseWait)
+            && self.unsent_len_synchronized() > 0
     }
 
     /// The part of the send queue a [`BulkSegment`] refers to.
@@ -413,8 +414,8 @@ impl Connection {
     /// send again.
     #[inline(always)]
     fn wants_transmit_synchronized(&self) -> bool {
-        self.unsent_len() > 0
-            || (self.fin_queued && !self.fin_sent())
+        self.unsent_len_synchronized() > 0
+            || (self.fin_queued && !self.fin_sent_synchronized())
             || self.snd_nxt != self.snd_max
             || self.rst_reply_pending()
             // Last: its rare out-of-line part is then a tail call.
@@ -658,6 +659,39 @@ impl Connection {
         let qlen = self.send_q.len();
         let off = (self.snd_nxt.diff(self.data_start()).max(0) as usize).min(qlen);
         (off, qlen)
+    }
+
+    /// [`send_offset`](Self::send_offset) in a synchronized state, where
+    /// our SYN is acknowledged (every way into ESTABLISHED acknowledges
+    /// it), so the send queue starts at SND.UNA: the ISS need not be
+    /// asked (`data_start`). (Also right after SND.UNA has come round to
+    /// the ISS again, 4 GiB later, which `data_start` takes for an
+    /// unacknowledged SYN.)
+    #[inline(always)]
+    fn send_offset_synchronized(&self) -> (usize, usize) {
+        debug_assert!(self.state.is_synchronized());
+        let qlen = self.send_q.len();
+        let off = (self.snd_nxt.diff(self.snd_una).max(0) as usize).min(qlen);
+        (off, qlen)
+    }
+
+    /// `unsent_len` in a synchronized state (see
+    /// `send_offset_synchronized`).
+    #[inline(always)]
+    fn unsent_len_synchronized(&self) -> usize {
+        debug_assert!(self.state.is_synchronized());
+        let off = self.snd_nxt.diff(self.snd_una).max(0) as usize;
+        self.send_q.len().saturating_sub(off)
+    }
+
+    /// `fin_sent` in a synchronized state (see
+    /// `send_offset_synchronized`): a FIN queued, and SND.MAX past its
+    /// sequence number (or the FIN acknowledged).
+    #[inline(always)]
+    fn fin_sent_synchronized(&self) -> bool {
+        debug_assert!(self.state.is_synchronized());
+        self.fin_queued
+            && (self.fin_acked || self.snd_max.diff(self.snd_una + self.send_q.len()) > 0)
     }
 
     /// Whether a FIN is queued and not yet sent (SND.NXT is not past it).
