@@ -260,7 +260,15 @@ impl Stack {
             c.tx_queued = true;
             self.tx_ready.push_back(h);
         }
-        sent_bookkeeping(&mut self.timers, timer_at, h, seg.deadline, c, *orphaned, net);
+        sent_bookkeeping(
+            &mut self.timers,
+            timer_at,
+            h,
+            seg.deadline,
+            c,
+            *orphaned,
+            net,
+        );
         PlainTx::Sent(n)
     }
 }
