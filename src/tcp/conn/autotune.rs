@@ -37,7 +37,8 @@ impl Connection {
     fn rcv_autotune_grow(&mut self, now: Instant) {
         let cap = self.recv_q.capacity();
         let max = self.rcv_buf_max as usize;
-        let srtt = self.rtt.srtt();
+        // In microseconds: the Duration is built only once it is compared.
+        let srtt_us = self.rtt.srtt_micros();
         let (rcv_nxt, window) = (self.rcv_nxt, self.recv_q.window());
         // The next byte the application will read.
         let read_pos = rcv_nxt - self.recv_q.len() as u32;
@@ -55,15 +56,19 @@ impl Connection {
             }
             Some(_) => {}
         }
-        let Some(rtt) = srtt.or(l.rcv_rtt) else {
+        let Some(at) = l.space_at else {
+            // The first measurement starts once an RTT is known (a
+            // connection's first in-order text, nearly always).
+            if srtt_us.is_some() || l.rcv_rtt.is_some() {
+                l.space_at = Some(now);
+                l.space_seq = read_pos;
+            }
+            return;
+        };
+        let Some(rtt) = srtt_us.map(Duration::from_micros).or(l.rcv_rtt) else {
             return;
         };
         let rtt = rtt.max(Duration::from_millis(1));
-        let Some(at) = l.space_at else {
-            l.space_at = Some(now);
-            l.space_seq = read_pos;
-            return;
-        };
         if now - at < rtt {
             return;
         }
