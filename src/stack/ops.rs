@@ -358,6 +358,18 @@ impl Stack {
         let h = l.accept_queue.pop_front().ok_or(Error::WouldBlock)?;
         let more = !l.accept_queue.is_empty();
         l.shrink_if_idle();
+        // The listener's bookkeeping while it is in hand (one look-up
+        // fewer, issue 6): ACCEPTABLE while more wait, and its network
+        // events (ACCEPT re-enabled above).
+        if more {
+            super::raise(
+                &mut self.events,
+                &mut s.queued,
+                listener,
+                super::Event::Acceptable,
+            );
+        }
+        s.net.update(&s.kind);
         let Some(s) = self.sockets.get_mut(h) else {
             return Err(Error::ConnectionAborted);
         };
@@ -368,19 +380,6 @@ impl Stack {
         let remote = c.conn.remote();
         // The new socket may already hold data or a FIN, or be writable.
         super::events::update(s);
-        // The listener again (one look-up): ACCEPTABLE while more wait,
-        // and its network events (ACCEPT re-enabled above).
-        if let Some(s) = self.sockets.app_mut(listener) {
-            if more {
-                super::raise(
-                    &mut self.events,
-                    &mut s.queued,
-                    listener,
-                    super::Event::Acceptable,
-                );
-            }
-            s.net.update(&s.kind);
-        }
         Ok((h, remote))
     }
 
@@ -541,6 +540,35 @@ impl Stack {
     /// unread data would be lost. A listener resets every connection it has
     /// not handed out. The handle is dead afterwards.
     pub fn close(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
+        // A byte stream's connection closed without SO_LINGER (every close
+        // of a request/response exchange) is closed, orphaned and
+        // bookkept on one look-up of its socket (issue 6).
+        let calm = self.transitions.is_none() && self.sockets.none_lingering();
+        let (s, orphans) = self
+            .sockets
+            .app_mut_and_orphans(h)
+            .ok_or(Error::InvalidHandle)?;
+        if let SocketKind::Conn(c) = &mut s.kind {
+            if !s.options.linger_ms.is_some() {
+                super::message::before_close(c);
+                let before = c.conn.state();
+                #[cfg(debug_assertions)]
+                let deadline = c.conn.poll_timeout();
+                c.conn.close(now, &self.config.tcp);
+                s.orphaned = true;
+                *orphans += 1;
+                if calm && *orphans <= self.config.max_orphans && closed_quietly(c, before) {
+                    #[cfg(debug_assertions)]
+                    debug_assert_eq!(c.conn.poll_timeout(), deadline, "a close moves no timer");
+                    c.last_state = c.conn.state();
+                    queue_for_transmit(&mut self.tx_ready, c, h);
+                } else {
+                    self.enforce_orphan_cap(h);
+                    self.touch(now, h);
+                }
+                return Ok(());
+            }
+        }
         let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
         if let SocketKind::Conn(c) = &mut s.kind {
             super::message::before_close(c);
@@ -597,59 +625,10 @@ impl Stack {
                 let ms = s.options.linger_ms.get().unwrap_or(0);
                 return self.close_lingering(now, h, ms);
             }
-            SocketKind::Conn(c) => {
-                let before = c.conn.state();
-                #[cfg(debug_assertions)]
-                let deadline = c.conn.poll_timeout();
-                c.conn.close(now, &self.config.tcp);
-                #[cfg(debug_assertions)]
-                let moved = c.conn.poll_timeout() != deadline;
-                self.sockets.orphan(h);
-                self.enforce_orphan_cap(h);
-                let _light = self.touch_after_close(now, h, before);
-                #[cfg(debug_assertions)]
-                debug_assert!(!(_light && moved), "a close moves no timer");
-            }
+            // Taken above.
+            SocketKind::Conn(_) => unreachable!("a connection without linger is closed above"),
         }
         Ok(())
-    }
-
-    /// The bookkeeping after a graceful `close` of a byte stream's
-    /// connection (`before` its state before the call). The usual close,
-    /// ESTABLISHED → FIN-WAIT-1 or CLOSE-WAIT → LAST-ACK from the state the
-    /// last touch reported, with no event pending, changes only the state
-    /// and the FIN owed: an orphan raises no application or network event,
-    /// neither state is done, and no deadline moves (CLOSE only queues the
-    /// FIN, as SEND queues bytes: the timers are armed when it goes out —
-    /// debug builds check it). So of [`Stack::touch`] the state to note and
-    /// the transmit list remain. Anything else (another state, a reset, a
-    /// lingering socket, message mode, transitions being recorded) takes
-    /// the full touch. Returns whether the short way was taken.
-    #[inline]
-    fn touch_after_close(&mut self, now: Instant, h: SocketHandle, before: State) -> bool {
-        if self.transitions.is_none() && self.sockets.linger_until(h).is_none() {
-            if let Some(Socket {
-                kind: SocketKind::Conn(c),
-                ..
-            }) = self.sockets.get_mut(h)
-            {
-                let state = c.conn.state();
-                if c.last_state == before
-                    && matches!(
-                        (before, state),
-                        (State::Established, State::FinWait1) | (State::CloseWait, State::LastAck)
-                    )
-                    && !c.conn.has_events()
-                    && !c.conn.negotiated().message_mode
-                {
-                    c.last_state = state;
-                    queue_for_transmit(&mut self.tx_ready, c, h);
-                    return true;
-                }
-            }
-        }
-        self.touch(now, h);
-        false
     }
 
     /// ABORT: RST where the RFC sends one, queues discarded, no TIME-WAIT.
@@ -738,6 +717,28 @@ impl Stack {
             _ => Err(Error::NotConnected),
         }
     }
+}
+
+/// Whether a graceful `close` of byte-stream connection `c` (`before` its
+/// state before the call) changed only the state and the FIN owed: the
+/// usual close, ESTABLISHED → FIN-WAIT-1 or CLOSE-WAIT → LAST-ACK from
+/// the state the last touch reported, with no event pending. An orphan
+/// raises no application or network event, neither state is done, and no
+/// deadline moves (CLOSE only queues the FIN, as SEND queues bytes: the
+/// timers are armed when it goes out — debug builds check it). So of
+/// [`Stack::touch`] the state to note and the transmit list remain.
+/// Anything else (another state, a reset, message mode) takes the full
+/// touch, as do a lingering close anywhere, transitions being recorded
+/// and the orphan cap (the caller asks).
+#[inline]
+fn closed_quietly(c: &ConnSocket, before: State) -> bool {
+    c.last_state == before
+        && matches!(
+            (before, c.conn.state()),
+            (State::Established, State::FinWait1) | (State::CloseWait, State::LastAck)
+        )
+        && !c.conn.has_events()
+        && !c.conn.negotiated().message_mode
 }
 
 /// The bookkeeping after a send of a byte stream, on the socket

@@ -323,6 +323,20 @@ impl SocketTable {
         self.get_mut(h).filter(|s| !s.orphaned)
     }
 
+    /// [`SocketTable::app_mut`] and the table's orphan count, for a
+    /// caller that orphans the socket in place (`close`: one look-up for
+    /// the call); it must set `orphaned` and add one to the count
+    /// together, as [`SocketTable::orphan`] does.
+    #[inline]
+    pub fn app_mut_and_orphans(&mut self, h: SocketHandle) -> Option<(&mut Socket, &mut usize)> {
+        let slot = self.slots.get_mut(h.index as usize)?;
+        if slot.generation != h.generation {
+            return None;
+        }
+        let s = slot.socket.as_mut().filter(|s| !s.orphaned)?;
+        Some((s, &mut self.orphans))
+    }
+
     pub fn remove(&mut self, h: SocketHandle) -> Option<Socket> {
         let slot = self.slots.get_mut(h.index as usize)?;
         if slot.generation != h.generation || slot.socket.is_none() {
@@ -352,6 +366,14 @@ impl SocketTable {
             }
             _ => false,
         }
+    }
+
+    /// Whether no lingering close is under way on any socket (nearly
+    /// always): then no socket's [`SocketTable::linger_until`] need be
+    /// asked.
+    #[inline]
+    pub fn none_lingering(&self) -> bool {
+        self.lingering.is_empty()
     }
 
     /// The deadline of `h`'s lingering close, if one is under way.
