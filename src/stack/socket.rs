@@ -295,6 +295,7 @@ impl SocketTable {
         }
     }
 
+    #[inline]
     pub fn get(&self, h: SocketHandle) -> Option<&Socket> {
         let slot = self.slots.get(h.index as usize)?;
         if slot.generation != h.generation {
@@ -303,6 +304,7 @@ impl SocketTable {
         slot.socket.as_ref()
     }
 
+    #[inline]
     pub fn get_mut(&mut self, h: SocketHandle) -> Option<&mut Socket> {
         let slot = self.slots.get_mut(h.index as usize)?;
         if slot.generation != h.generation {
@@ -314,11 +316,13 @@ impl SocketTable {
     /// The socket as the application sees it: a closed (orphaned) socket
     /// is gone from its view even while its connection finishes in the
     /// background, as a closed file descriptor is.
+    #[inline]
     pub fn app(&self, h: SocketHandle) -> Option<&Socket> {
         self.get(h).filter(|s| !s.orphaned)
     }
 
     /// Mutable [`SocketTable::app`].
+    #[inline]
     pub fn app_mut(&mut self, h: SocketHandle) -> Option<&mut Socket> {
         self.get_mut(h).filter(|s| !s.orphaned)
     }
