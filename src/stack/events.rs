@@ -180,17 +180,11 @@ pub(crate) struct NetState {
     close_error: Option<ConnError>,
 }
 
-/// The bit of `ev` in [`super::socket::Socket::queued`].
+/// The bit of `ev` in [`super::socket::Socket::queued`]: its
+/// discriminant (each a distinct bit).
 #[inline]
 pub(crate) fn event_bit(ev: super::Event) -> u8 {
-    use super::Event;
-    match ev {
-        Event::Connected => 1,
-        Event::Acceptable => 2,
-        Event::Readable => 4,
-        Event::Writable => 8,
-        Event::Closed => 16,
-    }
+    ev as u8
 }
 
 impl NetState {
@@ -472,6 +466,27 @@ mod queue_tests {
         SocketHandle {
             index,
             generation: 0,
+        }
+    }
+
+    /// Every event has a bit of its own in a socket's queued set (the
+    /// discriminants are the bits): a shared or missing bit would let one
+    /// event hide another.
+    #[test]
+    fn event_bits_are_distinct_single_bits() {
+        let all = [
+            Event::Connected,
+            Event::Acceptable,
+            Event::Readable,
+            Event::Writable,
+            Event::Closed,
+        ];
+        let mut seen = 0u8;
+        for ev in all {
+            let bit = event_bit(ev);
+            assert_eq!(bit.count_ones(), 1, "{ev:?}");
+            assert_eq!(seen & bit, 0, "{ev:?} shares a bit");
+            seen |= bit;
         }
     }
 

@@ -119,18 +119,22 @@ impl Default for StackConfig {
 }
 
 /// An application-visible event on a socket.
+// Each discriminant is the event's bit in the socket's set of queued
+// events (`events::event_bit`: a cast, not a match, at every raise and
+// every `poll_event`, issue 6).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[repr(u8)]
 pub enum Event {
     /// A connect completed.
-    Connected,
+    Connected = 1,
     /// A listener has a connection to accept.
-    Acceptable,
+    Acceptable = 2,
     /// Data, end-of-stream or an error can be read.
-    Readable,
+    Readable = 4,
     /// Space opened in the send queue.
-    Writable,
+    Writable = 8,
     /// The connection closed (reached CLOSED or TIME-WAIT).
-    Closed,
+    Closed = 16,
 }
 
 /// A state transition, for ladder diagrams and tests.
