@@ -15,6 +15,7 @@ use super::{Control, FourTuple, Stack};
 use crate::tcp::conn::{local_mss, negotiate, negotiate_offered, wscale_for, Negotiated};
 use crate::tcp::State;
 use crate::time::Instant;
+use crate::wire::control::UsualSyn;
 use crate::wire::{SeqNum, TcpFlags, TcpOptions, TcpRepr};
 
 /// A listening socket.
@@ -909,13 +910,43 @@ impl Stack {
         } else {
             TcpFlags::empty()
         };
+        let window = cfg.recv_buffer.min(65535) as u16;
+        let o = &h.opts;
+        if let (Some((src, dst)), false, true, true, true, false) = (
+            v4,
+            h.no_options,
+            o.window_scaling,
+            o.sack_permitted,
+            o.timestamps,
+            o.message_mode,
+        ) {
+            // The usual SYN-ACK (every option on, IPv4): written from its
+            // fields by the writer of every connect's SYN too.
+            let syn = UsualSyn {
+                src_port: h.key.local_port,
+                dst_port: h.key.remote_port,
+                seq: h.iss,
+                ack: h.irs + 1u32,
+                flags: TcpFlags::SYN | TcpFlags::ACK | ecn,
+                window,
+                urgent: 0,
+                mss,
+                shift: o.rcv_wscale,
+                tsval: (now.total_millis() as u32).wrapping_add(h.ts_offset),
+                tsecr: h.ts_recent,
+            };
+            self.write_control(h.ip, |hop, dscp, buf| {
+                crate::wire::control::emit_syn_v4(src, dst, hop, dscp, &syn, buf)
+            });
+            return;
+        }
         let mut repr = TcpRepr {
             src_port: h.key.local_port,
             dst_port: h.key.remote_port,
             seq: h.iss,
             ack: h.irs + 1u32,
             flags: TcpFlags::SYN | TcpFlags::ACK | ecn,
-            window: cfg.recv_buffer.min(65535) as u16,
+            window,
             urgent: 0,
             options: TcpOptions::default(),
             payload: &[],

@@ -29,6 +29,7 @@ mod ops;
 mod options;
 mod orphans;
 mod socket;
+mod syn_ack_rx;
 mod syn_cookie;
 pub mod time_wait;
 mod time_wait_ops;
@@ -441,19 +442,50 @@ impl Stack {
         if self.receive_predicted(now, packet, verify_checksum) {
             return;
         }
-        // `parse_tcp_packet_with`, its one-pass IPv4 parse inlined here so
-        // the parsed headers are built in place rather than moved out
-        // (calling it, even `#[inline(always)]`, costs 560 instructions a
-        // lifecycle: callgrind, stop 17).
-        let pkt = match wire::fast::parse_v4(packet, verify_checksum) {
-            Some(p) => p,
-            None => match wire::parse_tcp_packet_layered(packet, verify_checksum) {
-                Ok(p) => p,
-                Err(e) => {
-                    self.stats.malformed += 1;
-                    tracing::trace!(error = %e, "dropped packet");
+        self.receive_general(now, packet, verify_checksum);
+    }
+
+    /// [`receive_packet`](Self::receive_packet) for a packet header
+    /// prediction did not take: a SYN or SYN-ACK of the usual shape read
+    /// at fixed offsets (wire/syn.rs; the SYN-ACK of a connection in
+    /// SYN-SENT taken by `receive_syn_ack`, syn_ack_rx.rs), else the general
+    /// parse; then the demultiplexing. Out of line, so the predicted
+    /// packets' frame does not carry this one's.
+    #[inline(never)]
+    fn receive_general(&mut self, now: Instant, packet: &[u8], verify_checksum: bool) {
+        let usual = if wire::syn::looks_like_syn(packet) {
+            wire::syn::SynSegment::parse(packet)
+        } else {
+            None
+        };
+        let pkt = match usual {
+            Some(s) => {
+                if s.packet.tcp.flags.contains(TcpFlags::ACK)
+                    && self.receive_syn_ack(now, &s, verify_checksum)
+                {
                     return;
                 }
+                if verify_checksum && !s.verify() {
+                    self.stats.malformed += 1;
+                    tracing::trace!(error = %wire::WireError::BadChecksum, "dropped packet");
+                    return;
+                }
+                s.packet
+            }
+            // `parse_tcp_packet_with`, its one-pass IPv4 parse inlined here
+            // so the parsed headers are built in place rather than moved out
+            // (calling it, even `#[inline(always)]`, costs 560 instructions
+            // a lifecycle: callgrind, stop 17).
+            None => match wire::fast::parse_v4(packet, verify_checksum) {
+                Some(p) => p,
+                None => match wire::parse_tcp_packet_layered(packet, verify_checksum) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.stats.malformed += 1;
+                        tracing::trace!(error = %e, "dropped packet");
+                        return;
+                    }
+                },
             },
         };
         let ours = match pkt.ip.dst {

@@ -24,9 +24,10 @@
 use super::events::NetState;
 use super::socket::{ConnSocket, Socket, SocketKind};
 use super::{queue_for_transmit, reschedule, SocketHandle, Stack, Touch};
-use crate::tcp::conn::{PlainPoll, PlainSegment};
+use crate::tcp::conn::{PlainPoll, PlainSegment, SynOut};
 use crate::tcp::{Connection, Segment};
 use crate::time::Instant;
+use crate::wire::control::UsualSyn;
 use crate::wire::template::{HeaderTemplate, SegmentFields};
 use crate::wire::{self, checksum, Ecn};
 use std::cmp::Reverse;
@@ -355,21 +356,27 @@ impl Stack {
         else {
             return PlainTx::Done;
         };
-        let Some(seg) = c.conn.poll_syn(now) else {
+        let Some(syn) = c.conn.poll_syn(now) else {
             return PlainTx::General;
         };
         // Off the list while it is polled, as in `poll_transmit_general`.
         c.tx_queued = false;
-        let n = match self.tx_template.emit_control_v4(&c.conn, &seg, buf) {
+        let written = match &syn {
+            SynOut::Usual(u) => self.tx_template.emit_syn_v4(&c.conn, u, buf),
+            SynOut::General(seg) => self.tx_template.emit_control_v4(&c.conn, seg, buf),
+        };
+        let n = match written {
             Some(n) => {
                 #[cfg(debug_assertions)]
-                check_against_general(&c.conn, &seg, &buf[..n]);
+                check_against_general(&c.conn, &syn.segment(), &buf[..n]);
                 Some(n)
             }
-            None => self
-                .tx_template
-                .emit(h, &c.conn, &seg, buf)
-                .unwrap_or_else(|| super::emit_segment(&c.conn, &seg, buf)),
+            None => {
+                let seg = syn.segment();
+                self.tx_template
+                    .emit(h, &c.conn, &seg, buf)
+                    .unwrap_or_else(|| super::emit_segment(&c.conn, &seg, buf))
+            }
         };
         if n.is_none() {
             tracing::warn!("packet buffer too small for a segment");
@@ -714,6 +721,20 @@ impl TxTemplate {
         let ip = conn.ip_fields();
         let n = wire::control::emit_v4(src, dst, ip.hop_limit, ip.dscp, &repr, buf)?;
         // Not a full segment of data: the bulk path is not worth asking.
+        self.bulk = false;
+        Some(n)
+    }
+
+    /// [`emit_control_v4`](Self::emit_control_v4) for the usual SYN
+    /// ([`SynOut::Usual`]): its fields written by `emit_syn_v4`, the SYN-ACK's
+    /// writer too. `None` for other addresses or a buffer too small.
+    #[inline]
+    fn emit_syn_v4(&mut self, conn: &Connection, syn: &UsualSyn, buf: &mut [u8]) -> Option<usize> {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (conn.local().ip(), conn.remote().ip()) else {
+            return None;
+        };
+        let ip = conn.ip_fields();
+        let n = wire::control::emit_syn_v4(src, dst, ip.hop_limit, ip.dscp, syn, buf)?;
         self.bulk = false;
         Some(n)
     }

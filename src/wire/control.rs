@@ -36,14 +36,15 @@ use std::net::Ipv4Addr;
 
 use super::ip::IPV4_HEADER_LEN;
 use super::tcp::TCP_HEADER_LEN;
-use super::{checksum, TcpOptions, TcpRepr, PROTO_TCP};
+use super::{checksum, SeqNum, TcpFlags, TcpOptions, TcpRepr, PROTO_TCP};
 
 /// Writes `tcp` (which must have no payload) from `src` to `dst` as an IPv4
 /// packet with TTL `hop_limit`, DSCP `dscp` (0..=63) and ECN Not-ECT into
 /// the front of `buf`, and returns its length — the bytes
 /// [`emit_tcp_packet_dscp`](super::emit_tcp_packet_dscp) writes. `None`
 /// when `buf` is too small or `tcp` carries a payload (the general emitter
-/// then says which).
+/// then says which). A SYN or SYN-ACK with the usual options goes through
+/// [`emit_syn_v4`].
 pub fn emit_v4(
     src: Ipv4Addr,
     dst: Ipv4Addr,
@@ -55,19 +56,153 @@ pub fn emit_v4(
     if !tcp.payload.is_empty() {
         return None;
     }
-    let usual = usual_syn_ack_options(&tcp.options);
-    let opt_len = if usual.is_some() {
-        20
-    } else {
-        tcp.options.encoded_len()
-    };
-    let tcp_len = TCP_HEADER_LEN + opt_len;
-    let total = IPV4_HEADER_LEN + tcp_len;
+    if let Some((mss, shift, tsval, tsecr)) = usual_syn_ack_options(&tcp.options) {
+        let syn = UsualSyn {
+            src_port: tcp.src_port,
+            dst_port: tcp.dst_port,
+            seq: tcp.seq,
+            ack: tcp.ack,
+            flags: tcp.flags,
+            window: tcp.window,
+            urgent: tcp.urgent,
+            mss,
+            shift,
+            tsval,
+            tsecr,
+        };
+        return emit_syn_v4(src, dst, hop_limit, dscp, &syn, buf);
+    }
+    let opt_len = tcp.options.encoded_len();
+    let total = IPV4_HEADER_LEN + TCP_HEADER_LEN + opt_len;
     let out = buf.get_mut(..total)?;
     let (hdr, opts) = out.split_at_mut(IPV4_HEADER_LEN + TCP_HEADER_LEN);
     let hdr: &mut [u8; IPV4_HEADER_LEN + TCP_HEADER_LEN] = hdr.try_into().ok()?;
-    let opt_sum = emit_options(&tcp.options, usual, opts)?;
+    let n = tcp.options.emit(opts).ok()?;
+    let opt_sum = checksum::sum(&opts[..n], 0);
+    let t0 = u32::from(tcp.src_port) << 16 | u32::from(tcp.dst_port);
+    let fields = [t0, tcp.seq.0, tcp.ack.0];
+    write_headers(
+        hdr,
+        (src, dst, hop_limit, dscp),
+        fields,
+        (tcp.flags, tcp.window, tcp.urgent),
+        opt_sum,
+        total,
+    );
+    Some(total)
+}
 
+/// A SYN or SYN-ACK carrying the usual options — MSS; SACK-permitted, TS;
+/// NOP, WS, the layout [`TcpOptions::emit`] gives them and both synfin
+/// and Linux send — as the fields [`emit_syn_v4`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UsualSyn {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number (the ISS).
+    pub seq: SeqNum,
+    /// Acknowledgment number (zero on a SYN).
+    pub ack: SeqNum,
+    /// Control bits: SYN, maybe ACK, ECE, CWR.
+    pub flags: TcpFlags,
+    /// Window field (never scaled on a SYN, RFC 7323 §2.2).
+    pub window: u16,
+    /// Urgent pointer (zero: no SYN synfin sends is urgent).
+    pub urgent: u16,
+    /// The MSS option's value.
+    pub mss: u16,
+    /// The window scale option's shift.
+    pub shift: u8,
+    /// TSval.
+    pub tsval: u32,
+    /// TSecr (zero on a SYN).
+    pub tsecr: u32,
+}
+
+impl UsualSyn {
+    /// The same segment as a [`TcpRepr`], for the general emitter.
+    pub fn repr(&self) -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            urgent: self.urgent,
+            options: TcpOptions {
+                mss: Some(self.mss),
+                window_scale: Some(self.shift),
+                sack_permitted: true,
+                timestamps: Some((self.tsval, self.tsecr)),
+                ..TcpOptions::default()
+            },
+            payload: &[],
+        }
+    }
+}
+
+/// Writes `syn` from `src` to `dst` as [`emit_v4`] does (the same bytes as
+/// the general emitter for `syn.repr()`), from its fields: no option list
+/// built, walked or summed from bytes. The one writer of every connection's
+/// SYN and SYN-ACK. `None` when `buf` is too small.
+#[inline(never)]
+pub fn emit_syn_v4(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    hop_limit: u8,
+    dscp: u8,
+    syn: &UsualSyn,
+    buf: &mut [u8],
+) -> Option<usize> {
+    const TOTAL: usize = IPV4_HEADER_LEN + TCP_HEADER_LEN + 20;
+    let out: &mut [u8; TOTAL] = buf.get_mut(..TOTAL)?.try_into().ok()?;
+    let (hdr, opts) = out.split_at_mut(IPV4_HEADER_LEN + TCP_HEADER_LEN);
+    let hdr: &mut [u8; IPV4_HEADER_LEN + TCP_HEADER_LEN] = hdr.try_into().ok()?;
+    // MSS; SACK-permitted, TS; NOP, WS (kinds 2, 4, 8, 1, 3).
+    let words = [
+        0x0204_0000 | u32::from(syn.mss),
+        0x0402_080a,
+        syn.tsval,
+        syn.tsecr,
+        0x0103_0300 | u32::from(syn.shift),
+    ];
+    let mut opt_sum = 0u64;
+    for (chunk, w) in opts.chunks_exact_mut(4).zip(words) {
+        chunk.copy_from_slice(&w.to_be_bytes());
+        opt_sum += u64::from(w);
+    }
+    let t0 = u32::from(syn.src_port) << 16 | u32::from(syn.dst_port);
+    write_headers(
+        hdr,
+        (src, dst, hop_limit, dscp),
+        [t0, syn.seq.0, syn.ack.0],
+        (syn.flags, syn.window, syn.urgent),
+        opt_sum,
+        TOTAL,
+    );
+    Some(TOTAL)
+}
+
+/// The IPv4 and TCP headers of a `total`-byte packet whose options (after
+/// the TCP header, summing to `opt_sum` unfolded) are written:
+/// `ports_seq_ack` is the TCP header's first three words. Both checksums
+/// come from the same fields as 32-bit words (a big-endian 32-bit word is
+/// congruent to the sum of its two 16-bit halves modulo 0xffff, RFC 1071
+/// §2(A)), the address words shared by the IPv4 header and the TCP
+/// pseudo-header (RFC 9293 §3.1).
+#[inline(always)]
+fn write_headers(
+    hdr: &mut [u8; IPV4_HEADER_LEN + TCP_HEADER_LEN],
+    (src, dst, hop_limit, dscp): (Ipv4Addr, Ipv4Addr, u8, u8),
+    ports_seq_ack: [u32; 3],
+    (flags, window, urgent): (TcpFlags, u16, u16),
+    opt_sum: u64,
+    total: usize,
+) {
+    let tcp_len = total - IPV4_HEADER_LEN;
     let (s, d) = (src.to_bits(), dst.to_bits());
     let addrs = u64::from(s) + u64::from(d);
     // IPv4 (RFC 791 §3.1), as IpRepr::emit: version 4, IHL 5, TOS from the
@@ -80,16 +215,15 @@ pub fn emit_v4(
     let ip_check = !checksum::fold(ip_sum);
     // TCP (RFC 9293 §3.1): the header words, then the pseudo-header's
     // addresses, protocol and length.
-    let t0 = u32::from(tcp.src_port) << 16 | u32::from(tcp.dst_port);
-    let t3 =
-        ((tcp_len / 4) as u32) << 28 | u32::from(tcp.flags.bits()) << 16 | u32::from(tcp.window);
-    let t4 = u32::from(tcp.urgent);
+    let [t0, seq, ack] = ports_seq_ack;
+    let t3 = ((tcp_len / 4) as u32) << 28 | u32::from(flags.bits()) << 16 | u32::from(window);
+    let t4 = u32::from(urgent);
     let tcp_sum = addrs
         + u64::from(PROTO_TCP)
         + tcp_len as u64
         + u64::from(t0)
-        + u64::from(tcp.seq.0)
-        + u64::from(tcp.ack.0)
+        + u64::from(seq)
+        + u64::from(ack)
         + u64::from(t3)
         + u64::from(t4)
         + opt_sum;
@@ -101,11 +235,10 @@ pub fn emit_v4(
     hdr[12..16].copy_from_slice(&s.to_be_bytes());
     hdr[16..20].copy_from_slice(&d.to_be_bytes());
     hdr[20..24].copy_from_slice(&t0.to_be_bytes());
-    hdr[24..28].copy_from_slice(&tcp.seq.0.to_be_bytes());
-    hdr[28..32].copy_from_slice(&tcp.ack.0.to_be_bytes());
+    hdr[24..28].copy_from_slice(&seq.to_be_bytes());
+    hdr[28..32].copy_from_slice(&ack.to_be_bytes());
     hdr[32..36].copy_from_slice(&t3.to_be_bytes());
     hdr[36..40].copy_from_slice(&(u32::from(tcp_check) << 16 | t4).to_be_bytes());
-    Some(total)
 }
 
 /// The SYN-ACK's usual options — MSS, window scale, timestamps and
@@ -123,33 +256,6 @@ fn usual_syn_ack_options(o: &TcpOptions) -> Option<(u16, u8, u32, u32)> {
         (Some(mss), true, Some((v, e)), Some(shift), None, true) => Some((mss, shift, v, e)),
         _ => None,
     }
-}
-
-/// Writes the options into `out` (exactly their encoded length) and returns
-/// their unfolded sum. The usual SYN-ACK options are written in the layout
-/// [`TcpOptions::emit`] gives them (MSS; SACK-permitted, TS; NOP, WS) and
-/// summed from the fields; any others go through [`TcpOptions::emit`] and
-/// are summed from the bytes.
-#[inline]
-fn emit_options(o: &TcpOptions, usual: Option<(u16, u8, u32, u32)>, out: &mut [u8]) -> Option<u64> {
-    if let Some((mss, shift, v, e)) = usual {
-        let out: &mut [u8; 20] = out.try_into().ok()?;
-        let words = [
-            0x0204_0000 | u32::from(mss),
-            0x0402_080a,
-            v,
-            e,
-            0x0103_0300 | u32::from(shift),
-        ];
-        let mut sum = 0u64;
-        for (chunk, w) in out.chunks_exact_mut(4).zip(words) {
-            chunk.copy_from_slice(&w.to_be_bytes());
-            sum += u64::from(w);
-        }
-        return Some(sum);
-    }
-    let n = o.emit(out).ok()?;
-    Some(checksum::sum(&out[..n], 0))
 }
 
 #[cfg(test)]

@@ -65,11 +65,11 @@ pub(crate) struct FastSegment<'a> {
 }
 
 #[inline(always)]
-fn be16(b: &[u8], at: usize) -> u16 {
+pub(super) fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
 #[inline(always)]
-fn be32(b: &[u8], at: usize) -> u32 {
+pub(super) fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
@@ -82,7 +82,7 @@ fn be32(b: &[u8], at: usize) -> u32 {
 /// gives a value congruent to the big-endian sum (the checksum module's
 /// docs, RFC 1071 §2(B)).
 #[inline(always)]
-fn sum_header_le(b: &[u8; 20]) -> u64 {
+pub(super) fn sum_header_le(b: &[u8; 20]) -> u64 {
     (0..5).fold(0, |acc, i| {
         acc + u64::from(u32::from_le_bytes([
             b[4 * i],
@@ -97,7 +97,7 @@ fn sum_header_le(b: &[u8; 20]) -> u64 {
 /// segment of `len` bytes: the two addresses as 32-bit words (congruent to
 /// the sum of their 16-bit words, RFC 1071 §2), the protocol and the length.
 #[inline(always)]
-fn pseudo_v4(src: [u8; 4], dst: [u8; 4], len: usize) -> u64 {
+pub(super) fn pseudo_v4(src: [u8; 4], dst: [u8; 4], len: usize) -> u64 {
     u64::from(u32::from_be_bytes(src))
         + u64::from(u32::from_be_bytes(dst))
         + u64::from(PROTO_TCP)

@@ -13,6 +13,7 @@ pub(crate) mod fast;
 pub mod ip;
 pub mod offload;
 pub mod seq;
+pub(crate) mod syn;
 pub mod tcp;
 pub mod template;
 mod tuple;

@@ -29,7 +29,7 @@ use crate::time::Instant;
 use crate::wire::{SeqNum, TcpOptions};
 
 pub use loss::LossStats;
-pub use output::{BulkSegment, PlainPoll, PlainSegment, Segment};
+pub use output::{BulkSegment, PlainPoll, PlainSegment, Segment, SynOut};
 #[cfg(test)]
 pub(crate) use predict::without_prediction;
 pub use user::IoError;

@@ -6,6 +6,7 @@ use super::block::{SentAt, Settings};
 use super::Connection;
 use crate::tcp::State;
 use crate::time::Instant;
+use crate::wire::control::UsualSyn;
 use crate::wire::template::SegmentFields;
 use crate::wire::{Ecn, SackBlocks, SeqNum, TcpFlags, TcpOptions, TcpRepr};
 
@@ -49,6 +50,37 @@ impl Segment {
             urgent: 0,
             options: self.options,
             payload: &[],
+        }
+    }
+}
+
+/// The SYN [`Connection::poll_syn`] answers: the usual one as fields
+/// (written by [`emit_syn_v4`](crate::wire::control::emit_syn_v4)), any
+/// other as a segment for the general emitters.
+#[derive(Clone, Debug)]
+pub enum SynOut {
+    /// MSS; SACK-permitted, TS; NOP, WS.
+    Usual(UsualSyn),
+    /// Anything else (`TCP_NOOPT`, an option turned off, message mode).
+    General(Segment),
+}
+
+impl SynOut {
+    /// The segment, for the general emitters (an IPv6 SYN, a buffer too
+    /// small) and the debug builds' comparison.
+    pub fn segment(&self) -> Segment {
+        match self {
+            SynOut::Usual(u) => Segment {
+                seq: u.seq,
+                ack: u.ack,
+                flags: u.flags,
+                window: u.window,
+                options: u.repr().options,
+                payload_offset: 0,
+                payload_len: 0,
+                ect: false,
+            },
+            SynOut::General(s) => *s,
         }
     }
 }
@@ -458,9 +490,13 @@ impl Connection {
     /// of an active open (SYN-SENT, nothing sent yet, no RST due): that
     /// SYN, with the same updates; `None` having changed nothing
     /// otherwise. For the stack's transmit path, which writes it without
-    /// asking for the segments that cannot apply.
+    /// asking for the segments that cannot apply. A SYN that offers
+    /// everything (MSS, window scale, SACK, timestamps; no message mode) —
+    /// every connect's, by default — comes as the fields of
+    /// [`UsualSyn`], which `emit_syn_v4` writes without building an
+    /// option list; any other as a [`Segment`].
     #[inline]
-    pub fn poll_syn(&mut self, now: Instant) -> Option<Segment> {
+    pub fn poll_syn(&mut self, now: Instant) -> Option<SynOut> {
         if self.state != State::SynSent
             || self.snd_nxt != self.iss
             || self.send_rst
@@ -468,7 +504,33 @@ impl Connection {
         {
             return None;
         }
-        Some(self.syn_segment(now))
+        if self.no_options()
+            || !self.offers(Settings::OFFER_TS | Settings::OFFER_WSCALE | Settings::OFFER_SACK)
+            || self.opts.message_mode
+        {
+            return Some(SynOut::General(self.syn_segment(now)));
+        }
+        // What `syn_segment` builds for this case, as fields.
+        let flags = if self.opts.ecn {
+            TcpFlags::SYN | crate::tcp::ecn::SYN_FLAGS
+        } else {
+            TcpFlags::SYN
+        };
+        let tsval = self.now_ts(now);
+        let window = self.syn_sent(now);
+        Some(SynOut::Usual(UsualSyn {
+            src_port: self.local().port(),
+            dst_port: self.remote().port(),
+            seq: self.iss,
+            ack: SeqNum(0),
+            flags,
+            window,
+            urgent: 0,
+            mss: self.our_mss(),
+            shift: self.opts.rcv_wscale,
+            tsval,
+            tsecr: 0,
+        }))
     }
 
     fn syn_segment(&mut self, now: Instant) -> Segment {
@@ -510,6 +572,24 @@ impl Connection {
                 TcpFlags::ECE
             };
         }
+        let window = self.syn_sent(now);
+        Segment {
+            seq: self.iss,
+            ack,
+            flags,
+            window,
+            options,
+            payload_offset: 0,
+            payload_len: 0,
+            ect: false,
+        }
+    }
+
+    /// What sending our SYN (or a simultaneous open's SYN-ACK) changes:
+    /// SND.NXT past it, SND.MAX, the RTT probe of a first transmission and
+    /// the retransmission timer; returns the window to announce.
+    #[inline(always)]
+    fn syn_sent(&mut self, now: Instant) -> u16 {
         self.snd_nxt = self.iss + 1u32;
         if self.snd_max.diff(self.snd_nxt) < 0 || self.snd_max == self.iss {
             self.snd_max = self.snd_nxt;
@@ -521,17 +601,7 @@ impl Connection {
             self.restart_rto(now);
         }
         // The window of a SYN is never scaled (RFC 7323 §2.2).
-        let window = self.recv_q.window().min(65535) as u16;
-        Segment {
-            seq: self.iss,
-            ack,
-            flags,
-            window,
-            options,
-            payload_offset: 0,
-            payload_len: 0,
-            ect: false,
-        }
+        self.recv_q.window().min(65535) as u16
     }
 
     /// The transmit fast path, the sender's counterpart of header
