@@ -46,21 +46,22 @@ pub fn bulk(bytes: u64, _buffer: usize) -> Result<f64, String> {
     Ok(secs)
 }
 
-/// `n` × (connect, one byte each way, client closes, server closes) on
+/// `n` × (connect, `len` bytes each way, client closes, server closes) on
 /// loopback in one thread; returns seconds. The client closes first, so it
 /// is the end that enters TIME-WAIT (Linux reuses loopback TIME-WAIT ports
 /// for new connects, `tcp_tw_reuse = 2`).
-pub fn lifecycles(n: u64) -> Result<f64, String> {
+pub fn lifecycles(n: u64, len: usize) -> Result<f64, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(io("bind"))?;
     let addr = l.local_addr().map_err(io("local_addr"))?;
-    let mut b = [0u8; 1];
+    let (request, response) = (vec![b'q'; len], vec![b'r'; len]);
+    let mut b = vec![0u8; len];
     let start = std::time::Instant::now();
     for _ in 0..n {
         let mut c = TcpStream::connect(addr).map_err(io("connect"))?;
         let (mut s, _) = l.accept().map_err(io("accept"))?;
-        c.write_all(b"q").map_err(io("write"))?;
+        c.write_all(&request).map_err(io("write"))?;
         s.read_exact(&mut b).map_err(io("read"))?;
-        s.write_all(b"r").map_err(io("write"))?;
+        s.write_all(&response).map_err(io("write"))?;
         c.read_exact(&mut b).map_err(io("read"))?;
         drop(c);
         if s.read(&mut b).map_err(io("read"))? != 0 {

@@ -20,6 +20,10 @@ use clap::Args;
 
 pub use report::Metric;
 
+/// Largest `--lifecycle-bytes`: what every stack's default send and receive
+/// buffer holds at once, so the request is queued by one call.
+pub const MAX_LIFECYCLE_BYTES: u32 = 16 * 1024;
+
 /// Options of `synfin bench`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -30,6 +34,11 @@ pub struct BenchArgs {
     /// Connection lifecycles (connect, one byte each way, close) per run.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub lifecycles: u64,
+    /// Bytes each way in a lifecycle (the request, then the response); 1 by
+    /// default, the workload. Larger values show how the figures
+    /// depend on the payload (the metric is then named `lifecycles_<N>b`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_LIFECYCLE_BYTES as i64))]
+    pub lifecycle_bytes: u32,
     /// How many times each figure is measured; the median is reported.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=101))]
     pub repeat: u32,
@@ -165,9 +174,9 @@ fn smol_bulk(_: &BenchArgs, _: usize, _: usize, _: clock::Mode) -> Option<Result
 
 #[cfg(feature = "bench-smoltcp")]
 fn smol_lifecycles(args: &BenchArgs, clock: clock::Mode) -> Option<Result<f64, String>> {
-    let n = args.lifecycles;
+    let (n, len) = (args.lifecycles, args.lifecycle_bytes as usize);
     Some(repeated(args.repeat, "smoltcp lifecycles/s", || {
-        smol::lifecycles(n, clock).map(|r| n as f64 / r.secs)
+        smol::lifecycles(n, len, clock).map(|r| n as f64 / r.secs)
     }))
 }
 
@@ -225,21 +234,25 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     }
 
     if args.wants("lifecycles") {
-        let n = args.lifecycles;
+        let (n, len) = (args.lifecycles, args.lifecycle_bytes as usize);
         let rate = |secs: f64| n as f64 / secs;
         let s = args.runs("synfin").then(|| {
             repeated(args.repeat, "synfin lifecycles/s", || {
-                synfin::lifecycles(n, clock).map(|r| rate(r.secs))
+                synfin::lifecycles(n, len, clock).map(|r| rate(r.secs))
             })
         });
         let m = smol.then(|| smol_lifecycles(args, clock)).flatten();
         let k = args.runs("kernel").then(|| {
             repeated(args.repeat, "kernel lifecycles/s", || {
-                kernel::lifecycles(n).map(rate)
+                kernel::lifecycles(n, len).map(rate)
             })
         });
+        let name = match len {
+            1 => "lifecycles".to_string(),
+            _ => format!("lifecycles_{len}b"),
+        };
         metrics.push(Metric::new(
-            "lifecycles".into(),
+            name,
             "1/s",
             s.and_then(|r| keep(r, &mut errors)),
             m.and_then(|r| keep(r, &mut errors)),

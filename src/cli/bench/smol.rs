@@ -259,31 +259,44 @@ impl BulkEnds for driver::Conn<Pair, SocketHandle> {
     }
 }
 
+/// Queues all of `data` on `t` (it fits: see [`super::MAX_LIFECYCLE_BYTES`]).
+fn send_all(t: &mut tcp::Socket, data: &[u8]) -> Result<(), String> {
+    match t.send_slice(data) {
+        Ok(k) if k == data.len() => Ok(()),
+        Ok(k) => Err(format!("smoltcp send: {k} of {} bytes queued", data.len())),
+        Err(e) => Err(format!("smoltcp send: {e}")),
+    }
+}
+
 /// Lifecycles on smoltcp, as [`super::synfin::lifecycles`]. smoltcp has no
 /// listen backlog and keeps TIME-WAIT inside the socket, so the idiomatic
 /// loop reuses one listening socket and one client socket: the server
 /// listens again once its side is closed, and the client's `connect` from
 /// TIME-WAIT starts the next connection (from the next local port).
-pub fn lifecycles(n: u64, mode: Mode) -> Result<Run, String> {
+pub fn lifecycles(n: u64, len: usize, mode: Mode) -> Result<Run, String> {
     let buf = synfin::tcp::TcpConfig::default().send_buffer;
     let mut p = Pair::new(1500, mode);
     let s = p.server.sockets.add(socket(buf, buf));
     let c = p.client.sockets.add(socket(buf, buf));
-    let mut b = [0u8; 16];
+    let (request, response) = (vec![b'q'; len], vec![b'r'; len]);
+    let mut b = vec![0u8; len];
+    // Reads what has come into `b[*got..]`; whether all of `b` has.
+    let gathered = |t: &mut tcp::Socket, b: &mut [u8], got: &mut usize| {
+        if let Ok(k) = t.recv_slice(&mut b[*got..]) {
+            *got += k;
+        }
+        *got == b.len()
+    };
     let c2s_before = p.c2s;
     let start = std::time::Instant::now();
     for i in 0..n {
         open(&mut p, s, c, 1024 + (i % 64_000) as u16)?;
-        p.client
-            .tcp(c)
-            .send_slice(b"q")
-            .map_err(|e| format!("smoltcp send: {e}"))?;
-        p.until("request", |p| p.server.tcp(s).recv_slice(&mut b) == Ok(1))?;
-        p.server
-            .tcp(s)
-            .send_slice(b"r")
-            .map_err(|e| format!("smoltcp send: {e}"))?;
-        p.until("response", |p| p.client.tcp(c).recv_slice(&mut b) == Ok(1))?;
+        send_all(p.client.tcp(c), &request)?;
+        let mut got = 0;
+        p.until("request", |p| gathered(p.server.tcp(s), &mut b, &mut got))?;
+        send_all(p.server.tcp(s), &response)?;
+        let mut got = 0;
+        p.until("response", |p| gathered(p.client.tcp(c), &mut b, &mut got))?;
         p.client.tcp(c).close();
         p.until("end of stream", |p| {
             p.server.tcp(s).recv_slice(&mut b) == Err(tcp::RecvError::Finished)

@@ -243,12 +243,12 @@ fn connect_from(p: &mut Pair, ip: IpAddr) -> Result<SocketHandle, String> {
     Ok(h)
 }
 
-/// Lifecycles: `n` × (connect, one byte each way, client closes, server
+/// Lifecycles: `n` × (connect, `len` bytes each way, client closes, server
 /// closes), each counted when the client enters TIME-WAIT.
-pub fn lifecycles(n: u64, mode: Mode) -> Result<Run, String> {
+pub fn lifecycles(n: u64, len: usize, mode: Mode) -> Result<Run, String> {
     let mut p = Pair::new(lifecycle_config(), 1500, mode);
     let c2s_before = p.c2s;
-    let secs = lifecycles_on(&mut p, n)?;
+    let secs = lifecycles_on(&mut p, n, len)?;
     let segments = p.c2s - c2s_before;
     eprintln!(
         "bench-detail: stack=synfin workload=lifecycles n={n} segments={segments} timer_jumps={}",
@@ -257,15 +257,41 @@ pub fn lifecycles(n: u64, mode: Mode) -> Result<Run, String> {
     Ok(Run { secs })
 }
 
-/// The lifecycle loop on a fresh pair; returns the seconds it took.
-fn lifecycles_on(p: &mut Pair, n: u64) -> Result<f64, String> {
+/// Queues all of `data` on `h` (it fits: `len` is at most
+/// [`super::MAX_LIFECYCLE_BYTES`]).
+fn send_all(st: &mut Stack, now: Instant, h: SocketHandle, data: &[u8]) -> Result<(), String> {
+    match st.send(now, h, data) {
+        Ok(k) if k == data.len() => Ok(()),
+        Ok(k) => Err(format!("send: {k} of {} bytes queued", data.len())),
+        Err(e) => Err(stuck("send", e)),
+    }
+}
+
+/// Reads what has come on `h` into `buf[*got..]`; whether all of `buf` has.
+fn gathered(
+    st: &mut Stack,
+    now: Instant,
+    h: SocketHandle,
+    buf: &mut [u8],
+    got: &mut usize,
+) -> bool {
+    if let Ok(k) = st.recv(now, h, &mut buf[*got..]) {
+        *got += k;
+    }
+    *got == buf.len()
+}
+
+/// The lifecycle loop on a fresh pair (`len` bytes each way); returns the
+/// seconds it took.
+fn lifecycles_on(p: &mut Pair, n: u64, len: usize) -> Result<f64, String> {
     let ips = client_addrs(p, n);
     let l = p
         .server
         .listen(server_addr(), 128)
         .map_err(|e| stuck("listen", e))?;
     let cap = p.client.config().max_time_wait;
-    let mut b = [0u8; 16];
+    let (request, response) = (vec![b'q'; len], vec![b'r'; len]);
+    let mut b = vec![0u8; len];
     let start = std::time::Instant::now();
     for i in 0..n {
         let c = connect_from(p, ips[(i / 60_000) as usize])?;
@@ -276,16 +302,18 @@ fn lifecycles_on(p: &mut Pair, n: u64) -> Result<f64, String> {
         })?;
         let s = s.ok_or("no connection")?;
         let now = p.now();
-        p.client.send(now, c, b"q").map_err(|e| stuck("send", e))?;
+        send_all(&mut p.client, now, c, &request)?;
+        let mut got = 0;
         p.until("request", |p| {
             let now = p.now();
-            p.server.recv(now, s, &mut b) == Ok(1)
+            gathered(&mut p.server, now, s, &mut b, &mut got)
         })?;
         let now = p.now();
-        p.server.send(now, s, b"r").map_err(|e| stuck("send", e))?;
+        send_all(&mut p.server, now, s, &response)?;
+        let mut got = 0;
         p.until("response", |p| {
             let now = p.now();
-            p.client.recv(now, c, &mut b) == Ok(1)
+            gathered(&mut p.client, now, c, &mut b, &mut got)
         })?;
         let now = p.now();
         p.client.close(now, c).map_err(|e| stuck("close", e))?;
@@ -367,7 +395,7 @@ pub fn memory(idle: u64, lifecycles: u64) -> Result<Memory, String> {
     let idle_with_buffers = per(total(&m), total(&base));
 
     let mut q = Pair::new(lifecycle_config(), 1500, Mode::Virtual);
-    lifecycles_on(&mut q, lifecycles)?;
+    lifecycles_on(&mut q, lifecycles, 1)?;
     let tw = q.client.time_wait_table();
     let time_wait_record = tw.heap_bytes() as f64 / tw.len().max(1) as f64;
     Ok(Memory {
