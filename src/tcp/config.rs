@@ -49,7 +49,10 @@ pub struct TcpConfig {
     /// `poll_timeout` deadlines. Off by default, as in Linux without `fq`
     /// or BBR.
     pub pacing: bool,
-    /// Disable Nagle's algorithm (RFC 9293 §3.7.4) — `TCP_NODELAY`.
+    /// Disable Nagle's algorithm (RFC 9293 §3.7.4) — `TCP_NODELAY`. With it
+    /// on (the default), a segment shorter than the MSS waits only while an
+    /// earlier short one is unacknowledged (Minshall's variant, as Linux):
+    /// small writes in a row coalesce, the tail of a long write does not wait.
     pub nodelay: bool,
     /// Delayed-ACK timer (RFC 9293 §3.8.6.3 requires < 0.5 s).
     pub delayed_ack: Duration,

@@ -125,6 +125,10 @@ pub struct Connection {
     /// Highest sequence number sent so far; SND.NXT falls back below it after
     /// a retransmission timeout (go-back-N).
     snd_max: SeqNum,
+    /// End of the last segment sent shorter than the MSS: Minshall's
+    /// variant of Nagle holds a short segment only while an earlier short
+    /// one is unacknowledged (see `data_decide`).
+    snd_sml: SeqNum,
     /// Peer's window in bytes, already scaled.
     snd_wnd: u32,
     max_snd_wnd: u32,
@@ -474,6 +478,7 @@ impl Connection {
             snd_una: SeqNum(0),
             snd_nxt: SeqNum(0),
             snd_max: SeqNum(0),
+            snd_sml: SeqNum(0),
             snd_wnd: 0,
             max_snd_wnd: 0,
             snd_wl1: SeqNum(0),
@@ -549,6 +554,7 @@ impl Connection {
             snd_una,
             snd_nxt,
             snd_max,
+            snd_sml,
             snd_wnd,
             max_snd_wnd,
             snd_wl1,
@@ -602,6 +608,7 @@ impl Connection {
         *snd_una = iss_;
         *snd_nxt = iss_;
         *snd_max = iss_;
+        *snd_sml = iss_;
         *snd_wnd = 0;
         *max_snd_wnd = 0;
         *snd_wl1 = SeqNum(0);
@@ -1091,12 +1098,14 @@ pub(crate) fn negotiate_offered(
 mod size_tests {
     /// Every idle connection pays for each byte of the block (issue 6:
     /// <= 512 B per idle connection with its socket slot and table
-    /// entries); growing it should be a decision, not an accident.
+    /// entries); growing it should be a decision, not an accident. 304 →
+    /// 312: `snd_sml`, Minshall's Nagle (a 40 ms stall per request just
+    /// over the MSS is worth 8 bytes; the idle connection stays near 450 B).
     #[test]
     fn connection_block_stays_small() {
         let n = core::mem::size_of::<super::Connection>();
         eprintln!("Connection: {n} B");
-        assert!(n <= 304, "{n}");
+        assert!(n <= 312, "{n}");
     }
 }
 

@@ -804,8 +804,19 @@ impl Connection {
         } else if len == unsent {
             // The whole rest of the queue: Nagle (RFC 9293 §3.7.4) holds a
             // small segment while data is unacknowledged, unless disabled
-            // or a FIN follows.
-            self.settings.has(Settings::NODELAY) || p.flight == 0 || fin
+            // or a FIN follows — in Minshall's variant (as Linux's
+            // tcp_nagle_check), only while an earlier small segment is
+            // unacknowledged. So the tail of a write just over a multiple
+            // of the MSS goes at once behind its full segments instead of
+            // waiting for their ACK, which a receiver may delay by its
+            // delayed-ACK time (RFC 1122 §4.2.3.2 lets it hold the ACK of
+            // one full segment): a request of MSS + 12 bytes would
+            // otherwise stall 40 ms. Small writes in a row still coalesce:
+            // the first is the small segment in flight.
+            self.settings.has(Settings::NODELAY)
+                || p.flight == 0
+                || fin
+                || !self.small_segment_unacked()
         } else {
             // Limited by the window: sender SWS avoidance
             // (RFC 9293 §3.8.6.2.1) sends at least half the largest window.
@@ -834,6 +845,9 @@ impl Connection {
         if self.snd_max.diff(self.snd_nxt) < 0 {
             self.snd_max = self.snd_nxt;
         }
+        if len > 0 && len < usize::from(self.opts.snd_mss) {
+            self.snd_sml = seq + len;
+        }
         if !retransmitting && self.rtt_probe.is_none() && self.retries == 0 {
             self.rtt_probe = Some((seq, SentAt::new(now)));
         }
@@ -841,6 +855,13 @@ impl Connection {
             // `restart_rto`, inline here (not in the bulk path's copy).
             self.rto_at = Some(now.add_micros(self.rtt.rto_micros()));
         }
+    }
+
+    /// Whether a segment shorter than the MSS is in flight (sent and not
+    /// yet acknowledged): Minshall's test, Linux's `tcp_minshall_check`.
+    #[inline(always)]
+    fn small_segment_unacked(&self) -> bool {
+        self.snd_sml.diff(self.snd_una) > 0 && self.snd_sml.diff(self.snd_nxt) <= 0
     }
 
     /// Starts the persist timer when the peer's window holds back queued data
