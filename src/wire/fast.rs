@@ -83,14 +83,19 @@ pub(super) fn be32(b: &[u8], at: usize) -> u32 {
 /// docs, RFC 1071 §2(B)).
 #[inline(always)]
 pub(super) fn sum_header_le(b: &[u8; 20]) -> u64 {
-    (0..5).fold(0, |acc, i| {
-        acc + u64::from(u32::from_le_bytes([
-            b[4 * i],
-            b[4 * i + 1],
-            b[4 * i + 2],
-            b[4 * i + 3],
-        ]))
-    })
+    (0..5).fold(0, |acc, i| acc + le_word(b, i))
+}
+
+/// The `i`th 32-bit word of a 20-byte header, loaded little-endian (see
+/// [`sum_header_le`]).
+#[inline(always)]
+fn le_word(b: &[u8; 20], i: usize) -> u64 {
+    u64::from(u32::from_le_bytes([
+        b[4 * i],
+        b[4 * i + 1],
+        b[4 * i + 2],
+        b[4 * i + 3],
+    ]))
 }
 
 /// The unfolded sum of the IPv4 pseudo-header (RFC 9293 §3.1) of a TCP
@@ -211,16 +216,21 @@ impl<'a> FastSegment<'a> {
             _ => return None,
         };
         // The header checksum (RFC 791 §3.1): the same verdict as
-        // `Ipv4Packet::verify_checksum`, from five 32-bit words.
-        if checksum::fold(sum_header_le(ip)) != 0xffff {
+        // `Ipv4Packet::verify_checksum`, from five 32-bit words, the two
+        // addresses' kept for the pseudo-header.
+        let addrs = le_word(ip, 3) + le_word(ip, 4);
+        if checksum::fold(le_word(ip, 0) + le_word(ip, 1) + le_word(ip, 2) + addrs) != 0xffff {
             return None;
         }
         let (src, dst) = (
             [ip[12], ip[13], ip[14], ip[15]],
             [ip[16], ip[17], ip[18], ip[19]],
         );
-        // The pseudo-header, then the header.
-        let mut header_sum = pseudo_v4(src, dst, tcp.len()) + sum_header_le(th).rotate_left(8);
+        // The pseudo-header (its addresses from the little-endian sum
+        // above, rotated with the TCP header's, `sum_header_le`), then
+        // the header.
+        let mut header_sum =
+            (addrs + sum_header_le(th)).rotate_left(8) + u64::from(PROTO_TCP) + tcp.len() as u64;
         if let Some((v, e)) = timestamps {
             header_sum += u64::from(u32::from_be_bytes(TS_WORD)) + u64::from(v) + u64::from(e);
         }
