@@ -148,6 +148,7 @@ impl Connection {
             // Our SYN is acknowledged: ESTABLISHED. The window of a SYN
             // segment is never scaled (RFC 7323 §2.2).
             self.snd_una = seg.ack;
+            self.syn_acked = true;
             if self.snd_nxt.diff(self.snd_una) < 0 {
                 self.snd_nxt = self.snd_una;
             }
@@ -632,7 +633,10 @@ impl Connection {
         if self.fin_queued && !self.fin_acked && ack.diff(self.fin_seq()) > 0 {
             self.fin_acked = true;
         }
-        let syn = usize::from(!self.syn_acked());
+        // The ACK of our SYN (SYN-RECEIVED's, the state already moved on)
+        // covers one sequence number that is no data.
+        let syn = usize::from(!self.syn_acked);
+        self.syn_acked = true;
         let data_acked = acked.saturating_sub(syn).min(self.send_q.len());
         self.send_q.consume(data_acked);
         self.snd_una = ack;

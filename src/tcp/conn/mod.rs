@@ -129,6 +129,11 @@ pub struct Connection {
     /// variant of Nagle holds a short segment only while an earlier short
     /// one is unacknowledged (see `data_decide`).
     snd_sml: SeqNum,
+    /// Our SYN has been acknowledged. Not `snd_una != iss`: after 2^32 - 1
+    /// bytes SND.UNA comes round to the ISS again, and the ACK that moves it
+    /// on must not be taken for the ACK of a SYN (one byte of data would
+    /// stay queued and every later segment would carry the wrong bytes).
+    syn_acked: bool,
     /// Peer's window in bytes, already scaled.
     snd_wnd: u32,
     max_snd_wnd: u32,
@@ -446,6 +451,7 @@ impl Connection {
         self.snd_una = iss + 1u32;
         self.snd_nxt = self.snd_una;
         self.snd_max = self.snd_una;
+        self.syn_acked = true;
         self.irs = irs;
         self.rcv_nxt = irs + 1u32;
         self.opts = opts;
@@ -479,6 +485,7 @@ impl Connection {
             snd_nxt: SeqNum(0),
             snd_max: SeqNum(0),
             snd_sml: SeqNum(0),
+            syn_acked: false,
             snd_wnd: 0,
             max_snd_wnd: 0,
             snd_wl1: SeqNum(0),
@@ -555,6 +562,7 @@ impl Connection {
             snd_nxt,
             snd_max,
             snd_sml,
+            syn_acked,
             snd_wnd,
             max_snd_wnd,
             snd_wl1,
@@ -609,6 +617,7 @@ impl Connection {
         *snd_nxt = iss_;
         *snd_max = iss_;
         *snd_sml = iss_;
+        *syn_acked = false;
         *snd_wnd = 0;
         *max_snd_wnd = 0;
         *snd_wl1 = SeqNum(0);
@@ -962,7 +971,7 @@ impl Connection {
         }
     }
     fn syn_acked(&self) -> bool {
-        self.snd_una != self.iss
+        self.syn_acked
     }
     fn fin_sent(&self) -> bool {
         self.fin_queued && self.snd_max.diff(self.fin_seq()) > 0
@@ -1093,6 +1102,9 @@ pub(crate) fn negotiate_offered(
         ecn: false,
     }
 }
+
+#[cfg(test)]
+mod wrap_tests;
 
 #[cfg(test)]
 mod size_tests {
