@@ -6,6 +6,7 @@
 #   scripts/callgrind.sh                 # both stacks, MTU 1500 and 65535
 #   STACKS=synfin scripts/callgrind.sh   # synfin only (no smoltcp build)
 #   BYTES=16M LIFECYCLES=2000 scripts/callgrind.sh
+#   MTUS= LIFECYCLE_BYTES=100 scripts/callgrind.sh   # lifecycles only, 100 bytes each way
 #
 # Each workload runs twice, at n and at 2n (bytes or lifecycles), with the
 # virtual clock (time moves only when both stacks wait for a timer, so the
@@ -28,7 +29,8 @@ cd "$(dirname "$0")/.."
 STACKS="${STACKS:-synfin smoltcp}"
 BYTES="${BYTES:-8M}"
 LIFECYCLES="${LIFECYCLES:-1000}"
-MTUS="${MTUS:-1500 65535}"
+MTUS="${MTUS-1500 65535}"        # empty: no bulk rows
+LIFECYCLE_BYTES="${LIFECYCLE_BYTES:-1}"
 
 if [ "${ERMS:-0}" != 1 ]; then
     export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.cpu.hwcaps=-ERMS"
@@ -53,7 +55,11 @@ double() { # 8M -> 16M, 1000 -> 2000
 run() {
     local stack="$1" workload="$2" size="$3" mtu="${4:-1500}" log="$tmp/log"
     local args=(bench --only "$workload" --stack "$stack" --repeat 1 --virtual-clock --json --mtu "$mtu")
-    if [ "$workload" = bulk ]; then args+=(--bytes "$size"); else args+=(--lifecycles "$size"); fi
+    if [ "$workload" = bulk ]; then
+        args+=(--bytes "$size")
+    else
+        args+=(--lifecycles "$size" --lifecycle-bytes "$LIFECYCLE_BYTES")
+    fi
     valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" "$bin" "${args[@]}" >/dev/null 2>"$log" || {
         cat "$log" >&2; exit 1; }
     local ir seg
@@ -79,6 +85,8 @@ for stack in $STACKS; do
             'BEGIN { printf "%-8s %-22s %14.0f %12d\n", s, "bulk mtu " m " /segment", (b - a) / (y - x), y - x }'
     done
     read -r ir1 s1 ir2 s2 < <(per "$stack" lifecycles "$LIFECYCLES")
-    awk -v a="$ir1" -v b="$ir2" -v n="$LIFECYCLES" -v s="$stack" \
-        'BEGIN { printf "%-8s %-22s %14.0f %12d\n", s, "lifecycle", (b - a) / n, n }'
+    label=lifecycle
+    [ "$LIFECYCLE_BYTES" = 1 ] || label="lifecycle ${LIFECYCLE_BYTES} B"
+    awk -v a="$ir1" -v b="$ir2" -v n="$LIFECYCLES" -v s="$stack" -v l="$label" \
+        'BEGIN { printf "%-8s %-22s %14.0f %12d\n", s, l, (b - a) / n, n }'
 done
