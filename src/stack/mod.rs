@@ -1261,6 +1261,34 @@ fn queue_for_transmit(
     }
 }
 
+/// The part of `touch` after a segment that one of the light receive paths
+/// took (`receive_light`, `receive_syn_ack`) for a connection it left
+/// alive, with no lingering close and no message framing: the state change
+/// recorded, the connection's events taken (the caller raises them), the
+/// connection queued to transmit, its timer rescheduled. Inlined into both:
+/// the bulk sender's ACKs take `receive_light` and pay no call for it.
+#[inline(always)]
+fn settle_after_light(
+    transitions: &mut Option<Vec<Transition>>,
+    tx_ready: &mut events::Fifo<SocketHandle>,
+    timers: &mut TimerHeap,
+    now: Instant,
+    h: SocketHandle,
+    c: &mut socket::ConnSocket,
+    timer_at: &mut Option<Instant>,
+) {
+    let state = c.conn.state();
+    if c.last_state != state {
+        let from = core::mem::replace(&mut c.last_state, state);
+        note_transition(transitions, now, c, from, state);
+    }
+    c.conn.take_events();
+    queue_for_transmit(tx_ready, c, h);
+    if let Some(t) = c.conn.poll_timeout() {
+        reschedule(timers, timer_at, h, t);
+    }
+}
+
 /// Puts `h` on the timer heap for `t` unless an entry at or before `t` is
 /// there (`timer_at` is the socket's): the heap holds the earliest deadline
 /// pushed, and a later one is found when that entry fires (lazy

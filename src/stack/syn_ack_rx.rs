@@ -26,7 +26,7 @@
 //! for text, and this segment has none).
 
 use super::socket::{Socket, SocketKind};
-use super::{note_transition, queue_for_transmit, raise, reschedule, Event, Stack};
+use super::{raise, settle_after_light, Event, Stack};
 use crate::tcp::{Events, State};
 use crate::time::Instant;
 use crate::wire::syn::SynSegment;
@@ -107,16 +107,15 @@ impl Stack {
             self.touch(now, h);
             return true;
         }
-        let state = c.conn.state();
-        if c.last_state != state {
-            let from = core::mem::replace(&mut c.last_state, state);
-            note_transition(&mut self.transitions, now, c, from, state);
-        }
-        c.conn.take_events();
-        queue_for_transmit(&mut self.tx_ready, c, h);
-        if let Some(t) = c.conn.poll_timeout() {
-            reschedule(&mut self.timers, timer_at, h, t);
-        }
+        settle_after_light(
+            &mut self.transitions,
+            &mut self.tx_ready,
+            &mut self.timers,
+            now,
+            h,
+            c,
+            timer_at,
+        );
         if !*orphaned {
             // In `touch`'s order; CONNECTED is never raised for a socket in
             // the accept queue (an active open's never is).
