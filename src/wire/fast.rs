@@ -73,6 +73,35 @@ pub(super) fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// An IPv4 packet without IP options carrying a whole TCP segment (version
+/// 4, IHL 5, protocol TCP, neither MF nor a fragment offset, RFC 791
+/// §3.1): its header and the segment up to the total length. `None` for
+/// anything else. The first test of every one-pass parser here (`parse_v4`,
+/// [`FastSegment::parse`], syn.rs `SynSegment::parse`).
+#[inline(always)]
+pub(super) fn ipv4_tcp(packet: &[u8]) -> Option<(&[u8; IPV4_HEADER_LEN], &[u8])> {
+    let ip: &[u8; IPV4_HEADER_LEN] = packet.get(..IPV4_HEADER_LEN)?.try_into().ok()?;
+    if ip[0] != 0x45 || ip[9] != PROTO_TCP || be16(ip, 6) & 0x3fff != 0 {
+        return None;
+    }
+    Some((ip, packet.get(IPV4_HEADER_LEN..usize::from(be16(ip, 2)))?))
+}
+
+/// The [`IpRepr`] of an IPv4 header without options, `ip`, over a TCP
+/// segment of `payload_len` bytes: what the general parser reads from it.
+#[inline(always)]
+pub(super) fn ipv4_repr(ip: &[u8; IPV4_HEADER_LEN], payload_len: usize) -> IpRepr {
+    IpRepr {
+        src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
+        protocol: PROTO_TCP,
+        hop_limit: ip[8],
+        payload_len,
+        ecn: Ecn::from_bits(ip[1]),
+        dscp: ip[1] >> 2,
+    }
+}
+
 /// The five 32-bit words of a 20-byte header summed from little-endian
 /// loads (no byte swaps), without `checksum::sum`'s set-up for long data:
 /// congruent modulo `0xffff` to 256 times the one's complement sum of its
@@ -127,11 +156,7 @@ pub(super) fn pseudo_v4(src: [u8; 4], dst: [u8; 4], len: usize) -> u64 {
 /// [`parse_tcp_packet_with`]: super::parse_tcp_packet_with
 #[inline(always)]
 pub(crate) fn parse_v4(packet: &[u8], verify: bool) -> Option<TcpPacket<'_>> {
-    let ip: &[u8; IPV4_HEADER_LEN] = packet.get(..IPV4_HEADER_LEN)?.try_into().ok()?;
-    if ip[0] != 0x45 || ip[9] != PROTO_TCP || be16(ip, 6) & 0x3fff != 0 {
-        return None;
-    }
-    let tcp = packet.get(IPV4_HEADER_LEN..usize::from(be16(ip, 2)))?;
+    let (ip, tcp) = ipv4_tcp(packet)?;
     let th: &[u8; 20] = tcp.get(..20)?.try_into().ok()?;
     let hl = usize::from(th[12] >> 4) * 4;
     let opts = tcp.get(20..hl)?;
@@ -157,15 +182,7 @@ pub(crate) fn parse_v4(packet: &[u8], verify: bool) -> Option<TcpPacket<'_>> {
         _ => TcpOptions::parse(opts).ok()?,
     };
     Some(TcpPacket {
-        ip: IpRepr {
-            src: IpAddr::V4(Ipv4Addr::from(src)),
-            dst: IpAddr::V4(Ipv4Addr::from(dst)),
-            protocol: PROTO_TCP,
-            hop_limit: ip[8],
-            payload_len: tcp.len(),
-            ecn: Ecn::from_bits(ip[1]),
-            dscp: ip[1] >> 2,
-        },
+        ip: ipv4_repr(ip, tcp.len()),
         tcp: TcpRepr {
             src_port: be16(th, 0),
             dst_port: be16(th, 2),
@@ -190,12 +207,7 @@ impl<'a> FastSegment<'a> {
         // (SYNs, FINs, pure ACKs) leave at one of them. Fixed-size views,
         // so the reads below need no bounds checks.
         // IPv4 without options (version 4, IHL 5), RFC 791 §3.1.
-        let ip: &[u8; IPV4_HEADER_LEN] = packet.get(..IPV4_HEADER_LEN)?.try_into().ok()?;
-        // Neither MF nor a fragment offset: a whole datagram.
-        if ip[0] != 0x45 || ip[9] != PROTO_TCP || be16(ip, 6) & 0x3fff != 0 {
-            return None;
-        }
-        let tcp = packet.get(IPV4_HEADER_LEN..usize::from(be16(ip, 2)))?;
+        let (ip, tcp) = ipv4_tcp(packet)?;
         let th: &[u8; 20] = tcp.get(..20)?.try_into().ok()?;
         let flags = TcpFlags(th[13]);
         // ACK, maybe PSH and FIN (SYNs and RSTs leave here), after a 20- or
@@ -265,18 +277,12 @@ impl<'a> FastSegment<'a> {
     pub fn packet(&self, packet: &[u8]) -> TcpPacket<'a> {
         // `parse` read at least the two headers from these bytes.
         let ip: &[u8; 24] = packet[..24].try_into().expect("parsed");
+        let ip4: &[u8; IPV4_HEADER_LEN] =
+            ip[..IPV4_HEADER_LEN].try_into().expect("24 bytes hold 20");
         let th = IPV4_HEADER_LEN;
         let h = &self.hdr;
         TcpPacket {
-            ip: IpRepr {
-                src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
-                dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
-                protocol: PROTO_TCP,
-                hop_limit: ip[8],
-                payload_len: self.payload.len() + self.header_len(),
-                ecn: Ecn::from_bits(ip[1]),
-                dscp: ip[1] >> 2,
-            },
+            ip: ipv4_repr(ip4, self.payload.len() + self.header_len()),
             tcp: TcpRepr {
                 src_port: be16(ip, th),
                 dst_port: be16(ip, th + 2),

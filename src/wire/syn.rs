@@ -18,10 +18,8 @@
 //! packet exactly as before. The TCP checksum is the caller's
 //! ([`SynSegment::verify`]), summed from the words already read.
 
-use std::net::{IpAddr, Ipv4Addr};
-
-use super::fast::{be16, be32, pseudo_v4, sum_header_le};
-use super::ip::{Ecn, IpRepr, IPV4_HEADER_LEN, PROTO_TCP};
+use super::fast::{be16, be32, ipv4_repr, ipv4_tcp, pseudo_v4, sum_header_le};
+use super::ip::IPV4_HEADER_LEN;
 use super::tcp::{TcpFlags, TcpOptions, TcpRepr, MAX_WINDOW_SCALE};
 use super::{checksum, SeqNum, TcpPacket};
 
@@ -61,12 +59,7 @@ impl<'a> SynSegment<'a> {
     /// else `None`. Never panics; the TCP checksum is not checked here.
     #[inline(always)]
     pub fn parse(packet: &'a [u8]) -> Option<SynSegment<'a>> {
-        let ip: &[u8; IPV4_HEADER_LEN] = packet.get(..IPV4_HEADER_LEN)?.try_into().ok()?;
-        // Version 4, IHL 5, TCP, neither MF nor a fragment offset.
-        if ip[0] != 0x45 || ip[9] != PROTO_TCP || be16(ip, 6) & 0x3fff != 0 {
-            return None;
-        }
-        let tcp = packet.get(IPV4_HEADER_LEN..usize::from(be16(ip, 2)))?;
+        let (ip, tcp) = ipv4_tcp(packet)?;
         // No payload: the header and its options are the whole segment.
         let tcp: &[u8; SYN_LEN] = tcp.try_into().ok()?;
         let flags = TcpFlags(tcp[13]);
@@ -100,15 +93,7 @@ impl<'a> SynSegment<'a> {
             src,
             dst,
             packet: TcpPacket {
-                ip: IpRepr {
-                    src: IpAddr::V4(Ipv4Addr::from(src)),
-                    dst: IpAddr::V4(Ipv4Addr::from(dst)),
-                    protocol: PROTO_TCP,
-                    hop_limit: ip[8],
-                    payload_len: SYN_LEN,
-                    ecn: Ecn::from_bits(ip[1]),
-                    dscp: ip[1] >> 2,
-                },
+                ip: ipv4_repr(ip, SYN_LEN),
                 tcp: TcpRepr {
                     src_port: be16(th, 0),
                     dst_port: be16(th, 2),
