@@ -21,6 +21,17 @@ fn client_data(p: &mut Pair) -> Vec<(Instant, usize)> {
         .collect()
 }
 
+/// What the server reads on `s` until `n` bytes have come (at most 1 s of
+/// virtual time).
+fn received(p: &mut Pair, s: synfin::stack::SocketHandle, n: usize) -> Vec<u8> {
+    let mut got = Vec::new();
+    p.run_until(Duration::from_secs(1), |p| {
+        p.drain(true, s, &mut got).unwrap();
+        got.len() >= n
+    });
+    got
+}
+
 /// Three writes of 10 bytes, 1 ms apart (each has left, if it may, before
 /// the next; the round trip is 10 ms).
 fn write_1ms_apart(p: &mut Pair, c: synfin::stack::SocketHandle) {
@@ -53,11 +64,7 @@ fn the_tail_of_a_write_just_over_the_mss_goes_at_once() {
     let data = vec![7u8; mss + 12];
     let t0 = p.now();
     assert_eq!(p.c().send(t0, c, &data), Ok(data.len()));
-    let mut got = Vec::new();
-    p.run_until(Duration::from_secs(1), |p| {
-        p.drain(true, s, &mut got).unwrap();
-        got.len() == data.len()
-    });
+    let got = received(&mut p, s, data.len());
     assert_eq!(got, data);
     assert!(
         p.now() < t0 + Duration::from_millis(20),
@@ -83,11 +90,7 @@ fn small_writes_behind_a_small_segment_in_flight_coalesce() {
     let (c, s, _l) = p.establish();
     p.segments();
     write_1ms_apart(&mut p, c);
-    let mut got = Vec::new();
-    p.run_until(Duration::from_secs(1), |p| {
-        p.drain(true, s, &mut got).unwrap();
-        got.len() == 30
-    });
+    let got = received(&mut p, s, 30);
     assert_eq!(&got[..], b"aaaaaaaaaabbbbbbbbbbcccccccccc");
     let segs = client_data(&mut p);
     assert_eq!(
@@ -112,11 +115,8 @@ fn nodelay_sends_every_small_write_at_once() {
     let (c, s, _l) = p.establish();
     p.segments();
     write_1ms_apart(&mut p, c);
-    let mut got = Vec::new();
-    p.run_until(Duration::from_secs(1), |p| {
-        p.drain(true, s, &mut got).unwrap();
-        got.len() == 30
-    });
+    let got = received(&mut p, s, 30);
+    assert_eq!(&got[..], b"aaaaaaaaaabbbbbbbbbbcccccccccc");
     let segs = client_data(&mut p);
     assert_eq!(
         segs.iter().map(|&(_, n)| n).collect::<Vec<_>>(),
