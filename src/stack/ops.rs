@@ -569,10 +569,9 @@ impl Stack {
                 return Ok(());
             }
         }
+        // What is left: a lingering connection, a listener, an unbound
+        // socket.
         let s = self.sockets.app_mut(h).ok_or(Error::InvalidHandle)?;
-        if let SocketKind::Conn(c) = &mut s.kind {
-            super::message::before_close(c);
-        }
         match &mut s.kind {
             SocketKind::Unbound(_) => {
                 self.sockets.remove(h);
@@ -621,12 +620,12 @@ impl Stack {
                     self.touch(now, c);
                 }
             }
-            SocketKind::Conn(_) if s.options.linger_ms.is_some() => {
+            SocketKind::Conn(c) => {
+                // SO_LINGER is set: a connection without it was closed above.
+                super::message::before_close(c);
                 let ms = s.options.linger_ms.get().unwrap_or(0);
                 return self.close_lingering(now, h, ms);
             }
-            // Taken above.
-            SocketKind::Conn(_) => unreachable!("a connection without linger is closed above"),
         }
         Ok(())
     }
