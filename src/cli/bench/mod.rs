@@ -1,7 +1,8 @@
 //! `synfin bench`: the same workloads, in one process and one run, on
 //! synfin, on smoltcp (behind the `bench-smoltcp` cargo feature) and on the
-//! kernel through `std::net` on loopback. Each figure is repeated and the
-//! median reported; see `docs/PERFORMANCE.md` for what is measured and how.
+//! kernel through `std::net` on loopback. Each figure is repeated, the stacks
+//! taking turns round by round (`turns`), and the median reported; see
+//! `docs/PERFORMANCE.md` for what is measured and how.
 //!
 //! This is a benchmark, not a test: nothing here asserts a speed.
 
@@ -13,10 +14,12 @@ mod rss;
 #[cfg(feature = "bench-smoltcp")]
 mod smol;
 mod synfin;
+mod turns;
 
 use std::process::ExitCode;
 
 use clap::Args;
+use turns::{interleaved, Turn};
 
 pub use report::Metric;
 
@@ -140,6 +143,12 @@ fn repeated(
     Ok(median(v).unwrap_or(f64::NAN))
 }
 
+/// The three stacks' results of [`interleaved`], in the order given.
+fn three(v: Vec<Option<Result<f64, String>>>) -> [Option<Result<f64, String>>; 3] {
+    let mut it = v.into_iter();
+    std::array::from_fn(|_| it.next().flatten())
+}
+
 /// Keeps a figure, or reports why it is missing (and leaves it null).
 fn keep(r: Result<f64, String>, errors: &mut Vec<String>) -> Option<f64> {
     match r {
@@ -153,35 +162,29 @@ fn keep(r: Result<f64, String>, errors: &mut Vec<String>) -> Option<f64> {
 }
 
 #[cfg(feature = "bench-smoltcp")]
-fn smol_bulk(
-    args: &BenchArgs,
-    mtu: usize,
-    buf: usize,
-    clock: clock::Mode,
-) -> Option<Result<f64, String>> {
+fn smol_bulk(args: &BenchArgs, mtu: usize, buf: usize, clock: clock::Mode) -> Option<Turn<'_>> {
     let gbit = |secs: f64| args.bytes as f64 * 8.0 / secs / 1e9;
-    Some(repeated(
-        args.repeat,
-        &format!("smoltcp bulk mtu {mtu} Gbit/s"),
-        || smol::bulk(mtu, args.bytes, buf, clock).map(|r| gbit(r.secs)),
+    Some(Turn::new(
+        format!("smoltcp bulk mtu {mtu} Gbit/s"),
+        move || smol::bulk(mtu, args.bytes, buf, clock).map(|r| gbit(r.secs)),
     ))
 }
 
 #[cfg(not(feature = "bench-smoltcp"))]
-fn smol_bulk(_: &BenchArgs, _: usize, _: usize, _: clock::Mode) -> Option<Result<f64, String>> {
+fn smol_bulk(_: &BenchArgs, _: usize, _: usize, _: clock::Mode) -> Option<Turn<'static>> {
     None
 }
 
 #[cfg(feature = "bench-smoltcp")]
-fn smol_lifecycles(args: &BenchArgs, clock: clock::Mode) -> Option<Result<f64, String>> {
+fn smol_lifecycles(args: &BenchArgs, clock: clock::Mode) -> Option<Turn<'_>> {
     let (n, len) = (args.lifecycles, args.lifecycle_bytes as usize);
-    Some(repeated(args.repeat, "smoltcp lifecycles/s", || {
+    Some(Turn::new("smoltcp lifecycles/s", move || {
         smol::lifecycles(n, len, clock).map(|r| n as f64 / r.secs)
     }))
 }
 
 #[cfg(not(feature = "bench-smoltcp"))]
-fn smol_lifecycles(_: &BenchArgs, _: clock::Mode) -> Option<Result<f64, String>> {
+fn smol_lifecycles(_: &BenchArgs, _: clock::Mode) -> Option<Turn<'static>> {
     None
 }
 
@@ -208,20 +211,19 @@ pub fn run(args: &BenchArgs) -> ExitCode {
             let buf = args.bulk_buffer as usize;
             let gbit = |secs: f64| args.bytes as f64 * 8.0 / secs / 1e9;
             let s = args.runs("synfin").then(|| {
-                repeated(
-                    args.repeat,
-                    &format!("synfin bulk mtu {mtu} Gbit/s"),
-                    || synfin::bulk(mtu, args.bytes, buf, clock).map(|r| gbit(r.secs)),
-                )
+                Turn::new(format!("synfin bulk mtu {mtu} Gbit/s"), move || {
+                    synfin::bulk(mtu, args.bytes, buf, clock).map(|r| gbit(r.secs))
+                })
             });
             let m = smol.then(|| smol_bulk(args, mtu, buf, clock)).flatten();
             // Loopback's MTU is 64 KiB and is shared with every other user
             // of this machine, so the kernel runs only in the large-MTU row.
             let k = (args.runs("kernel") && mtu >= 65535).then(|| {
-                repeated(args.repeat, "kernel bulk loopback Gbit/s", || {
+                Turn::new("kernel bulk loopback Gbit/s", move || {
                     kernel::bulk(args.bytes, buf).map(gbit)
                 })
             });
+            let [s, m, k] = three(interleaved(args.repeat, vec![s, m, k]));
             metrics.push(Metric::new(
                 format!("bulk_mtu{mtu}"),
                 "Gbit/s",
@@ -237,16 +239,17 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         let (n, len) = (args.lifecycles, args.lifecycle_bytes as usize);
         let rate = |secs: f64| n as f64 / secs;
         let s = args.runs("synfin").then(|| {
-            repeated(args.repeat, "synfin lifecycles/s", || {
+            Turn::new("synfin lifecycles/s", move || {
                 synfin::lifecycles(n, len, clock).map(|r| rate(r.secs))
             })
         });
         let m = smol.then(|| smol_lifecycles(args, clock)).flatten();
         let k = args.runs("kernel").then(|| {
-            repeated(args.repeat, "kernel lifecycles/s", || {
+            Turn::new("kernel lifecycles/s", move || {
                 kernel::lifecycles(n, len).map(rate)
             })
         });
+        let [s, m, k] = three(interleaved(args.repeat, vec![s, m, k]));
         let name = match len {
             1 => "lifecycles".to_string(),
             _ => format!("lifecycles_{len}b"),
