@@ -1,0 +1,412 @@
+//! After anything happened to a connection: `touch` reports its events and
+//! state changes, queues it to transmit and reschedules its timer, and
+//! `retire` takes a finished one out of the tables; the timer heap.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use super::socket::{self, SocketHandle, SocketKind};
+use super::{demux, events, message, time_wait, Event, Stack, Transition};
+use crate::tcp::{Events, State};
+use crate::time::Instant;
+use crate::wire::FourTuple;
+
+impl Stack {
+    // ---- timers ----
+
+    /// The earliest instant at which [`Stack::handle_timeout`] has work.
+    // Inline: an event loop asks after every step (ten times a lifecycle
+    // in the benchmark), and the answer is two loads and a compare — the
+    // heap's top and the TIME-WAIT table's kept next expiry (issue 6).
+    #[inline]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let t = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        Instant::earliest([t, self.time_wait.next_expiry()])
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let h = SocketHandle { index, generation };
+            let Some(s) = self.sockets.get_mut(h) else {
+                continue;
+            };
+            if s.timer_at == Some(t) {
+                s.timer_at = None;
+            }
+            match &mut s.kind {
+                SocketKind::Conn(c) => {
+                    c.conn.handle_timeout(now, &self.config.tcp);
+                    if self.sockets.linger_until(h).is_some_and(|t| t <= now) {
+                        self.linger_expired(h);
+                    }
+                    self.touch(now, h);
+                }
+                SocketKind::Listener(_) => self.listener_timeout(now, h),
+                SocketKind::Unbound(_) => {}
+            }
+        }
+        self.expire_time_wait(now);
+    }
+
+    /// Puts `h` on the timer heap for `at`, unless an earlier entry is there.
+    pub(crate) fn schedule(&mut self, h: SocketHandle, at: Instant) {
+        if let Some(s) = self.sockets.get_mut(h) {
+            reschedule(&mut self.timers, &mut s.timer_at, h, at);
+        }
+    }
+
+    /// After anything happened to a connection: report its events and state
+    /// changes, queue it for transmit, reschedule its timer, and retire it
+    /// once it is done.
+    pub(crate) fn touch(&mut self, now: Instant, h: SocketHandle) {
+        self.touch_inner(now, h, Touch::Changed);
+    }
+
+    /// The bookkeeping after every packet in and out and every user call
+    /// (about 20 times per connection lifecycle), so it looks the socket up
+    /// once and works on its fields directly.
+    pub(super) fn touch_inner(&mut self, now: Instant, h: SocketHandle, why: Touch) {
+        let linger_until = self.sockets.linger_until(h);
+        let Some(socket::Socket {
+            kind: SocketKind::Conn(c),
+            timer_at,
+            orphaned,
+            net,
+            queued,
+            ..
+        }) = self.sockets.get_mut(h)
+        else {
+            return;
+        };
+        let orphaned = *orphaned;
+        message::pump(c, self.config.max_message_size);
+        let events = c.conn.take_events();
+        let state = c.conn.state();
+        let from = c.last_state;
+        c.last_state = state;
+        let is_done = c.conn.is_done();
+        // Asked only when the answer is used: to queue the connection, or
+        // to hold a done one back until it has sent what it owes.
+        let wants_tx = (is_done || (!c.tx_queued && why != Touch::Idle)) && c.conn.wants_transmit();
+        if wants_tx && !c.tx_queued && why != Touch::Idle {
+            c.tx_queued = true;
+            self.tx_ready.push_back(h);
+        }
+        // A lingering close can complete (or must report failure): wake the
+        // application so it calls close again. Once it can, the linger
+        // deadline no longer counts (it may already be past).
+        let linger_ready =
+            linger_until.is_some() && (c.conn.all_acked() || c.conn.state() == State::Closed);
+        let linger_deadline = linger_until.filter(|_| !linger_ready);
+        let done = is_done && !wants_tx;
+        if from != state {
+            note_transition(&mut self.transitions, now, c, from, state);
+        }
+        if !orphaned && !events.is_empty() {
+            let in_accept_queue = c.in_accept_queue;
+            for (bit, ev) in [
+                (Events::CONNECTED, Event::Connected),
+                (Events::READABLE, Event::Readable),
+                (Events::WRITABLE, Event::Writable),
+                (Events::CLOSED, Event::Closed),
+            ] {
+                if events.contains(bit) && !(in_accept_queue && bit == Events::CONNECTED) {
+                    raise(&mut self.events, queued, h, ev);
+                }
+            }
+        }
+        if linger_ready {
+            raise(&mut self.events, queued, h, Event::Closed);
+        }
+        // A finished orphan's socket goes below (`retire`): no deadline
+        // of its own to keep (a timer entry would only be skipped later).
+        if !(done && orphaned) {
+            if let Some(t) = Instant::earliest([c.conn.poll_timeout(), linger_deadline]) {
+                reschedule(&mut self.timers, timer_at, h, t);
+            }
+        }
+        if !orphaned {
+            net.update_conn(c);
+        }
+        if done {
+            // An IPv4 connection's key comes straight from its addresses;
+            // others are rebuilt from the compact tuple only here.
+            let key = match c.conn.v4_key() {
+                Some(k) => demux::TableKey::V4(k),
+                None => demux::TableKey::Other(FourTuple::new(c.conn.local(), c.conn.remote())),
+            };
+            let tw_info = (state == State::TimeWait)
+                .then(|| (c.conn.time_wait_info(), c.conn.negotiated().rcv_wscale));
+            self.retire(now, h, key, tw_info, orphaned);
+        }
+    }
+
+    /// A connection reached CLOSED or TIME-WAIT: its 4-tuple leaves the
+    /// demultiplexing table (TIME-WAIT moves to a compact record), and an
+    /// orphan's slot is freed.
+    pub(super) fn retire(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        key: demux::TableKey,
+        tw: Option<(crate::tcp::conn::TimeWaitInfo, u8)>,
+        orphaned: bool,
+    ) {
+        // An IPv4 key is hashed once for both tables (they share the
+        // hasher).
+        let hash = match &key {
+            demux::TableKey::V4(k) => {
+                let hash = self.conns.hash_v4(k);
+                self.conns.remove_v4_if_hashed(hash, k, h);
+                hash
+            }
+            demux::TableKey::Other(t) => {
+                self.conns.remove_if(t, h);
+                0
+            }
+        };
+        if let Some(((snd_nxt, rcv_nxt, ts, window), rcv_wscale)) = tw {
+            let entry = time_wait::TimeWaitEntry {
+                snd_nxt,
+                rcv_nxt,
+                ts_recent: ts.map(|t| t.0),
+                window,
+                rcv_wscale,
+            };
+            let expires = now + self.config.tcp.time_wait();
+            match key {
+                demux::TableKey::V4(k) => self
+                    .time_wait
+                    .insert_absent_v4_hashed(hash, k, entry, expires),
+                demux::TableKey::Other(t) => self.time_wait.insert_absent(t, entry, expires),
+            };
+        }
+        if orphaned {
+            if let Some(socket::Socket {
+                kind: SocketKind::Conn(c),
+                ..
+            }) = self.sockets.remove(h)
+            {
+                self.recycle_conn(c.conn);
+            }
+            self.prune_timers();
+        }
+    }
+
+    /// Drops the timer-heap entries of sockets that are gone once they
+    /// outnumber the sockets. Cancellation is lazy (`reschedule`), so every
+    /// finished connection leaves its last deadlines behind (a SYN's
+    /// retransmission timeout, a delayed ACK): under connection churn the
+    /// heap grew by a few entries per connection, and with a real clock
+    /// each came due and was popped for nothing from a heap far larger
+    /// than the cache — a seventh of a lifecycle's wall-clock time in the
+    /// lifecycle benchmark (issue 6), invisible to instruction counts taken
+    /// with a clock that never reaches those deadlines. An entry of a live
+    /// socket stays, so what fires and in which order is unchanged. The
+    /// sweep is linear, and the next one waits until the heap has doubled
+    /// past what this one kept: a busy live socket's superseded entries
+    /// stay until they fire, and a heap made mostly of them must not cost a
+    /// sweep per retired connection.
+    pub(super) fn prune_timers(&mut self) {
+        let limit = (2 * self.sockets.len() + TIMERS_SLACK).max(self.timers_sweep_at);
+        if self.timers.len() <= limit {
+            return;
+        }
+        let sockets = &self.sockets;
+        self.timers.retain(|&Reverse((_, index, generation))| {
+            sockets.get(SocketHandle { index, generation }).is_some()
+        });
+        self.timers_sweep_at = 2 * self.timers.len();
+        if self.timers.capacity() > 4 * (self.timers.len() + TIMERS_SLACK) {
+            self.timers.shrink_to_fit();
+        }
+    }
+}
+
+/// Timer-heap entries allowed beyond two per socket before
+/// [`Stack::prune_timers`] sweeps out those of sockets that are gone.
+pub(super) const TIMERS_SLACK: usize = 1024;
+
+/// The stack's timer heap: (deadline, socket index, generation), earliest
+/// first.
+pub(super) type TimerHeap = BinaryHeap<Reverse<(Instant, u32, u32)>>;
+
+/// Why [`Stack::touch_inner`] runs.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(super) enum Touch {
+    /// Input, a timer or a user call changed the connection.
+    Changed,
+    /// It just sent a segment (it is off the transmit list).
+    Sent,
+    /// It was polled and had nothing to send after all (off the list, and
+    /// stays off until something changes).
+    Idle,
+}
+
+/// Notes connection `c`'s move `from` → `to` when transitions are being
+/// recorded ([`Stack::record_transitions`]); a free function, so a caller
+/// holding the socket can call it. Always inline: with a plain `#[inline]`
+/// the lifecycle cost 14 instructions more (callgrind).
+#[inline(always)]
+pub(super) fn note_transition(
+    transitions: &mut Option<Vec<Transition>>,
+    now: Instant,
+    c: &socket::ConnSocket,
+    from: State,
+    to: State,
+) {
+    if let Some(t) = transitions {
+        t.push(Transition {
+            at: now,
+            local: c.conn.local(),
+            remote: Some(c.conn.remote()),
+            from,
+            to,
+        });
+    }
+}
+
+/// Queues an application event unless the same one is already waiting for
+/// this socket (`queued` is the socket's [`socket::Socket::queued`]).
+// Always inline: the bulk receiver's predicted segments raise READABLE
+// each, almost always finding it queued already — a bit test, not a call
+// (left to itself LLVM outlined it once the push was inline: +7
+// instructions a bulk segment).
+#[inline(always)]
+pub(super) fn raise(events: &mut events::EventQueue, queued: &mut u8, h: SocketHandle, ev: Event) {
+    let bit = events::event_bit(ev);
+    if *queued & bit == 0 {
+        *queued |= bit;
+        push_event(events, h, ev);
+    }
+}
+
+/// The push of [`raise`], out of line: one copy of it, not one per
+/// caller (instruction-cache footprint: I1 misses 427 -> 382 a
+/// lifecycle, callgrind --cache-sim, issue 6).
+#[inline(never)]
+pub(super) fn push_event(events: &mut events::EventQueue, h: SocketHandle, ev: Event) {
+    events.push_back((h, ev));
+}
+
+/// Puts connection `h` on the transmit list unless it is there already or
+/// has nothing to send. Always inline: it is a test and a push, and
+/// outlined (as LLVM did once `receive_packet` grew) it costs the bulk
+/// receiver's fast path a call per segment.
+#[inline(always)]
+pub(super) fn queue_for_transmit(
+    tx_ready: &mut events::Fifo<SocketHandle>,
+    c: &mut socket::ConnSocket,
+    h: SocketHandle,
+) {
+    if !c.tx_queued && c.conn.wants_transmit() {
+        c.tx_queued = true;
+        tx_ready.push_back(h);
+    }
+}
+
+/// The part of `touch` after a segment that one of the light receive paths
+/// took (`receive_light`, `receive_syn_ack`) for a connection it left
+/// alive, with no lingering close and no message framing: the state change
+/// recorded, the connection's events taken (the caller raises them), the
+/// connection queued to transmit, its timer rescheduled. Inlined into both:
+/// the bulk sender's ACKs take `receive_light` and pay no call for it.
+#[inline(always)]
+pub(super) fn settle_after_light(
+    transitions: &mut Option<Vec<Transition>>,
+    tx_ready: &mut events::Fifo<SocketHandle>,
+    timers: &mut TimerHeap,
+    now: Instant,
+    h: SocketHandle,
+    c: &mut socket::ConnSocket,
+    timer_at: &mut Option<Instant>,
+) {
+    let state = c.conn.state();
+    if c.last_state != state {
+        let from = core::mem::replace(&mut c.last_state, state);
+        note_transition(transitions, now, c, from, state);
+    }
+    c.conn.take_events();
+    queue_for_transmit(tx_ready, c, h);
+    if let Some(t) = c.conn.poll_timeout() {
+        reschedule(timers, timer_at, h, t);
+    }
+}
+
+/// Puts `h` on the timer heap for `t` unless an entry at or before `t` is
+/// there (`timer_at` is the socket's): the heap holds the earliest deadline
+/// pushed, and a later one is found when that entry fires (lazy
+/// cancellation).
+#[inline]
+pub(super) fn reschedule(
+    timers: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    timer_at: &mut Option<Instant>,
+    h: SocketHandle,
+    t: Instant,
+) {
+    if !timer_at.is_some_and(|at| at <= t) {
+        *timer_at = Some(t);
+        push_timer(timers, h, t);
+    }
+}
+
+/// The timer heap's entry for socket `h` due at `t` (the socket's
+/// `timer_at` must say `t` or earlier; see [`reschedule`]).
+#[inline]
+pub(super) fn push_timer(
+    timers: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    h: SocketHandle,
+    t: Instant,
+) {
+    timers.push(Reverse((t, h.index, h.generation)));
+}
+
+#[cfg(test)]
+mod timer_sweep_tests {
+    use super::*;
+    use crate::stack::StackConfig;
+
+    /// `n` heap entries for `h`, each earlier than the one before (so each
+    /// is pushed: `reschedule` only pushes an earlier deadline).
+    pub(super) fn entries(st: &mut Stack, h: SocketHandle, n: u64) {
+        for i in 0..n {
+            st.schedule(h, Instant::from_millis(1_000_000 - i));
+        }
+    }
+
+    /// The sweep drops the entries of sockets that are gone and keeps a
+    /// live socket's; a heap made mostly of live entries is not swept again
+    /// until it has doubled, so it does not cost a sweep per retirement.
+    #[test]
+    pub(super) fn the_timer_sweep_drops_dead_entries_and_backs_off_on_live_ones() {
+        let mut st = Stack::new(StackConfig::default(), 1);
+        let live = st.socket();
+        entries(&mut st, live, 5000);
+        st.prune_timers();
+        assert_eq!(st.timers.len(), 5000, "a live socket's entries stay");
+        assert_eq!(st.timers_sweep_at, 10_000);
+        let gone = st.socket();
+        entries(&mut st, gone, 4000);
+        st.close(Instant::ZERO, gone).unwrap();
+        st.prune_timers();
+        assert_eq!(st.timers.len(), 9000, "under twice what was kept: no sweep");
+        let gone = st.socket();
+        entries(&mut st, gone, 2000);
+        st.close(Instant::ZERO, gone).unwrap();
+        st.prune_timers();
+        assert_eq!(
+            st.timers.len(),
+            5000,
+            "swept: only the live socket's are left"
+        );
+        assert!(st
+            .timers
+            .iter()
+            .all(|Reverse((_, index, _))| *index == live.index));
+    }
+}
