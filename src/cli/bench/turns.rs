@@ -107,5 +107,6 @@ mod tests {
         );
         assert_eq!(r[0], Some(Err("bad: failure 1".to_string())));
         assert_eq!(r[1], Some(Ok(5.0)));
+        assert_eq!(calls, 1, "a failed turn is not measured again");
     }
 }
