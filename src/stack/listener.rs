@@ -306,17 +306,12 @@ impl Listener {
     /// listener costs the same after a flood as before it.
     #[inline]
     pub fn shrink_if_idle(&mut self) {
-        self.shrink_syn_queue_if_idle();
-        if self.accept_queue.is_empty() && self.accept_queue.capacity() > SHRINK_KEEP {
-            self.accept_queue = VecDeque::new();
-        }
-    }
-
-    /// [`Self::shrink_if_idle`] for the SYN queue alone.
-    #[inline]
-    pub fn shrink_syn_queue_if_idle(&mut self) {
-        if self.syn_queue.is_empty() && self.syn_queue.capacity() > SHRINK_KEEP {
+        const KEEP: usize = 16;
+        if self.syn_queue.is_empty() && self.syn_queue.capacity() > KEEP {
             self.syn_queue = SynQueue::default();
+        }
+        if self.accept_queue.is_empty() && self.accept_queue.capacity() > KEEP {
+            self.accept_queue = VecDeque::new();
         }
     }
 
@@ -324,18 +319,6 @@ impl Listener {
         self.syn_queue.iter().map(|h| h.deadline).min()
     }
 }
-
-/// What a connection inherits from its listener: the socket options, the
-/// header options and the selected network events.
-type Inherited = (
-    super::socket::SocketOptions,
-    super::socket::HeaderOptions,
-    super::events::NetState,
-);
-
-/// A queue keeps this much capacity when it empties (see
-/// [`Listener::shrink_if_idle`]).
-const SHRINK_KEEP: usize = 16;
 
 impl Stack {
     /// A segment for a listener: either for one of its half-open entries, or
@@ -496,15 +479,10 @@ impl Stack {
 
     /// RFC 9293 §3.10.7.4 for a passive SYN-RECEIVED entry.
     fn half_open_segment(&mut self, now: Instant, lh: SocketHandle, i: usize, seg: &TcpRepr<'_>) {
-        let Some(sock) = self.sockets.get_mut(lh) else {
-            return;
-        };
-        let Socket {
+        let Some(Socket {
             kind: SocketKind::Listener(l),
-            options,
-            net,
             ..
-        } = sock
+        }) = self.sockets.get_mut(lh)
         else {
             return;
         };
@@ -531,17 +509,8 @@ impl Stack {
                 return;
             }
             let h = l.syn_queue.swap_remove(i);
-            // Only the SYN queue can have emptied: the accept queue is about
-            // to take the new connection.
-            l.shrink_syn_queue_if_idle();
-            // What the connection inherits, read while the listener's slot
-            // is at hand (one look-up of it saved, callgrind, issue 6).
-            let inherit = (
-                options.clone(),
-                l.header,
-                super::events::NetState::inherit(net),
-            );
-            self.complete_handshake(now, lh, h, seg, inherit);
+            l.shrink_if_idle();
+            self.complete_handshake(now, lh, h, seg);
             return;
         }
         let h = l.syn_queue.get(i).clone();
@@ -612,10 +581,29 @@ impl Stack {
         lh: SocketHandle,
         h: HalfOpen,
         seg: &TcpRepr<'_>,
-        inherit: Inherited,
     ) {
         let f = seg.flags;
-        let (options, header, net) = inherit;
+        // What the connection inherits from its listener, read in one
+        // look-up: the socket options, the header options and (as
+        // WSAEventSelect has it) the selected network events.
+        let (options, header, net) = match self.sockets.get(lh) {
+            Some(Socket {
+                kind: SocketKind::Listener(l),
+                options,
+                net,
+                ..
+            }) => (
+                options.clone(),
+                l.header,
+                super::events::NetState::inherit(net),
+            ),
+            Some(s) => (
+                s.options.clone(),
+                Default::default(),
+                super::events::NetState::inherit(&s.net),
+            ),
+            None => Default::default(),
+        };
         let mut conn = self.conn_box();
         let tcp = &self.config.tcp;
         let cfg = options.connection_config(tcp, None, &header);
@@ -728,30 +716,6 @@ impl Stack {
             }
         }
         self.touch(now, handle);
-    }
-
-    /// What a connection inherits from its listener, read in one
-    /// look-up: the socket options, the header options and (as
-    /// WSAEventSelect has it) the selected network events.
-    fn inherited(&self, lh: SocketHandle) -> Inherited {
-        match self.sockets.get(lh) {
-            Some(Socket {
-                kind: SocketKind::Listener(l),
-                options,
-                net,
-                ..
-            }) => (
-                options.clone(),
-                l.header,
-                super::events::NetState::inherit(net),
-            ),
-            Some(s) => (
-                s.options.clone(),
-                Default::default(),
-                super::events::NetState::inherit(&s.net),
-            ),
-            None => Default::default(),
-        }
     }
 
     /// The listener's receive buffer, which fixes the window scale its
@@ -910,8 +874,7 @@ impl Stack {
             return true;
         }
         self.stats.syn_cookies_accepted += 1;
-        let inherit = self.inherited(lh);
-        self.complete_handshake(now, lh, entry, seg, inherit);
+        self.complete_handshake(now, lh, entry, seg);
         true
     }
 
