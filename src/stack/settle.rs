@@ -344,7 +344,7 @@ pub(super) fn settle_after_light(
 /// cancellation).
 #[inline]
 pub(super) fn reschedule(
-    timers: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    timers: &mut TimerHeap,
     timer_at: &mut Option<Instant>,
     h: SocketHandle,
     t: Instant,
@@ -358,11 +358,7 @@ pub(super) fn reschedule(
 /// The timer heap's entry for socket `h` due at `t` (the socket's
 /// `timer_at` must say `t` or earlier; see [`reschedule`]).
 #[inline]
-pub(super) fn push_timer(
-    timers: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>,
-    h: SocketHandle,
-    t: Instant,
-) {
+pub(super) fn push_timer(timers: &mut TimerHeap, h: SocketHandle, t: Instant) {
     timers.push(Reverse((t, h.index, h.generation)));
 }
 

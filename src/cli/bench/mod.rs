@@ -128,27 +128,6 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
-/// Runs `f` `repeat` times and returns the median, or the first error.
-fn repeated(
-    repeat: u32,
-    what: &str,
-    mut f: impl FnMut() -> Result<f64, String>,
-) -> Result<f64, String> {
-    let mut v = Vec::new();
-    for i in 0..repeat {
-        let x = f().map_err(|e| format!("{what}: {e}"))?;
-        eprintln!("bench: {what} [{}/{repeat}] {x:.3}", i + 1);
-        v.push(x);
-    }
-    Ok(median(v).unwrap_or(f64::NAN))
-}
-
-/// The three stacks' results of [`interleaved`], in the order given.
-fn three(v: Vec<Option<Result<f64, String>>>) -> [Option<Result<f64, String>>; 3] {
-    let mut it = v.into_iter();
-    std::array::from_fn(|_| it.next().flatten())
-}
-
 /// Keeps a figure, or reports why it is missing (and leaves it null).
 fn keep(r: Result<f64, String>, errors: &mut Vec<String>) -> Option<f64> {
     match r {
@@ -223,7 +202,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
                     kernel::bulk(args.bytes, buf).map(gbit)
                 })
             });
-            let [s, m, k] = three(interleaved(args.repeat, vec![s, m, k]));
+            let [s, m, k] = interleaved(args.repeat, [s, m, k]);
             metrics.push(Metric::new(
                 format!("bulk_mtu{mtu}"),
                 "Gbit/s",
@@ -249,7 +228,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
                 kernel::lifecycles(n, len).map(rate)
             })
         });
-        let [s, m, k] = three(interleaved(args.repeat, vec![s, m, k]));
+        let [s, m, k] = interleaved(args.repeat, [s, m, k]);
         let name = match len {
             1 => "lifecycles".to_string(),
             _ => format!("lifecycles_{len}b"),
@@ -300,15 +279,14 @@ pub fn run(args: &BenchArgs) -> ExitCode {
 
     if args.wants("rss") && args.runs("synfin") {
         for &n in &args.rss_conns {
-            let r = repeated(
-                args.repeat.min(3),
-                &format!("synfin RSS MiB, {n} idle"),
-                || rss::measure(n).map(|b| b as f64 / (1 << 20) as f64),
-            );
+            let turn = Turn::new(format!("synfin RSS MiB, {n} idle"), || {
+                rss::measure(n).map(|b| b as f64 / (1 << 20) as f64)
+            });
+            let [r] = interleaved(args.repeat.min(3), [Some(turn)]);
             metrics.push(Metric::new(
                 format!("rss_{}_idle_conns", report::count_label(n)),
                 "MiB",
-                keep(r, &mut errors),
+                r.and_then(|r| keep(r, &mut errors)),
                 None,
                 None,
                 false,

@@ -32,11 +32,11 @@ impl<'a> Turn<'a> {
 /// Runs `repeat` rounds; in each, every turn present measures once (a turn
 /// that failed is not run again). Returns, per turn in the order given, the
 /// median of its samples, or its first error (`None` where no turn was
-/// given).
-pub fn interleaved(
+/// given). One turn alone is a plain repeat.
+pub fn interleaved<const N: usize>(
     repeat: u32,
-    mut turns: Vec<Option<Turn<'_>>>,
-) -> Vec<Option<Result<f64, String>>> {
+    mut turns: [Option<Turn<'_>>; N],
+) -> [Option<Result<f64, String>>; N] {
     for round in 1..=repeat {
         for t in turns.iter_mut().flatten() {
             if t.error.is_some() {
@@ -51,15 +51,12 @@ pub fn interleaved(
             }
         }
     }
-    turns
-        .into_iter()
-        .map(|t| {
-            t.map(|t| match t.error {
-                Some(e) => Err(e),
-                None => Ok(super::median(t.samples).unwrap_or(f64::NAN)),
-            })
+    turns.map(|t| {
+        t.map(|t| match t.error {
+            Some(e) => Err(e),
+            None => Ok(super::median(t.samples).unwrap_or(f64::NAN)),
         })
-        .collect()
+    })
 }
 
 #[cfg(test)]
@@ -74,7 +71,7 @@ mod tests {
         let mut b = [10.0, 30.0, 20.0].into_iter();
         let r = interleaved(
             3,
-            vec![
+            [
                 Some(Turn::new("a", || {
                     order.borrow_mut().push('a');
                     Ok(a.next().unwrap())
@@ -97,7 +94,7 @@ mod tests {
         let mut calls = 0;
         let r = interleaved(
             4,
-            vec![
+            [
                 Some(Turn::new("bad", || {
                     calls += 1;
                     Err(format!("failure {calls}"))

@@ -5,8 +5,8 @@
 
 use core::fmt;
 
-use super::super::{SeqNum, WireError};
 use super::{MAX_OPTIONS_LEN, MAX_WINDOW_SCALE};
+use crate::wire::{SeqNum, WireError};
 
 pub(super) mod kind {
     pub const EOL: u8 = 0;
