@@ -749,7 +749,9 @@ fn closed_quietly(c: &ConnSocket, before: State) -> bool {
 /// transmit list and the selected network events remain.
 /// Anything else the connection shows (a state not yet reported, events,
 /// done, message mode, a lingering close) takes the full touch.
-#[inline]
+/// Always inline: its one caller is `send`, and left to itself LLVM
+/// outlined it (a call and a frame per send, issue 6).
+#[inline(always)]
 fn queues_touched(
     tx_ready: &mut super::events::Fifo<SocketHandle>,
     c: &mut ConnSocket,

@@ -66,9 +66,23 @@ impl SendQueue {
     /// Append as much of `data` as fits and return how many bytes were taken.
     /// Allocates the storage on first use (connections that never send cost
     /// nothing); at most two copies (ring wrap).
+    ///
+    /// Inline, copying through the ring's slices: a short write (a
+    /// request's few bytes, held in the ring's inline bytes) is a few
+    /// loads and stores, not a call of `Ring::write_at` and one of
+    /// `memcpy` from it (issue 6).
+    #[inline]
     pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
-        self.ring.write_at(self.len, &data[..n]);
+        if n == 0 {
+            return 0;
+        }
+        let (a, b) = self.ring.slices_mut(self.len, n);
+        let (head, tail) = data[..n].split_at(a.len());
+        super::recv_queue::copy_short(a, head);
+        if !b.is_empty() {
+            b.copy_from_slice(tail);
+        }
         self.len += n;
         n
     }
