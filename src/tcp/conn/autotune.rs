@@ -34,7 +34,33 @@ impl Connection {
         }
     }
 
+    /// The auto-tuning of in-order text at `now`: the connection's first
+    /// text starts both measurements here, and nothing else needs doing
+    /// then; every later text takes [`Connection::rcv_autotune_measure`].
+    /// Split so the first text (for a connection that exchanges a few
+    /// bytes, the only one) pays for a small frame, not the measurement's
+    /// (issue 6).
     fn rcv_autotune_grow(&mut self, now: Instant) {
+        let srtt_known = self.rtt.srtt_micros().is_some();
+        let (rcv_nxt, window) = (self.rcv_nxt, self.recv_q.window());
+        let read_pos = rcv_nxt - self.recv_q.len() as u32;
+        let l = self.loss();
+        if l.rcv_rtt_seq.is_some() || l.space_at.is_some() {
+            return self.rcv_autotune_measure(now);
+        }
+        // What the measurement does when neither has started.
+        l.rcv_rtt_seq = Some(rcv_nxt + window.max(1));
+        l.rcv_rtt_at = now;
+        if srtt_known || l.rcv_rtt.is_some() {
+            l.space_at = Some(now);
+            l.space_seq = read_pos;
+        }
+    }
+
+    /// The measurement proper (Linux's tcp_rcv_space_adjust and
+    /// tcp_rcv_rtt_measure), once either has started.
+    #[inline(never)]
+    fn rcv_autotune_measure(&mut self, now: Instant) {
         let cap = self.recv_q.capacity();
         let max = self.rcv_buf_max as usize;
         // In microseconds: the Duration is built only once it is compared.
