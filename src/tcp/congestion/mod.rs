@@ -120,13 +120,6 @@ impl Controller {
         }
     }
 
-    fn inner(&self) -> &dyn CongestionControl {
-        match self {
-            Controller::Cubic(c) => c,
-            Controller::NewReno(c) => c,
-        }
-    }
-
     fn inner_mut(&mut self) -> &mut dyn CongestionControl {
         match self {
             Controller::Cubic(c) => c,
