@@ -84,9 +84,11 @@ impl Cubic {
 }
 
 impl CongestionControl for Cubic {
+    #[inline]
     fn cwnd(&self) -> usize {
         self.cwnd
     }
+    #[inline]
     fn ssthresh(&self) -> usize {
         self.ssthresh
     }

@@ -38,9 +38,11 @@ impl NewReno {
 }
 
 impl CongestionControl for NewReno {
+    #[inline]
     fn cwnd(&self) -> usize {
         self.cwnd
     }
+    #[inline]
     fn ssthresh(&self) -> usize {
         self.ssthresh
     }
