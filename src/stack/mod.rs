@@ -38,7 +38,7 @@ pub mod time_wait;
 mod time_wait_ops;
 mod transmit;
 
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 use hashbrown::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -235,9 +235,6 @@ pub struct Stack {
     bound_ip: HashMap<SocketAddr, SocketHandle>,
     time_wait: TimeWaitTable,
     timers: TimerHeap,
-    /// The heap size past which [`Stack::prune_timers`] sweeps again: twice
-    /// what the last sweep kept.
-    timers_sweep_at: usize,
     tx_ready: events::Fifo<SocketHandle>,
     /// The header template of the connection last sent for (transmit.rs).
     tx_template: transmit::TxTemplate,
@@ -331,8 +328,7 @@ impl Stack {
             conns: demux::Demux::with_hasher(hasher),
             listeners: listener::ListenerTable::default(),
             bound_ip: HashMap::new(),
-            timers: BinaryHeap::new(),
-            timers_sweep_at: 0,
+            timers: TimerHeap::default(),
             tx_ready: events::Fifo::default(),
             tx_template: transmit::TxTemplate::default(),
             control: VecDeque::new(),

@@ -1,9 +1,7 @@
 //! After anything happened to a connection: `touch` reports its events and
 //! state changes, queues it to transmit and reschedules its timer, and
-//! `retire` takes a finished one out of the tables; the timer heap.
-
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+//! `retire` takes a finished one out of the tables; the timer heap
+//! ([`TimerHeap`]).
 
 use super::socket::{self, SocketHandle, SocketKind};
 use super::{demux, events, message, time_wait, Event, Stack, Transition};
@@ -20,18 +18,19 @@ impl Stack {
     // heap's top and the TIME-WAIT table's kept next expiry (issue 6).
     #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let t = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let t = self.timers.peek().map(|(t, _)| t);
         Instant::earliest([t, self.time_wait.next_expiry()])
     }
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
+        while let Some((t, h)) = self.timers.peek() {
             if t > now {
                 break;
             }
             self.timers.pop();
-            let h = SocketHandle { index, generation };
+            // An entry left by a socket since removed (`retire` leaves it:
+            // the slot's next socket takes it over) finds no socket.
             let Some(s) = self.sockets.get_mut(h) else {
                 continue;
             };
@@ -53,7 +52,8 @@ impl Stack {
         self.expire_time_wait(now);
     }
 
-    /// Puts `h` on the timer heap for `at`, unless an earlier entry is there.
+    /// Puts `h` on the timer heap for `at`, unless its entry is due at or
+    /// before `at` already.
     pub(crate) fn schedule(&mut self, h: SocketHandle, at: Instant) {
         if let Some(s) = self.sockets.get_mut(h) {
             reschedule(&mut self.timers, &mut s.timer_at, h, at);
@@ -194,47 +194,173 @@ impl Stack {
             {
                 self.recycle_conn(c.conn);
             }
-            self.prune_timers();
-        }
-    }
-
-    /// Drops the timer-heap entries of sockets that are gone once they
-    /// outnumber the sockets. Cancellation is lazy (`reschedule`), so every
-    /// finished connection leaves its last deadlines behind (a SYN's
-    /// retransmission timeout, a delayed ACK): under connection churn the
-    /// heap grew by a few entries per connection, and with a real clock
-    /// each came due and was popped for nothing from a heap far larger
-    /// than the cache — a seventh of a lifecycle's wall-clock time in the
-    /// lifecycle benchmark (issue 6), invisible to instruction counts taken
-    /// with a clock that never reaches those deadlines. An entry of a live
-    /// socket stays, so what fires and in which order is unchanged. The
-    /// sweep is linear, and the next one waits until the heap has doubled
-    /// past what this one kept: a busy live socket's superseded entries
-    /// stay until they fire, and a heap made mostly of them must not cost a
-    /// sweep per retired connection.
-    pub(super) fn prune_timers(&mut self) {
-        let limit = (2 * self.sockets.len() + TIMERS_SLACK).max(self.timers_sweep_at);
-        if self.timers.len() <= limit {
-            return;
-        }
-        let sockets = &self.sockets;
-        self.timers.retain(|&Reverse((_, index, generation))| {
-            sockets.get(SocketHandle { index, generation }).is_some()
-        });
-        self.timers_sweep_at = 2 * self.timers.len();
-        if self.timers.capacity() > 4 * (self.timers.len() + TIMERS_SLACK) {
-            self.timers.shrink_to_fit();
+            // Its timer entry, if any, stays: the slot's next socket takes
+            // it over (`TimerHeap::set`), and if it fires first it finds no
+            // socket. The heap holds at most one entry per slot.
         }
     }
 }
 
-/// Timer-heap entries allowed beyond two per socket before
-/// [`Stack::prune_timers`] sweeps out those of sockets that are gone.
-pub(super) const TIMERS_SLACK: usize = 1024;
+/// The stack's timers: a binary min-heap of (deadline, socket index,
+/// generation) holding at most one entry per socket slot, with each slot's
+/// position in it kept (an indexed heap), so a deadline that moves earlier
+/// moves its entry rather than adding one.
+///
+/// It used to be a `BinaryHeap` with lazy cancellation: every earlier
+/// deadline pushed an entry and the superseded ones stayed until they
+/// fired or a sweep dropped those of retired sockets. A connection's
+/// lifecycle pushed four (a SYN's retransmission timeout, then the data's,
+/// then a delayed ACK, and the peer's delayed ACK), all dead by the time
+/// they were due, and the sweep walked them again: some 280 instructions a
+/// lifecycle (callgrind, issue 6), where this heap holds the live sockets'
+/// entries only and a lifecycle's moves are a few compares each. Entries
+/// fire in the same order as before (deadline, then index, then
+/// generation); a superseded deadline no longer fires a second, idle
+/// `handle_timeout` of its connection.
+#[derive(Default)]
+pub(super) struct TimerHeap {
+    heap: Vec<TimerEntry>,
+    /// Where slot `index`'s entry sits in `heap`; [`NO_ENTRY`] if none.
+    pos: Vec<u32>,
+}
 
-/// The stack's timer heap: (deadline, socket index, generation), earliest
-/// first.
-pub(super) type TimerHeap = BinaryHeap<Reverse<(Instant, u32, u32)>>;
+/// A [`TimerHeap::pos`] of a slot with no entry.
+const NO_ENTRY: u32 = u32::MAX;
+
+#[derive(Copy, Clone)]
+struct TimerEntry {
+    at: Instant,
+    index: u32,
+    generation: u32,
+}
+
+impl TimerEntry {
+    /// Whether `self` fires before `other`: the order of the old heap's
+    /// `(deadline, index, generation)` tuples.
+    #[inline]
+    fn before(&self, other: &TimerEntry) -> bool {
+        (self.at.total_micros(), self.index, self.generation)
+            < (other.at.total_micros(), other.index, other.generation)
+    }
+}
+
+impl TimerHeap {
+    /// The first entry due: when, and whose.
+    #[inline]
+    pub(super) fn peek(&self) -> Option<(Instant, SocketHandle)> {
+        self.heap.first().map(|e| {
+            (
+                e.at,
+                SocketHandle {
+                    index: e.index,
+                    generation: e.generation,
+                },
+            )
+        })
+    }
+
+    /// Drops the first entry due.
+    pub(super) fn pop(&mut self) {
+        let Some(last) = self.heap.pop() else {
+            return;
+        };
+        if let Some(top) = self.heap.first_mut() {
+            let top = core::mem::replace(top, last);
+            self.pos[top.index as usize] = NO_ENTRY;
+            self.sift_down(0);
+        } else {
+            self.pos[last.index as usize] = NO_ENTRY;
+        }
+    }
+
+    /// Makes `t` the deadline of slot `h.index`'s entry, for socket `h`:
+    /// a new entry, or the slot's one moved (earlier, or later when it was
+    /// a removed socket's).
+    pub(super) fn set(&mut self, h: SocketHandle, t: Instant) {
+        let index = h.index as usize;
+        if index >= self.pos.len() {
+            self.grow_pos(index);
+        }
+        let e = TimerEntry {
+            at: t,
+            index: h.index,
+            generation: h.generation,
+        };
+        match self.pos[index] {
+            NO_ENTRY => {
+                self.heap.push(e);
+                self.sift_up(self.heap.len() - 1, e);
+            }
+            p => {
+                let p = p as usize;
+                let earlier = e.before(&self.heap[p]);
+                self.heap[p] = e;
+                if earlier {
+                    self.sift_up(p, e);
+                } else if 2 * p + 1 < self.heap.len() {
+                    // A leaf (as most entries are) stays where it is.
+                    self.sift_down(p);
+                }
+            }
+        }
+    }
+
+    /// Room in `pos` for slot `index`: once per slot the table grows by,
+    /// out of line so the common `set` saves fewer registers.
+    #[cold]
+    #[inline(never)]
+    fn grow_pos(&mut self, index: usize) {
+        self.pos.resize(index + 1, NO_ENTRY);
+    }
+
+    /// Number of entries (at most one per socket slot).
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Moves `e`, at position `i`, up to where it belongs.
+    #[inline(always)]
+    fn sift_up(&mut self, mut i: usize, e: TimerEntry) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            let p = self.heap[parent];
+            if !e.before(&p) {
+                break;
+            }
+            self.heap[i] = p;
+            self.pos[p.index as usize] = i as u32;
+            i = parent;
+        }
+        self.heap[i] = e;
+        self.pos[e.index as usize] = i as u32;
+    }
+
+    /// Moves the entry at position `i` down to where it belongs.
+    #[inline(never)]
+    fn sift_down(&mut self, mut i: usize) {
+        let e = self.heap[i];
+        let n = self.heap.len();
+        loop {
+            let mut child = 2 * i + 1;
+            if child >= n {
+                break;
+            }
+            if child + 1 < n && self.heap[child + 1].before(&self.heap[child]) {
+                child += 1;
+            }
+            let c = self.heap[child];
+            if !c.before(&e) {
+                break;
+            }
+            self.heap[i] = c;
+            self.pos[c.index as usize] = i as u32;
+            i = child;
+        }
+        self.heap[i] = e;
+        self.pos[e.index as usize] = i as u32;
+    }
+}
 
 /// Why [`Stack::touch_inner`] runs.
 #[derive(Copy, Clone, PartialEq, Eq)]
@@ -338,10 +464,10 @@ pub(super) fn settle_after_light(
     }
 }
 
-/// Puts `h` on the timer heap for `t` unless an entry at or before `t` is
-/// there (`timer_at` is the socket's): the heap holds the earliest deadline
-/// pushed, and a later one is found when that entry fires (lazy
-/// cancellation).
+/// Puts `h` on the timer heap for `t` unless its entry is due at or before
+/// `t` (`timer_at` is the socket's, the entry's deadline): the entry holds
+/// the earliest deadline set, and a later one is found when it fires (a
+/// deadline moved later is not worth moving the entry for).
 #[inline]
 pub(super) fn reschedule(
     timers: &mut TimerHeap,
@@ -355,54 +481,92 @@ pub(super) fn reschedule(
     }
 }
 
-/// The timer heap's entry for socket `h` due at `t` (the socket's
-/// `timer_at` must say `t` or earlier; see [`reschedule`]).
+/// Sets socket `h`'s timer-heap entry to `t` (the socket's `timer_at`
+/// must say `t`; see [`reschedule`]).
 #[inline]
 pub(super) fn push_timer(timers: &mut TimerHeap, h: SocketHandle, t: Instant) {
-    timers.push(Reverse((t, h.index, h.generation)));
+    timers.set(h, t);
 }
 
 #[cfg(test)]
-mod timer_sweep_tests {
+mod timer_heap_tests {
     use super::*;
-    use crate::stack::StackConfig;
 
-    /// `n` heap entries for `h`, each earlier than the one before (so each
-    /// is pushed: `reschedule` only pushes an earlier deadline).
-    pub(super) fn entries(st: &mut Stack, h: SocketHandle, n: u64) {
-        for i in 0..n {
-            st.schedule(h, Instant::from_millis(1_000_000 - i));
-        }
+    fn h(index: u32, generation: u32) -> SocketHandle {
+        SocketHandle { index, generation }
     }
 
-    /// The sweep drops the entries of sockets that are gone and keeps a
-    /// live socket's; a heap made mostly of live entries is not swept again
-    /// until it has doubled, so it does not cost a sweep per retirement.
+    /// Pops everything: (deadline ms, index, generation) in firing order.
+    fn drain(t: &mut TimerHeap) -> Vec<(u64, u32, u32)> {
+        let mut out = Vec::new();
+        while let Some((at, h)) = t.peek() {
+            out.push((at.total_millis(), h.index, h.generation));
+            t.pop();
+        }
+        assert!(t.pos.iter().all(|&p| p == NO_ENTRY), "positions cleared");
+        out
+    }
+
+    /// Entries fire by deadline, then index, then generation, as the old
+    /// heap's tuples did; one entry per slot, moved when its deadline moves.
     #[test]
-    pub(super) fn the_timer_sweep_drops_dead_entries_and_backs_off_on_live_ones() {
-        let mut st = Stack::new(StackConfig::default(), 1);
+    fn entries_fire_in_tuple_order_one_per_slot() {
+        let mut t = TimerHeap::default();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut expect = std::collections::BTreeMap::new();
+        for _ in 0..2000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let index = (rng % 97) as u32;
+            let generation = ((rng >> 8) % 3) as u32;
+            let ms = (rng >> 16) % 50;
+            t.set(h(index, generation), Instant::from_millis(ms));
+            expect.insert(index, (ms, index, generation));
+        }
+        assert_eq!(t.len(), expect.len());
+        let mut want: Vec<_> = expect.into_values().collect();
+        want.sort();
+        assert_eq!(drain(&mut t), want);
+    }
+
+    /// A slot's entry taken over by the slot's next socket moves later as
+    /// well as earlier; popping keeps the positions in step.
+    #[test]
+    fn a_reused_slot_takes_its_entry_over() {
+        let mut t = TimerHeap::default();
+        t.set(h(1, 0), Instant::from_millis(5));
+        t.set(h(2, 0), Instant::from_millis(7));
+        t.set(h(3, 0), Instant::from_millis(6));
+        t.set(h(1, 1), Instant::from_millis(9));
+        t.set(h(3, 0), Instant::from_millis(1));
+        assert_eq!(drain(&mut t), vec![(1, 3, 0), (7, 2, 0), (9, 1, 1)]);
+        t.set(h(4, 0), Instant::from_millis(3));
+        assert_eq!(t.peek(), Some((Instant::from_millis(3), h(4, 0))));
+        t.pop();
+        assert_eq!(t.peek(), None);
+    }
+
+    /// A socket's deadlines moving earlier keep one entry in the heap, and a
+    /// removed socket's entry is dropped when it comes due.
+    #[test]
+    fn the_stack_keeps_one_entry_per_socket() {
+        let mut st = Stack::new(crate::stack::StackConfig::default(), 1);
         let live = st.socket();
-        entries(&mut st, live, 5000);
-        st.prune_timers();
-        assert_eq!(st.timers.len(), 5000, "a live socket's entries stay");
-        assert_eq!(st.timers_sweep_at, 10_000);
-        let gone = st.socket();
-        entries(&mut st, gone, 4000);
-        st.close(Instant::ZERO, gone).unwrap();
-        st.prune_timers();
-        assert_eq!(st.timers.len(), 9000, "under twice what was kept: no sweep");
-        let gone = st.socket();
-        entries(&mut st, gone, 2000);
-        st.close(Instant::ZERO, gone).unwrap();
-        st.prune_timers();
+        for i in 0..100 {
+            st.schedule(live, Instant::from_millis(1_000_000 - i));
+        }
+        assert_eq!(st.timers.len(), 1);
         assert_eq!(
-            st.timers.len(),
-            5000,
-            "swept: only the live socket's are left"
+            st.timers.peek(),
+            Some((Instant::from_millis(999_901), live))
         );
-        assert!(st
-            .timers
-            .iter()
-            .all(|Reverse((_, index, _))| *index == live.index));
+        let gone = st.socket();
+        st.schedule(gone, Instant::from_millis(10));
+        st.close(Instant::ZERO, gone).unwrap();
+        assert_eq!(st.timers.len(), 2);
+        st.handle_timeout(Instant::from_millis(10));
+        assert_eq!(st.timers.len(), 1);
+        assert_eq!(st.timers.peek().map(|(_, h)| h), Some(live));
     }
 }

@@ -236,7 +236,8 @@ impl SocketOptions {
 pub(crate) struct Socket {
     pub kind: SocketKind,
     pub options: SocketOptions,
-    /// Earliest deadline already pushed on the stack's timer heap.
+    /// The deadline of its entry on the stack's timer heap (`TimerHeap`),
+    /// if it has one.
     pub timer_at: Option<Instant>,
     /// The application closed its handle; the stack frees the slot once the
     /// connection is done.

@@ -30,8 +30,6 @@ use crate::time::Instant;
 use crate::wire::control::UsualSyn;
 use crate::wire::template::{HeaderTemplate, SegmentFields};
 use crate::wire::{self, checksum, Ecn};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::net::IpAddr;
 
 impl Stack {
@@ -398,7 +396,7 @@ impl Stack {
 /// updated unless it is an orphan nobody watches.
 #[inline(always)]
 fn sent_bookkeeping(
-    timers: &mut BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    timers: &mut super::TimerHeap,
     timer_at: &mut Option<Instant>,
     h: SocketHandle,
     deadline: Option<Instant>,
