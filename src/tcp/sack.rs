@@ -694,17 +694,31 @@ impl Scoreboard {
 
     /// Forget everything (the connection ended or SACK processing stopped)
     /// and give the memory back.
+    ///
+    /// Inline, the ring's hand-back out of line: a connection's end asks
+    /// this several times (the last ACK, the state change, the block's
+    /// release), and a connection whose records all fit in the solo slot
+    /// (any request/response exchange) has no ring, so each ask is a test
+    /// and five stores, not a call.
+    #[inline]
     pub fn release(&mut self) {
         // No ring (none allocated, or the solo record alone): nothing to
         // give back.
         if self.recs.capacity() != 0 {
-            crate::tcp::spare::give_records(core::mem::take(&mut self.recs), FIRST_RECORDS);
+            self.give_ring();
         }
         self.solo = None;
         self.pipe = 0;
         self.sacked = 0;
         self.fack = None;
         self.lost_unsent = 0;
+    }
+
+    /// [`release`](Self::release)'s hand-back of an allocated ring.
+    #[cold]
+    #[inline(never)]
+    fn give_ring(&mut self) {
+        crate::tcp::spare::give_records(core::mem::take(&mut self.recs), FIRST_RECORDS);
     }
 }
 
