@@ -227,10 +227,18 @@ impl SynQueue {
         }
     }
 
-    /// Removes the entry at `i`; the last one takes its place.
-    #[inline]
+    /// Removes the entry at `i`; the last one takes its place. Inlined
+    /// into the final ACK's path, where the entry is then moved straight
+    /// into the new connection; the last entry (a quiet listener's only
+    /// one) is popped rather than swapped with itself.
+    #[inline(always)]
     pub fn swap_remove(&mut self, i: usize) -> HalfOpen {
-        let e = self.entries.swap_remove(i);
+        let last = self.entries.len().wrapping_sub(1);
+        let popped = if i == last { self.entries.pop() } else { None };
+        let e = match popped {
+            Some(e) => e,
+            None => self.entries.swap_remove(i),
+        };
         if let Some(ix) = &mut self.index {
             ix.remove(&e.key);
             if let Some(moved) = self.entries.get(i) {
@@ -304,7 +312,7 @@ impl Listener {
 
     /// A queue that emptied after a burst gives its memory back, so an idle
     /// listener costs the same after a flood as before it.
-    #[inline]
+    #[inline(always)]
     pub fn shrink_if_idle(&mut self) {
         const KEEP: usize = 16;
         if self.syn_queue.is_empty() && self.syn_queue.capacity() > KEEP {
@@ -332,6 +340,7 @@ impl Stack {
     ) {
         let Some(Socket {
             kind: SocketKind::Listener(l),
+            options: sock_opts,
             ..
         }) = self.sockets.get_mut(lh)
         else {
@@ -357,19 +366,15 @@ impl Stack {
             return;
         }
         // The window scale of the stack's own configuration, worked out
-        // once (`ConnDefaults`), for a listener without `SO_RCVBUF`.
-        let defaults = self.conn_defaults();
+        // once (`ConnDefaults`), for a listener without `SO_RCVBUF`; read
+        // field by field (not `Stack::conn_defaults`) so the listener's
+        // slot stays borrowed: everything the SYN needs from it in the one
+        // look-up above.
+        let tcp_cfg = &self.config.tcp;
+        let defaults = *self
+            .conn_defaults
+            .get_or_insert_with(|| crate::tcp::conn::ConnDefaults::new(tcp_cfg));
         let stack_wscale = defaults.rcv_wscale();
-        // Everything the SYN needs from the listener, read in one look-up
-        // of its slot rather than one per field (callgrind, stop 18).
-        let Some(Socket {
-            kind: SocketKind::Listener(l),
-            options: sock_opts,
-            ..
-        }) = self.sockets.get_mut(lh)
-        else {
-            return;
-        };
         // Message mode (docs/message-mode.md): a message-mode listener
         // resets a SYN that does not offer it; a byte-stream listener
         // ignores the option, and its SYN-ACK's silence fails the client.
@@ -1021,7 +1026,8 @@ impl Stack {
 
 /// The IP header fields of a listener's SYN-ACKs and whether they go
 /// without options (`TCP_NOOPT`): the listener's own settings, else the
-/// stack's.
+/// stack's. Inlined: a call cost more than these few loads (every SYN).
+#[inline(always)]
 fn header_fields(
     cfg: &crate::tcp::TcpConfig,
     header: &super::socket::HeaderOptions,
