@@ -110,8 +110,10 @@ impl ListenerTable {
         }
     }
 
-    /// [`find`](Self::find) for an IPv4 address.
-    #[inline(never)]
+    /// [`find`](Self::find) for an IPv4 address. Inlined: a passive open
+    /// asks twice (its SYN and its final ACK), and the call cost as much
+    /// as the scan of a few listeners.
+    #[inline(always)]
     pub fn find_v4(&self, ip: std::net::Ipv4Addr, port: u16) -> Option<SocketHandle> {
         if self.map.len() > LISTENERS_SCANNED {
             return self.find_mapped(IpAddr::V4(ip), port);
@@ -469,8 +471,9 @@ impl Stack {
             );
         }
         self.send_syn_ack(now, &entry);
-        // The entry queued and the listener's timer armed in one look-up.
-        let rto_at = now + self.config.tcp.initial_rto;
+        // The entry queued and the listener's timer armed in one look-up,
+        // for the entry's deadline (`cfg` has the stack's RTO either way).
+        let rto_at = entry.deadline;
         if let Some(Socket {
             kind: SocketKind::Listener(l),
             timer_at,
