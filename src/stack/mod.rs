@@ -36,6 +36,7 @@ mod syn_ack_rx;
 mod syn_cookie;
 pub mod time_wait;
 mod time_wait_ops;
+mod timers;
 mod transmit;
 
 use std::collections::VecDeque;
@@ -54,11 +55,10 @@ pub use socket::SocketHandle;
 
 use isn::Secret;
 use receive::is_local_v4;
-use settle::{
-    push_timer, queue_for_transmit, raise, reschedule, settle_after_light, TimerHeap, Touch,
-};
+use settle::{queue_for_transmit, raise, settle_after_light, Touch};
 use socket::SocketTable;
 use time_wait::TimeWaitTable;
+use timers::{push_timer, reschedule, TimerHeap};
 
 use crate::tcp::{State, TcpConfig};
 use crate::time::Instant;
