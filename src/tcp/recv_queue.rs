@@ -366,6 +366,39 @@ mod tests {
         v
     }
 
+    /// Every length the short copy special-cases, and past them.
+    #[test]
+    fn copy_short_copies_every_length() {
+        for n in 0..=20 {
+            let src = pattern(n, 7);
+            let mut dst = vec![0xEEu8; n + 3];
+            copy_short(&mut dst, &src);
+            assert_eq!(&dst[..n], &src[..], "length {n}");
+            assert!(
+                dst[n..].iter().all(|&b| b == 0xEE),
+                "length {n}: wrote past the end"
+            );
+        }
+    }
+
+    /// The application's read takes the bytes and, once the queue is
+    /// drained with nothing out of order, hands the storage back.
+    #[test]
+    fn read_and_release_hands_storage_back_when_drained() {
+        let mut q = RecvQueue::new(64);
+        let src = pattern(40, 1);
+        assert_eq!(q.write_at(0, &src), (true, 40));
+        assert_eq!(q.heap_bytes(), 64);
+        let mut b = [0u8; 30];
+        assert_eq!(q.read_and_release(&mut b), 30);
+        assert_eq!(&b[..], &src[..30]);
+        assert_eq!(q.heap_bytes(), 64, "10 bytes still queued");
+        assert_eq!(q.read_and_release(&mut b), 10);
+        assert_eq!(&b[..10], &src[30..]);
+        assert_eq!(q.heap_bytes(), 0);
+        assert_eq!(q.read_and_release(&mut b), 0);
+    }
+
     #[test]
     fn lazy_allocation_and_release() {
         let mut q = RecvQueue::new(64);
@@ -599,7 +632,9 @@ mod tests {
                     }
                     Op::Read(n) => {
                         let mut b = vec![0u8; n];
-                        let got = q.read(&mut b);
+                        // Both reads: the plain one and the application's
+                        // (which also hands storage back when drained).
+                        let got = if n % 2 == 0 { q.read(&mut b) } else { q.read_and_release(&mut b) };
                         out.extend_from_slice(&b[..got]);
                     }
                 }
