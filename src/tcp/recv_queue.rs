@@ -166,19 +166,14 @@ impl RecvQueue {
     /// application's read, in one inline piece (the three calls it was
     /// cost a 1-byte read some 60 instructions, issue 6). A short read
     /// (at most 8 bytes: a request/response exchange's) copies without a
-    /// `memcpy` call.
+    /// `memcpy` call ([`Ring::copy_out`](super::ring::Ring::copy_out)).
     #[inline]
     pub fn read_and_release(&mut self, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.len);
         if n == 0 {
             return 0;
         }
-        let (a, b) = self.ring.slices(0, n);
-        let (head, tail) = buf[..n].split_at_mut(a.len());
-        copy_short(head, a);
-        if !b.is_empty() {
-            tail.copy_from_slice(b);
-        }
+        self.ring.copy_out(&mut buf[..n]);
         self.len -= n;
         if self.len == 0 && self.ooo.is_empty() {
             // What `discard`'s rewind and `release_if_empty` do: the
@@ -284,26 +279,6 @@ impl RecvQueue {
     }
 }
 
-/// Copies `src` into `dst` (the same length): inline loads and stores for
-/// up to 8 bytes (two overlapping ones of 4 or 2), where a call of
-/// `memcpy` costs more than the copy; `copy_from_slice` beyond.
-#[inline(always)]
-pub(super) fn copy_short(dst: &mut [u8], src: &[u8]) {
-    let n = src.len();
-    let dst = &mut dst[..n];
-    if n > 8 {
-        dst.copy_from_slice(src);
-    } else if n >= 4 {
-        dst[..4].copy_from_slice(&src[..4]);
-        dst[n - 4..].copy_from_slice(&src[n - 4..]);
-    } else if n >= 2 {
-        dst[..2].copy_from_slice(&src[..2]);
-        dst[n - 2..].copy_from_slice(&src[n - 2..]);
-    } else if n == 1 {
-        dst[0] = src[0];
-    }
-}
-
 /// The assembler, allocated only while out-of-order data is held: most
 /// segments arrive in order, and an inline assembler would add its 3 KiB
 /// to every connection (issue 2's per-connection memory target).
@@ -349,6 +324,7 @@ impl LazyAssembler {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ring::copy_short;
     use super::*;
     use proptest::prelude::*;
 

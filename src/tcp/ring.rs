@@ -163,10 +163,12 @@ impl Ring {
         &self.inline[at..(at + len).min(INLINE)]
     }
 
-    /// Copies logical `[0, out.len())` into `out`.
+    /// Copies logical `[0, out.len())` into `out`; a short copy (the
+    /// application's read of a few bytes) without a `memcpy` call.
+    #[inline]
     pub fn copy_out(&self, out: &mut [u8]) {
         let (a, b) = self.slices(0, out.len());
-        out[..a.len()].copy_from_slice(a);
+        copy_short(&mut out[..a.len()], a);
         // Only when the range wraps (see `write_at`).
         if !b.is_empty() {
             out[a.len()..a.len() + b.len()].copy_from_slice(b);
@@ -223,6 +225,26 @@ impl Ring {
             return;
         }
         super::spare::give_bytes(core::mem::take(&mut self.buf));
+    }
+}
+
+/// Copies `src` into `dst` (the same length): inline loads and stores for
+/// up to 8 bytes (two overlapping ones of 4 or 2), where a call of
+/// `memcpy` costs more than the copy; `copy_from_slice` beyond.
+#[inline(always)]
+pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    let dst = &mut dst[..n];
+    if n > 8 {
+        dst.copy_from_slice(src);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..].copy_from_slice(&src[n - 4..]);
+    } else if n >= 2 {
+        dst[..2].copy_from_slice(&src[..2]);
+        dst[n - 2..].copy_from_slice(&src[n - 2..]);
+    } else if n == 1 {
+        dst[0] = src[0];
     }
 }
 

@@ -79,7 +79,7 @@ impl SendQueue {
         }
         let (a, b) = self.ring.slices_mut(self.len, n);
         let (head, tail) = data[..n].split_at(a.len());
-        super::recv_queue::copy_short(a, head);
+        super::ring::copy_short(a, head);
         if !b.is_empty() {
             b.copy_from_slice(tail);
         }
