@@ -256,6 +256,10 @@ fn orphaned_close_still_delivers_everything() {
     let mut got = Vec::new();
     p.run_until(secs(30), |p| p.drain(true, s, &mut got).unwrap());
     assert!(got == data);
+    // The server closes only after its delayed ACK of the FIN went out on
+    // its own (TcpConfig::delay_fin_ack), so the orphan sees FIN-WAIT-2.
+    p.run_for(ms(100));
+    assert_eq!(p.c().connection_count(), 1);
     let now = p.now();
     p.s().close(now, s).unwrap();
     p.run_until(secs(10), |p| p.c().time_wait_count() == 1);
@@ -276,6 +280,70 @@ fn orphaned_close_still_delivers_everything() {
 }
 
 // ---- 2. simultaneous close ----
+
+// ---- the ACK of a FIN (TcpConfig::delay_fin_ack) ----
+
+/// A server that closes as soon as it reads end-of-stream sends its FIN
+/// with the ACK of the client's — a three-segment close, as Linux's — and
+/// the client goes straight from FIN-WAIT-1 to TIME-WAIT (RFC 9293
+/// §3.10.7.4, "eighth": the FIN arrives with the ACK of ours).
+#[test]
+fn prompt_close_sends_the_fin_with_the_ack() {
+    let mut p = Pair::new(13, LinkModel::default());
+    let (c, s, _l, ciss, siss) = establish_traced(&mut p);
+    let now = p.now();
+    p.c().shutdown(now, c, Shutdown::Write).unwrap();
+    p.run_until(secs(1), |p| p.drain(true, s, &mut Vec::new()).unwrap());
+    let now = p.now();
+    p.s().close(now, s).unwrap();
+    p.run_until(secs(1), |p| p.c().state(c) == Ok(State::TimeWait));
+    p.run_for(ms(10));
+    let segs = p.segments();
+    assert_eq!(segs.len(), 3, "FIN, FIN+ACK, ACK: {segs:?}");
+    assert!(segs[0].from_client && segs[0].is(FIN | ACK));
+    assert_eq!(segs[0].seq, ciss.wrapping_add(1));
+    assert!(!segs[1].from_client && segs[1].is(FIN | ACK));
+    assert_eq!(
+        segs[1].ack,
+        ciss.wrapping_add(2),
+        "the FIN acknowledges ours"
+    );
+    assert!(segs[2].from_client && segs[2].is(ACK));
+    assert_eq!(segs[2].ack, siss.wrapping_add(2));
+    assert_eq!(
+        path(p.c()),
+        [State::Established, State::FinWait1, State::TimeWait]
+    );
+    assert_eq!(path(p.s()), PASSIVE_CLOSE);
+}
+
+/// A server that does not close acknowledges the FIN on its own after the
+/// delayed-ACK time (40 ms by default); with `delay_fin_ack` off, at once
+/// (the BSD stacks' `TF_ACKNOW`). Either way the client reaches FIN-WAIT-2.
+#[test]
+fn fin_is_acknowledged_after_the_delayed_ack_time_or_at_once() {
+    for delay in [true, false] {
+        let mut p = pair_with(14, LinkModel::default(), |c| c.tcp.delay_fin_ack = delay);
+        let (c, s, _l, ciss, _) = establish_traced(&mut p);
+        let now = p.now();
+        p.c().shutdown(now, c, Shutdown::Write).unwrap();
+        p.run_until(secs(1), |p| p.c().state(c) == Ok(State::FinWait2));
+        assert_eq!(p.s().state(s), Ok(State::CloseWait));
+        let segs = p.segments();
+        assert_eq!(segs.len(), 2, "FIN, ACK: {segs:?}");
+        let (fin, ack) = (&segs[0], &segs[1]);
+        assert!(fin.from_client && fin.has(FIN));
+        assert!(!ack.from_client && ack.is(ACK));
+        assert_eq!(ack.ack, ciss.wrapping_add(2));
+        // The link delays the FIN by 1 ms.
+        let held = ack.sent_at - fin.sent_at - ms(1);
+        if delay {
+            assert_eq!(held, TcpConfig::default().delayed_ack, "delay {delay}");
+        } else {
+            assert_eq!(held, Duration::ZERO, "delay {delay}");
+        }
+    }
+}
 
 /// RFC 9293 §3.6 case 2 (Figure 13): both sides CLOSE at the same instant;
 /// each FIN crosses the other, both go FIN-WAIT-1 → CLOSING → TIME-WAIT.

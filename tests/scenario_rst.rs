@@ -370,7 +370,8 @@ fn rst_in_fin_wait_2() {
     let (c, s, _l) = p.establish();
     let now = p.now();
     p.c().shutdown(now, c, Shutdown::Write).unwrap();
-    p.run_for(ms(10));
+    // Past the server's delayed ACK of the FIN (TcpConfig::delay_fin_ack).
+    p.run_for(ms(100));
     assert_eq!(p.c().state(c), Ok(State::FinWait2));
     assert_eq!(p.s().state(s), Ok(State::CloseWait));
     let now = p.now();

@@ -101,7 +101,8 @@ pub struct ScriptResult {
 /// synfin has the knob (`net.inet.tcp.recvspace` 65536, `sendspace` 32768,
 /// 100 ms delayed ACK, 1 s initial RTO, 30 s MSL, the window scale sized
 /// for `kern.ipc.maxsockbuf` = 2 MiB, buffers rounded up to whole segments
-/// once the MSS is known, the FIN repeated on ACKs in CLOSING). Scripts adjust
+/// once the MSS is known, the FIN repeated on ACKs in CLOSING, a FIN
+/// acknowledged at once). Scripts adjust
 /// it further
 /// with `sysctl -w`.
 pub fn freebsd_profile() -> StackConfig {
@@ -114,6 +115,8 @@ pub fn freebsd_profile() -> StackConfig {
     c.tcp.wscale_buffer = Some(2_097_152);
     c.tcp.round_buffers_to_mss = true;
     c.tcp.repeat_fin_in_closing = true;
+    // tcp_input.c: a FIN sets TF_ACKNOW.
+    c.tcp.delay_fin_ack = false;
     // net.inet.tcp.ecn.maxretries (ecn.enable defaults to 2, as synfin).
     c.tcp.ecn_syn_retries = 1;
     // TCPTV_KEEP_INIT bounds connection establishment; the retry limit is

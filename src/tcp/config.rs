@@ -120,6 +120,16 @@ pub struct TcpConfig {
     /// retransmission of the FIN is always allowed; off by default (a plain
     /// ACK, as Linux sends).
     pub repeat_fin_in_closing: bool,
+    /// Acknowledge a FIN that arrives in ESTABLISHED after the delayed-ACK
+    /// time rather than at once, so that an application that closes as soon
+    /// as it reads end-of-stream sends its FIN with the ACK: a three-segment
+    /// close. RFC 1122 §4.2.3.2 allows the delay (a FIN is acknowledged like
+    /// data); Linux does this (`tcp_fin` enters "pingpong" mode). On by
+    /// default; the BSD stacks acknowledge a FIN at once (`TF_ACKNOW`), as
+    /// this is off. Either way any data, window update or FIN we send
+    /// carries the ACK, and the delay is bounded by
+    /// [`delayed_ack`](Self::delayed_ack), well below the peer's RTO.
+    pub delay_fin_ack: bool,
     /// Send no TCP options at all on our SYN or SYN-ACK — not even the MSS
     /// (BSD's `TCP_NOOPT`), so none is negotiated: no window scaling,
     /// timestamps or SACK, and the peer assumes the default MSS (RFC 9293
@@ -187,6 +197,7 @@ impl Default for TcpConfig {
             user_timeout: None,
             rfc5961_syn: true,
             repeat_fin_in_closing: false,
+            delay_fin_ack: true,
             no_options: false,
             keepinit: None,
             syn_rexmit_drop_options: false,

@@ -799,8 +799,19 @@ impl Connection {
 
     fn take_fin(&mut self, now: Instant, cfg: &TcpConfig) {
         self.rcv_nxt = self.rcv_nxt + 1u32;
-        self.ack_now = true;
         self.events.insert(Events::READABLE);
+        match self.state {
+            // TcpConfig::delay_fin_ack: the application's close (or reply)
+            // usually follows at once and carries the ACK.
+            State::Established if cfg.delay_fin_ack => {
+                self.set_state(State::CloseWait);
+                if self.dack_at.is_none() {
+                    self.dack_at = Some(now + cfg.delayed_ack);
+                }
+                return;
+            }
+            _ => self.ack_now = true,
+        }
         match self.state {
             State::SynReceived | State::Established => self.set_state(State::CloseWait),
             State::FinWait1 => {
@@ -815,7 +826,6 @@ impl Connection {
             State::FinWait2 => self.set_state(State::TimeWait),
             _ => {}
         }
-        let _ = (now, cfg);
     }
 
     /// Answers an unacceptable segment with `<SEQ=SEG.ACK><CTL=RST>`
