@@ -297,7 +297,8 @@ fn prompt_close_sends_the_fin_with_the_ack() {
     let now = p.now();
     p.s().close(now, s).unwrap();
     p.run_until(secs(1), |p| p.c().state(c) == Ok(State::TimeWait));
-    p.run_for(ms(10));
+    // Past the delayed-ACK time: the FIN carried the ACK, nothing follows.
+    p.run_for(ms(100));
     let segs = p.segments();
     assert_eq!(segs.len(), 3, "FIN, FIN+ACK, ACK: {segs:?}");
     assert!(segs[0].from_client && segs[0].is(FIN | ACK));

@@ -102,9 +102,7 @@ pub struct ScriptResult {
 /// 100 ms delayed ACK, 1 s initial RTO, 30 s MSL, the window scale sized
 /// for `kern.ipc.maxsockbuf` = 2 MiB, buffers rounded up to whole segments
 /// once the MSS is known, the FIN repeated on ACKs in CLOSING, a FIN
-/// acknowledged at once). Scripts adjust
-/// it further
-/// with `sysctl -w`.
+/// acknowledged at once). Scripts adjust it further with `sysctl -w`.
 pub fn freebsd_profile() -> StackConfig {
     let mut c = StackConfig::default();
     c.tcp.recv_buffer = 65_536;

@@ -125,10 +125,12 @@ pub struct TcpConfig {
     /// as it reads end-of-stream sends its FIN with the ACK: a three-segment
     /// close. RFC 1122 §4.2.3.2 allows the delay (a FIN is acknowledged like
     /// data); Linux does this (`tcp_fin` enters "pingpong" mode). On by
-    /// default; the BSD stacks acknowledge a FIN at once (`TF_ACKNOW`), as
-    /// this is off. Either way any data, window update or FIN we send
+    /// default. Off, every FIN is acknowledged at once, as the BSD stacks
+    /// do (`TF_ACKNOW`). Either way any data, window update or FIN we send
     /// carries the ACK, and the delay is bounded by
-    /// [`delayed_ack`](Self::delayed_ack), well below the peer's RTO.
+    /// [`delayed_ack`](Self::delayed_ack), well below the peer's RTO. A FIN
+    /// in any other state (one that ends FIN-WAIT-1 or FIN-WAIT-2, say) is
+    /// acknowledged at once: nothing else would carry that ACK.
     pub delay_fin_ack: bool,
     /// Send no TCP options at all on our SYN or SYN-ACK — not even the MSS
     /// (BSD's `TCP_NOOPT`), so none is negotiated: no window scaling,

@@ -800,17 +800,15 @@ impl Connection {
     fn take_fin(&mut self, now: Instant, cfg: &TcpConfig) {
         self.rcv_nxt = self.rcv_nxt + 1u32;
         self.events.insert(Events::READABLE);
-        match self.state {
-            // TcpConfig::delay_fin_ack: the application's close (or reply)
-            // usually follows at once and carries the ACK.
-            State::Established if cfg.delay_fin_ack => {
-                self.set_state(State::CloseWait);
-                if self.dack_at.is_none() {
-                    self.dack_at = Some(now + cfg.delayed_ack);
-                }
-                return;
+        // The ACK of the FIN: at once, except in ESTABLISHED with
+        // TcpConfig::delay_fin_ack, where the application's close or reply
+        // usually follows at once and carries it (RFC 1122 §4.2.3.2).
+        if self.state == State::Established && cfg.delay_fin_ack {
+            if self.dack_at.is_none() {
+                self.dack_at = Some(now + cfg.delayed_ack);
             }
-            _ => self.ack_now = true,
+        } else {
+            self.ack_now = true;
         }
         match self.state {
             State::SynReceived | State::Established => self.set_state(State::CloseWait),
