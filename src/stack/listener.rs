@@ -368,14 +368,12 @@ impl Stack {
             return;
         }
         // The window scale of the stack's own configuration, worked out
-        // once (`ConnDefaults`), for a listener without `SO_RCVBUF`; read
-        // field by field (not `Stack::conn_defaults`) so the listener's
-        // slot stays borrowed: everything the SYN needs from it in the one
-        // look-up above.
-        let tcp_cfg = &self.config.tcp;
-        let defaults = *self
-            .conn_defaults
-            .get_or_insert_with(|| crate::tcp::conn::ConnDefaults::new(tcp_cfg));
+        // once (`ConnDefaults`), for a listener without `SO_RCVBUF`; through
+        // `ConnDefaults::cached` (not `Stack::conn_defaults`, which borrows
+        // the whole stack) so the listener's slot stays borrowed: everything
+        // the SYN needs from it in the one look-up above.
+        let defaults =
+            *crate::tcp::conn::ConnDefaults::cached(&mut self.conn_defaults, &self.config.tcp);
         let stack_wscale = defaults.rcv_wscale();
         // Message mode (docs/message-mode.md): a message-mode listener
         // resets a SYN that does not offer it; a byte-stream listener
@@ -622,9 +620,9 @@ impl Stack {
         // connection, issue 6), else worked out for its own.
         let own;
         let defaults = match &cfg {
-            std::borrow::Cow::Borrowed(_) => &*self
-                .conn_defaults
-                .get_or_insert_with(|| crate::tcp::conn::ConnDefaults::new(tcp)),
+            std::borrow::Cow::Borrowed(_) => {
+                crate::tcp::conn::ConnDefaults::cached(&mut self.conn_defaults, tcp)
+            }
             std::borrow::Cow::Owned(c) => {
                 own = crate::tcp::conn::ConnDefaults::new(c);
                 &own

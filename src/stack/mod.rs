@@ -58,7 +58,7 @@ use receive::is_local_v4;
 use settle::{queue_for_transmit, raise, settle_after_light, Touch};
 use socket::SocketTable;
 use time_wait::TimeWaitTable;
-use timers::{push_timer, reschedule, TimerHeap};
+use timers::{reschedule, TimerHeap};
 
 use crate::tcp::{State, TcpConfig};
 use crate::time::Instant;

@@ -218,7 +218,7 @@ impl Stack {
             self.tx_ready.push_back(h);
         }
         if let Some(t) = deadline {
-            super::push_timer(&mut self.timers, h, t);
+            self.timers.set(h, t);
         }
     }
 
@@ -295,9 +295,7 @@ impl Stack {
         };
         let mut conn = self.conn_box();
         let tcp = &self.config.tcp;
-        let stack_defaults: &ConnDefaults = self
-            .conn_defaults
-            .get_or_insert_with(|| ConnDefaults::new(tcp));
+        let stack_defaults = ConnDefaults::cached(&mut self.conn_defaults, tcp);
         match setup {
             // The stack's defaults by reference (a copy of them, and of
             // them again through `ConnDefaults::for_config`, cost some
@@ -698,9 +696,7 @@ impl Stack {
     /// worked out once after each [`Stack::config_mut`].
     #[inline]
     pub(crate) fn conn_defaults(&mut self) -> ConnDefaults {
-        *self
-            .conn_defaults
-            .get_or_insert_with(|| ConnDefaults::new(&self.config.tcp))
+        *ConnDefaults::cached(&mut self.conn_defaults, &self.config.tcp)
     }
 
     pub(crate) fn conn(&self, h: SocketHandle) -> Result<&Connection, Error> {

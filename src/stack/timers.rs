@@ -134,12 +134,10 @@ impl TimerHeap {
             if !e.before(&p) {
                 break;
             }
-            self.heap[i] = p;
-            self.pos[p.index as usize] = i as u32;
+            self.place(i, p);
             i = parent;
         }
-        self.heap[i] = e;
-        self.pos[e.index as usize] = i as u32;
+        self.place(i, e);
     }
 
     /// Moves the entry at position `i` down to where it belongs.
@@ -159,10 +157,15 @@ impl TimerHeap {
             if !c.before(&e) {
                 break;
             }
-            self.heap[i] = c;
-            self.pos[c.index as usize] = i as u32;
+            self.place(i, c);
             i = child;
         }
+        self.place(i, e);
+    }
+
+    /// Puts `e` at position `i` and notes where its slot's entry now is.
+    #[inline(always)]
+    fn place(&mut self, i: usize, e: TimerEntry) {
         self.heap[i] = e;
         self.pos[e.index as usize] = i as u32;
     }
@@ -181,15 +184,8 @@ pub(super) fn reschedule(
 ) {
     if !timer_at.is_some_and(|at| at <= t) {
         *timer_at = Some(t);
-        push_timer(timers, h, t);
+        timers.set(h, t);
     }
-}
-
-/// Sets socket `h`'s timer-heap entry to `t` (the socket's `timer_at`
-/// must say `t`; see [`reschedule`]).
-#[inline]
-pub(super) fn push_timer(timers: &mut TimerHeap, h: SocketHandle, t: Instant) {
-    timers.set(h, t);
 }
 
 #[cfg(test)]

@@ -324,7 +324,6 @@ impl LazyAssembler {
 
 #[cfg(test)]
 mod tests {
-    use super::super::ring::copy_short;
     use super::*;
     use proptest::prelude::*;
 
@@ -340,21 +339,6 @@ mod tests {
         assert_eq!(n, v.len());
         assert!(q.is_empty());
         v
-    }
-
-    /// Every length the short copy special-cases, and past them.
-    #[test]
-    fn copy_short_copies_every_length() {
-        for n in 0..=20 {
-            let src = pattern(n, 7);
-            let mut dst = vec![0xEEu8; n + 3];
-            copy_short(&mut dst, &src);
-            assert_eq!(&dst[..n], &src[..], "length {n}");
-            assert!(
-                dst[n..].iter().all(|&b| b == 0xEE),
-                "length {n}: wrote past the end"
-            );
-        }
     }
 
     /// The application's read takes the bytes and, once the queue is

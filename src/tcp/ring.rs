@@ -264,6 +264,21 @@ impl Drop for Ring {
 mod tests {
     use super::*;
 
+    /// Every length the short copy special-cases, and past them.
+    #[test]
+    fn copy_short_copies_every_length() {
+        for n in 0..=20 {
+            let src: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(7) ^ 0x5A).collect();
+            let mut dst = vec![0xEEu8; n + 3];
+            copy_short(&mut dst, &src);
+            assert_eq!(&dst[..n], &src[..], "length {n}");
+            assert!(
+                dst[n..].iter().all(|&b| b == 0xEE),
+                "length {n}: wrote past the end"
+            );
+        }
+    }
+
     #[test]
     fn lazy_wrapping_and_resizing() {
         let mut r = Ring::new(16);

@@ -280,6 +280,14 @@ impl ConnDefaults {
         }
     }
 
+    /// The set for `cfg` kept in `slot`, worked out on first use (the
+    /// stack keeps its own configuration's; a free function over the slot
+    /// so a caller can hold other fields of the stack borrowed meanwhile).
+    #[inline]
+    pub fn cached<'a>(slot: &'a mut Option<ConnDefaults>, cfg: &TcpConfig) -> &'a ConnDefaults {
+        slot.get_or_insert_with(|| ConnDefaults::new(cfg))
+    }
+
     /// The set for connections configured by `cfg`.
     pub fn new(cfg: &TcpConfig) -> ConnDefaults {
         const V4: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
