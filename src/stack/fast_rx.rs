@@ -52,7 +52,8 @@
 
 use super::socket::{Socket, SocketKind};
 use super::{
-    queue_for_transmit, raise, reschedule, settle_after_light, Event, SocketHandle, Stack,
+    note_transition, queue_for_transmit, raise, reschedule, settle_after_light, Event,
+    SocketHandle, Stack,
 };
 use crate::tcp::{Events, State};
 use crate::time::Instant;
@@ -211,19 +212,47 @@ impl Stack {
             &mut self.rng,
             &mut self.stats,
         );
+        // A lingering close and message framing are the general `touch`'s,
+        // as after the general path.
+        if lingering || c.conn.negotiated().message_mode {
+            self.touch(now, h);
+            return true;
+        }
+        // A finished orphan (the last ACK in either direction of a closed
+        // connection, one of each per lifecycle): what `touch` does for
+        // it, which has no application to tell and no network events to
+        // keep — the state change recorded, the events dropped, and then
+        // retired at once or, if it still owes a segment (TIME-WAIT's ACK
+        // of the FIN), queued with its timer as `touch` leaves it, for the
+        // transmit path to retire once that has gone.
+        if *orphaned && c.conn.is_done() {
+            let state = c.conn.state();
+            if c.last_state != state {
+                let from = core::mem::replace(&mut c.last_state, state);
+                note_transition(&mut self.transitions, now, c, from, state);
+            }
+            c.conn.take_events();
+            if !c.conn.wants_transmit() {
+                self.retire_orphan(now, h);
+                return true;
+            }
+            if !c.tx_queued {
+                c.tx_queued = true;
+                self.tx_ready.push_back(h);
+            }
+            if let Some(t) = c.conn.poll_timeout() {
+                reschedule(&mut self.timers, timer_at, h, t);
+            }
+            return true;
+        }
         // `touch`, on the socket in hand and doing only what a segment the
         // light path took can have changed when the connection is not done
-        // (not CLOSED, not TIME-WAIT: nothing to retire) and has no
-        // lingering close and no message framing: a state change to
+        // (not CLOSED, not TIME-WAIT: nothing to retire): a state change to
         // record, READABLE and WRITABLE, an ACK owed, the timers. Anything
-        // else (a done connection, another event) and the general `touch`
-        // runs, as it does after the general path.
+        // else (a done connection the application holds, another event)
+        // and the general `touch` runs.
         let pending = c.conn.pending_events();
-        if lingering
-            || c.conn.is_done()
-            || c.conn.negotiated().message_mode
-            || !(Events::READABLE | Events::WRITABLE).contains(pending)
-        {
+        if c.conn.is_done() || !(Events::READABLE | Events::WRITABLE).contains(pending) {
             self.touch(now, h);
             return true;
         }

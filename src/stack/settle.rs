@@ -1,11 +1,11 @@
 //! After anything happened to a connection: `touch` reports its events and
 //! state changes, queues it to transmit and reschedules its timer, and
-//! `retire` takes a finished one out of the tables.
+//! `retire_orphan` and `unlink` take a finished one out of the tables.
 
 use super::socket::{self, SocketHandle, SocketKind};
 use super::timers::{reschedule, TimerHeap};
 use super::{demux, events, message, time_wait, Event, Stack, Transition};
-use crate::tcp::{Events, State};
+use crate::tcp::{Connection, Events, State, TcpConfig};
 use crate::time::Instant;
 use crate::wire::FourTuple;
 
@@ -29,8 +29,9 @@ impl Stack {
                 break;
             }
             self.timers.pop();
-            // An entry left by a socket since removed (`retire` leaves it:
-            // the slot's next socket takes it over) finds no socket.
+            // An entry left by a socket since removed (`retire_orphan`
+            // leaves it: the slot's next socket takes it over) finds no
+            // socket.
             let Some(s) = self.sockets.get_mut(h) else {
                 continue;
             };
@@ -123,8 +124,9 @@ impl Stack {
         if linger_ready {
             raise(&mut self.events, queued, h, Event::Closed);
         }
-        // A finished orphan's socket goes below (`retire`): no deadline
-        // of its own to keep (a timer entry would only be skipped later).
+        // A finished orphan's socket goes below (`retire_orphan`): no
+        // deadline of its own to keep (a timer entry would only be skipped
+        // later).
         if !(done && orphaned) {
             if let Some(t) = Instant::earliest([c.conn.poll_timeout(), linger_deadline]) {
                 reschedule(&mut self.timers, timer_at, h, t);
@@ -134,70 +136,92 @@ impl Stack {
             net.update_conn(c);
         }
         if done {
-            // An IPv4 connection's key comes straight from its addresses;
-            // others are rebuilt from the compact tuple only here.
-            let key = match c.conn.v4_key() {
-                Some(k) => demux::TableKey::V4(k),
-                None => demux::TableKey::Other(FourTuple::new(c.conn.local(), c.conn.remote())),
-            };
-            let tw_info = (state == State::TimeWait)
-                .then(|| (c.conn.time_wait_info(), c.conn.negotiated().rcv_wscale));
-            self.retire(now, h, key, tw_info, orphaned);
+            if orphaned {
+                self.retire_orphan(now, h);
+            } else {
+                let cfg = &self.config.tcp;
+                unlink(&mut self.conns, &mut self.time_wait, cfg, now, h, &c.conn);
+            }
         }
     }
 
-    /// A connection reached CLOSED or TIME-WAIT: its 4-tuple leaves the
-    /// demultiplexing table (TIME-WAIT moves to a compact record), and an
-    /// orphan's slot is freed.
-    pub(super) fn retire(
-        &mut self,
-        now: Instant,
-        h: SocketHandle,
-        key: demux::TableKey,
-        tw: Option<(crate::tcp::conn::TimeWaitInfo, u8)>,
-        orphaned: bool,
-    ) {
-        // An IPv4 key is hashed once for both tables (they share the
-        // hasher).
-        let hash = match &key {
-            demux::TableKey::V4(k) => {
-                let hash = self.conns.hash_v4(k);
-                self.conns.remove_v4_if_hashed(hash, k, h);
-                hash
-            }
-            demux::TableKey::Other(t) => {
-                self.conns.remove_if(t, h);
-                0
-            }
+    /// Retires finished orphan `h` (CLOSED or TIME-WAIT, nothing left to
+    /// send, the application's handle closed): its socket leaves the
+    /// table, its 4-tuple the demultiplexing table (TIME-WAIT moves to a
+    /// compact record), and its block is kept for the next connection.
+    /// Its own look-up is the socket removal's, which the slot needs
+    /// anyway, so the light paths call it straight, without the general
+    /// touch (the last ACK in either direction: one of each per
+    /// lifecycle). Out of line: three callers, once per connection.
+    #[inline(never)]
+    pub(super) fn retire_orphan(&mut self, now: Instant, h: SocketHandle) {
+        let Some(conn) = self.sockets.remove_conn(h) else {
+            return;
         };
-        if let Some(((snd_nxt, rcv_nxt, ts, window), rcv_wscale)) = tw {
-            let entry = time_wait::TimeWaitEntry {
-                snd_nxt,
-                rcv_nxt,
-                ts_recent: ts.map(|t| t.0),
-                window,
-                rcv_wscale,
-            };
-            let expires = now + self.config.tcp.time_wait();
-            match key {
-                demux::TableKey::V4(k) => self
-                    .time_wait
-                    .insert_absent_v4_hashed(hash, k, entry, expires),
-                demux::TableKey::Other(t) => self.time_wait.insert_absent(t, entry, expires),
-            };
-        }
-        if orphaned {
-            if let Some(socket::Socket {
-                kind: SocketKind::Conn(c),
-                ..
-            }) = self.sockets.remove(h)
-            {
-                self.recycle_conn(c.conn);
-            }
-            // Its timer entry, if any, stays: the slot's next socket takes
-            // it over (`TimerHeap::set`), and if it fires first it finds no
-            // socket. The heap holds at most one entry per slot.
-        }
+        let cfg = &self.config.tcp;
+        unlink(&mut self.conns, &mut self.time_wait, cfg, now, h, &conn);
+        self.recycle_conn(conn);
+        // Its timer entry, if any, stays: the slot's next socket takes it
+        // over (`TimerHeap::set`), and if it fires first it finds no
+        // socket. The heap holds at most one entry per slot.
+    }
+}
+
+/// Finished connection `conn` (CLOSED or TIME-WAIT) of socket `h` leaves
+/// the demultiplexing table, and a TIME-WAIT one gets its compact record
+/// for 2×MSL from `now`. An IPv4 connection's key comes straight from its
+/// addresses and is hashed once for both tables (they share the hasher);
+/// other families go out of line.
+// Always inline: the key and its hash stay in registers.
+#[inline(always)]
+fn unlink(
+    conns: &mut demux::Demux,
+    time_wait: &mut time_wait::TimeWaitTable,
+    cfg: &TcpConfig,
+    now: Instant,
+    h: SocketHandle,
+    conn: &Connection,
+) {
+    let Some(k) = conn.v4_key() else {
+        unlink_other(conns, time_wait, cfg, now, h, conn);
+        return;
+    };
+    let hash = conns.hash_v4(&k);
+    conns.remove_v4_if_hashed(hash, &k, h);
+    if conn.state() == State::TimeWait {
+        time_wait.insert_absent_v4_hashed(hash, k, time_wait_entry(conn), now + cfg.time_wait());
+    }
+}
+
+/// [`unlink`] for a connection not keyed by a [`V4Key`](crate::wire::V4Key):
+/// its tuple rebuilt from the stored addresses.
+#[cold]
+#[inline(never)]
+fn unlink_other(
+    conns: &mut demux::Demux,
+    time_wait: &mut time_wait::TimeWaitTable,
+    cfg: &TcpConfig,
+    now: Instant,
+    h: SocketHandle,
+    conn: &Connection,
+) {
+    let t = FourTuple::new(conn.local(), conn.remote());
+    conns.remove_if(&t, h);
+    if conn.state() == State::TimeWait {
+        time_wait.insert_absent(t, time_wait_entry(conn), now + cfg.time_wait());
+    }
+}
+
+/// What the TIME-WAIT record of `conn` keeps.
+#[inline(always)]
+fn time_wait_entry(conn: &Connection) -> time_wait::TimeWaitEntry {
+    let (snd_nxt, rcv_nxt, ts, window) = conn.time_wait_info();
+    time_wait::TimeWaitEntry {
+        snd_nxt,
+        rcv_nxt,
+        ts_recent: ts.map(|t| t.0),
+        window,
+        rcv_wscale: conn.negotiated().rcv_wscale,
     }
 }
 

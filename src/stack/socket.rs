@@ -134,6 +134,18 @@ impl ConnSocket {
             && !self.conn.is_done()
             && !self.conn.negotiated().message_mode
     }
+
+    /// [`ConnSocket::unchanged_since_touch`] for a finished connection:
+    /// the touch that saw it finish reported its state and took its
+    /// events, and nothing happened since. Once it has nothing left to
+    /// send, all the full `touch` would do is retire it.
+    #[inline]
+    pub fn finished_since_touch(&self) -> bool {
+        self.last_state == self.conn.state()
+            && !self.conn.has_events()
+            && self.conn.is_done()
+            && !self.conn.negotiated().message_mode
+    }
 }
 
 pub(crate) enum SocketKind {
@@ -259,6 +271,14 @@ struct Slot {
     socket: Option<Socket>,
 }
 
+/// A message-mode connection's framing state, freed out of line: nearly
+/// every retiring connection is a byte stream with none.
+#[cold]
+#[inline(never)]
+fn drop_framing(m: Box<super::message::Framing>) {
+    drop(m);
+}
+
 /// The socket table: a slab indexed by handle.
 #[derive(Default)]
 pub(crate) struct SocketTable {
@@ -358,6 +378,42 @@ impl SocketTable {
             self.orphans -= 1;
         }
         s
+    }
+
+    /// [`SocketTable::remove`] for a connection's socket, giving back only
+    /// its block: the rest of the socket is dropped in its slot instead of
+    /// the whole socket being moved out through the caller (a retiring
+    /// orphan's, once per connection). `None`, with nothing removed, if
+    /// `h` names no connection.
+    pub fn remove_conn(&mut self, h: SocketHandle) -> Option<Box<Connection>> {
+        let slot = self.slots.get_mut(h.index as usize)?;
+        if slot.generation != h.generation {
+            return None;
+        }
+        let (conn, message, orphaned) = match slot.socket.take() {
+            Some(Socket {
+                kind: SocketKind::Conn(c),
+                orphaned,
+                ..
+            }) => (c.conn, c.message, orphaned),
+            other => {
+                slot.socket = other;
+                return None;
+            }
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        if !self.lingering.is_empty() {
+            self.lingering.remove(&h.index);
+        }
+        self.free.push(h.index);
+        self.live -= 1;
+        if orphaned {
+            self.orphans -= 1;
+        }
+        if let Some(m) = message {
+            drop_framing(m);
+        }
+        Some(conn)
     }
 
     /// Marks `h` closed by the application (its slot is freed once the

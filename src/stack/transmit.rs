@@ -249,7 +249,14 @@ impl Stack {
             segment_too_small();
         }
         if lingering || !c.unchanged_since_touch() {
-            self.touch_inner(now, h, Touch::Sent);
+            // An orphan that just sent its last segment (TIME-WAIT's ACK
+            // of the FIN, once per lifecycle) and has nothing else to
+            // report: all the touch would do is retire it.
+            if !lingering && !seg.more && *orphaned && c.finished_since_touch() {
+                self.retire_orphan(now, h);
+            } else {
+                self.touch_inner(now, h, Touch::Sent);
+            }
             return PlainTx::Sent(n);
         }
         // `touch_sent`'s bookkeeping, with what `poll_plain` worked out
