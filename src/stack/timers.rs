@@ -83,12 +83,16 @@ impl TimerHeap {
     /// a new entry, or the slot's one moved (earlier, or later when it was
     /// a removed socket's).
     ///
-    /// Inline down to the usual case, an entry that stays where it is
-    /// (every move of a connection lifecycle: the heap holds a slot or
-    /// two, and a moved entry is the root or a leaf, or stays before its
-    /// children): a compare or two and a store in the caller. Out of line,
-    /// with its frame, every `set` of a lifecycle cost about 50
-    /// instructions, most of them the call (callgrind, issue 6).
+    /// The usual case is an entry that stays where it is (every move of a
+    /// connection lifecycle: the heap holds a slot or two, and a moved
+    /// entry is the root or a leaf, or stays before its children): a
+    /// compare or two and a store, in a function small enough to save one
+    /// register. The sifts are `set_moving`'s, whose frame the usual case
+    /// no longer pays (about 50 instructions a `set` before, 35 now, and
+    /// no `sift_down` call for an entry that stays; callgrind, issue 6).
+    /// Forced inline into its callers it cost more than it saved (+50 a
+    /// lifecycle, +12 a bulk segment: register pressure in the receive
+    /// and transmit paths).
     #[inline]
     pub(super) fn set(&mut self, h: SocketHandle, t: Instant) {
         let e = TimerEntry {
