@@ -58,7 +58,7 @@ use super::{
 use crate::tcp::{Events, State};
 use crate::time::Instant;
 use crate::wire::fast::FastSegment;
-use crate::wire::{TcpFlags, WireError};
+use crate::wire::{TcpFlags, V4Key, WireError};
 
 #[cfg(test)]
 thread_local! {
@@ -93,7 +93,7 @@ impl Stack {
             }
             // The general path would parse the packet again and miss the
             // same table: the segment goes on from here.
-            self.receive_unmatched(now, packet, &seg, verify_checksum);
+            self.receive_unmatched(now, packet, &key, &seg, verify_checksum);
             return true;
         };
         // A connection's local address is one of ours (`bind` and
@@ -291,12 +291,18 @@ impl Stack {
         &mut self,
         now: Instant,
         packet: &[u8],
+        key: &V4Key,
         seg: &FastSegment<'_>,
         verify_checksum: bool,
     ) {
         if verify_checksum && !seg.verify() {
             self.stats.malformed += 1;
             tracing::trace!(error = %WireError::BadChecksum, "dropped packet");
+            return;
+        }
+        // The usual final ACK of a passive open on its own path
+        // (listener.rs); anything else as the general path would go on.
+        if self.receive_final_ack(now, key, seg) {
             return;
         }
         self.receive_unconnected(now, &seg.packet(packet));
