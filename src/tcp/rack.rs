@@ -34,11 +34,14 @@ pub struct Rack {
     /// delivered.
     xmit_ts: Option<Instant>,
     xmit_order: u32,
-    /// RACK.rtt: the RTT measured from that segment.
-    rtt: Duration,
+    /// RACK.rtt: the RTT measured from that segment, in microseconds
+    /// (the clock's unit: every sample is a difference of two instants, so
+    /// nothing is rounded, and an ACK's sample is a subtraction and a
+    /// compare instead of building and comparing `Duration`s).
+    rtt_us: u64,
     /// RACK.min_RTT (a simple all-time minimum, which §6.2 allows as the
-    /// windowed filter's degenerate case).
-    min_rtt: Option<Duration>,
+    /// windowed filter's degenerate case), in microseconds.
+    min_rtt_us: Option<u64>,
     /// RACK.reordering_seen.
     reordering_seen: bool,
     /// RACK.reo_wnd_mult less one (so the default is the RFC's initial 1)
@@ -71,7 +74,7 @@ pub enum TlpOutcome {
 impl Rack {
     /// RACK.min_RTT, once measured.
     pub fn min_rtt(&self) -> Option<Duration> {
-        self.min_rtt
+        self.min_rtt_us.map(Duration::from_micros)
     }
 
     /// Whether the path was seen to reorder.
@@ -87,14 +90,14 @@ impl Rack {
         let Some((sent, order, retrans)) = d.newest else {
             return;
         };
-        let rtt = now - sent;
+        let rtt = now.total_micros().saturating_sub(sent.total_micros());
         // Step 2: a retransmitted segment's ACK may be for the original;
         // an RTT shorter than the minimum proves it was.
-        if retrans && self.min_rtt.is_some_and(|m| rtt < m) {
+        if retrans && self.min_rtt_us.is_some_and(|m| rtt < m) {
             return;
         }
         if !retrans {
-            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+            self.min_rtt_us = Some(self.min_rtt_us.map_or(rtt, |m| m.min(rtt)));
         }
         let newer = match self.xmit_ts {
             None => true,
@@ -103,7 +106,7 @@ impl Rack {
         if newer {
             self.xmit_ts = Some(sent);
             self.xmit_order = order;
-            self.rtt = rtt;
+            self.rtt_us = rtt;
         }
     }
 
@@ -147,7 +150,7 @@ impl Rack {
         if !self.reordering_seen && (in_recovery || sacked_segs >= 3) {
             return Duration::ZERO;
         }
-        let base = self.min_rtt.unwrap_or(Duration::ZERO) / 4;
+        let base = self.min_rtt().unwrap_or(Duration::ZERO) / 4;
         let w = base * (self.reo_wnd_mult + 1);
         srtt.map_or(w, |s| w.min(s))
     }
@@ -177,7 +180,7 @@ impl Rack {
             if !sent_after(xmit_ts, self.xmit_order, r.sent, r.order) {
                 continue;
             }
-            let due = r.sent + self.rtt + reo_wnd;
+            let due = r.sent.add_micros(self.rtt_us) + reo_wnd;
             if due <= now {
                 lost += board.mark_lost(i);
             } else {

@@ -105,7 +105,11 @@ impl Recovery {
     /// without SACK deflates cwnd by `acked`, adds back SMSS if at least SMSS
     /// was acknowledged, and asks for the next retransmission; with SACK the
     /// scoreboard decides and the window stays.
+    // Inline, the recovery episode's part out of line: nearly every ACK
+    // comes outside recovery, where this is a few stores and the
+    // controller's (inline) slow-start step.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn on_ack(
         &mut self,
         cc: &mut impl CongestionControl,
@@ -119,29 +123,7 @@ impl Recovery {
         self.dup_acks = 0;
         self.rto_pending = false;
         if self.in_recovery {
-            if ack >= self.recover {
-                let flight_after = flight_before.saturating_sub(acked);
-                let cwnd = if sack {
-                    cc.ssthresh()
-                } else {
-                    cc.ssthresh()
-                        .min(flight_after.max(self.mss).saturating_add(self.mss))
-                };
-                cc.set_cwnd(cwnd);
-                self.in_recovery = false;
-                return AckOutcome::RecoveryExited;
-            }
-            if sack {
-                return AckOutcome::Normal;
-            }
-            // Partial ACK. Keeping at least one SMSS (not in RFC 6582) avoids
-            // a zero window that would stall sending after the retransmission.
-            let mut cwnd = cc.cwnd().saturating_sub(acked);
-            if acked >= self.mss {
-                cwnd += self.mss;
-            }
-            cc.set_cwnd(cwnd.max(self.mss));
-            return AckOutcome::PartialAck;
+            return self.on_ack_in_recovery(cc, ack, acked, flight_before, sack);
         }
         // Drag `recover` along once the ACK has passed it: only "ack >
         // recover" matters, and a stale value would compare wrongly after
@@ -151,6 +133,41 @@ impl Recovery {
         }
         cc.on_ack(now, acked, flight_before, srtt);
         AckOutcome::Normal
+    }
+
+    /// [`on_ack`](Self::on_ack) during fast recovery.
+    #[inline(never)]
+    fn on_ack_in_recovery(
+        &mut self,
+        cc: &mut impl CongestionControl,
+        ack: SeqNum,
+        acked: usize,
+        flight_before: usize,
+        sack: bool,
+    ) -> AckOutcome {
+        if ack >= self.recover {
+            let flight_after = flight_before.saturating_sub(acked);
+            let cwnd = if sack {
+                cc.ssthresh()
+            } else {
+                cc.ssthresh()
+                    .min(flight_after.max(self.mss).saturating_add(self.mss))
+            };
+            cc.set_cwnd(cwnd);
+            self.in_recovery = false;
+            return AckOutcome::RecoveryExited;
+        }
+        if sack {
+            return AckOutcome::Normal;
+        }
+        // Partial ACK. Keeping at least one SMSS (not in RFC 6582) avoids
+        // a zero window that would stall sending after the retransmission.
+        let mut cwnd = cc.cwnd().saturating_sub(acked);
+        if acked >= self.mss {
+            cwnd += self.mss;
+        }
+        cc.set_cwnd(cwnd.max(self.mss));
+        AckOutcome::PartialAck
     }
 
     /// A duplicate ACK (as defined by RFC 5681 §2; the caller decides) on a

@@ -81,31 +81,11 @@ impl Cubic {
     pub fn k(&self) -> f64 {
         self.k
     }
-}
 
-impl CongestionControl for Cubic {
-    #[inline]
-    fn cwnd(&self) -> usize {
-        self.cwnd
-    }
-    #[inline]
-    fn ssthresh(&self) -> usize {
-        self.ssthresh
-    }
-    fn set_cwnd(&mut self, cwnd: usize) {
-        self.cwnd = cwnd.clamp(self.mss, INITIAL_SSTHRESH);
-        self.frac = 0.0;
-    }
-    fn set_mss(&mut self, mss: usize) {
-        super::change_mss(&mut self.cwnd, &mut self.mss, mss);
-    }
-
-    fn on_ack(&mut self, now: Instant, acked: usize, _flight: usize, srtt: Option<Duration>) {
-        if self.cwnd < self.ssthresh {
-            // Slow start (RFC 9438 §4.10, RFC 5681 §3.1).
-            self.cwnd = (self.cwnd + acked.min(self.mss)).min(INITIAL_SSTHRESH);
-            return;
-        }
+    /// An ACK of `acked` bytes at `now` in congestion avoidance (cwnd at or
+    /// above ssthresh, [`CongestionControl::on_ack`]'s second half).
+    #[inline(never)]
+    fn avoid_congestion(&mut self, now: Instant, acked: usize, srtt: Option<Duration>) {
         let cwnd = self.segs(self.cwnd);
         let start = *self.epoch_start.get_or_insert(now);
         if start == now && self.w_est == 0.0 {
@@ -141,6 +121,38 @@ impl CongestionControl for Cubic {
         let whole = grow.floor();
         self.frac = grow - whole;
         self.cwnd = (self.cwnd as f64 + whole).min(INITIAL_SSTHRESH as f64) as usize;
+    }
+}
+
+impl CongestionControl for Cubic {
+    #[inline]
+    fn cwnd(&self) -> usize {
+        self.cwnd
+    }
+    #[inline]
+    fn ssthresh(&self) -> usize {
+        self.ssthresh
+    }
+    fn set_cwnd(&mut self, cwnd: usize) {
+        self.cwnd = cwnd.clamp(self.mss, INITIAL_SSTHRESH);
+        self.frac = 0.0;
+    }
+    fn set_mss(&mut self, mss: usize) {
+        super::change_mss(&mut self.cwnd, &mut self.mss, mss);
+    }
+
+    // Inline, congestion avoidance out of line: every ACK of a short
+    // connection (and of any sender before its first loss) is in slow
+    // start, a compare and an add that the full step's frame (six saved
+    // registers, the float set-up) cost several times over.
+    #[inline]
+    fn on_ack(&mut self, now: Instant, acked: usize, _flight: usize, srtt: Option<Duration>) {
+        if self.cwnd < self.ssthresh {
+            // Slow start (RFC 9438 §4.10, RFC 5681 §3.1).
+            self.cwnd = (self.cwnd + acked.min(self.mss)).min(INITIAL_SSTHRESH);
+            return;
+        }
+        self.avoid_congestion(now, acked, srtt);
     }
 
     /// RFC 9438 §4.6: ssthresh = cwnd × β (at least 2 SMSS), cwnd =

@@ -161,8 +161,15 @@ impl CongestionControl for Controller {
     fn set_mss(&mut self, mss: usize) {
         self.inner_mut().set_mss(mss)
     }
+    // Matched, not through `inner_mut`, for the same reason as `cwnd`: an
+    // ACK in slow start (each one of a short connection) is then a compare
+    // and an add inline, not a virtual call.
+    #[inline]
     fn on_ack(&mut self, now: Instant, acked: usize, flight: usize, srtt: Option<Duration>) {
-        self.inner_mut().on_ack(now, acked, flight, srtt)
+        match self {
+            Controller::Cubic(c) => c.on_ack(now, acked, flight, srtt),
+            Controller::NewReno(c) => c.on_ack(now, acked, flight, srtt),
+        }
     }
     fn on_congestion_event(&mut self, now: Instant, flight: usize) {
         self.inner_mut().on_congestion_event(now, flight)
