@@ -195,10 +195,6 @@ impl Demux {
         }
     }
 
-    /// Removes `key` if it maps to `h` (a retiring connection whose tuple
-    /// another socket may have taken since). One hash in the usual case;
-    /// through [`Demux::remove`] and [`Demux::insert`], so anything they
-    /// keep in step stays so.
     /// [`Demux::insert`], the entry then cached for
     /// [`Demux::get_v4_cached`]: for a connection whose next segment is the
     /// next one expected (a passive open's, after its final ACK), so that
@@ -214,6 +210,10 @@ impl Demux {
         }
     }
 
+    /// Removes `key` if it maps to `h` (a retiring connection whose tuple
+    /// another socket may have taken since). One hash in the usual case;
+    /// through [`Demux::remove`] and [`Demux::insert`], so anything they
+    /// keep in step stays so.
     pub fn remove_if(&mut self, key: &FourTuple, h: SocketHandle) {
         if let Some(other) = self.remove(key) {
             if other != h {
@@ -227,10 +227,16 @@ impl Demux {
     /// back) when it is another socket's.
     pub fn remove_v4_if_hashed(&mut self, hash: u64, key: &V4Key, h: SocketHandle) {
         debug_assert_eq!(hash, self.hash_v4(key));
-        self.forget(key);
         if let Ok(e) = self.v4.find_entry(hash, |e| e.0 == *key) {
             if e.get().1 == h {
                 e.remove();
+                // The cache is a copy of an entry, and a connection has
+                // one: it holds this one if it holds `h` (a handle compare
+                // instead of a key compare). Left in place, another
+                // socket's entry may stay cached.
+                if self.last_v4.is_some_and(|(_, c)| c == h) {
+                    self.last_v4 = None;
+                }
             }
         }
     }
@@ -316,6 +322,7 @@ mod tests {
         assert_eq!(d.get_v4_cached(&k), Some(h(4)));
         d.remove_v4_if_hashed(d.hash_v4(&k), &k, h(9));
         assert_eq!(d.get(&a), Some(h(4)), "another socket's entry stays");
+        assert_eq!(d.last_v4, Some((k, h(4))), "cached, too");
         assert!(d.contains_v4_hashed(d.hash_v4(&k), &k));
         d.remove_v4_if_hashed(d.hash_v4(&k), &k, h(4));
         assert!(!d.contains_v4_hashed(d.hash_v4(&k), &k));

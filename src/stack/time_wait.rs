@@ -436,13 +436,21 @@ impl TimeWaitTable {
         entry: TimeWaitEntry,
         expires: Instant,
     ) -> bool {
+        // The kept next expiry is the earlier of the rings' heads: a record
+        // pushed at the back of a ring that already had one and evicted
+        // none (every insert but a table's first, short of its cap) leaves
+        // both heads, so it needs no working out again (issue 6).
+        let evicts = self.len() >= self.max;
         if !self.make_room(|t| t.v4.find_hashed(hash, &key).is_some()) {
             return false;
         }
+        let was_empty = self.v4.records.is_empty();
         let inserted = self
             .v4
             .insert_absent_hashed(hash, key, &entry, millis_ceil(expires));
-        self.changed();
+        if evicts || was_empty {
+            self.changed();
+        }
         inserted
     }
 
@@ -698,6 +706,39 @@ mod tests {
         }
         assert_eq!(t.expire(Instant::from_millis(2000)), 4);
         assert!(t.is_empty());
+    }
+
+    /// The hashed insert works the next expiry out again only when a
+    /// ring's head can have moved: the first record of its ring, or an
+    /// eviction. The kept answer must match a fresh one throughout.
+    #[test]
+    fn hashed_insert_keeps_the_next_expiry() {
+        let mut t = TimeWaitTable::new(3);
+        t.insert_absent(tuple(100, true), entry(100), Instant::from_millis(50));
+        let insert = |t: &mut TimeWaitTable, i: u32, ms: u64| {
+            let k = V4Key::from_tuple(&tuple(i, false)).unwrap();
+            let hash = t.v4.hasher.hash_one(k);
+            t.insert_absent_v4_hashed(hash, k, entry(i), Instant::from_millis(ms))
+        };
+        let expect = |t: &TimeWaitTable, ms: u64| {
+            assert_eq!(t.next_expiry(), Some(Instant::from_millis(ms)));
+            assert_eq!(t.next, t.work_out_next_expiry());
+        };
+        assert!(insert(&mut t, 0, 100));
+        expect(&t, 50);
+        assert!(insert(&mut t, 1, 200));
+        expect(&t, 50);
+        // Full: the oldest (the IPv6 record) goes.
+        assert!(insert(&mut t, 2, 300));
+        expect(&t, 100);
+        assert!(!insert(&mut t, 2, 400), "there already");
+        expect(&t, 100);
+        assert!(insert(&mut t, 3, 400));
+        expect(&t, 200);
+        assert_eq!(t.expire(Instant::from_millis(1000)), 3);
+        assert_eq!(t.next_expiry(), None);
+        assert!(insert(&mut t, 4, 2000));
+        expect(&t, 2000);
     }
 
     #[test]
