@@ -776,7 +776,8 @@ impl Stack {
         });
         let key = h.key;
         // Its next segment is most likely the client's first data: cached.
-        self.conns.insert_cached(key, handle);
+        // Absent: the final ACK (or the cookie's) found no connection.
+        self.conns.insert_absent_cached(key, handle);
         // Queued for accept, ACCEPTABLE raised and the listener's network
         // events updated in one look-up of its slot.
         if let Some(s) = self.sockets.get_mut(lh) {
