@@ -494,10 +494,13 @@ impl Connection {
         // after it, the send side has nothing left to do.
         let ended = self.orphaned && self.fin_acked;
         let last = ack == self.snd_max && self.orphan_fin_acked_by(ack);
+        let mut plain_new = false;
         if last {
             self.on_orphans_last_ack(ack);
         } else if ack.diff(self.snd_una) > 0 {
-            self.on_new_ack(now, ack);
+            // Without blocks, `on_new_ack` ends with the SACK/RACK step.
+            plain_new = seg.sack_blocks.is_empty() && !ended;
+            self.on_new_ack(now, ack, plain_new);
         } else if ack == self.snd_una
             && self.snd_max != self.snd_una
             && !seg.text
@@ -519,7 +522,7 @@ impl Connection {
         // records went and its timers stopped with the ACK that did it —
         // `on_orphans_last_ack`, or this step after `on_new_ack` — and
         // nothing reads the statistics).
-        if !(last || ended) {
+        if !(last || ended || plain_new) {
             self.loss_after_ack_blocks(now, seg.sack_blocks);
         }
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
@@ -625,7 +628,10 @@ impl Connection {
     }
 
     /// An ACK that moves SND.UNA forward.
-    fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
+    ///
+    /// `plain`: the ACK carries no SACK blocks and its SACK/RACK step
+    /// (loss.rs) is taken here, last, as the caller would take it next.
+    fn on_new_ack(&mut self, now: Instant, ack: SeqNum, plain: bool) {
         let flight_before = self
             .flight()
             .max(self.snd_max.diff(self.snd_una).max(0) as usize);
@@ -663,6 +669,9 @@ impl Connection {
             if self.send_q.is_empty() {
                 self.send_q.release_if_empty();
             }
+        }
+        if plain {
+            self.loss_after_plain_new_ack(now);
         }
     }
 

@@ -473,6 +473,33 @@ impl Connection {
     }
 
     fn loss_after_sack_ack(&mut self, now: Instant, blocks: &[(SeqNum, SeqNum)]) {
+        if !blocks.is_empty() {
+            let (una, max) = (self.snd_una, self.snd_max);
+            if let Some(l) = self.loss.as_deref_mut() {
+                l.board.on_sack(blocks, una, max, &mut l.delivered);
+            }
+        }
+        self.loss_after_delivery(now);
+    }
+
+    /// The SACK/RACK step of an ACK that moved SND.UNA and carries no SACK
+    /// blocks (`on_new_ack`, input.rs, when the caller says none follow):
+    /// what [`loss_after_ack_blocks`](Self::loss_after_ack_blocks) would do
+    /// next, done inline where the cumulative part was, without a second
+    /// call and its frame (every ACK of new data on the light path: two a
+    /// lifecycle, most of a bulk sender's).
+    #[inline(always)]
+    pub(super) fn loss_after_plain_new_ack(&mut self, now: Instant) {
+        if self.sack_on() && self.loss.is_some() {
+            self.loss_after_delivery(now);
+        }
+    }
+
+    /// [`loss_after_sack_ack`](Self::loss_after_sack_ack) once the blocks,
+    /// if any, are on the scoreboard: RACK's bookkeeping of what was
+    /// delivered, its loss detection, PRR and the probe timer.
+    #[inline(always)]
+    fn loss_after_delivery(&mut self, now: Instant) {
         let (una, max) = (self.snd_una, self.snd_max);
         let flight = max.diff(una).max(0) as usize;
         let (srtt_us, rto_at) = (self.rtt.srtt_micros(), self.rto_at);
@@ -485,9 +512,6 @@ impl Connection {
         let Some(l) = self.loss.as_deref_mut() else {
             return;
         };
-        if !blocks.is_empty() {
-            l.board.on_sack(blocks, una, max, &mut l.delivered);
-        }
         let d = core::mem::take(&mut l.delivered);
         if d.dsack {
             l.stats.dsacks_received += 1;
