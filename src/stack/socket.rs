@@ -376,15 +376,23 @@ impl SocketTable {
         }
         let s = slot.socket.take();
         slot.generation = slot.generation.wrapping_add(1);
+        self.note_freed(h.index, s.as_ref().is_some_and(|s| s.orphaned));
+        s
+    }
+
+    /// The table's side of a removal, once the socket is out of slot
+    /// `index` and the slot's generation bumped: the slot goes on the free
+    /// list, its lingering deadline (if any) and its counts go.
+    #[inline(always)]
+    fn note_freed(&mut self, index: u32, orphaned: bool) {
         if !self.lingering.is_empty() {
-            self.lingering.remove(&h.index);
+            self.lingering.remove(&index);
         }
-        self.free.push(h.index);
+        self.free.push(index);
         self.live -= 1;
-        if s.as_ref().is_some_and(|s| s.orphaned) {
+        if orphaned {
             self.orphans -= 1;
         }
-        s
     }
 
     /// [`SocketTable::remove`] for a connection's socket, giving back only
@@ -409,14 +417,7 @@ impl SocketTable {
             }
         };
         slot.generation = slot.generation.wrapping_add(1);
-        if !self.lingering.is_empty() {
-            self.lingering.remove(&h.index);
-        }
-        self.free.push(h.index);
-        self.live -= 1;
-        if orphaned {
-            self.orphans -= 1;
-        }
+        self.note_freed(h.index, orphaned);
         if let Some(m) = message {
             drop_framing(m);
         }
