@@ -216,14 +216,19 @@ impl<'a> FastSegment<'a> {
         if flags.0 & !(TcpFlags::PSH.0 | TcpFlags::FIN.0) != TcpFlags::ACK.0 || tcp.len() < hl {
             return None;
         }
-        let timestamps = match hl {
-            20 => None,
+        // With the timestamps, their option words' little-endian sum too,
+        // added to the header's before it is rotated (`sum_header_le`).
+        let (timestamps, opts_le) = match hl {
+            20 => (None, 0),
             32 => {
                 let o: &[u8; 12] = tcp.get(20..32)?.try_into().ok()?;
                 if o[..4] != TS_WORD {
                     return None;
                 }
-                Some((be32(o, 4), be32(o, 8)))
+                let le = |at: usize| {
+                    u64::from(u32::from_le_bytes([o[at], o[at + 1], o[at + 2], o[at + 3]]))
+                };
+                (Some((be32(o, 4), be32(o, 8))), le(0) + le(4) + le(8))
             }
             _ => return None,
         };
@@ -239,13 +244,11 @@ impl<'a> FastSegment<'a> {
             [ip[16], ip[17], ip[18], ip[19]],
         );
         // The pseudo-header (its addresses from the little-endian sum
-        // above, rotated with the TCP header's, `sum_header_le`), then
-        // the header.
-        let mut header_sum =
-            (addrs + sum_header_le(th)).rotate_left(8) + u64::from(PROTO_TCP) + tcp.len() as u64;
-        if let Some((v, e)) = timestamps {
-            header_sum += u64::from(u32::from_be_bytes(TS_WORD)) + u64::from(v) + u64::from(e);
-        }
+        // above, rotated with the TCP header's and options', see
+        // `sum_header_le`), then the header.
+        let header_sum = (addrs + sum_header_le(th) + opts_le).rotate_left(8)
+            + u64::from(PROTO_TCP)
+            + tcp.len() as u64;
         let key = V4Key::new(dst, src, be16(th, 2), be16(th, 0));
         Some((
             key,
