@@ -456,7 +456,10 @@ impl Stack {
         // A bulk sender's next full segment (transmit.rs) when no control
         // segment goes first, else the general path — which is not called
         // at all when nothing is queued (the last call of every burst).
-        if self.control.is_empty() {
+        // A control segment (every SYN-ACK) is copied out by a function of
+        // its own: through `poll_transmit_general` it paid that large
+        // function's register saves and frame.
+        let n = if self.control.is_empty() {
             let Some(&h) = self.tx_ready.front() else {
                 self.release_control();
                 return None;
@@ -466,8 +469,13 @@ impl Stack {
                     return Some(n);
                 }
             }
-        }
-        let n = self.poll_transmit_general(now, buf)?;
+            self.poll_transmit_general(now, buf)?
+        } else {
+            match self.transmit_control(buf) {
+                Some(n) => n,
+                None => self.poll_transmit_general(now, buf)?,
+            }
+        };
         if PARTIAL {
             if let Some(p) = buf.get_mut(..n) {
                 wire::offload::make_partial(p);
@@ -476,10 +484,10 @@ impl Stack {
         Some(n)
     }
 
-    /// `poll_transmit` past the transmit fast path: control segments
-    /// first, then the connections on the transmit list in turn.
+    /// The next queued control segment copied into `buf`; `None` when
+    /// none is left (one `buf` could not hold is dropped, with a warning).
     #[inline(never)]
-    fn poll_transmit_general(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    fn transmit_control(&mut self, buf: &mut [u8]) -> Option<usize> {
         // Copied out of the queue's slot, then dropped from it: popped
         // first, the 101-byte packet went through the stack frame.
         while let Some(c) = self.control.front() {
@@ -500,6 +508,15 @@ impl Stack {
                 return Some(n);
             }
         }
+        None
+    }
+
+    /// `poll_transmit` past the transmit fast path and the control
+    /// segments (`transmit_control`): the connections on the transmit list
+    /// in turn.
+    #[inline(never)]
+    fn poll_transmit_general(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        debug_assert!(self.control.is_empty());
         self.release_control();
         while let Some(h) = self.tx_ready.pop_front() {
             // The segments of an ordinary connection (pure ACKs, FINs, new

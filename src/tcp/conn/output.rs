@@ -210,7 +210,8 @@ struct DataPlan {
     unsent: usize,
     /// Sequence space in flight.
     flight: usize,
-    /// How many bytes the windows allow now (`send_room`).
+    /// How many bytes the windows allow now (`send_room`); 0 when
+    /// nothing is unsent.
     usable: usize,
     /// SND.NXT is below SND.MAX (after a timeout: go-back-N).
     retransmitting: bool,
@@ -776,11 +777,20 @@ impl Connection {
     #[inline(always)]
     fn data_plan_at(&self, off: usize, qlen: usize, fin_unsent: bool) -> DataPlan {
         let flight = self.flight();
+        let unsent = qlen - off;
         DataPlan {
             off,
-            unsent: qlen - off,
+            unsent,
             flight,
-            usable: self.send_room(flight),
+            // Only ever taken as a bound on the unsent bytes (`data_decide`,
+            // the persist probe's `unsent > 0` case), so with nothing
+            // unsent (a FIN alone: two a lifecycle) the windows, whose
+            // congestion part goes through the loss state, are not asked.
+            usable: if unsent == 0 {
+                0
+            } else {
+                self.send_room(flight)
+            },
             retransmitting: self.snd_nxt.diff(self.snd_max) < 0,
             fin_unsent,
             qlen,
