@@ -96,7 +96,13 @@ impl RttEstimator {
     /// fresh sample means the path is delivering again (§5.7 keeps the
     /// backed-off value only until then).
     pub fn sample(&mut self, rtt: Duration) {
-        let r = to_us(rtt) as u64;
+        self.sample_micros(to_us(rtt));
+    }
+
+    /// [`sample`](Self::sample) with the RTT in microseconds, as the
+    /// connection measures it.
+    pub fn sample_micros(&mut self, rtt_us: u32) {
+        let r = rtt_us as u64;
         if self.has_sample {
             // RTTVAR <- (1 - beta) * RTTVAR + beta * |SRTT - R'|, updated
             // before SRTT as §2.3 requires. u64 avoids overflow.
@@ -112,7 +118,10 @@ impl RttEstimator {
             self.has_sample = true;
         }
         self.backoff = 0;
-        self.refresh_rto();
+        // `refresh_rto` with no backoff and a sample taken: base plus slop,
+        // capped (RFC 6298 §2.4, §2.5).
+        let rto = self.base_rto_us() as u64 + u64::from(self.slop_ms) * 1000;
+        self.rto_us = rto.min(self.max_rto_us as u64) as u32;
     }
 
     /// The RTO before backoff and slop, clamped to `[min, max]`: SRTT +
