@@ -23,11 +23,20 @@ const MAX_SHIFT: u32 = 32;
 /// saturate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RttEstimator {
-    /// SRTT in microseconds; meaningful only if `has_sample`.
+    /// SRTT in microseconds once `has_sample`. Before the first sample
+    /// SRTT is undefined (RFC 6298 §2.1), so the field holds the RTO
+    /// before backoff instead: the initial one, clamped to `[min, max]`,
+    /// or the §5.7 fallback. Reusing it keeps the block at 24 bytes.
     srtt_us: u32,
     /// RTTVAR in microseconds; meaningful only if `has_sample`.
     rttvar_us: u32,
-    /// The RTO before backoff, already clamped to `[min, max]`.
+    /// The current RTO in microseconds, backoff (RFC 6298 §5.5) and slop
+    /// included and capped at `max` (§2.5), as [`rto_micros`] returns it.
+    /// Cached because the timer is re-armed with it after every data send
+    /// (§5.1, §5.3), far more often than its inputs change; every writer
+    /// of `srtt_us`, `rttvar_us`, `backoff` or `has_sample` refreshes it.
+    ///
+    /// [`rto_micros`]: RttEstimator::rto_micros
     rto_us: u32,
     min_rto_us: u32,
     max_rto_us: u32,
@@ -55,10 +64,13 @@ impl RttEstimator {
     pub fn new(initial_rto: Duration, min_rto: Duration, max_rto: Duration) -> Self {
         let min_rto_us = to_us(min_rto);
         let max_rto_us = to_us(max_rto).max(min_rto_us);
+        let initial_us = to_us(initial_rto).clamp(min_rto_us, max_rto_us);
         RttEstimator {
-            srtt_us: 0,
+            // No sample yet: the RTO before backoff (see the field), which
+            // without backoff or slop is also the current RTO.
+            srtt_us: initial_us,
             rttvar_us: 0,
-            rto_us: to_us(initial_rto).clamp(min_rto_us, max_rto_us),
+            rto_us: initial_us,
             min_rto_us,
             max_rto_us,
             backoff: 0,
@@ -74,6 +86,7 @@ impl RttEstimator {
     /// RFC 6298 has no such term; 0 (the default) is RFC 6298 exactly.
     pub fn with_slop(mut self, slop: Duration) -> Self {
         self.slop_ms = u16::try_from(slop.as_millis()).unwrap_or(u16::MAX);
+        self.refresh_rto();
         self
     }
 
@@ -83,7 +96,13 @@ impl RttEstimator {
     /// fresh sample means the path is delivering again (§5.7 keeps the
     /// backed-off value only until then).
     pub fn sample(&mut self, rtt: Duration) {
-        let r = to_us(rtt) as u64;
+        self.sample_micros(to_us(rtt));
+    }
+
+    /// [`sample`](Self::sample) with the RTT in microseconds, as the
+    /// connection measures it.
+    pub fn sample_micros(&mut self, rtt_us: u32) {
+        let r = rtt_us as u64;
         if self.has_sample {
             // RTTVAR <- (1 - beta) * RTTVAR + beta * |SRTT - R'|, updated
             // before SRTT as §2.3 requires. u64 avoids overflow.
@@ -98,11 +117,39 @@ impl RttEstimator {
             self.rttvar_us = (r / 2) as u32;
             self.has_sample = true;
         }
+        self.backoff = 0;
+        // `refresh_rto` with no backoff and a sample taken: base plus slop,
+        // capped (RFC 6298 §2.4, §2.5).
+        let rto = self.base_rto_us() as u64 + u64::from(self.slop_ms) * 1000;
+        self.rto_us = rto.min(self.max_rto_us as u64) as u32;
+    }
+
+    /// The RTO before backoff and slop, clamped to `[min, max]`: SRTT +
+    /// max(G, K * RTTVAR) once sampled (RFC 6298 §2.2, §2.3, §2.4, §2.5),
+    /// before that the value kept in `srtt_us` (§2.1, §5.7).
+    fn base_rto_us(&self) -> u32 {
+        if !self.has_sample {
+            return self.srtt_us;
+        }
         // RTO <- SRTT + max(G, K * RTTVAR)
         let var = (K * self.rttvar_us as u64).max(G_US as u64);
         let rto = (self.srtt_us as u64 + var).min(u32::MAX as u64) as u32;
-        self.rto_us = rto.clamp(self.min_rto_us, self.max_rto_us);
-        self.backoff = 0;
+        rto.clamp(self.min_rto_us, self.max_rto_us)
+    }
+
+    /// Recompute the cached current RTO after any of its inputs changed:
+    /// the base doubled per backoff (RFC 6298 §5.5), plus the slop once
+    /// sampled or backed off, capped at `max` (§2.5). The result is at
+    /// most `max_rto_us`, so it fits the u32.
+    fn refresh_rto(&mut self) {
+        let shift = u32::from(self.backoff).min(MAX_SHIFT);
+        let slop = if self.has_sample || shift > 0 {
+            u64::from(self.slop_ms) * 1000
+        } else {
+            0
+        };
+        let rto = ((self.base_rto_us() as u64) << shift) + slop;
+        self.rto_us = rto.min(self.max_rto_us as u64) as u32;
     }
 
     /// The current RTO including exponential backoff (RFC 6298 §5.5),
@@ -113,16 +160,12 @@ impl RttEstimator {
 
     /// [`rto`](Self::rto) in microseconds: what the retransmission timer
     /// is armed with after every data send, without the round trip through
-    /// a `Duration` (a division by 10^6 and a 128-bit product).
+    /// a `Duration` (a division by 10^6 and a 128-bit product). A load of
+    /// the cached value: the timer is armed far more often (RFC 6298 §5.1,
+    /// §5.3) than a sample or backoff changes it.
     #[inline]
     pub fn rto_micros(&self) -> u64 {
-        let shift = u32::from(self.backoff).min(MAX_SHIFT);
-        let slop = if self.has_sample || shift > 0 {
-            u64::from(self.slop_ms) * 1000
-        } else {
-            0
-        };
-        (((self.rto_us as u64) << shift) + slop).min(self.max_rto_us as u64)
+        u64::from(self.rto_us)
     }
 
     /// Double the RTO after a retransmission timeout (RFC 6298 §5.5). The
@@ -130,6 +173,7 @@ impl RttEstimator {
     /// connection can use it to give up (RFC 9293 §3.8.3, R2).
     pub fn backoff(&mut self) {
         self.backoff = self.backoff.saturating_add(1);
+        self.refresh_rto();
     }
 
     /// Number of doublings since the last sample or reset.
@@ -144,16 +188,23 @@ impl RttEstimator {
     pub fn syn_timeout_fallback(&mut self) {
         const FALLBACK_US: u32 = 3_000_000;
         if !self.has_sample {
-            self.rto_us = self
-                .rto_us
+            // Before a sample `srtt_us` holds the RTO before backoff.
+            self.srtt_us = self
+                .srtt_us
                 .max(FALLBACK_US)
                 .clamp(self.min_rto_us, self.max_rto_us);
+            self.refresh_rto();
         }
     }
 
     /// Forget the backoff without a new sample.
+    /// Called on every new ACK; with no backoff to forget the cached RTO
+    /// is already current, so nothing is recomputed.
     pub fn reset_backoff(&mut self) {
-        self.backoff = 0;
+        if self.backoff != 0 {
+            self.backoff = 0;
+            self.refresh_rto();
+        }
     }
 
     /// The smoothed RTT in microseconds, once a sample has been taken (for
@@ -199,6 +250,27 @@ mod tests {
             e.backoff();
         }
         assert_eq!(e.rto(), ms(64_000), "capped after the slop");
+    }
+
+    /// The cached RTO tracks every input: the §5.7 fallback while backed
+    /// off, a reset, a sample, and the slop set after a sample.
+    #[test]
+    fn cached_rto_follows_every_writer() {
+        let mut e = RttEstimator::new(ms(1000), ms(200), ms(60_000));
+        e.backoff();
+        assert_eq!(e.rto(), ms(2000));
+        e.syn_timeout_fallback();
+        assert_eq!(e.rto(), ms(6000), "3 s fallback, still backed off once");
+        e.reset_backoff();
+        assert_eq!(e.rto(), ms(3000));
+        e.reset_backoff();
+        assert_eq!(e.rto(), ms(3000), "a reset without backoff keeps it");
+        e.sample(ms(100));
+        assert_eq!(e.rto(), ms(300));
+        e.syn_timeout_fallback();
+        assert_eq!(e.rto(), ms(300), "no fallback once sampled");
+        let e = e.with_slop(ms(50));
+        assert_eq!(e.rto(), ms(350));
     }
 
     #[test]

@@ -251,6 +251,14 @@ impl SentAt {
         let t = (now.total_micros() as u32).wrapping_add(1);
         SentAt(NonZeroU32::new(t).unwrap_or(NonZeroU32::MAX))
     }
+
+    /// Microseconds from the send to `now` (`now - self` without the
+    /// round trip through a `Duration`, which costs a division by 10^6 on
+    /// the way in and a 128-bit product on the way out of the estimator).
+    #[inline]
+    pub fn micros_until(self, now: Instant) -> u32 {
+        (now.total_micros() as u32).wrapping_sub(self.0.get() - 1)
+    }
 }
 
 /// Time since the probe was sent (`now - sent`).

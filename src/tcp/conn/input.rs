@@ -678,7 +678,7 @@ impl Connection {
     fn take_rtt_sample(&mut self, now: Instant, ack: SeqNum) {
         if let Some((seq, sent)) = self.rtt_probe {
             if ack.diff(seq) > 0 {
-                self.rtt.sample(now - sent);
+                self.rtt.sample_micros(sent.micros_until(now));
                 self.rtt_probe = None;
             }
         }
