@@ -52,7 +52,7 @@
 
 use super::socket::{Socket, SocketKind};
 use super::{
-    note_transition, queue_for_transmit, raise, reschedule, settle_after_light, Event,
+    note_state_change, queue_for_transmit, raise, reschedule, settle_after_light, Event,
     SocketHandle, Stack,
 };
 use crate::tcp::{Events, State};
@@ -226,11 +226,7 @@ impl Stack {
         // of the FIN), queued with its timer as `touch` leaves it, for the
         // transmit path to retire once that has gone.
         if *orphaned && c.conn.is_done() {
-            let state = c.conn.state();
-            if c.last_state != state {
-                let from = core::mem::replace(&mut c.last_state, state);
-                note_transition(&mut self.transitions, now, c, from, state);
-            }
+            note_state_change(&mut self.transitions, now, c);
             c.conn.take_events();
             if !c.conn.wants_transmit() {
                 self.retire_orphan(now, h);

@@ -260,6 +260,22 @@ pub(super) fn note_transition(
     }
 }
 
+/// Records connection `c`'s state as the one its socket has seen, noting
+/// the move ([`note_transition`]) if it changed: the light paths' part of
+/// `touch` for the state.
+#[inline(always)]
+pub(super) fn note_state_change(
+    transitions: &mut Option<Vec<Transition>>,
+    now: Instant,
+    c: &mut socket::ConnSocket,
+) {
+    let state = c.conn.state();
+    if c.last_state != state {
+        let from = core::mem::replace(&mut c.last_state, state);
+        note_transition(transitions, now, c, from, state);
+    }
+}
+
 /// Queues an application event unless the same one is already waiting for
 /// this socket (`queued` is the socket's [`socket::Socket::queued`]).
 // Always inline: the bulk receiver's predicted segments raise READABLE
@@ -320,11 +336,7 @@ pub(super) fn settle_after_light(
     c: &mut socket::ConnSocket,
     timer_at: &mut Option<Instant>,
 ) {
-    let state = c.conn.state();
-    if c.last_state != state {
-        let from = core::mem::replace(&mut c.last_state, state);
-        note_transition(transitions, now, c, from, state);
-    }
+    note_state_change(transitions, now, c);
     c.conn.take_events();
     queue_for_transmit(tx_ready, c, h);
     if let Some(t) = c.conn.poll_timeout() {

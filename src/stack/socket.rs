@@ -129,10 +129,7 @@ impl ConnSocket {
     /// out those and the timer (`touch_sent`).
     #[inline]
     pub fn unchanged_since_touch(&self) -> bool {
-        self.last_state == self.conn.state()
-            && !self.conn.has_events()
-            && !self.conn.is_done()
-            && !self.conn.negotiated().message_mode
+        self.quiet_since_touch() && !self.conn.is_done()
     }
 
     /// [`ConnSocket::unchanged_since_touch`] for a finished connection:
@@ -141,9 +138,15 @@ impl ConnSocket {
     /// send, all the full `touch` would do is retire it.
     #[inline]
     pub fn finished_since_touch(&self) -> bool {
+        self.quiet_since_touch() && self.conn.is_done()
+    }
+
+    /// The part the two share: the state the last touch reported, no
+    /// events pending, a byte stream.
+    #[inline(always)]
+    fn quiet_since_touch(&self) -> bool {
         self.last_state == self.conn.state()
             && !self.conn.has_events()
-            && self.conn.is_done()
             && !self.conn.negotiated().message_mode
     }
 }

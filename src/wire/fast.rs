@@ -115,10 +115,10 @@ pub(super) fn sum_header_le(b: &[u8; 20]) -> u64 {
     (0..5).fold(0, |acc, i| acc + le_word(b, i))
 }
 
-/// The `i`th 32-bit word of a 20-byte header, loaded little-endian (see
-/// [`sum_header_le`]).
+/// The `i`th 32-bit word of a header or its options, loaded
+/// little-endian (see [`sum_header_le`]).
 #[inline(always)]
-fn le_word(b: &[u8; 20], i: usize) -> u64 {
+fn le_word<const N: usize>(b: &[u8; N], i: usize) -> u64 {
     u64::from(u32::from_le_bytes([
         b[4 * i],
         b[4 * i + 1],
@@ -225,10 +225,8 @@ impl<'a> FastSegment<'a> {
                 if o[..4] != TS_WORD {
                     return None;
                 }
-                let le = |at: usize| {
-                    u64::from(u32::from_le_bytes([o[at], o[at + 1], o[at + 2], o[at + 3]]))
-                };
-                (Some((be32(o, 4), be32(o, 8))), le(0) + le(4) + le(8))
+                let le = (0..3).fold(0, |acc, i| acc + le_word(o, i));
+                (Some((be32(o, 4), be32(o, 8))), le)
             }
             _ => return None,
         };
