@@ -400,10 +400,14 @@ impl Stack {
         let r = c.conn.send(data).map_err(Error::from);
         match r {
             // A byte stream's queue grew: `queues_touched`.
-            Ok(_) if !lingering && c.unchanged_since_touch() => {
+            Ok(n) if !lingering && c.unchanged_since_touch() => {
                 #[cfg(debug_assertions)]
                 debug_assert_eq!(c.conn.poll_timeout(), deadline, "a send moves no timer");
-                queues_touched(&mut self.tx_ready, c, net, h);
+                // Bytes queued in a synchronized state (ESTABLISHED or
+                // CLOSE-WAIT, the only ones a send queues into once the
+                // handshake is done) are unsent bytes: a segment is owed.
+                let owed = n > 0 && c.conn.state().is_synchronized();
+                queues_touched(&mut self.tx_ready, c, net, h, owed);
             }
             Ok(_) => self.touch(now, h),
             Err(e) => {
@@ -559,7 +563,10 @@ impl Stack {
                     #[cfg(debug_assertions)]
                     debug_assert_eq!(c.conn.poll_timeout(), deadline, "a close moves no timer");
                     c.last_state = c.conn.state();
-                    queue_for_transmit(&mut self.tx_ready, c, h);
+                    // The FIN just queued is owed (FIN-WAIT-1 or LAST-ACK
+                    // entered now, so it is not sent yet): no need to ask
+                    // `wants_transmit` (a call a close, issue 6).
+                    queue_owed(&mut self.tx_ready, c, h);
                 } else {
                     self.enforce_orphan_cap(h);
                     self.touch(now, h);
@@ -747,15 +754,42 @@ fn closed_quietly(c: &ConnSocket, before: State) -> bool {
 /// done, message mode, a lingering close) takes the full touch.
 /// Always inline: its one caller is `send`, and left to itself LLVM
 /// outlined it (a call and a frame per send, issue 6).
+/// `owed`: the send left a segment to send for sure (see
+/// [`queue_owed`]), so `wants_transmit` need not be asked.
 #[inline(always)]
 fn queues_touched(
     tx_ready: &mut super::events::Fifo<SocketHandle>,
     c: &mut ConnSocket,
     net: &mut NetState,
     h: SocketHandle,
+    owed: bool,
 ) {
-    queue_for_transmit(tx_ready, c, h);
+    if owed {
+        queue_owed(tx_ready, c, h);
+    } else {
+        queue_for_transmit(tx_ready, c, h);
+    }
     net.update_conn(c);
+}
+
+/// [`queue_for_transmit`] for a connection a user call has just given a
+/// segment to send (new bytes in a synchronized state, a FIN just
+/// queued): `wants_transmit` would say yes, so it is not asked (an
+/// out-of-line call of some 25 instructions after each such send and
+/// close; debug builds check the answer). Whether the segment can go at
+/// once (Nagle, the peer's window) is the transmit path's question, as
+/// it is for any queued connection.
+#[inline(always)]
+fn queue_owed(
+    tx_ready: &mut super::events::Fifo<SocketHandle>,
+    c: &mut ConnSocket,
+    h: SocketHandle,
+) {
+    debug_assert!(c.conn.wants_transmit(), "a segment is owed");
+    if !c.tx_queued {
+        c.tx_queued = true;
+        tx_ready.push_back(h);
+    }
 }
 
 #[allow(dead_code)]
