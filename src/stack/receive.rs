@@ -24,9 +24,30 @@ impl Stack {
         self.receive_packet(now, packet, false);
     }
 
+    /// The two entry points' body. A segment with SYN set (an IPv4
+    /// packet's TCP flags byte; for anything else, a byte whose value does
+    /// not matter) is never one header prediction or the light path takes
+    /// (`FastSegment::parse` refuses it), so it goes to the general path
+    /// from here, a jump: the handshake's SYN and SYN-ACK (two of a short
+    /// connection's eight segments) skip the fast parse's checks and its
+    /// frame (the saved registers and stack space that the predicted
+    /// segment's copy, commit and inline `touch` need).
+    #[inline(always)]
     pub(super) fn receive_packet(&mut self, now: Instant, packet: &[u8], verify_checksum: bool) {
-        // Header prediction first (fast_rx.rs); it changes nothing unless
-        // it takes the packet.
+        if packet
+            .get(wire::ip::IPV4_HEADER_LEN + 13)
+            .is_none_or(|&f| f & TcpFlags::SYN.0 != 0)
+        {
+            return self.receive_general(now, packet, verify_checksum);
+        }
+        self.receive_without_syn(now, packet, verify_checksum);
+    }
+
+    /// [`receive_packet`](Self::receive_packet) for a packet without SYN:
+    /// header prediction first (fast_rx.rs), which changes nothing unless
+    /// it takes the packet, else the general path.
+    #[inline(never)]
+    fn receive_without_syn(&mut self, now: Instant, packet: &[u8], verify_checksum: bool) {
         if self.receive_predicted(now, packet, verify_checksum) {
             return;
         }
