@@ -235,7 +235,10 @@ impl Demux {
 
     /// [`Demux::remove_if`] for an IPv4 key given its [`Demux::hash_v4`]:
     /// one probe, and the entry is left untouched (not removed and put
-    /// back) when it is another socket's.
+    /// back) when it is another socket's. Always inline: its one caller
+    /// outside the tests is `Stack::retire_orphan`'s unlink, which has the
+    /// key and its hash in registers.
+    #[inline(always)]
     pub fn remove_v4_if_hashed(&mut self, hash: u64, key: &V4Key, h: SocketHandle) {
         debug_assert_eq!(hash, self.hash_v4(key));
         if let Ok(e) = self.v4.find_entry(hash, |e| e.0 == *key) {

@@ -402,7 +402,10 @@ impl SocketTable {
     /// its block: the rest of the socket is dropped in its slot instead of
     /// the whole socket being moved out through the caller (a retiring
     /// orphan's, once per connection). `None`, with nothing removed, if
-    /// `h` names no connection.
+    /// `h` names no connection. Always inline: its one caller is
+    /// `Stack::retire_orphan` (twice a lifecycle), which spares the call's
+    /// register saves.
+    #[inline(always)]
     pub fn remove_conn(&mut self, h: SocketHandle) -> Option<Box<Connection>> {
         let slot = self.slots.get_mut(h.index as usize)?;
         if slot.generation != h.generation {

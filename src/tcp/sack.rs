@@ -714,6 +714,18 @@ impl Scoreboard {
         self.lost_unsent = 0;
     }
 
+    /// Gives back only the record ring, if one is allocated, and leaves the
+    /// rest as it is: for a scoreboard about to be overwritten whole (a
+    /// finished connection's loss state going to the spare pool, rebuilt
+    /// before its next use), where [`release`](Self::release)'s resets
+    /// would be stores nothing reads.
+    #[inline]
+    pub fn release_ring(&mut self) {
+        if self.recs.capacity() != 0 {
+            self.give_ring();
+        }
+    }
+
     /// [`release`](Self::release)'s hand-back of an allocated ring.
     #[cold]
     #[inline(never)]

@@ -185,7 +185,9 @@ impl Connection {
     /// connection is done, its block about to be reused).
     pub(super) fn loss_give_back(&mut self) {
         if let Some(mut l) = self.loss.take() {
-            l.board.release();
+            // Only the ring: `new_loss_state` writes the whole box before
+            // it is used again.
+            l.board.release_ring();
             crate::tcp::spare::give(&SPARE_LOSS, l);
         }
     }

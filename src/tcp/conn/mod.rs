@@ -454,7 +454,10 @@ impl Connection {
         now: Instant,
     ) {
         debug_assert_eq!(*defaults, ConnDefaults::new(cfg));
-        self.init_blank(defaults, cfg, local, remote, iss);
+        // Not `init_blank`: every field it would write for an active open
+        // that differs here is written below, once (`init_common` names
+        // them).
+        self.init_common(defaults, cfg, local, remote, iss);
         self.state = State::Established;
         self.snd_una = iss + 1u32;
         self.snd_nxt = self.snd_una;
@@ -548,10 +551,9 @@ impl Connection {
     }
 
     /// This block as a new connection in CLOSED with `iss`, its
-    /// configuration-derived fields copied from `d` (`ConnDefaults::new(cfg)`).
-    /// Every field is written: the pattern below names them all, so a new
-    /// field cannot be forgotten (and a reused block keeps nothing of the
-    /// connection it held).
+    /// configuration-derived fields copied from `d` (`ConnDefaults::new(cfg)`):
+    /// [`init_common`](Self::init_common) and the values of an active open
+    /// before its SYN for the fields a passive open sets otherwise.
     #[inline]
     fn init_blank(
         &mut self,
@@ -561,25 +563,70 @@ impl Connection {
         remote: SocketAddr,
         iss_: SeqNum,
     ) {
+        let mss = self.init_common(d, cfg, local, remote, iss_);
+        self.state = State::Closed;
+        self.snd_una = iss_;
+        self.snd_nxt = iss_;
+        self.snd_max = iss_;
+        self.syn_acked = false;
+        self.snd_wnd = 0;
+        self.max_snd_wnd = 0;
+        self.snd_wl1 = SeqNum(0);
+        self.snd_wl2 = SeqNum(0);
+        self.irs = SeqNum(0);
+        self.rcv_nxt = SeqNum(0);
+        self.rcv_adv = SeqNum(0);
+        self.opts = Negotiated {
+            snd_mss: default_peer_mss(remote.is_ipv4()).min(mss),
+            snd_wscale: 0,
+            rcv_wscale: d.rcv_wscale,
+            timestamps: false,
+            sack_permitted: false,
+            window_scaling: false,
+            message_mode: false,
+            ecn: d.ecn,
+        };
+        self.ts_recent = 0;
+        self.ts_recent_at = 0;
+        self.ts_offset = 0;
+    }
+
+    /// What every new connection in this block starts with, whichever way
+    /// it opens; returns the local MSS. Every field is named: the pattern
+    /// below lists them all, so a new field cannot be forgotten (and a
+    /// reused block keeps nothing of the connection it held). The fields
+    /// bound to `_` are the sequence space, window and negotiated options,
+    /// which [`init_blank`](Self::init_blank) (an active open) and
+    /// [`open_passive`](Self::open_passive) each write once with their
+    /// own values, instead of a passive open writing them twice.
+    #[inline]
+    fn init_common(
+        &mut self,
+        d: &ConnDefaults,
+        cfg: &TcpConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss_: SeqNum,
+    ) -> u16 {
         let mss = if local.is_ipv4() { d.mss_v4 } else { d.mss_v6 };
         let Connection {
             ends,
-            state,
+            state: _,
             iss,
-            snd_una,
-            snd_nxt,
-            snd_max,
+            snd_una: _,
+            snd_nxt: _,
+            snd_max: _,
             snd_sml,
-            syn_acked,
-            snd_wnd,
-            max_snd_wnd,
-            snd_wl1,
-            snd_wl2,
-            irs,
-            rcv_nxt,
-            rcv_adv,
+            syn_acked: _,
+            snd_wnd: _,
+            max_snd_wnd: _,
+            snd_wl1: _,
+            snd_wl2: _,
+            irs: _,
+            rcv_nxt: _,
+            rcv_adv: _,
             peer_fin,
-            opts,
+            opts: _,
             local_mss,
             settings,
             cold,
@@ -588,9 +635,9 @@ impl Connection {
             dsack,
             rcv_buf_max,
             snd_buf_max,
-            ts_recent,
-            ts_recent_at,
-            ts_offset,
+            ts_recent: _,
+            ts_recent_at: _,
+            ts_offset: _,
             send_q,
             recv_q,
             fin_queued,
@@ -619,31 +666,9 @@ impl Connection {
             events,
         } = self;
         ends.set(local, remote);
-        *state = State::Closed;
         *iss = iss_;
-        *snd_una = iss_;
-        *snd_nxt = iss_;
-        *snd_max = iss_;
         *snd_sml = iss_;
-        *syn_acked = false;
-        *snd_wnd = 0;
-        *max_snd_wnd = 0;
-        *snd_wl1 = SeqNum(0);
-        *snd_wl2 = SeqNum(0);
-        *irs = SeqNum(0);
-        *rcv_nxt = SeqNum(0);
-        *rcv_adv = SeqNum(0);
         *peer_fin = None;
-        *opts = Negotiated {
-            snd_mss: default_peer_mss(remote.is_ipv4()).min(mss),
-            snd_wscale: 0,
-            rcv_wscale: d.rcv_wscale,
-            timestamps: false,
-            sack_permitted: false,
-            window_scaling: false,
-            message_mode: false,
-            ecn: d.ecn,
-        };
         *local_mss = mss;
         *settings = d.settings;
         *cold = if d.cold {
@@ -656,9 +681,6 @@ impl Connection {
         *dsack = None;
         *rcv_buf_max = d.rcv_buf_max;
         *snd_buf_max = d.snd_buf_max;
-        *ts_recent = 0;
-        *ts_recent_at = 0;
-        *ts_offset = 0;
         *send_q = SendQueue::new(d.send_buffer);
         *recv_q = RecvQueue::new(d.recv_buffer);
         *fin_queued = false;
@@ -685,6 +707,7 @@ impl Connection {
         *send_rst = false;
         *error = None;
         *events = Events::empty();
+        mss
     }
 
     /// The handshake needed a retransmitted SYN-ACK (passive open): the RTO
