@@ -21,7 +21,7 @@
 //!
 //! [`CongestionControl::on_ecn_echo`]: crate::tcp::congestion::CongestionControl::on_ecn_echo
 
-use super::{Connection, Segment};
+use super::{Connection, Segment, TxFlags};
 use crate::tcp::congestion::CongestionControl;
 use crate::tcp::TcpConfig;
 use crate::time::Instant;
@@ -93,14 +93,14 @@ impl Connection {
             if data {
                 // The sender just reduced its window, maybe to one
                 // segment: do not make it wait for the delayed ACK.
-                self.ack_now = true;
+                self.txf.set(TxFlags::ACK_NOW);
             }
         }
         if data && self.ecn.has(EcnFlags::RX_CE) {
             self.loss().stats.ce_received += 1;
             if !self.ecn.has(EcnFlags::DEMAND_CWR) {
                 self.ecn.set(EcnFlags::DEMAND_CWR, true);
-                self.ack_now = true;
+                self.txf.set(TxFlags::ACK_NOW);
             }
         }
     }

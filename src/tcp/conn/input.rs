@@ -4,7 +4,7 @@
 //! FIN — each in its own function, so the RFC 5961 variants of the RST and
 //! SYN checks (hardening) replace one function each.
 
-use super::{negotiate_offered, Connection, Events};
+use super::{negotiate_offered, Connection, Events, TxFlags};
 use crate::tcp::recovery::AckOutcome;
 use crate::tcp::{ConnError, State, TcpConfig};
 use crate::time::Instant;
@@ -128,7 +128,7 @@ impl Connection {
             if seg.options.experimental != Some(crate::tcp::message::MESSAGE_EXID) {
                 self.irs = seg.seq;
                 self.rcv_nxt = seg.seq + 1u32;
-                self.send_rst = true;
+                self.txf.set(TxFlags::SEND_RST);
                 // Still a (failed) message-mode socket: its calls report why.
                 self.opts.message_mode = true;
                 self.fail(ConnError::MessageModeRefused);
@@ -166,7 +166,7 @@ impl Connection {
             self.snd_wl2 = seg.ack;
             self.set_state(State::Established);
             self.events.insert(Events::CONNECTED | Events::WRITABLE);
-            self.ack_now = true;
+            self.txf.set(TxFlags::ACK_NOW);
             if self.fin_queued {
                 // shutdown(Write) during the handshake: the FIN goes now.
                 self.set_state(State::FinWait1);
@@ -217,7 +217,7 @@ impl Connection {
 
         // RFC 7323 §5.3 R1 (PAWS) comes before the sequence number check.
         if self.paws_rejects(now, seg) {
-            self.ack_now = true;
+            self.txf.set(TxFlags::ACK_NOW);
             return;
         }
         // First: sequence number acceptability (the four cases).
@@ -232,7 +232,7 @@ impl Connection {
             if !f.contains(TcpFlags::RST) {
                 // An old duplicate: its ACK carries a D-SACK (RFC 2883).
                 self.note_duplicate(seq, seg.payload.len(), self.rcv_nxt);
-                self.ack_now = true;
+                self.txf.set(TxFlags::ACK_NOW);
                 // Entirely old, but its ACK field is as current as the
                 // peer: take it (BSD's tcp_input "keep on processing for
                 // RST or ACK", Linux's tcp_ack before the data check). In a
@@ -450,7 +450,7 @@ impl Connection {
         }
         if ack.diff(self.snd_max) > 0 {
             // Acknowledges something not yet sent: ACK and drop.
-            self.ack_now = true;
+            self.txf.set(TxFlags::ACK_NOW);
             return false;
         }
         self.process_acceptable_ack(now, cfg, seq, seg, wscale)
@@ -513,7 +513,7 @@ impl Connection {
             // not take (RFC 9293 §3.8.6.1): its answer is not a loss signal,
             // so it must not trigger a fast retransmit into a closed window.
             if self.loss_on_dup_ack(now) {
-                self.fast_rexmit = true;
+                self.txf.set(TxFlags::FAST_REXMIT);
                 self.rtt_probe = None;
             }
         }
@@ -655,7 +655,7 @@ impl Connection {
         if self.loss_on_new_ack(now, ack, acked, flight_before) == AckOutcome::PartialAck {
             // RFC 6582 §3.2 step 5: retransmit the first unacknowledged
             // segment on a partial ACK.
-            self.fast_rexmit = true;
+            self.txf.set(TxFlags::FAST_REXMIT);
         }
         // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged,
         // otherwise restart it.
@@ -735,7 +735,7 @@ impl Connection {
             // A repeated FIN we already took: acknowledge it again. A FIN
             // ahead of a gap is out-of-order data for the ACK rule
             // (RFC 5681 §4.2: acknowledge at once).
-            _ if fin => self.ack_now = true,
+            _ if fin => self.txf.set(TxFlags::ACK_NOW),
             _ => {}
         }
     }
@@ -759,7 +759,7 @@ impl Connection {
         let skip = self.rcv_nxt.diff(seq).max(0) as usize;
         if skip >= payload.len() {
             self.note_duplicate(seq, payload.len(), self.rcv_nxt);
-            self.ack_now = true;
+            self.txf.set(TxFlags::ACK_NOW);
             return;
         }
         let data = &payload[skip..];
@@ -786,7 +786,7 @@ impl Connection {
         // A segment partly duplicate (a retransmission) is acknowledged at
         // once too, carrying its D-SACK block (RFC 2883), as FreeBSD does.
         if offset > 0 || had_gap || !accepted || advanced < data.len() || skip > 0 {
-            self.ack_now = true;
+            self.txf.set(TxFlags::ACK_NOW);
         } else {
             self.ack_in_order_segment(now, cfg);
         }
@@ -800,7 +800,7 @@ impl Connection {
     pub(super) fn ack_in_order_segment(&mut self, now: Instant, cfg: &TcpConfig) {
         self.segs_unacked = self.segs_unacked.saturating_add(1);
         if self.segs_unacked >= cfg.ack_every.max(1) {
-            self.ack_now = true;
+            self.txf.set(TxFlags::ACK_NOW);
         } else if self.dack_at.is_none() {
             self.dack_at = Some(now + cfg.delayed_ack);
         }
@@ -817,7 +817,7 @@ impl Connection {
                 self.dack_at = Some(now + cfg.delayed_ack);
             }
         } else {
-            self.ack_now = true;
+            self.txf.set(TxFlags::ACK_NOW);
         }
         match self.state {
             State::SynReceived | State::Established => self.set_state(State::CloseWait),
@@ -827,7 +827,7 @@ impl Connection {
                 } else {
                     self.set_state(State::Closing);
                     // The ACK of the peer's FIN repeats ours, the BSD way.
-                    self.repeat_fin = cfg.repeat_fin_in_closing;
+                    self.txf.put(TxFlags::REPEAT_FIN, cfg.repeat_fin_in_closing);
                 }
             }
             State::FinWait2 => self.set_state(State::TimeWait),

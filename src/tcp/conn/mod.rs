@@ -27,6 +27,7 @@ use super::send_queue::SendQueue;
 use super::{ConnError, State, TcpConfig};
 use crate::time::Instant;
 use crate::wire::{SeqNum, TcpOptions};
+use output::TxFlags;
 
 pub use loss::LossStats;
 pub use output::{BulkSegment, PlainPoll, PlainSegment, Segment, SynOut};
@@ -158,8 +159,6 @@ pub struct Connection {
     /// Settings few sockets change and the rare reply RST; `None` while
     /// all are default (block.rs).
     cold: Option<Box<block::Cold>>,
-    /// The next ACK repeats our FIN ([`TcpConfig::repeat_fin_in_closing`]).
-    repeat_fin: bool,
     /// ECN's per-connection flags (ecn.rs).
     ecn: ecn::EcnFlags,
     /// A D-SACK block owed in the next ACK (RFC 2883).
@@ -213,16 +212,15 @@ pub struct Connection {
     idle_at: Option<Instant>,
     /// Probes sent since the peer was last heard from.
     keepalive_sent: u8,
-    keepalive_probe: bool,
 
-    ack_now: bool,
+    /// The segments owed now: an RST, an ACK, a fast retransmission, a
+    /// window or keep-alive probe, the FIN repeated (one byte, so that
+    /// `wants_transmit` tests them at once: output.rs).
+    txf: TxFlags,
     /// A challenge ACK is owed (RFC 5961 §3.2, §4.2); the stack decides
     /// whether its stack-wide budget allows it (§7).
     challenge: bool,
     segs_unacked: u8,
-    fast_rexmit: bool,
-    persist_probe: bool,
-    send_rst: bool,
 
     error: Option<ConnError>,
     events: Events,
@@ -509,7 +507,6 @@ impl Connection {
             local_mss: 0,
             settings: block::Settings::default(),
             cold: None,
-            repeat_fin: false,
             ecn: ecn::EcnFlags::default(),
             dsack: None,
             rcv_buf_max: 0,
@@ -538,13 +535,9 @@ impl Connection {
             persist_backoff: 0,
             idle_at: None,
             keepalive_sent: 0,
-            keepalive_probe: false,
-            ack_now: false,
+            txf: TxFlags::default(),
             challenge: false,
             segs_unacked: 0,
-            fast_rexmit: false,
-            persist_probe: false,
-            send_rst: false,
             error: None,
             events: Events::empty(),
         }
@@ -630,7 +623,6 @@ impl Connection {
             local_mss,
             settings,
             cold,
-            repeat_fin,
             ecn,
             dsack,
             rcv_buf_max,
@@ -655,13 +647,9 @@ impl Connection {
             persist_backoff,
             idle_at,
             keepalive_sent,
-            keepalive_probe,
-            ack_now,
+            txf,
             challenge,
             segs_unacked,
-            fast_rexmit,
-            persist_probe,
-            send_rst,
             error,
             events,
         } = self;
@@ -676,7 +664,6 @@ impl Connection {
         } else {
             None
         };
-        *repeat_fin = false;
         *ecn = ecn::EcnFlags::default();
         *dsack = None;
         *rcv_buf_max = d.rcv_buf_max;
@@ -698,13 +685,9 @@ impl Connection {
         *persist_backoff = 0;
         *idle_at = None;
         *keepalive_sent = 0;
-        *keepalive_probe = false;
-        *ack_now = false;
+        *txf = TxFlags::default();
         *challenge = false;
         *segs_unacked = 0;
-        *fast_rexmit = false;
-        *persist_probe = false;
-        *send_rst = false;
         *error = None;
         *events = Events::empty();
         mss
@@ -799,7 +782,7 @@ impl Connection {
     }
     /// Sends the challenge ACK `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>`.
     pub fn send_challenge_ack(&mut self) {
-        self.ack_now = true;
+        self.txf.set(TxFlags::ACK_NOW);
     }
     /// Bytes readable now. In SYN-RECEIVED the queue can only hold text
     /// that came on the peer's SYN, which is not readable before
@@ -853,7 +836,7 @@ impl Connection {
     /// Whether the connection is finished: CLOSED, or TIME-WAIT (which the
     /// stack keeps as a compact record).
     pub fn is_done(&self) -> bool {
-        matches!(self.state, State::Closed | State::TimeWait) && !self.send_rst
+        matches!(self.state, State::Closed | State::TimeWait) && !self.txf.has(TxFlags::SEND_RST)
     }
     /// Current retransmission timeout.
     pub fn rto(&self) -> core::time::Duration {

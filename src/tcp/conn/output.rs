@@ -10,6 +10,78 @@ use crate::wire::control::UsualSyn;
 use crate::wire::template::SegmentFields;
 use crate::wire::{Ecn, SackBlocks, SeqNum, TcpFlags, TcpOptions, TcpRepr};
 
+/// The segments a connection owes now, for reasons other than its queues
+/// and sequence numbers, as bits of one byte: `wants_transmit` (asked
+/// after every packet and user call) and `plain_applies` then test them
+/// with one instruction instead of a load and an OR for each flag.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct TxFlags(u8);
+
+impl TxFlags {
+    /// An RST is to be sent (abort, user timeout, a data segment after
+    /// the read half closed: RFC 9293 §3.10.7.4, SHLD-3).
+    pub(super) const SEND_RST: u8 = 1;
+    /// An ACK is owed now (RFC 9293 §3.10.7.4; RFC 1122 4.2.3.2's second
+    /// full segment, out-of-order data, a window update).
+    pub(super) const ACK_NOW: u8 = 1 << 1;
+    /// The fast retransmission of SND.UNA is due (RFC 5681 §3.2).
+    pub(super) const FAST_REXMIT: u8 = 1 << 2;
+    /// A zero-window probe is due (RFC 9293 §3.8.6.1).
+    pub(super) const PERSIST_PROBE: u8 = 1 << 3;
+    /// A keep-alive probe is due (RFC 9293 §3.8.4).
+    pub(super) const KEEPALIVE_PROBE: u8 = 1 << 4;
+    /// The next ACK repeats our FIN ([`TcpConfig::repeat_fin_in_closing`]).
+    ///
+    /// [`TcpConfig::repeat_fin_in_closing`]: crate::tcp::TcpConfig::repeat_fin_in_closing
+    pub(super) const REPEAT_FIN: u8 = 1 << 5;
+    /// The flags that alone make `wants_transmit` say yes.
+    const WANTS: u8 = Self::SEND_RST
+        | Self::ACK_NOW
+        | Self::FAST_REXMIT
+        | Self::PERSIST_PROBE
+        | Self::KEEPALIVE_PROBE;
+    /// The flags that keep `poll_plain` out (an owed ACK it sends itself).
+    const NOT_PLAIN: u8 = Self::SEND_RST
+        | Self::FAST_REXMIT
+        | Self::PERSIST_PROBE
+        | Self::KEEPALIVE_PROBE
+        | Self::REPEAT_FIN;
+
+    /// Whether any of `bits` is set.
+    #[inline(always)]
+    pub(super) fn has(self, bits: u8) -> bool {
+        self.0 & bits != 0
+    }
+
+    #[inline(always)]
+    pub(super) fn set(&mut self, bits: u8) {
+        self.0 |= bits;
+    }
+
+    #[inline(always)]
+    pub(super) fn clear(&mut self, bits: u8) {
+        self.0 &= !bits;
+    }
+
+    /// Sets `bits` if `on`, clears them otherwise.
+    #[inline(always)]
+    pub(super) fn put(&mut self, bits: u8, on: bool) {
+        if on {
+            self.set(bits);
+        } else {
+            self.clear(bits);
+        }
+    }
+
+    /// Whether any of `bits` was set; clears them.
+    #[inline(always)]
+    pub(super) fn take(&mut self, bits: u8) -> bool {
+        let was = self.has(bits);
+        self.clear(bits);
+        was
+    }
+}
+
 /// One segment to send. The payload stays in the send queue:
 /// `payload_offset..payload_offset + payload_len` of it, which the stack
 /// copies straight into the packet buffer ([`Connection::payload`]).
@@ -230,7 +302,7 @@ impl Connection {
     #[inline]
     pub fn poll_bulk(&mut self, now: Instant) -> Option<BulkSegment> {
         // `poll_transmit` sends a pending RST first.
-        if self.send_rst || self.rst_reply_pending() {
+        if self.txf.has(TxFlags::SEND_RST) || self.rst_reply_pending() {
             return None;
         }
         self.bulk_segment(now)
@@ -249,11 +321,11 @@ impl Connection {
         if let Some(seq) = self.take_rst_reply() {
             return Some(self.bare(seq, SeqNum(0), TcpFlags::RST));
         }
-        if self.send_rst {
+        if self.txf.has(TxFlags::SEND_RST) {
             // ABORT (RFC 9293 §3.10.5): <SEQ=SND.NXT><CTL=RST>. We add the
             // ACK bit, as Linux and FreeBSD do, so the peer can validate it
             // even in states where it checks the ACK.
-            self.send_rst = false;
+            self.txf.clear(TxFlags::SEND_RST);
             // Never beyond the right edge of the peer's window: after an
             // unanswered zero-window probe SND.NXT is one past what a peer
             // with a closed window accepts, and Linux drops a RST that is not
@@ -274,11 +346,11 @@ impl Connection {
         if let Some(s) = self.data_segment(now) {
             return Some(s);
         }
-        if self.keepalive_probe {
+        if self.txf.has(TxFlags::KEEPALIVE_PROBE) {
             // Keep-alive probe (RFC 9293 §3.8.4): an already acknowledged
             // sequence number, so the peer answers with an ACK.
-            self.keepalive_probe = false;
-            self.ack_now = true;
+            self.txf.clear(TxFlags::KEEPALIVE_PROBE);
+            self.txf.set(TxFlags::ACK_NOW);
             let mut seg = self.ack_if_owed(now)?;
             seg.seq = self.snd_nxt - 1u32;
             return Some(seg);
@@ -347,7 +419,7 @@ impl Connection {
             }
         }
         if !self.ack_owed() {
-            self.ack_now = false;
+            self.txf.clear(TxFlags::ACK_NOW);
             return PlainPoll::Nothing;
         }
         // A pure ACK (never a FIN: `plain_applies` ruled out the repeated
@@ -374,11 +446,7 @@ impl Connection {
     /// (which would find nothing and change nothing) and persist probe.
     #[inline]
     fn plain_applies(&self) -> bool {
-        let flags = self.send_rst
-            | self.fast_rexmit
-            | self.persist_probe
-            | self.keepalive_probe
-            | self.repeat_fin;
+        let flags = self.txf.has(TxFlags::NOT_PLAIN);
         !flags
             && self.state.is_synchronized()
             && self.snd_nxt == self.snd_max
@@ -426,14 +494,10 @@ impl Connection {
     /// Whether `poll_transmit` would return something now (ignoring Nagle and
     /// window limits, so it may say yes and then send nothing).
     pub fn wants_transmit(&self) -> bool {
-        // The flags together without a branch each: most connections
-        // asked (after every packet and user call) have nothing to send,
-        // and one that owes an ACK is answered here.
-        let flags = self.send_rst
-            | self.ack_now
-            | self.fast_rexmit
-            | self.persist_probe
-            | self.keepalive_probe;
+        // The flags in one test (one byte): most connections asked (after
+        // every packet and user call) have nothing to send, and one that
+        // owes an ACK is answered here.
+        let flags = self.txf.has(TxFlags::WANTS);
         // The synchronized states but TIME-WAIT (nearly every connection
         // asked) in one range test, not the jump table of the match below.
         if self.state.is_synchronized() && self.state != State::TimeWait {
@@ -466,7 +530,7 @@ impl Connection {
             // it from being retired — it would sit in the demultiplexing
             // table and swallow the peer's segments instead of answering
             // them with RST (found by `synfin soak`, seed 2).
-            State::Closed => self.send_rst || self.rst_reply_pending(),
+            State::Closed => self.txf.has(TxFlags::SEND_RST) || self.rst_reply_pending(),
             _ if flags => true,
             State::SynSent | State::SynReceived => {
                 self.snd_nxt == self.iss || self.rst_reply_pending() || self.loss_wants_transmit()
@@ -500,7 +564,7 @@ impl Connection {
     pub fn poll_syn(&mut self, now: Instant) -> Option<SynOut> {
         if self.state != State::SynSent
             || self.snd_nxt != self.iss
-            || self.send_rst
+            || self.txf.has(TxFlags::SEND_RST)
             || self.rst_reply_pending()
         {
             return None;
@@ -618,8 +682,8 @@ impl Connection {
     /// nothing, and the general path runs.
     #[inline(always)]
     fn bulk_segment(&mut self, now: Instant) -> Option<BulkSegment> {
-        if self.fast_rexmit
-            || self.persist_probe
+        if self.txf.has(TxFlags::FAST_REXMIT)
+            || self.txf.has(TxFlags::PERSIST_PROBE)
             || self.fin_queued
             || self.snd_nxt != self.snd_max
             || !matches!(self.state, State::Established | State::CloseWait)
@@ -670,8 +734,8 @@ impl Connection {
 
         // Fast retransmit / NewReno partial ACK: resend the first
         // unacknowledged segment without moving SND.NXT.
-        if self.fast_rexmit {
-            self.fast_rexmit = false;
+        if self.txf.has(TxFlags::FAST_REXMIT) {
+            self.txf.clear(TxFlags::FAST_REXMIT);
             let len = qlen.min(mss);
             let fin = self.fin_queued && len == qlen && self.fin_sent();
             if len > 0 || fin {
@@ -686,12 +750,12 @@ impl Connection {
         let p = self.data_plan();
         let (off, unsent, usable, retransmitting) = (p.off, p.unsent, p.usable, p.retransmitting);
 
-        if self.persist_probe {
+        if self.txf.has(TxFlags::PERSIST_PROBE) {
             // RFC 9293 §3.8.6.1: a zero-window probe carries one byte beyond
             // the window (or the FIN if no byte is left). When the window is
             // open but too small for sender SWS avoidance, this is the
             // override timeout of §3.8.6.2.1: send what the window allows.
-            self.persist_probe = false;
+            self.txf.clear(TxFlags::PERSIST_PROBE);
             if unsent > 0 {
                 let n = unsent.min(mss).min(usable.max(1));
                 let mut s = self.build(now, self.snd_nxt, off, n, false, retransmitting);
@@ -1011,7 +1075,7 @@ impl Connection {
 
     fn ack_if_owed(&mut self, now: Instant) -> Option<Segment> {
         if !self.ack_owed() {
-            self.ack_now = false;
+            self.txf.clear(TxFlags::ACK_NOW);
             return None;
         }
         // Before `ack_fields`: its `ack_sent` clears the D-SACK block.
@@ -1024,7 +1088,8 @@ impl Connection {
     /// An ACK is owed and may be sent in this state.
     #[inline]
     fn ack_owed(&self) -> bool {
-        self.ack_now && (self.state.is_synchronized() || self.state == State::SynReceived)
+        self.txf.has(TxFlags::ACK_NOW)
+            && (self.state.is_synchronized() || self.state == State::SynReceived)
     }
 
     /// The header fields of the ACK `ack_if_owed` sends (its SACK blocks
@@ -1045,7 +1110,7 @@ impl Connection {
             seq = wnd_end;
         }
         let mut flags = TcpFlags::ACK;
-        if core::mem::take(&mut self.repeat_fin)
+        if self.txf.take(TxFlags::REPEAT_FIN)
             && self.state == State::Closing
             && self.fin_sent()
             && !self.fin_acked()
@@ -1070,7 +1135,7 @@ impl Connection {
     }
 
     fn ack_sent(&mut self) {
-        self.ack_now = false;
+        self.txf.clear(TxFlags::ACK_NOW);
         self.segs_unacked = 0;
         self.dack_at = None;
         self.dsack = None;

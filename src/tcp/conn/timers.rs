@@ -2,7 +2,7 @@
 //! persist (zero-window probing), the orphaned FIN-WAIT-2 limit and
 //! keep-alive.
 
-use super::Connection;
+use super::{Connection, TxFlags};
 use crate::tcp::{ConnError, State, TcpConfig};
 use crate::time::Instant;
 
@@ -28,7 +28,7 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant, cfg: &TcpConfig) {
         if self.dack_at.is_some_and(|t| t <= now) {
             self.dack_at = None;
-            self.ack_now = true;
+            self.txf.set(TxFlags::ACK_NOW);
         }
         if self.idle_at.is_some_and(|t| t <= now) {
             self.idle_at = None;
@@ -37,7 +37,7 @@ impl Connection {
                 // established.
                 tracing::debug!(local = %self.local(), remote = %self.remote(), "connection establishment timed out (keepinit)");
                 if self.state == State::SynReceived {
-                    self.send_rst = true;
+                    self.txf.set(TxFlags::SEND_RST);
                 }
                 self.fail(ConnError::TimedOut);
                 return;
@@ -77,7 +77,7 @@ impl Connection {
                     && now_ms.wrapping_sub(self.rexmit_start_ms) >= user_timeout_ms;
                 if self.retries >= cfg.max_retries || user_timeout_hit {
                     tracing::debug!(local = %self.local(), remote = %self.remote(), "window probes unanswered");
-                    self.send_rst = true;
+                    self.txf.set(TxFlags::SEND_RST);
                     self.fail(if user_timeout_hit {
                         ConnError::TimedOut
                     } else {
@@ -88,7 +88,7 @@ impl Connection {
                 self.retries += 1;
                 self.snd_nxt = self.snd_una;
                 self.persist_backoff = self.persist_backoff.saturating_add(1);
-                self.persist_probe = true;
+                self.txf.set(TxFlags::PERSIST_PROBE);
             }
         }
         if self.rto_at.is_some_and(|t| t <= now) {
@@ -154,12 +154,12 @@ impl Connection {
         }
         if self.keepalive_sent >= cfg.keepalive_probes {
             tracing::debug!(local = %self.local(), remote = %self.remote(), "keep-alive probes unanswered");
-            self.send_rst = true;
+            self.txf.set(TxFlags::SEND_RST);
             self.fail(ConnError::TimedOut);
             return;
         }
         self.keepalive_sent += 1;
-        self.keepalive_probe = true;
+        self.txf.set(TxFlags::KEEPALIVE_PROBE);
         self.idle_at = Some(now + cfg.keepalive_interval);
     }
 
@@ -192,7 +192,7 @@ impl Connection {
             tracing::debug!(local = %self.local(), remote = %self.remote(), ?err, "retransmissions exhausted");
             // A connection that gives up tells the peer, as Linux does.
             if self.state.is_synchronized() {
-                self.send_rst = true;
+                self.txf.set(TxFlags::SEND_RST);
             }
             self.fail(err);
             return;
@@ -220,7 +220,7 @@ impl Connection {
             self.snd_nxt = self.snd_una;
         }
         self.rtt_probe = None;
-        self.fast_rexmit = false;
+        self.txf.clear(TxFlags::FAST_REXMIT);
         self.restart_rto(now);
         if user_timeout_ms > 0 {
             // Give up when the user timeout says, not at the first backed-off

@@ -1,7 +1,7 @@
 //! User calls on a connection (RFC 9293 §3.10.2–§3.10.5): SEND, RECEIVE,
 //! CLOSE (our `shutdown_write`), the socket `close`, and ABORT.
 
-use super::{Connection, Events};
+use super::{Connection, Events, TxFlags};
 use crate::tcp::{ConnError, State, TcpConfig};
 use crate::time::Instant;
 
@@ -109,7 +109,7 @@ impl Connection {
     /// stack asks after one (issue 6).
     #[inline]
     pub(crate) fn owes_ack_now(&self) -> bool {
-        self.ack_now
+        self.txf.has(TxFlags::ACK_NOW)
     }
 
     /// After a read: announce a window that opened by at least two segments
@@ -130,7 +130,7 @@ impl Connection {
                 || grown >= cap / 2
                 || adv < mss && (u32::from(after) << ws) >= mss)
         {
-            self.ack_now = true;
+            self.txf.set(TxFlags::ACK_NOW);
         }
     }
 
@@ -256,7 +256,7 @@ impl Connection {
     pub(super) fn abort_with_rst(&mut self) {
         self.send_q.clear();
         self.recv_q.clear();
-        self.send_rst = true;
+        self.txf.set(TxFlags::SEND_RST);
         self.set_state(State::Closed);
         self.events.insert(Events::READABLE | Events::WRITABLE);
     }
