@@ -123,6 +123,17 @@ impl RecvQueue {
         (true, advanced)
     }
 
+    /// [`write_at`](Self::write_at) at offset 0 of data that fits the
+    /// window, with no out-of-order data held: the usual segment of a
+    /// request/response exchange. Nothing needs the assembler then (no
+    /// block to join or rebase), and all of `data` becomes readable.
+    #[inline]
+    pub fn write_in_order(&mut self, data: &[u8]) {
+        debug_assert!(!self.has_out_of_order() && data.len() <= self.window());
+        self.ring.write_at(self.len, data);
+        self.len += data.len();
+    }
+
     /// The first `n` bytes of the window (from RCV.NXT on) as at most two
     /// slices for the caller to fill, allocating storage on first use.
     /// Nothing becomes readable until [`commit_in_order`]

@@ -755,6 +755,23 @@ impl Connection {
             // this cannot be new data (RFC 9293 §3.10.7.4 "seventh").
             return;
         }
+        // New text exactly at RCV.NXT that fits the window, with nothing
+        // held out of order (nearly every segment of a request/response
+        // exchange): no trimming, no D-SACK (nothing is held it could
+        // repeat), no assembler, and the ACK rule's in-order case.
+        if seq == self.rcv_nxt
+            && !payload.is_empty()
+            && !self.rd_closed
+            && !self.recv_q.has_out_of_order()
+            && payload.len() <= self.recv_q.window()
+        {
+            self.recv_q.write_in_order(payload);
+            self.rcv_nxt = self.rcv_nxt + payload.len();
+            self.events.insert(Events::READABLE);
+            self.rcv_autotune(now, payload.len());
+            self.ack_in_order_segment(now, cfg);
+            return;
+        }
         // Trim what we already have (RFC 9293 §3.10.7.4 "first", trimming).
         let skip = self.rcv_nxt.diff(seq).max(0) as usize;
         if skip >= payload.len() {
