@@ -53,11 +53,13 @@ impl TxFlags {
         self.0 & bits != 0
     }
 
+    /// Sets `bits`.
     #[inline(always)]
     pub(super) fn set(&mut self, bits: u8) {
         self.0 |= bits;
     }
 
+    /// Clears `bits`.
     #[inline(always)]
     pub(super) fn clear(&mut self, bits: u8) {
         self.0 &= !bits;
