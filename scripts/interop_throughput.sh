@@ -7,12 +7,20 @@
 # the end. No side hashes the data (--no-hash): SHA-256 costs more CPU than
 # TCP does, and the point is the transport.
 # Usage: scripts/interop_throughput.sh [BYTES]   (default 1 GiB)
+# PIN=1 puts the two ends of every path on two different CPUs (taskset -c 0
+# for synfin or the veth sender, -c 1 for the kernel's peer), the same way
+# for every path: unpinned, one run's transfers on the 2-core test machine
+# spread from 4.5 to 14 Gbit/s (the ends sharing a core, most likely), pinned
+# from 10 to 15 (docs/PERFORMANCE.md, "Over a real link").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BYTES="${1:-1073741824}"
 REPS="${REPS:-3}"
 SYNFIN="${SYNFIN:-target/release/synfin}"
 PEER=tests/interop/peer.py
+# End A (synfin, or the veth sender) and end B (the kernel's peer).
+A=(); B=()
+if [ "${PIN:-0}" = 1 ]; then A=(taskset -c 0); B=(taskset -c 1); fi
 NS="sfperf$$"
 cleanup() {
     for n in "$NS" "${NS}a" "${NS}b"; do
@@ -33,24 +41,24 @@ ip -n "${NS}a" addr add 198.18.9.1/24 dev sfva; ip -n "${NS}a" link set sfva up;
 ip -n "${NS}b" addr add 198.18.9.2/24 dev sfvb; ip -n "${NS}b" link set sfvb up; ip -n "${NS}b" link set lo up
 
 k2s() { # kernel -> synfin; $1 = extra synfin flags
-    ip netns exec "$NS" "$SYNFIN" serve --tun sf0 --addr 198.18.0.2/24 --port 5000 --mode discard --count 1 --json --no-hash $1 >"/tmp/$NS.s" 2>/dev/null &
+    ip netns exec "$NS" "${A[@]}" "$SYNFIN" serve --tun sf0 --addr 198.18.0.2/24 --port 5000 --mode discard --count 1 --json --no-hash $1 >"/tmp/$NS.s" 2>/dev/null &
     sleep 0.5
-    ip netns exec "$NS" python3 "$PEER" client --to 198.18.0.2:5000 --send "$BYTES" --shutdown-write --read-all --no-hash >/dev/null
+    ip netns exec "$NS" "${B[@]}" python3 "$PEER" client --to 198.18.0.2:5000 --send "$BYTES" --shutdown-write --read-all --no-hash >/dev/null
     wait
     rate "$(cat "/tmp/$NS.s")"
 }
 s2k() { # synfin -> kernel
-    ip netns exec "$NS" "$SYNFIN" serve --tun sf0 --addr 198.18.0.2/24 --port 5000 --mode "source=$BYTES" --count 1 --json --no-hash $1 >/dev/null 2>&1 &
+    ip netns exec "$NS" "${A[@]}" "$SYNFIN" serve --tun sf0 --addr 198.18.0.2/24 --port 5000 --mode "source=$BYTES" --count 1 --json --no-hash $1 >/dev/null 2>&1 &
     sleep 0.5
     local out
-    out=$(ip netns exec "$NS" python3 "$PEER" client --to 198.18.0.2:5000 --read-all --no-hash)
+    out=$(ip netns exec "$NS" "${B[@]}" python3 "$PEER" client --to 198.18.0.2:5000 --read-all --no-hash)
     wait
     rate "$out"
 }
 k2k() { # kernel -> kernel over the veth pair
-    ip netns exec "${NS}b" python3 "$PEER" server --port 5000 --read-all --no-hash >"/tmp/$NS.v" 2>/dev/null &
+    ip netns exec "${NS}b" "${B[@]}" python3 "$PEER" server --port 5000 --read-all --no-hash >"/tmp/$NS.v" 2>/dev/null &
     sleep 0.5
-    ip netns exec "${NS}a" python3 "$PEER" client --to 198.18.9.2:5000 --send "$BYTES" --shutdown-write --read-all --no-hash >/dev/null
+    ip netns exec "${NS}a" "${A[@]}" python3 "$PEER" client --to 198.18.9.2:5000 --send "$BYTES" --shutdown-write --read-all --no-hash >/dev/null
     wait
     rate "$(cat "/tmp/$NS.v")"
 }
