@@ -55,7 +55,7 @@ pub use socket::SocketHandle;
 
 use isn::Secret;
 use receive::is_local_v4;
-use settle::{note_state_change, queue_for_transmit, raise, settle_after_light, Touch};
+use settle::{note_state_change, queue_for_transmit, queue_owed, raise, settle_after_light, Touch};
 use socket::SocketTable;
 use time_wait::TimeWaitTable;
 use timers::{reschedule, TimerHeap};

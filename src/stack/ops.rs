@@ -6,7 +6,7 @@ use super::demux::TableKey;
 use super::events::{NetEvents, NetState};
 use super::listener::Listener;
 use super::socket::{ConnSocket, HeaderOptions, Socket, SocketHandle, SocketKind, SocketOptions};
-use super::{queue_for_transmit, unspecified, Error, FourTuple, Stack};
+use super::{queue_for_transmit, queue_owed, unspecified, Error, FourTuple, Stack};
 use crate::tcp::conn::{ConnDefaults, IoError};
 use crate::tcp::{Connection, State};
 use crate::time::Instant;
@@ -770,26 +770,6 @@ fn queues_touched(
         queue_for_transmit(tx_ready, c, h);
     }
     net.update_conn(c);
-}
-
-/// [`queue_for_transmit`] for a connection a user call has just given a
-/// segment to send (new bytes in a synchronized state, a FIN just
-/// queued): `wants_transmit` would say yes, so it is not asked (an
-/// out-of-line call of some 25 instructions after each such send and
-/// close; debug builds check the answer). Whether the segment can go at
-/// once (Nagle, the peer's window) is the transmit path's question, as
-/// it is for any queued connection.
-#[inline(always)]
-fn queue_owed(
-    tx_ready: &mut super::events::Fifo<SocketHandle>,
-    c: &mut ConnSocket,
-    h: SocketHandle,
-) {
-    debug_assert!(c.conn.wants_transmit(), "a segment is owed");
-    if !c.tx_queued {
-        c.tx_queued = true;
-        tx_ready.push_back(h);
-    }
 }
 
 #[allow(dead_code)]

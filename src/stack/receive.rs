@@ -24,20 +24,16 @@ impl Stack {
         self.receive_packet(now, packet, false);
     }
 
-    /// The two entry points' body. A segment with SYN set (an IPv4
-    /// packet's TCP flags byte; for anything else, a byte whose value does
-    /// not matter) is never one header prediction or the light path takes
-    /// (`FastSegment::parse` refuses it), so it goes to the general path
-    /// from here, a jump: the handshake's SYN and SYN-ACK (two of a short
+    /// The two entry points' body. A segment with SYN set
+    /// ([`wire::syn::may_carry_syn`]) is never one header prediction or the
+    /// light path takes (`FastSegment::parse` refuses it), so it goes to
+    /// the general path from here, a jump: the handshake's SYN and SYN-ACK (two of a short
     /// connection's eight segments) skip the fast parse's checks and its
     /// frame (the saved registers and stack space that the predicted
     /// segment's copy, commit and inline `touch` need).
     #[inline(always)]
     pub(super) fn receive_packet(&mut self, now: Instant, packet: &[u8], verify_checksum: bool) {
-        if packet
-            .get(wire::ip::IPV4_HEADER_LEN + 13)
-            .is_none_or(|&f| f & TcpFlags::SYN.0 != 0)
-        {
+        if wire::syn::may_carry_syn(packet) {
             return self.receive_general(now, packet, verify_checksum);
         }
         self.receive_without_syn(now, packet, verify_checksum);

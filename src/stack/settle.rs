@@ -315,6 +315,26 @@ pub(super) fn queue_for_transmit(
     h: SocketHandle,
 ) {
     if !c.tx_queued && c.conn.wants_transmit() {
+        queue_owed(tx_ready, c, h);
+    }
+}
+
+/// Puts `c` on the transmit list (once) for a connection known to owe a
+/// segment: [`queue_for_transmit`]'s after it asked `wants_transmit`, and
+/// a user call's that has just given the connection a segment to send
+/// (new bytes in a synchronized state, a FIN just queued), which need not
+/// ask (an out-of-line call of some 25 instructions after each such send
+/// and close; debug builds check the answer). Whether the segment can go at
+/// once (Nagle, the peer's window) is the transmit path's question, as
+/// it is for any queued connection.
+#[inline(always)]
+pub(super) fn queue_owed(
+    tx_ready: &mut events::Fifo<SocketHandle>,
+    c: &mut socket::ConnSocket,
+    h: SocketHandle,
+) {
+    debug_assert!(c.conn.wants_transmit(), "a segment is owed");
+    if !c.tx_queued {
         c.tx_queued = true;
         tx_ready.push_back(h);
     }

@@ -702,11 +702,7 @@ impl Scoreboard {
     /// and five stores, not a call.
     #[inline]
     pub fn release(&mut self) {
-        // No ring (none allocated, or the solo record alone): nothing to
-        // give back.
-        if self.recs.capacity() != 0 {
-            self.give_ring();
-        }
+        self.release_ring();
         self.solo = None;
         self.pipe = 0;
         self.sacked = 0;
@@ -714,8 +710,9 @@ impl Scoreboard {
         self.lost_unsent = 0;
     }
 
-    /// Gives back only the record ring, if one is allocated, and leaves the
-    /// rest as it is: for a scoreboard about to be overwritten whole (a
+    /// Gives back only the record ring, if one is allocated (none, or the
+    /// solo record alone: nothing to give back), and leaves the rest as it
+    /// is: for a scoreboard about to be overwritten whole (a
     /// finished connection's loss state going to the spare pool, rebuilt
     /// before its next use), where [`release`](Self::release)'s resets
     /// would be stores nothing reads.

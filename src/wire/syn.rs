@@ -43,15 +43,33 @@ pub(crate) struct SynSegment<'a> {
     sum: u64,
 }
 
+/// The TCP flags byte of `packet` if it is an IPv4 packet without IP
+/// options (for anything else, a byte whose value means nothing), or
+/// `None` if the packet is shorter: the receive path's first look at a
+/// packet, before any parse.
+#[inline(always)]
+fn v4_flags_byte(packet: &[u8]) -> Option<u8> {
+    packet.get(IPV4_HEADER_LEN + 13).copied()
+}
+
 /// Whether `packet` may be a SYN or a SYN-ACK: the TCP flags byte of an
 /// IPv4 packet without options is SYN, maybe with ACK, ECE and CWR. The one
 /// test the receive path makes before handing a packet to
 /// [`SynSegment::parse`].
 #[inline(always)]
 pub(crate) fn looks_like_syn(packet: &[u8]) -> bool {
-    packet
-        .get(IPV4_HEADER_LEN + 13)
-        .is_some_and(|&f| f & !OTHER_FLAGS == TcpFlags::SYN.0)
+    v4_flags_byte(packet).is_some_and(|f| f & !OTHER_FLAGS == TcpFlags::SYN.0)
+}
+
+/// Whether `packet` may carry SYN, so that header prediction and the
+/// light paths (which never take a SYN) need not look at it: its flags
+/// byte has SYN, or the packet is too short to have one. A false yes (an
+/// IPv4 packet with options, another family) only sends the packet to the
+/// general path, which is right for any packet; a false no reaches the
+/// fast parse, which refuses a SYN itself.
+#[inline(always)]
+pub(crate) fn may_carry_syn(packet: &[u8]) -> bool {
+    v4_flags_byte(packet).is_none_or(|f| f & TcpFlags::SYN.0 != 0)
 }
 
 impl<'a> SynSegment<'a> {

@@ -766,10 +766,7 @@ impl Connection {
             && payload.len() <= self.recv_q.window()
         {
             self.recv_q.write_in_order(payload);
-            self.rcv_nxt = self.rcv_nxt + payload.len();
-            self.events.insert(Events::READABLE);
-            self.rcv_autotune(now, payload.len());
-            self.ack_in_order_segment(now, cfg);
+            self.took_in_order_text(now, cfg, payload.len());
             return;
         }
         // Trim what we already have (RFC 9293 §3.10.7.4 "first", trimming).
@@ -807,6 +804,18 @@ impl Connection {
         } else {
             self.ack_in_order_segment(now, cfg);
         }
+    }
+
+    /// What follows `n` bytes of new in-order text made readable by a
+    /// segment that filled no gap (header prediction, and the in-order case
+    /// of `process_text`): RCV.NXT past them, READABLE, receive-buffer
+    /// auto-tuning, and the in-order ACK rule.
+    #[inline(always)]
+    pub(super) fn took_in_order_text(&mut self, now: Instant, cfg: &TcpConfig, n: usize) {
+        self.rcv_nxt = self.rcv_nxt + n;
+        self.events.insert(Events::READABLE);
+        self.rcv_autotune(now, n);
+        self.ack_in_order_segment(now, cfg);
     }
 
     /// The ACK rule for a segment of new in-order text that filled no gap

@@ -146,10 +146,7 @@ impl Connection {
         // Seventh: the text, already in place at RCV.NXT (a D-SACK has
         // nothing to report: none of it was held before).
         self.recv_q.commit_in_order(len);
-        self.rcv_nxt = self.rcv_nxt + len;
-        self.events.insert(Events::READABLE);
-        self.rcv_autotune(now, len);
-        self.ack_in_order_segment(now, cfg);
+        self.took_in_order_text(now, cfg, len);
         // RFC 7323 §4.3: TS.Recent follows the left edge of the window.
         self.update_ts_recent_ts(now, h.seq, h.timestamps);
     }
