@@ -10,10 +10,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use super::demux::TableKey;
 use super::socket::{ConnSocket, Socket, SocketHandle, SocketKind};
 use super::{Control, FourTuple, Stack};
-use crate::tcp::conn::{local_mss, negotiate, negotiate_offered, wscale_for, Negotiated, NewEnds};
+use crate::tcp::conn::{local_mss, negotiate, negotiate_offered, wscale_for, Negotiated};
 use crate::tcp::State;
 use crate::time::Instant;
 use crate::wire::control::UsualSyn;
@@ -710,16 +709,7 @@ impl Stack {
         let mut conn = self.conn_box();
         let tcp = &self.config.tcp;
         let cfg = options.connection_config(tcp, None, &header);
-        // The ends straight from the entry's tuple, tested for IPv4 once
-        // (the demultiplexing key below is built from the same addresses).
-        let other;
-        let ends = match NewEnds::v4_of(&h.key) {
-            Some(e) => e,
-            None => {
-                other = (h.key.local(), h.key.remote());
-                NewEnds::Addrs(&other.0, &other.1)
-            }
-        };
+        let (local, remote) = (h.key.local(), h.key.remote());
         // The stack's defaults by reference when the connection takes the
         // stack's configuration (the usual case; a copy of them, and again
         // through `ConnDefaults::for_config`, cost some 20 instructions a
@@ -737,7 +727,8 @@ impl Stack {
         conn.open_passive(
             defaults,
             &cfg,
-            ends,
+            local,
+            remote,
             (h.iss, h.irs),
             h.opts,
             (h.ts_recent, h.ts_offset),
@@ -785,14 +776,7 @@ impl Stack {
         });
         // Its next segment is most likely the client's first data: cached.
         // Absent: the final ACK (or the cookie's) found no connection.
-        match ends {
-            NewEnds::V4(l, r) => {
-                let k = V4Key::new(l.ip().octets(), r.ip().octets(), l.port(), r.port());
-                let hash = self.conns.hash_v4(&k);
-                self.conns.insert_new(TableKey::V4(k), hash, handle);
-            }
-            NewEnds::Addrs(..) => self.conns.insert_absent_cached(h.key, handle),
-        }
+        self.conns.insert_absent_cached(h.key, handle);
         // Queued for accept, ACCEPTABLE raised and the listener's network
         // events updated in one look-up of its slot.
         if let Some(s) = self.sockets.get_mut(lh) {

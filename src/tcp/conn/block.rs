@@ -36,39 +36,6 @@ pub(super) enum Endpoints {
     V6(Box<FourTuple>),
 }
 
-/// A new connection's two ends as its opener hands them over: an IPv4
-/// pair as such (a passive open reads it straight from its SYN-queue
-/// entry's 4-tuple, so no `SocketAddr` is built from the tuple only to be
-/// taken apart and tested again), or any two socket addresses (local,
-/// remote), by reference (the caller has them; the IPv4 pair stays small).
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum NewEnds<'a> {
-    V4(SocketAddrV4, SocketAddrV4),
-    Addrs(&'a SocketAddr, &'a SocketAddr),
-}
-
-impl NewEnds<'_> {
-    /// The IPv4 ends of the 4-tuple `t`, if both are IPv4 (or
-    /// IPv4-mapped, as [`FourTuple::local`] gives them).
-    #[inline]
-    pub fn v4_of(t: &FourTuple) -> Option<NewEnds<'static>> {
-        let (l, r) = t.v4_ips()?;
-        Some(NewEnds::V4(
-            SocketAddrV4::new(l, t.local_port),
-            SocketAddrV4::new(r, t.remote_port),
-        ))
-    }
-
-    /// (local, remote) as socket addresses.
-    #[inline]
-    pub fn addrs(self) -> (SocketAddr, SocketAddr) {
-        match self {
-            NewEnds::V4(l, r) => (SocketAddr::V4(l), SocketAddr::V4(r)),
-            NewEnds::Addrs(&l, &r) => (l, r),
-        }
-    }
-}
-
 impl Endpoints {
     /// `*self = Endpoints::new(local, remote)` for a reused block: an
     /// IPv4 pair over an IPv4 pair (every reuse of an IPv4 stack) is two

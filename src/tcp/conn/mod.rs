@@ -29,7 +29,6 @@ use crate::time::Instant;
 use crate::wire::{SeqNum, TcpOptions};
 use output::TxFlags;
 
-pub(crate) use block::NewEnds;
 pub use loss::LossStats;
 pub use output::{BulkSegment, PlainPoll, PlainSegment, Segment, SynOut};
 #[cfg(test)]
@@ -425,7 +424,8 @@ impl Connection {
         c.open_passive(
             defaults,
             cfg,
-            NewEnds::Addrs(&local, &remote),
+            local,
+            remote,
             (iss, irs),
             opts,
             (ts_recent, ts_offset),
@@ -436,8 +436,7 @@ impl Connection {
     }
 
     /// [`Connection::accepted_with`] in place (see
-    /// [`Connection::open_active`]): `ends` are the local and the remote
-    /// end, `seqs` is (ISS, IRS), `ts` is (TS.Recent, our timestamp offset).
+    /// [`Connection::open_active`]): `seqs` is (ISS, IRS), `ts` is (TS.Recent, our timestamp offset).
     ///
     /// Always inline: the stack's one caller is the final ACK's
     /// `complete_handshake`, which then writes the block (and
@@ -451,7 +450,8 @@ impl Connection {
         &mut self,
         defaults: &ConnDefaults,
         cfg: &TcpConfig,
-        ends: NewEnds,
+        local: SocketAddr,
+        remote: SocketAddr,
         (iss, irs): (SeqNum, SeqNum),
         opts: Negotiated,
         (ts_recent, ts_offset): (u32, u32),
@@ -459,7 +459,6 @@ impl Connection {
         now: Instant,
     ) {
         debug_assert_eq!(*defaults, ConnDefaults::new(cfg));
-        let (local, remote) = ends.addrs();
         // Not `init_blank`: every field it would write for an active open
         // that differs here is written below, once (`init_common` names
         // them).
@@ -1190,7 +1189,8 @@ mod reuse_tests {
         reused.open_passive(
             &d,
             &cfg,
-            NewEnds::Addrs(&a, &b),
+            a,
+            b,
             (SeqNum(1000), SeqNum(5000)),
             opts,
             (11, 22),
