@@ -364,8 +364,34 @@ impl Connection {
         now: Instant,
     ) {
         debug_assert_eq!(*defaults, ConnDefaults::new(cfg));
-        self.init_blank(defaults, cfg, local, remote, iss);
+        // `init_common`, then the active open's values for the fields it
+        // leaves to each opener: SYN-SENT before the SYN goes out.
+        let mss = self.init_common(defaults, cfg, local, remote, iss);
         self.state = State::SynSent;
+        self.snd_una = iss;
+        self.snd_nxt = iss;
+        self.snd_max = iss;
+        self.syn_acked = false;
+        self.snd_wnd = 0;
+        self.max_snd_wnd = 0;
+        self.snd_wl1 = SeqNum(0);
+        self.snd_wl2 = SeqNum(0);
+        self.irs = SeqNum(0);
+        self.rcv_nxt = SeqNum(0);
+        self.rcv_adv = SeqNum(0);
+        self.opts = Negotiated {
+            snd_mss: default_peer_mss(remote.is_ipv4()).min(mss),
+            snd_wscale: 0,
+            rcv_wscale: defaults.rcv_wscale,
+            timestamps: false,
+            sack_permitted: false,
+            window_scaling: false,
+            message_mode: false,
+            ecn: defaults.ecn,
+        };
+        self.ts_recent = 0;
+        self.ts_recent_at = 0;
+        self.ts_offset = 0;
         if let Some(k) = self.keepinit() {
             // TCP_KEEPINIT: the idle timer serves no other purpose before
             // ESTABLISHED (keep-alive and the FIN-WAIT-2 bound come later).
@@ -442,8 +468,7 @@ impl Connection {
     /// `complete_handshake`, which then writes the block (and
     /// [`init_common`](Self::init_common)'s fields) without two calls and
     /// their argument shuffles (about 50 instructions a passive open,
-    /// callgrind; an active open keeps the shared out-of-line
-    /// `init_blank`).
+    /// callgrind; [`open_active`](Self::open_active) keeps its own call).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(crate) fn open_passive(
@@ -459,9 +484,8 @@ impl Connection {
         now: Instant,
     ) {
         debug_assert_eq!(*defaults, ConnDefaults::new(cfg));
-        // Not `init_blank`: every field it would write for an active open
-        // that differs here is written below, once (`init_common` names
-        // them).
+        // `init_common`, then the passive open's values for the fields it
+        // leaves to each opener, each written once.
         self.init_common(defaults, cfg, local, remote, iss);
         self.state = State::Established;
         self.snd_una = iss + 1u32;
@@ -550,55 +574,14 @@ impl Connection {
         }
     }
 
-    /// This block as a new connection in CLOSED with `iss`, its
-    /// configuration-derived fields copied from `d` (`ConnDefaults::new(cfg)`):
-    /// [`init_common`](Self::init_common) and the values of an active open
-    /// before its SYN for the fields a passive open sets otherwise.
-    #[inline]
-    fn init_blank(
-        &mut self,
-        d: &ConnDefaults,
-        cfg: &TcpConfig,
-        local: SocketAddr,
-        remote: SocketAddr,
-        iss_: SeqNum,
-    ) {
-        let mss = self.init_common(d, cfg, local, remote, iss_);
-        self.state = State::Closed;
-        self.snd_una = iss_;
-        self.snd_nxt = iss_;
-        self.snd_max = iss_;
-        self.syn_acked = false;
-        self.snd_wnd = 0;
-        self.max_snd_wnd = 0;
-        self.snd_wl1 = SeqNum(0);
-        self.snd_wl2 = SeqNum(0);
-        self.irs = SeqNum(0);
-        self.rcv_nxt = SeqNum(0);
-        self.rcv_adv = SeqNum(0);
-        self.opts = Negotiated {
-            snd_mss: default_peer_mss(remote.is_ipv4()).min(mss),
-            snd_wscale: 0,
-            rcv_wscale: d.rcv_wscale,
-            timestamps: false,
-            sack_permitted: false,
-            window_scaling: false,
-            message_mode: false,
-            ecn: d.ecn,
-        };
-        self.ts_recent = 0;
-        self.ts_recent_at = 0;
-        self.ts_offset = 0;
-    }
-
     /// What every new connection in this block starts with, whichever way
     /// it opens; returns the local MSS. Every field is named: the pattern
     /// below lists them all, so a new field cannot be forgotten (and a
     /// reused block keeps nothing of the connection it held). The fields
     /// bound to `_` are the sequence space, window and negotiated options,
-    /// which [`init_blank`](Self::init_blank) (an active open) and
+    /// which [`open_active`](Self::open_active) and
     /// [`open_passive`](Self::open_passive) each write once with their
-    /// own values, instead of a passive open writing them twice.
+    /// own values.
     #[inline]
     fn init_common(
         &mut self,
