@@ -67,3 +67,64 @@ fn bench_runs_and_prints_one_object_per_metric() {
         "{stderr}"
     );
 }
+
+/// `--lifecycle-batch`: the lockstep loop on synfin and the kernel, with a
+/// count that leaves a partial last batch (10 = 4 + 4 + 2), names its metric
+/// `lifecycles_x4` and measures both.
+#[test]
+fn lifecycles_in_batches_finish_every_connection() {
+    let out = Command::new(env!("CARGO_BIN_EXE_synfin"))
+        .args([
+            "bench",
+            "--only",
+            "lifecycles",
+            "--lifecycles",
+            "10",
+            "--lifecycle-batch",
+            "4",
+            "--lifecycle-bytes",
+            "100",
+            "--repeat",
+            "1",
+            "--stack",
+            "synfin,kernel",
+            "--virtual-clock",
+            "--json",
+        ])
+        .output()
+        .expect("run synfin bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let metrics = v.as_array().expect("an array of metrics");
+    assert_eq!(metrics.len(), 1, "{metrics:?}");
+    let m = &metrics[0];
+    assert_eq!(m["name"], "lifecycles_100b_x4", "{m}");
+    assert!(m["synfin"].as_f64().is_some_and(|s| s > 0.0), "{m}");
+    assert!(m["kernel"].as_f64().is_some_and(|k| k > 0.0), "{m}");
+    // Ten connections of 100 bytes each way: at least SYN, ACK, the
+    // request, FIN and the last ACK from each client.
+    let detail = stderr
+        .lines()
+        .find(|l| l.starts_with("bench-detail: stack=synfin workload=lifecycles n=10 batch=4"))
+        .unwrap_or_else(|| panic!("no synfin detail line: {stderr}"));
+    let segments: u64 = detail
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("segments="))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no segment count: {detail}"));
+    assert!(segments >= 50, "{detail}");
+}
+
+/// A batch larger than the kernel's listen backlog is refused with a clear
+/// error rather than hanging in `connect`.
+#[test]
+fn lifecycle_batch_beyond_the_backlog_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_synfin"))
+        .args(["bench", "--only", "lifecycles", "--lifecycle-batch", "129"])
+        .output()
+        .expect("run synfin bench");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("lifecycle-batch"), "{stderr}");
+}

@@ -71,3 +71,46 @@ pub fn lifecycles(n: u64, len: usize) -> Result<f64, String> {
     }
     Ok(start.elapsed().as_secs_f64())
 }
+
+/// Lifecycles `k` at a time on loopback, as
+/// [`super::synfin::lifecycles_batched`]: `k` connects (the listener's
+/// backlog holds them; `k` is at most [`super::MAX_LIFECYCLE_BATCH`]), `k`
+/// accepts, the `k` requests and responses, the `k` client closes, then the
+/// server reads each end of stream and closes; returns seconds.
+pub fn lifecycles_batched(n: u64, len: usize, k: usize) -> Result<f64, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(io("bind"))?;
+    let addr = l.local_addr().map_err(io("local_addr"))?;
+    let (request, response) = (vec![b'q'; len], vec![b'r'; len]);
+    let mut b = vec![0u8; len];
+    let (mut cs, mut ss) = (Vec::with_capacity(k), Vec::with_capacity(k));
+    let start = std::time::Instant::now();
+    let mut done = 0u64;
+    while done < n {
+        let m = (n - done).min(k as u64) as usize;
+        for _ in 0..m {
+            cs.push(TcpStream::connect(addr).map_err(io("connect"))?);
+        }
+        for _ in 0..m {
+            ss.push(l.accept().map_err(io("accept"))?.0);
+        }
+        for c in &mut cs {
+            c.write_all(&request).map_err(io("write"))?;
+        }
+        for s in &mut ss {
+            s.read_exact(&mut b).map_err(io("read"))?;
+            s.write_all(&response).map_err(io("write"))?;
+        }
+        for c in &mut cs {
+            c.read_exact(&mut b).map_err(io("read"))?;
+        }
+        cs.clear();
+        for s in &mut ss {
+            if s.read(&mut b).map_err(io("read"))? != 0 {
+                return Err("kernel: data where end-of-stream was expected".into());
+            }
+        }
+        ss.clear();
+        done += m as u64;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}

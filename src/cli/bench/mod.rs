@@ -27,6 +27,11 @@ pub use report::Metric;
 /// buffer holds at once, so the request is queued by one call.
 pub const MAX_LIFECYCLE_BYTES: u32 = 16 * 1024;
 
+/// Largest `--lifecycle-batch`: the kernel run connects a whole batch before
+/// it accepts any, so the batch must fit the listen backlog `std::net`
+/// asks for (128).
+pub const MAX_LIFECYCLE_BATCH: u32 = 128;
+
 /// Options of `synfin bench`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -42,6 +47,14 @@ pub struct BenchArgs {
     /// depend on the payload (the metric is then named `lifecycles_<N>b`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_LIFECYCLE_BYTES as i64))]
     pub lifecycle_bytes: u32,
+    /// Lifecycles run this many at a time, in lockstep (all connect, then
+    /// all send the request, …, then all close), on every stack; 1 by
+    /// default, the one at a time. With more, each step's code runs
+    /// for several connections back to back, which shows what fetching the
+    /// code of a one-at-a-time lifecycle costs (the metric is then named
+    /// `lifecycles_x<K>`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_LIFECYCLE_BATCH as i64))]
+    pub lifecycle_batch: u32,
     /// How many times each figure is measured; the median is reported.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=101))]
     pub repeat: u32,
@@ -112,6 +125,27 @@ impl BenchArgs {
     fn runs(&self, stack: &str) -> bool {
         self.stack.is_empty() || self.stack.iter().any(|s| s == stack)
     }
+    /// (lifecycles, bytes each way, batch).
+    fn lifecycle_shape(&self) -> (u64, usize, usize) {
+        (
+            self.lifecycles,
+            self.lifecycle_bytes as usize,
+            self.lifecycle_batch as usize,
+        )
+    }
+}
+
+/// The lifecycle metric's name: `lifecycles`, with `_<N>b` for another
+/// payload and `_x<K>` for a batch.
+fn lifecycle_metric(len: usize, batch: usize) -> String {
+    let mut name = "lifecycles".to_string();
+    if len != 1 {
+        name += &format!("_{len}b");
+    }
+    if batch != 1 {
+        name += &format!("_x{batch}");
+    }
+    name
 }
 
 /// The median of some samples (the mean of the middle two for an even count).
@@ -156,9 +190,13 @@ fn smol_bulk(_: &BenchArgs, _: usize, _: usize, _: clock::Mode) -> Option<Turn<'
 
 #[cfg(feature = "bench-smoltcp")]
 fn smol_lifecycles(args: &BenchArgs, clock: clock::Mode) -> Option<Turn<'_>> {
-    let (n, len) = (args.lifecycles, args.lifecycle_bytes as usize);
+    let (n, len, k) = args.lifecycle_shape();
     Some(Turn::new("smoltcp lifecycles/s", move || {
-        smol::lifecycles(n, len, clock).map(|r| n as f64 / r.secs)
+        match k {
+            1 => smol::lifecycles(n, len, clock),
+            _ => smol::lifecycles_batched(n, len, k, clock),
+        }
+        .map(|r| n as f64 / r.secs)
     }))
 }
 
@@ -215,24 +253,29 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     }
 
     if args.wants("lifecycles") {
-        let (n, len) = (args.lifecycles, args.lifecycle_bytes as usize);
+        let (n, len, batch) = args.lifecycle_shape();
         let rate = |secs: f64| n as f64 / secs;
         let s = args.runs("synfin").then(|| {
             Turn::new("synfin lifecycles/s", move || {
-                synfin::lifecycles(n, len, clock).map(|r| rate(r.secs))
+                match batch {
+                    1 => synfin::lifecycles(n, len, clock),
+                    _ => synfin::lifecycles_batched(n, len, batch, clock),
+                }
+                .map(|r| rate(r.secs))
             })
         });
         let m = smol.then(|| smol_lifecycles(args, clock)).flatten();
         let k = args.runs("kernel").then(|| {
             Turn::new("kernel lifecycles/s", move || {
-                kernel::lifecycles(n, len).map(rate)
+                match batch {
+                    1 => kernel::lifecycles(n, len),
+                    _ => kernel::lifecycles_batched(n, len, batch),
+                }
+                .map(rate)
             })
         });
         let [s, m, k] = interleaved(args.repeat, [s, m, k]);
-        let name = match len {
-            1 => "lifecycles".to_string(),
-            _ => format!("lifecycles_{len}b"),
-        };
+        let name = lifecycle_metric(len, batch);
         metrics.push(Metric::new(
             name,
             "1/s",
@@ -325,6 +368,14 @@ mod tests {
         assert!(parse_size("1X").unwrap_err().contains("suffix"));
         assert!(parse_size("abc").is_err());
         assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn lifecycle_metric_names() {
+        assert_eq!(lifecycle_metric(1, 1), "lifecycles");
+        assert_eq!(lifecycle_metric(100, 1), "lifecycles_100b");
+        assert_eq!(lifecycle_metric(1, 16), "lifecycles_x16");
+        assert_eq!(lifecycle_metric(100, 4), "lifecycles_100b_x4");
     }
 
     #[test]

@@ -316,6 +316,111 @@ pub fn lifecycles(n: u64, len: usize, mode: Mode) -> Result<Run, String> {
     Ok(Run { secs })
 }
 
+/// Lifecycles `k` at a time on smoltcp, as
+/// [`super::synfin::lifecycles_batched`]. smoltcp takes `k` connections on
+/// one port with `k` listening sockets (it has no backlog), so the loop
+/// keeps `k` server and `k` client sockets and reuses them batch after
+/// batch, as [`lifecycles`] reuses its two.
+pub fn lifecycles_batched(n: u64, len: usize, k: usize, mode: Mode) -> Result<Run, String> {
+    let buf = synfin::tcp::TcpConfig::default().send_buffer;
+    let mut p = Pair::new(1500, mode);
+    let ss: Vec<_> = (0..k)
+        .map(|_| p.server.sockets.add(socket(buf, buf)))
+        .collect();
+    let cs: Vec<_> = (0..k)
+        .map(|_| p.client.sockets.add(socket(buf, buf)))
+        .collect();
+    let (request, response) = (vec![b'q'; len], vec![b'r'; len]);
+    let mut b = vec![0u8; len];
+    let mut got = vec![0usize; k];
+    let c2s_before = p.c2s;
+    let start = std::time::Instant::now();
+    let mut done = 0u64;
+    while done < n {
+        let m = (n - done).min(k as u64) as usize;
+        let (ss, cs) = (&ss[..m], &cs[..m]);
+        for (j, (&s, &c)) in ss.iter().zip(cs).enumerate() {
+            p.server
+                .tcp(s)
+                .listen(80)
+                .map_err(|e| format!("smoltcp listen: {e}"))?;
+            let cx = p.client.iface.context();
+            let port = 1024 + ((done + j as u64) % 64_000) as u16;
+            p.client
+                .sockets
+                .get_mut::<tcp::Socket>(c)
+                .connect(cx, (SERVER, 80), port)
+                .map_err(|e| format!("smoltcp connect: {e}"))?;
+        }
+        p.until("handshake", |p| {
+            cs.iter()
+                .all(|&c| p.client.tcp(c).state() == tcp::State::Established)
+                && ss
+                    .iter()
+                    .all(|&s| p.server.tcp(s).state() == tcp::State::Established)
+        })?;
+        for &c in cs {
+            send_all(p.client.tcp(c), &request)?;
+        }
+        all_gathered(&mut p, "request", ss, true, &mut b, &mut got[..m])?;
+        for &s in ss {
+            send_all(p.server.tcp(s), &response)?;
+        }
+        all_gathered(&mut p, "response", cs, false, &mut b, &mut got[..m])?;
+        for &c in cs {
+            p.client.tcp(c).close();
+        }
+        p.until("end of stream", |p| {
+            ss.iter()
+                .all(|&s| p.server.tcp(s).recv_slice(&mut b) == Err(tcp::RecvError::Finished))
+        })?;
+        for &s in ss {
+            p.server.tcp(s).close();
+        }
+        p.until("TIME-WAIT", |p| {
+            cs.iter()
+                .all(|&c| p.client.tcp(c).state() == tcp::State::TimeWait)
+                && ss
+                    .iter()
+                    .all(|&s| p.server.tcp(s).state() == tcp::State::Closed)
+        })?;
+        done += m as u64;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "bench-detail: stack=smoltcp workload=lifecycles n={n} batch={k} segments={} timer_jumps={}",
+        p.c2s - c2s_before,
+        p.clock.jumps
+    );
+    Ok(Run { secs })
+}
+
+/// Pumps until each of `hs` (server sockets if `server`, else client ones)
+/// has read `buf.len()` bytes, counted in `got` (zeroed here).
+fn all_gathered(
+    p: &mut Pair,
+    what: &str,
+    hs: &[SocketHandle],
+    server: bool,
+    buf: &mut [u8],
+    got: &mut [usize],
+) -> Result<(), String> {
+    got.fill(0);
+    p.until(what, |p| {
+        let host = if server { &mut p.server } else { &mut p.client };
+        let mut all = true;
+        for (g, &h) in got.iter_mut().zip(hs) {
+            if *g < buf.len() {
+                if let Ok(k) = host.tcp(h).recv_slice(&mut buf[*g..]) {
+                    *g += k;
+                }
+            }
+            all &= *g == buf.len();
+        }
+        all
+    })
+}
+
 /// smoltcp's memory: a socket is a `SocketStorage` slot plus the buffers the
 /// application hands it, allocated up front; TIME-WAIT is the whole socket.
 pub fn memory() -> Memory {

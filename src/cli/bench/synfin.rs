@@ -343,6 +343,129 @@ fn lifecycles_on(p: &mut Pair, n: u64, len: usize) -> Result<f64, String> {
     Ok(secs)
 }
 
+/// Lifecycles `k` at a time, in lockstep: `k` connects, then the `k`
+/// requests, the `k` responses, the `k` client closes, the `k` server
+/// closes, each batch counted once its clients are all in TIME-WAIT. Every
+/// step runs the same code for `k` connections back to back, where the
+/// one-at-a-time loop ([`lifecycles`]) runs each step's code once before
+/// moving on: the difference is what fetching that code costs
+/// (docs/PERFORMANCE.md, stop 30).
+pub fn lifecycles_batched(n: u64, len: usize, k: usize, mode: Mode) -> Result<Run, String> {
+    let mut p = Pair::new(lifecycle_config(), 1500, mode);
+    let ips = client_addrs(&mut p, n);
+    let l = p
+        .server
+        .listen(server_addr(), k.max(128))
+        .map_err(|e| stuck("listen", e))?;
+    let cap = p.client.config().max_time_wait;
+    let (request, response) = (vec![b'q'; len], vec![b'r'; len]);
+    let mut b = vec![0u8; len];
+    // Reused from batch to batch, so the loop allocates nothing.
+    let (mut cs, mut ss) = (Vec::with_capacity(k), Vec::with_capacity(k));
+    let mut got = vec![0usize; k];
+    let c2s_before = p.c2s;
+    let start = std::time::Instant::now();
+    let mut done = 0u64;
+    while done < n {
+        let m = (n - done).min(k as u64) as usize;
+        cs.clear();
+        ss.clear();
+        for j in 0..m as u64 {
+            cs.push(connect_from(&mut p, ips[((done + j) / 60_000) as usize])?);
+        }
+        p.until("accept", |p| {
+            while let Ok((h, _)) = p.server.accept(l) {
+                ss.push(h);
+            }
+            ss.len() >= m
+        })?;
+        if ss.len() != m {
+            return Err(format!("accepted {} connections of {m}", ss.len()));
+        }
+        let now = p.now();
+        for &c in &cs {
+            send_all(&mut p.client, now, c, &request)?;
+        }
+        all_gathered(&mut p, "request", Side::Server, &ss, &mut b, &mut got[..m])?;
+        let now = p.now();
+        for &s in &ss {
+            send_all(&mut p.server, now, s, &response)?;
+        }
+        all_gathered(&mut p, "response", Side::Client, &cs, &mut b, &mut got[..m])?;
+        let now = p.now();
+        for &c in &cs {
+            p.client.close(now, c).map_err(|e| stuck("close", e))?;
+        }
+        // `got[j]` now counts the ends of stream seen: 0 or 1.
+        got[..m].fill(0);
+        p.until("end of stream", |p| {
+            let now = p.now();
+            let mut all = true;
+            for (g, &s) in got.iter_mut().zip(&ss) {
+                if *g == 0 && p.server.recv(now, s, &mut b) == Ok(0) {
+                    *g = 1;
+                }
+                all &= *g == 1;
+            }
+            all
+        })?;
+        let now = p.now();
+        for &s in &ss {
+            p.server.close(now, s).map_err(|e| stuck("close", e))?;
+        }
+        let tw = p.client.time_wait_count();
+        p.until("TIME-WAIT", |p| p.client.socket_count() == 0)?;
+        let now_tw = p.client.time_wait_count();
+        if now_tw != (tw + m).min(cap) && now_tw != cap {
+            return Err(format!(
+                "{} of {m} clients entered TIME-WAIT",
+                now_tw.saturating_sub(tw)
+            ));
+        }
+        done += m as u64;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    p.until("last close", |p| p.server.socket_count() == 1)?;
+    eprintln!(
+        "bench-detail: stack=synfin workload=lifecycles n={n} batch={k} segments={} timer_jumps={}",
+        p.c2s - c2s_before,
+        p.clock.jumps
+    );
+    Ok(Run { secs })
+}
+
+/// Which stack of the pair an application end lives on.
+#[derive(Clone, Copy)]
+enum Side {
+    Client,
+    Server,
+}
+
+/// Pumps until each of `hs` (on `side`) has read `buf.len()` bytes, counted
+/// in `got` (zeroed here).
+fn all_gathered(
+    p: &mut Pair,
+    what: &str,
+    side: Side,
+    hs: &[SocketHandle],
+    buf: &mut [u8],
+    got: &mut [usize],
+) -> Result<(), String> {
+    got.fill(0);
+    p.until(what, |p| {
+        let now = p.now();
+        let st = match side {
+            Side::Client => &mut p.client,
+            Side::Server => &mut p.server,
+        };
+        let mut all = true;
+        for (g, &h) in got.iter_mut().zip(hs) {
+            all &= *g == buf.len() || gathered(st, now, h, buf, g);
+        }
+        all
+    })
+}
+
 /// Establishes `n` idle connections on `p` (listener backlog `n`, in
 /// batches) and returns the server's handles.
 pub fn open_idle(p: &mut Pair, n: u64) -> Result<Vec<SocketHandle>, String> {
