@@ -3,32 +3,39 @@
 
 use std::process::Command;
 
-#[test]
-fn bench_runs_and_prints_one_object_per_metric() {
+/// Runs `synfin bench ARGS`, which must succeed and print a JSON array:
+/// (its metrics, stderr).
+fn bench_json(args: &[&str]) -> (Vec<serde_json::Value>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_synfin"))
-        .args([
-            "bench",
-            "--bytes",
-            "256K",
-            "--lifecycles",
-            "20",
-            "--repeat",
-            "1",
-            "--idle-conns",
-            "50",
-            "--rss-conns",
-            "100",
-            "--stack",
-            "synfin,kernel",
-            "--virtual-clock",
-            "--json",
-        ])
+        .arg("bench")
+        .args(args)
         .output()
         .expect("run synfin bench");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "bench failed: {stderr}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    let metrics = v.as_array().expect("an array of metrics");
+    let metrics = v.as_array().expect("an array of metrics").clone();
+    (metrics, stderr)
+}
+
+#[test]
+fn bench_runs_and_prints_one_object_per_metric() {
+    let (metrics, stderr) = bench_json(&[
+        "--bytes",
+        "256K",
+        "--lifecycles",
+        "20",
+        "--repeat",
+        "1",
+        "--idle-conns",
+        "50",
+        "--rss-conns",
+        "100",
+        "--stack",
+        "synfin,kernel",
+        "--virtual-clock",
+        "--json",
+    ]);
     let names: Vec<&str> = metrics
         .iter()
         .map(|m| m["name"].as_str().unwrap())
@@ -44,7 +51,7 @@ fn bench_runs_and_prints_one_object_per_metric() {
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
-    for m in metrics {
+    for m in &metrics {
         assert!(m["unit"].is_string(), "{m}");
         let s = m["synfin"]
             .as_f64()
@@ -73,30 +80,22 @@ fn bench_runs_and_prints_one_object_per_metric() {
 /// `lifecycles_x4` and measures both.
 #[test]
 fn lifecycles_in_batches_finish_every_connection() {
-    let out = Command::new(env!("CARGO_BIN_EXE_synfin"))
-        .args([
-            "bench",
-            "--only",
-            "lifecycles",
-            "--lifecycles",
-            "10",
-            "--lifecycle-batch",
-            "4",
-            "--lifecycle-bytes",
-            "100",
-            "--repeat",
-            "1",
-            "--stack",
-            "synfin,kernel",
-            "--virtual-clock",
-            "--json",
-        ])
-        .output()
-        .expect("run synfin bench");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "bench failed: {stderr}");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    let metrics = v.as_array().expect("an array of metrics");
+    let (metrics, stderr) = bench_json(&[
+        "--only",
+        "lifecycles",
+        "--lifecycles",
+        "10",
+        "--lifecycle-batch",
+        "4",
+        "--lifecycle-bytes",
+        "100",
+        "--repeat",
+        "1",
+        "--stack",
+        "synfin,kernel",
+        "--virtual-clock",
+        "--json",
+    ]);
     assert_eq!(metrics.len(), 1, "{metrics:?}");
     let m = &metrics[0];
     assert_eq!(m["name"], "lifecycles_100b_x4", "{m}");

@@ -214,9 +214,9 @@ impl Pumped for Pair {
     }
 }
 
-/// Server socket `s` listens on port 80, client socket `c` connects to it
-/// from `port`; returns once both are established.
-fn open(p: &mut Pair, s: SocketHandle, c: SocketHandle, port: u16) -> Result<(), String> {
+/// Server socket `s` listens on port 80 and client socket `c` connects to
+/// it from `port` (the handshake is left to the next polls).
+fn begin(p: &mut Pair, s: SocketHandle, c: SocketHandle, port: u16) -> Result<(), String> {
     p.server
         .tcp(s)
         .listen(80)
@@ -226,7 +226,12 @@ fn open(p: &mut Pair, s: SocketHandle, c: SocketHandle, port: u16) -> Result<(),
         .sockets
         .get_mut::<tcp::Socket>(c)
         .connect(cx, (SERVER, 80), port)
-        .map_err(|e| format!("smoltcp connect: {e}"))?;
+        .map_err(|e| format!("smoltcp connect: {e}"))
+}
+
+/// [`begin`], then pumps until both ends are established.
+fn open(p: &mut Pair, s: SocketHandle, c: SocketHandle, port: u16) -> Result<(), String> {
+    begin(p, s, c, port)?;
     p.until("handshake", |p| {
         p.client.tcp(c).state() == tcp::State::Established
             && p.server.tcp(s).state() == tcp::State::Established
@@ -340,17 +345,7 @@ pub fn lifecycles_batched(n: u64, len: usize, k: usize, mode: Mode) -> Result<Ru
         let m = (n - done).min(k as u64) as usize;
         let (ss, cs) = (&ss[..m], &cs[..m]);
         for (j, (&s, &c)) in ss.iter().zip(cs).enumerate() {
-            p.server
-                .tcp(s)
-                .listen(80)
-                .map_err(|e| format!("smoltcp listen: {e}"))?;
-            let cx = p.client.iface.context();
-            let port = 1024 + ((done + j as u64) % 64_000) as u16;
-            p.client
-                .sockets
-                .get_mut::<tcp::Socket>(c)
-                .connect(cx, (SERVER, 80), port)
-                .map_err(|e| format!("smoltcp connect: {e}"))?;
+            begin(&mut p, s, c, 1024 + ((done + j as u64) % 64_000) as u16)?;
         }
         p.until("handshake", |p| {
             cs.iter()
