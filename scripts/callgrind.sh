@@ -7,6 +7,7 @@
 #   STACKS=synfin scripts/callgrind.sh   # synfin only (no smoltcp build)
 #   BYTES=16M LIFECYCLES=2000 scripts/callgrind.sh
 #   MTUS= LIFECYCLE_BYTES=100 scripts/callgrind.sh   # lifecycles only, 100 bytes each way
+#   MTUS= LIFECYCLE_BATCH=16 scripts/callgrind.sh    # lifecycles 16 at a time, in lockstep
 #
 # Each workload runs twice, at n and at 2n (bytes or lifecycles), with the
 # virtual clock (time moves only when both stacks wait for a timer, so the
@@ -31,6 +32,7 @@ BYTES="${BYTES:-8M}"
 LIFECYCLES="${LIFECYCLES:-1000}"
 MTUS="${MTUS-1500 65535}"        # empty: no bulk rows
 LIFECYCLE_BYTES="${LIFECYCLE_BYTES:-1}"
+LIFECYCLE_BATCH="${LIFECYCLE_BATCH:-1}"
 
 if [ "${ERMS:-0}" != 1 ]; then
     export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.cpu.hwcaps=-ERMS"
@@ -58,7 +60,7 @@ run() {
     if [ "$workload" = bulk ]; then
         args+=(--bytes "$size")
     else
-        args+=(--lifecycles "$size" --lifecycle-bytes "$LIFECYCLE_BYTES")
+        args+=(--lifecycles "$size" --lifecycle-bytes "$LIFECYCLE_BYTES" --lifecycle-batch "$LIFECYCLE_BATCH")
     fi
     valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" "$bin" "${args[@]}" >/dev/null 2>"$log" || {
         cat "$log" >&2; exit 1; }
@@ -87,6 +89,7 @@ for stack in $STACKS; do
     read -r ir1 s1 ir2 s2 < <(per "$stack" lifecycles "$LIFECYCLES")
     label=lifecycle
     [ "$LIFECYCLE_BYTES" = 1 ] || label="lifecycle ${LIFECYCLE_BYTES} B"
+    [ "$LIFECYCLE_BATCH" = 1 ] || label="$label x${LIFECYCLE_BATCH}"
     awk -v a="$ir1" -v b="$ir2" -v n="$LIFECYCLES" -v s="$stack" -v l="$label" \
         'BEGIN { printf "%-8s %-22s %14.0f %12d\n", s, l, (b - a) / n, n }'
 done
