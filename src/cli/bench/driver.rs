@@ -53,6 +53,18 @@ pub fn until<P: Pumped>(
     Err(format!("{what}: no progress"))
 }
 
+/// The batches of a lockstep lifecycle run: `n` lifecycles `k` at a time,
+/// as (index of the batch's first lifecycle, its size); the last batch
+/// holds what is left.
+///
+/// ```text
+/// batches(10, 4) → (0, 4), (4, 4), (8, 2)
+/// ```
+pub fn batches(n: u64, k: usize) -> impl Iterator<Item = (u64, usize)> {
+    let k = k.max(1) as u64;
+    (0..n.div_ceil(k)).map(move |b| (b * k, (n - b * k).min(k) as usize))
+}
+
 /// An established connection on a [`Pumped`] pair: the client end sends,
 /// the server end reads.
 pub trait BulkEnds: Pumped {
@@ -155,4 +167,18 @@ pub fn check_tail(read: &[u8], pattern: &[u8], total: u64) -> Result<(), String>
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batches;
+
+    #[test]
+    fn batches_cover_every_lifecycle_once() {
+        assert_eq!(batches(10, 4).collect::<Vec<_>>(), [(0, 4), (4, 4), (8, 2)]);
+        assert_eq!(batches(8, 4).collect::<Vec<_>>(), [(0, 4), (4, 4)]);
+        assert_eq!(batches(3, 16).collect::<Vec<_>>(), [(0, 3)]);
+        assert_eq!(batches(0, 4).count(), 0);
+        assert_eq!(batches(2, 0).collect::<Vec<_>>(), [(0, 1), (1, 1)]);
+    }
 }

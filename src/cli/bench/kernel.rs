@@ -84,9 +84,7 @@ pub fn lifecycles_batched(n: u64, len: usize, k: usize) -> Result<f64, String> {
     let mut b = vec![0u8; len];
     let (mut cs, mut ss) = (Vec::with_capacity(k), Vec::with_capacity(k));
     let start = std::time::Instant::now();
-    let mut done = 0u64;
-    while done < n {
-        let m = (n - done).min(k as u64) as usize;
+    for (_, m) in super::driver::batches(n, k) {
         for _ in 0..m {
             cs.push(TcpStream::connect(addr).map_err(io("connect"))?);
         }
@@ -110,7 +108,6 @@ pub fn lifecycles_batched(n: u64, len: usize, k: usize) -> Result<f64, String> {
             }
         }
         ss.clear();
-        done += m as u64;
     }
     Ok(start.elapsed().as_secs_f64())
 }

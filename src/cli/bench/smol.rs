@@ -340,9 +340,7 @@ pub fn lifecycles_batched(n: u64, len: usize, k: usize, mode: Mode) -> Result<Ru
     let mut got = vec![0usize; k];
     let c2s_before = p.c2s;
     let start = std::time::Instant::now();
-    let mut done = 0u64;
-    while done < n {
-        let m = (n - done).min(k as u64) as usize;
+    for (done, m) in driver::batches(n, k) {
         let (ss, cs) = (&ss[..m], &cs[..m]);
         for (j, (&s, &c)) in ss.iter().zip(cs).enumerate() {
             begin(&mut p, s, c, 1024 + ((done + j as u64) % 64_000) as u16)?;
@@ -379,7 +377,6 @@ pub fn lifecycles_batched(n: u64, len: usize, k: usize, mode: Mode) -> Result<Ru
                     .iter()
                     .all(|&s| p.server.tcp(s).state() == tcp::State::Closed)
         })?;
-        done += m as u64;
     }
     let secs = start.elapsed().as_secs_f64();
     eprintln!(

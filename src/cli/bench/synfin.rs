@@ -366,9 +366,7 @@ pub fn lifecycles_batched(n: u64, len: usize, k: usize, mode: Mode) -> Result<Ru
     let mut got = vec![0usize; k];
     let c2s_before = p.c2s;
     let start = std::time::Instant::now();
-    let mut done = 0u64;
-    while done < n {
-        let m = (n - done).min(k as u64) as usize;
+    for (done, m) in driver::batches(n, k) {
         cs.clear();
         ss.clear();
         for j in 0..m as u64 {
@@ -428,7 +426,6 @@ pub fn lifecycles_batched(n: u64, len: usize, k: usize, mode: Mode) -> Result<Ru
         if entered < m && p.clock.now() < expiry_from {
             return Err(format!("{entered} of {m} clients entered TIME-WAIT"));
         }
-        done += m as u64;
     }
     let secs = start.elapsed().as_secs_f64();
     p.until("last close", |p| p.server.socket_count() == 1)?;
