@@ -4,23 +4,21 @@
 //! on a byte stream, and the refusals when only one side asks for message
 //! mode.
 
-use std::net::UdpSocket;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "common/ports.rs"]
+mod ports;
+
 const SYNFIN: &str = env!("CARGO_BIN_EXE_synfin");
 
-/// Two free loopback UDP ports (bound and released; the race with other
-/// processes is harmless on a test machine).
+/// Two free loopback UDP ports as addresses, never handed to another test
+/// of this file (the tests run in parallel).
 fn two_ports() -> (String, String) {
-    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-    (
-        a.local_addr().unwrap().to_string(),
-        b.local_addr().unwrap().to_string(),
-    )
+    let [a, b] = ports::free_udp_ports();
+    (format!("127.0.0.1:{a}"), format!("127.0.0.1:{b}"))
 }
 
 fn json_lines(out: &[u8]) -> Vec<Value> {
