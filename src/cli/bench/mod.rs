@@ -32,6 +32,16 @@ pub const MAX_LIFECYCLE_BYTES: u32 = 16 * 1024;
 /// asks for (128).
 pub const MAX_LIFECYCLE_BATCH: u32 = 128;
 
+/// The pause after each of the kernel's turns (`turns::Turn::settle_after`).
+/// Without it the turn after the kernel's (synfin's, next round) ran 3.3 %
+/// slower in the median of six alternating pairs of lifecycle runs (and
+/// smoltcp's, one turn further on, 1.1 %); with it synfin's figure is what
+/// it is with no kernel turn at all (stop 30, docs/PERFORMANCE.md). What
+/// the kernel's run leaves behind (20 000 sockets in TIME-WAIT, its code
+/// and data in the caches) is not CPU time: none shows in `/proc/stat`
+/// after a kernel run of its own.
+const KERNEL_SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Options of `synfin bench`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -239,6 +249,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
                 Turn::new("kernel bulk loopback Gbit/s", move || {
                     kernel::bulk(args.bytes, buf).map(gbit)
                 })
+                .settle_after(KERNEL_SETTLE)
             });
             let [s, m, k] = interleaved(args.repeat, [s, m, k]);
             metrics.push(Metric::new(
@@ -273,6 +284,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
                 }
                 .map(rate)
             })
+            .settle_after(KERNEL_SETTLE)
         });
         let [s, m, k] = interleaved(args.repeat, [s, m, k]);
         let name = lifecycle_metric(len, batch);

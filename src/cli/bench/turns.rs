@@ -7,6 +7,13 @@
 //! round runs every stack once, back to back, and the rounds repeat: a swing
 //! lands on all stacks of a round alike. Each stack's figure is still the
 //! median of its own samples.
+//!
+//! A turn can also slow the one after it: the in-memory stack measured
+//! right after the kernel's lifecycle turn ran 3.3 % slower than with a
+//! pause between them (stop 30, docs/PERFORMANCE.md). Such a turn is given
+//! a pause after it ([`Turn::settle_after`]), outside any measurement.
+
+use std::time::Duration;
 
 /// One stack's part of a figure: how to measure it once, and what has been
 /// measured.
@@ -15,6 +22,7 @@ pub struct Turn<'a> {
     measure: Box<dyn FnMut() -> Result<f64, String> + 'a>,
     samples: Vec<f64>,
     error: Option<String>,
+    settle: Duration,
 }
 
 impl<'a> Turn<'a> {
@@ -25,7 +33,15 @@ impl<'a> Turn<'a> {
             measure: Box::new(measure),
             samples: Vec::new(),
             error: None,
+            settle: Duration::ZERO,
         }
+    }
+
+    /// Pauses for `d` after each of this turn's measurements, so that what
+    /// it leaves the machine doing is done before the next turn starts.
+    pub fn settle_after(mut self, d: Duration) -> Self {
+        self.settle = d;
+        self
     }
 }
 
@@ -48,6 +64,9 @@ pub fn interleaved<const N: usize>(
                     t.samples.push(x);
                 }
                 Err(e) => t.error = Some(format!("{}: {e}", t.what)),
+            }
+            if !t.settle.is_zero() {
+                std::thread::sleep(t.settle);
             }
         }
     }
@@ -87,6 +106,38 @@ mod tests {
         assert_eq!(r[0], Some(Ok(2.0)));
         assert_eq!(r[1], None);
         assert_eq!(r[2], Some(Ok(20.0)));
+    }
+
+    #[test]
+    fn a_settling_turn_pauses_before_the_next_turn_starts() {
+        use std::time::{Duration, Instant};
+        let ended = RefCell::new(None::<Instant>);
+        let gaps = RefCell::new(Vec::new());
+        let r = interleaved(
+            2,
+            [
+                Some(
+                    Turn::new("settles", || {
+                        *ended.borrow_mut() = Some(Instant::now());
+                        Ok(1.0)
+                    })
+                    .settle_after(Duration::from_millis(20)),
+                ),
+                Some(Turn::new("next", || {
+                    let e = ended.borrow().expect("the settling turn ran first");
+                    gaps.borrow_mut().push(e.elapsed());
+                    Ok(2.0)
+                })),
+            ],
+        );
+        assert_eq!(r, [Some(Ok(1.0)), Some(Ok(2.0))]);
+        let gaps = gaps.into_inner();
+        assert_eq!(gaps.len(), 2);
+        // A sleep lasts at least what it is asked for.
+        assert!(
+            gaps.iter().all(|g| *g >= Duration::from_millis(20)),
+            "{gaps:?}"
+        );
     }
 
     #[test]
