@@ -104,6 +104,13 @@ fn echo_once(faults: &[&str]) -> Result<(), String> {
     }
     let client = client.wait_with_output().unwrap();
     let c = json_lines(&client.stdout);
+    // The server exits after its one connection; one whose client never
+    // connected (it could not bind) would wait forever.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.try_wait().unwrap().is_none() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = server.kill();
     let s_out = server.wait_with_output().unwrap();
     let s = json_lines(&s_out.stdout);
     let (c_stderr, s_stderr) = (read_log(&c_log), read_log(&s_log));
