@@ -53,13 +53,13 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub lifecycles: u64,
     /// Bytes each way in a lifecycle (the request, then the response); 1 by
-    /// default, the workload. Larger values show how the figures
+    /// default (the headline workload). Larger values show how the figures
     /// depend on the payload (the metric is then named `lifecycles_<N>b`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_LIFECYCLE_BYTES as i64))]
     pub lifecycle_bytes: u32,
     /// Lifecycles run this many at a time, in lockstep (all connect, then
     /// all send the request, …, then all close), on every stack; 1 by
-    /// default, the one at a time. With more, each step's code runs
+    /// default (one connection at a time). With more, each step's code runs
     /// for several connections back to back, which shows what fetching the
     /// code of a one-at-a-time lifecycle costs (the metric is then named
     /// `lifecycles_x<K>`).
