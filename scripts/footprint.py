@@ -148,6 +148,12 @@ def main():
     host = host_l1i()
     if a.ways is None:
         a.ways = host[1] if host else 8
+        if a.ways not in (1, 2, 4, 8, 16):
+            # The simulated 32 KiB and 64 KiB caches need a power-of-two
+            # number of sets.
+            print(f"footprint.py: this host's L1i is {a.ways}-way; simulating 8-way",
+                  file=sys.stderr)
+            a.ways = 8
     if a.ways not in (1, 2, 4, 8, 16):
         sys.exit("footprint.py: --ways must be 1, 2, 4, 8 or 16")
     if a.lifecycles < 100:
