@@ -47,37 +47,15 @@ pub fn bulk(bytes: u64, _buffer: usize) -> Result<f64, String> {
 }
 
 /// `n` × (connect, `len` bytes each way, client closes, server closes) on
-/// loopback in one thread; returns seconds. The client closes first, so it
+/// loopback in one thread, `k` at a time; returns seconds. A batch is `k`
+/// connects (the listener's backlog holds them; `k` is at most
+/// [`super::MAX_LIFECYCLE_BATCH`]), `k` accepts, the `k` requests and
+/// responses, the `k` client closes, then the server reads each end of
+/// stream and closes; with `k` = 1 that is one lifecycle after another, as
+/// [`super::synfin::lifecycles`] runs them. The client closes first, so it
 /// is the end that enters TIME-WAIT (Linux reuses loopback TIME-WAIT ports
 /// for new connects, `tcp_tw_reuse = 2`).
-pub fn lifecycles(n: u64, len: usize) -> Result<f64, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(io("bind"))?;
-    let addr = l.local_addr().map_err(io("local_addr"))?;
-    let (request, response) = (vec![b'q'; len], vec![b'r'; len]);
-    let mut b = vec![0u8; len];
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        let mut c = TcpStream::connect(addr).map_err(io("connect"))?;
-        let (mut s, _) = l.accept().map_err(io("accept"))?;
-        c.write_all(&request).map_err(io("write"))?;
-        s.read_exact(&mut b).map_err(io("read"))?;
-        s.write_all(&response).map_err(io("write"))?;
-        c.read_exact(&mut b).map_err(io("read"))?;
-        drop(c);
-        if s.read(&mut b).map_err(io("read"))? != 0 {
-            return Err("kernel: data where end-of-stream was expected".into());
-        }
-        drop(s);
-    }
-    Ok(start.elapsed().as_secs_f64())
-}
-
-/// Lifecycles `k` at a time on loopback, as
-/// [`super::synfin::lifecycles_batched`]: `k` connects (the listener's
-/// backlog holds them; `k` is at most [`super::MAX_LIFECYCLE_BATCH`]), `k`
-/// accepts, the `k` requests and responses, the `k` client closes, then the
-/// server reads each end of stream and closes; returns seconds.
-pub fn lifecycles_batched(n: u64, len: usize, k: usize) -> Result<f64, String> {
+pub fn lifecycles(n: u64, len: usize, k: usize) -> Result<f64, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(io("bind"))?;
     let addr = l.local_addr().map_err(io("local_addr"))?;
     let (request, response) = (vec![b'q'; len], vec![b'r'; len]);

@@ -278,11 +278,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         let m = smol.then(|| smol_lifecycles(args, clock)).flatten();
         let k = args.runs("kernel").then(|| {
             Turn::new("kernel lifecycles/s", move || {
-                match batch {
-                    1 => kernel::lifecycles(n, len),
-                    _ => kernel::lifecycles_batched(n, len, batch),
-                }
-                .map(rate)
+                kernel::lifecycles(n, len, batch).map(rate)
             })
             .settle_after(KERNEL_SETTLE)
         });

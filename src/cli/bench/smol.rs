@@ -273,6 +273,27 @@ fn send_all(t: &mut tcp::Socket, data: &[u8]) -> Result<(), String> {
     }
 }
 
+/// Reads what has come on `t` into `b[*got..]`; whether all of `b` has.
+fn gathered(t: &mut tcp::Socket, b: &mut [u8], got: &mut usize) -> bool {
+    if let Ok(k) = t.recv_slice(&mut b[*got..]) {
+        *got += k;
+    }
+    *got == b.len()
+}
+
+/// Whether every client socket of `cs` is in `client` and every server
+/// socket of `ss` in `server`.
+fn all_in(
+    p: &mut Pair,
+    cs: &[SocketHandle],
+    client: tcp::State,
+    ss: &[SocketHandle],
+    server: tcp::State,
+) -> bool {
+    cs.iter().all(|&c| p.client.tcp(c).state() == client)
+        && ss.iter().all(|&s| p.server.tcp(s).state() == server)
+}
+
 /// Lifecycles on smoltcp, as [`super::synfin::lifecycles`]. smoltcp has no
 /// listen backlog and keeps TIME-WAIT inside the socket, so the idiomatic
 /// loop reuses one listening socket and one client socket: the server
@@ -285,13 +306,6 @@ pub fn lifecycles(n: u64, len: usize, mode: Mode) -> Result<Run, String> {
     let c = p.client.sockets.add(socket(buf, buf));
     let (request, response) = (vec![b'q'; len], vec![b'r'; len]);
     let mut b = vec![0u8; len];
-    // Reads what has come into `b[*got..]`; whether all of `b` has.
-    let gathered = |t: &mut tcp::Socket, b: &mut [u8], got: &mut usize| {
-        if let Ok(k) = t.recv_slice(&mut b[*got..]) {
-            *got += k;
-        }
-        *got == b.len()
-    };
     let c2s_before = p.c2s;
     let start = std::time::Instant::now();
     for i in 0..n {
@@ -346,11 +360,7 @@ pub fn lifecycles_batched(n: u64, len: usize, k: usize, mode: Mode) -> Result<Ru
             begin(&mut p, s, c, 1024 + ((done + j as u64) % 64_000) as u16)?;
         }
         p.until("handshake", |p| {
-            cs.iter()
-                .all(|&c| p.client.tcp(c).state() == tcp::State::Established)
-                && ss
-                    .iter()
-                    .all(|&s| p.server.tcp(s).state() == tcp::State::Established)
+            all_in(p, cs, tcp::State::Established, ss, tcp::State::Established)
         })?;
         for &c in cs {
             send_all(p.client.tcp(c), &request)?;
@@ -371,11 +381,7 @@ pub fn lifecycles_batched(n: u64, len: usize, k: usize, mode: Mode) -> Result<Ru
             p.server.tcp(s).close();
         }
         p.until("TIME-WAIT", |p| {
-            cs.iter()
-                .all(|&c| p.client.tcp(c).state() == tcp::State::TimeWait)
-                && ss
-                    .iter()
-                    .all(|&s| p.server.tcp(s).state() == tcp::State::Closed)
+            all_in(p, cs, tcp::State::TimeWait, ss, tcp::State::Closed)
         })?;
     }
     let secs = start.elapsed().as_secs_f64();
@@ -402,12 +408,7 @@ fn all_gathered(
         let host = if server { &mut p.server } else { &mut p.client };
         let mut all = true;
         for (g, &h) in got.iter_mut().zip(hs) {
-            if *g < buf.len() {
-                if let Ok(k) = host.tcp(h).recv_slice(&mut buf[*g..]) {
-                    *g += k;
-                }
-            }
-            all &= *g == buf.len();
+            all &= *g == buf.len() || gathered(host.tcp(h), buf, g);
         }
         all
     })
