@@ -75,44 +75,57 @@ fn bench_runs_and_prints_one_object_per_metric() {
     );
 }
 
+/// The client segments synfin sent in a lifecycle run of `args` (its
+/// `bench-detail:` line), and the metrics.
+fn synfin_lifecycle_segments(args: &[&str]) -> (u64, Vec<serde_json::Value>) {
+    let (metrics, stderr) = bench_json(args);
+    let detail = stderr
+        .lines()
+        .find(|l| l.starts_with("bench-detail: stack=synfin workload=lifecycles n=10"))
+        .unwrap_or_else(|| panic!("no synfin detail line: {stderr}"));
+    let segments = detail
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("segments="))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no segment count: {detail}"));
+    (segments, metrics)
+}
+
 /// `--lifecycle-batch`: the lockstep loop on synfin and the kernel, with a
 /// count that leaves a partial last batch (10 = 4 + 4 + 2), names its metric
-/// `lifecycles_x4` and measures both.
+/// `lifecycles_100b_x4`, measures both, and takes every connection through
+/// the same segments as ten lifecycles one at a time (on the virtual clock
+/// both runs are exact): none lost to the batching, none added.
 #[test]
 fn lifecycles_in_batches_finish_every_connection() {
-    let (metrics, stderr) = bench_json(&[
-        "--only",
-        "lifecycles",
-        "--lifecycles",
-        "10",
-        "--lifecycle-batch",
-        "4",
-        "--lifecycle-bytes",
-        "100",
-        "--repeat",
-        "1",
-        "--stack",
-        "synfin,kernel",
-        "--virtual-clock",
-        "--json",
-    ]);
+    let args = |batch| {
+        [
+            "--only",
+            "lifecycles",
+            "--lifecycles",
+            "10",
+            "--lifecycle-batch",
+            batch,
+            "--lifecycle-bytes",
+            "100",
+            "--repeat",
+            "1",
+            "--stack",
+            "synfin,kernel",
+            "--virtual-clock",
+            "--json",
+        ]
+    };
+    let (batched, metrics) = synfin_lifecycle_segments(&args("4"));
     assert_eq!(metrics.len(), 1, "{metrics:?}");
     let m = &metrics[0];
     assert_eq!(m["name"], "lifecycles_100b_x4", "{m}");
     assert!(m["synfin"].as_f64().is_some_and(|s| s > 0.0), "{m}");
     assert!(m["kernel"].as_f64().is_some_and(|k| k > 0.0), "{m}");
-    // Ten connections of 100 bytes each way: at least SYN, ACK, the
-    // request, FIN and the last ACK from each client.
-    let detail = stderr
-        .lines()
-        .find(|l| l.starts_with("bench-detail: stack=synfin workload=lifecycles n=10 batch=4"))
-        .unwrap_or_else(|| panic!("no synfin detail line: {stderr}"));
-    let segments: u64 = detail
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("segments="))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no segment count: {detail}"));
-    assert!(segments >= 50, "{detail}");
+    let (one_at_a_time, _) = synfin_lifecycle_segments(&args("1"));
+    // SYN, ACK, the request, FIN and the last ACK from each client.
+    assert_eq!(one_at_a_time, 50);
+    assert_eq!(batched, one_at_a_time);
 }
 
 /// A batch larger than the kernel's listen backlog is refused with a clear
